@@ -1,0 +1,98 @@
+/**
+ * Named domain errors. Each carries a stable `code`; the HTTP layer maps them to responses in one place
+ * and the worker uses `retryable` to decide between releasing a job for another attempt and failing it.
+ */
+export abstract class PickupError extends Error {
+  abstract readonly code: string
+  /** Whether another attempt at the same work could succeed. */
+  readonly retryable: boolean = true
+}
+
+export class InvalidCidError extends PickupError {
+  readonly code = 'INVALID_CID'
+  override readonly retryable = false
+  constructor(input: string, reason?: string) {
+    super(`not a valid CID: ${JSON.stringify(input.slice(0, 120))}${reason ? ` (${reason})` : ''}`)
+  }
+}
+
+export class InvalidInputError extends PickupError {
+  readonly code: string
+  override readonly retryable = false
+  constructor(code: string, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+/** The DAG is larger than MAX_CAR_BYTES. Retrying cannot help, so the pin fails at once. */
+export class CarTooLargeError extends PickupError {
+  readonly code = 'CAR_TOO_LARGE'
+  override readonly retryable = false
+  readonly maxCarBytes: number
+  constructor(maxCarBytes: number) {
+    super(`the DAG is larger than the limit of ${maxCarBytes} bytes`)
+    this.maxCarBytes = maxCarBytes
+  }
+}
+
+/** No byte arrived within FETCH_CHUNK_TIMEOUT_MS (the first byte included). */
+export class FetchStalledError extends PickupError {
+  readonly code = 'FETCH_STALLED'
+  readonly chunkTimeoutMs: number
+  constructor(chunkTimeoutMs: number) {
+    super(`no data received for ${chunkTimeoutMs} ms`)
+    this.chunkTimeoutMs = chunkTimeoutMs
+  }
+}
+
+/** The whole fetch took longer than FETCH_TIMEOUT_MS. */
+export class FetchTimeoutError extends PickupError {
+  readonly code = 'FETCH_TIMEOUT'
+  readonly timeoutMs: number
+  constructor(timeoutMs: number) {
+    super(`the fetch did not finish within ${timeoutMs} ms`)
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/** A block uses a codec pickup cannot follow links through, so it cannot know the DAG is complete. */
+export class UnsupportedCodecError extends PickupError {
+  readonly code = 'UNSUPPORTED_CODEC'
+  override readonly retryable = false
+  readonly codec: number
+  constructor(codec: number) {
+    super(
+      `unsupported codec 0x${codec.toString(16)}: pickup follows links of dag-pb, raw, dag-cbor and dag-json`,
+    )
+    this.codec = codec
+  }
+}
+
+/** A block is hashed with a function pickup cannot verify. */
+export class UnsupportedHashError extends PickupError {
+  readonly code = 'UNSUPPORTED_HASH'
+  override readonly retryable = false
+  readonly hashCode: number
+  constructor(hashCode: number) {
+    super(`unsupported multihash function 0x${hashCode.toString(16)}`)
+    this.hashCode = hashCode
+  }
+}
+
+/** The worker was asked to stop (SIGTERM) before the job finished; the job is released, not failed. */
+export class ShutdownError extends PickupError {
+  readonly code = 'SHUTDOWN'
+  constructor() {
+    super('the worker is shutting down')
+  }
+}
+
+/** The reason recorded on a pin for any error: stable code first, then the message. */
+export function describeError(err: unknown): { code: string; message: string; retryable: boolean } {
+  if (err instanceof PickupError) return { code: err.code, message: err.message, retryable: err.retryable }
+  if (err instanceof Error) {
+    return { code: err.name === 'AbortError' ? 'ABORTED' : 'INTERNAL', message: err.message, retryable: true }
+  }
+  return { code: 'INTERNAL', message: String(err), retryable: true }
+}

@@ -1,0 +1,59 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import * as dagJson from '@ipld/dag-json'
+import * as dagPb from '@ipld/dag-pb'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { identity } from 'multiformats/hashes/identity'
+import { UnsupportedCodecError } from './errors.ts'
+
+/** The codecs whose links pickup follows. A DAG using any other cannot be shown complete, so it is refused. */
+export const SUPPORTED_CODECS: ReadonlySet<number> = new Set([
+  dagPb.code,
+  raw.code,
+  dagCbor.code,
+  dagJson.code,
+])
+
+/** Identity CIDs carry their data inline: nothing to fetch or store. */
+export function isInline(cid: CID): boolean {
+  return cid.multihash.code === identity.code
+}
+
+/** The CIDs a block links to, in the order they appear. Throws UnsupportedCodecError. */
+export function linksOf(cid: CID, bytes: Uint8Array): CID[] {
+  switch (cid.code) {
+    case raw.code:
+      return []
+    case dagPb.code:
+      return dagPb.decode(bytes).Links.map((l) => l.Hash)
+    case dagCbor.code:
+      return collectCids(dagCbor.decode(bytes), [])
+    case dagJson.code:
+      return collectCids(dagJson.decode(bytes), [])
+    default:
+      throw new UnsupportedCodecError(cid.code)
+  }
+}
+
+function collectCids(value: unknown, out: CID[]): CID[] {
+  if (value === null || typeof value !== 'object') return out
+  const asCid = CID.asCID(value)
+  if (asCid) {
+    out.push(asCid)
+    return out
+  }
+  if (value instanceof Uint8Array) return out
+  if (Array.isArray(value)) {
+    for (const v of value) collectCids(v, out)
+    return out
+  }
+  for (const v of Object.values(value)) collectCids(v, out)
+  return out
+}
+
+/**
+ * A compact key for a block: its codec and multihash. CIDv0 and CIDv1 of the same dag-pb block share a key.
+ */
+export function blockKey(cid: CID): string {
+  return `${cid.code.toString(36)}:${Buffer.from(cid.multihash.bytes).toString('base64')}`
+}

@@ -1,0 +1,71 @@
+/**
+ * A pin is one piece of content pickup keeps a copy of, keyed by its CIDv1. Many requests (the cluster API's
+ * claim, any number of Pinning Service API requests from any user) can point at one pin: the content is
+ * fetched and stored once and shared by all of them.
+ */
+export const PIN_STATUSES = ['queued', 'pinning', 'pinned', 'failed'] as const
+export type PinStatus = (typeof PIN_STATUSES)[number]
+
+export interface CarInfo {
+  /** CIDv1, codec 0x0202 (car), sha2-256 of the CAR bytes. */
+  cid: string
+  bytes: number
+  blocks: number
+  /** Key of the CAR in the destination bucket: `<carCid>/<carCid>.car`. */
+  key: string
+}
+
+export interface Progress {
+  bytes: number
+  blocks: number
+}
+
+export interface Pin {
+  /** Content key: the CIDv1 (base32) of the DAG root. */
+  cid: string
+  status: PinStatus
+  /** Epoch milliseconds. */
+  created: number
+  updated: number
+  /** Fetch attempts started so far. */
+  attempts: number
+  /** The last failure reason, as `CODE: message`. */
+  error?: string
+  /** Origins named by requesters, as multiaddr strings (at most 20). */
+  origins: string[]
+  /** The attempt that currently holds the pin (while pinning) or produced its CAR. */
+  attemptId?: string
+  /** While pinning: the attempt's lease, renewed by its heartbeat. Epoch milliseconds. */
+  leaseExpires?: number
+  /** While pinning: bytes and blocks received so far, updated at a bounded rate. */
+  progress?: Progress
+  /** Once pinned. */
+  car?: CarInfo
+}
+
+export const MAX_ORIGINS = 20
+
+/** Merges origins, keeping the newest first, at most MAX_ORIGINS. */
+export function mergeOrigins(current: readonly string[], added: readonly string[]): string[] {
+  return [...new Set([...added, ...current])].slice(0, MAX_ORIGINS)
+}
+
+/** The message on the pin queue. Small on purpose: the pin record is the source of truth. */
+export interface PinJob {
+  cid: string
+  origins: string[]
+}
+
+/** Where a worker's attempt is uploaded in the temporary bucket. The validator recovers cid and attempt from it. */
+export function tempCarKey(cid: string, attemptId: string): string {
+  return `${cid}/${attemptId}.car`
+}
+
+export function parseTempCarKey(key: string): { cid: string; attemptId: string } | undefined {
+  const m = /^([a-z2-7]+)\/([A-Za-z0-9_-]+)\.car$/.exec(key)
+  return m ? { cid: m[1]!, attemptId: m[2]! } : undefined
+}
+
+export function destinationCarKey(carCid: string): string {
+  return `${carCid}/${carCid}.car`
+}

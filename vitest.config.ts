@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // End-to-end suites each start their own embedded services and IPFS nodes; two cores, so two at a time.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+})
