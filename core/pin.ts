@@ -69,3 +69,17 @@ export function parseTempCarKey(key: string): { cid: string; attemptId: string }
 export function destinationCarKey(carCid: string): string {
   return `${carCid}/${carCid}.car`
 }
+
+/** Decodes a queue message body; undefined when it is not a pin job. */
+export function parsePinJob(body: string): PinJob | undefined {
+  try {
+    const value: unknown = JSON.parse(body)
+    if (typeof value !== 'object' || value === null) return undefined
+    const { cid, origins } = value as Record<string, unknown>
+    if (typeof cid !== 'string') return undefined
+    const list = Array.isArray(origins) ? origins.filter((o): o is string => typeof o === 'string') : []
+    return { cid, origins: list.slice(0, MAX_ORIGINS) }
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The one place where errors become HTTP responses. Domain errors with a client-side cause are 400s with
+ * their stable code; anything else is logged and answered 500 without internals.
+ */
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { InvalidCidError, InvalidInputError, PickupError } from '../../core/errors.ts'
+import type { Logger } from '../../core/ports.ts'
+
+export class HttpError extends PickupError {
+  readonly code: string
+  readonly status: ContentfulStatusCode
+  constructor(status: ContentfulStatusCode, code: string, message: string) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
+export function statusOf(err: unknown): ContentfulStatusCode {
+  if (err instanceof HttpError) return err.status
+  if (err instanceof InvalidCidError || err instanceof InvalidInputError) return 400
+  return 500
+}
+
+/** The error body in the shape a real ipfs-cluster peer sends: `{ code, message }`. */
+export function clusterErrorResponse(c: Context, err: unknown, log: Logger): Response {
+  const status = statusOf(err)
+  if (status >= 500) log.error({ err: err instanceof Error ? err.stack : String(err) }, 'request failed')
+  const message = status >= 500 ? 'internal error' : err instanceof Error ? err.message : String(err)
+  return c.json({ code: status, message }, status)
+}

@@ -1,0 +1,77 @@
+/**
+ * Configuration, parsed once at start by a pure function. Every invalid variable is reported together.
+ * Durations carry their unit in the name; sizes are bytes unless the name says otherwise.
+ */
+import { z } from 'zod'
+
+const GiB = 1024 ** 3
+const MiB = 1024 ** 2
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def)
+
+/** What the worker needs to fetch and upload one DAG. */
+export const workerSchema = z.object({
+  /** Largest CAR pickup will store; a larger DAG fails at once, without retry. 31 GiB. */
+  MAX_CAR_BYTES: int(31 * GiB, 1),
+  /** Longest one fetch may take. 4 hours: 2/3 of home connections upload 32 GiB in 3.5 h. */
+  FETCH_TIMEOUT_MS: int(4 * 60 * 60 * 1000, 1),
+  /** Longest wait for the next byte (the first included) before the fetch counts as stalled. */
+  FETCH_CHUNK_TIMEOUT_MS: int(2 * 60 * 1000, 1),
+  /** Pin jobs one worker runs at once; also the most messages it holds. */
+  BATCH_SIZE: int(10, 1),
+  /** Blocks fetched in parallel within one job (a depth-first walk is latency-bound). */
+  FETCH_CONCURRENCY: int(32, 1),
+  /** Best-effort dial of a request's origins: each dial gives up after this. */
+  DIAL_TIMEOUT_MS: int(10_000, 1),
+  /** S3 multipart part size. 8 MiB: 10,000 parts reach 78 GiB; the local emulator refuses bodies over 11 MiB. */
+  UPLOAD_PART_BYTES: int(8 * MiB, 5 * MiB),
+  /** How long a received message stays invisible; the worker renews it every third of this while it works. */
+  VISIBILITY_TIMEOUT_SECONDS: int(300, 10),
+  /** First retry delay; it doubles with every receive, up to RETRY_MAX_DELAY_SECONDS. */
+  RETRY_BASE_DELAY_SECONDS: int(30),
+  RETRY_MAX_DELAY_SECONDS: int(900),
+  /** How often a running job records its progress on the pin (bytes and blocks so far). */
+  PROGRESS_INTERVAL_MS: int(5_000, 100),
+  /** On SIGTERM, how long in-flight jobs may still run before they are released for another worker. */
+  SHUTDOWN_GRACE_MS: int(30_000),
+  /** Receives before a message goes to the dead-letter queue; also the bound on validation retries. */
+  MAX_ATTEMPTS: int(3, 1),
+  /** kubo's RPC API. Unset: an embedded Helia node. */
+  IPFS_API_URL: z.string().url().optional(),
+})
+
+export type WorkerConfig = z.infer<typeof workerSchema>
+
+/** Reads configuration from an environment; throws one error naming every bad variable. */
+export function parseConfig<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined>,
+): z.infer<S> {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const result = schema.safeParse(cleaned)
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
+    throw new ConfigError(problems)
+  }
+  return result.data
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+/** Retry delay for the n-th receive (1-based): exponential, capped, with up to 20% jitter. */
+export function retryDelaySeconds(
+  receiveCount: number,
+  cfg: Pick<WorkerConfig, 'RETRY_BASE_DELAY_SECONDS' | 'RETRY_MAX_DELAY_SECONDS'>,
+  random: () => number = Math.random,
+): number {
+  const exp = cfg.RETRY_BASE_DELAY_SECONDS * 2 ** Math.max(0, receiveCount - 1)
+  const capped = Math.min(cfg.RETRY_MAX_DELAY_SECONDS, exp)
+  return Math.min(cfg.RETRY_MAX_DELAY_SECONDS, Math.round(capped * (1 + 0.2 * random())))
+}

@@ -1,0 +1,158 @@
+/**
+ * One fetch attempt, as a worker runs it: claim the pin, dial the origins, stream the DAG as a CAR into the
+ * temporary bucket under limits, and record the outcome. The S3-event validator takes it from there.
+ */
+import { CID } from 'multiformats/cid'
+import { describeError, FetchStalledError, FetchTimeoutError, PickupError } from './errors.ts'
+import { exportCar } from './export-car.ts'
+import { type PinJob, type Progress, tempCarKey } from './pin.ts'
+import type { BlockSource, Clock, Logger, ObjectStore, PinStore } from './ports.ts'
+
+export interface FetchLimits {
+  maxCarBytes: number
+  fetchTimeoutMs: number
+  fetchChunkTimeoutMs: number
+  concurrency: number
+  dialTimeoutMs: number
+  /** How long a claim lasts without a heartbeat. */
+  leaseMs: number
+  progressIntervalMs: number
+  partBytes: number
+  /** After the upload, how long the pin stays leased to this attempt while the validator checks the CAR. */
+  validationLeaseMs: number
+}
+
+export interface FetchPinContext {
+  pins: PinStore
+  temp: ObjectStore
+  ipfs: BlockSource
+  clock: Clock
+  log: Logger
+  newId: () => string
+}
+
+export type FetchOutcome =
+  | { kind: 'already-pinned' }
+  /** Another live attempt holds the pin: this delivery is a duplicate. */
+  | { kind: 'busy'; attemptId?: string }
+  | { kind: 'uploaded'; attemptId: string; key: string; bytes: number; blocks: number }
+  | { kind: 'failed'; attemptId: string; code: string; reason: string; retryable: boolean; attempts: number }
+
+/** The attempt lost its claim (an operator or the reconciler gave the pin to another attempt). */
+export class LeaseLostError extends PickupError {
+  readonly code = 'LEASE_LOST'
+  constructor() {
+    super('another attempt took over the pin')
+  }
+}
+
+export async function fetchPin(
+  job: PinJob,
+  limits: FetchLimits,
+  ctx: FetchPinContext,
+  signal?: AbortSignal,
+): Promise<FetchOutcome> {
+  const attemptId = ctx.newId()
+  const now = ctx.clock.now()
+  const claim = await ctx.pins.claim(job.cid, attemptId, now + limits.leaseMs, now)
+  if (claim.kind === 'pinned') return { kind: 'already-pinned' }
+  if (claim.kind === 'busy') return { kind: 'busy', attemptId: claim.pin.attemptId }
+
+  const attempts = claim.pin.attempts
+  const log = ctx.log.child({ cid: job.cid, attemptId, attempt: attempts })
+  const started = ctx.clock.now()
+  const progress: Progress = { bytes: 0, blocks: 0 }
+  const controller = new AbortController()
+  const abort = (reason: unknown) => {
+    if (!controller.signal.aborted) controller.abort(reason)
+  }
+  const onOuterAbort = () => abort(signal?.reason)
+  signal?.addEventListener('abort', onOuterAbort, { once: true })
+  if (signal?.aborted) onOuterAbort()
+
+  const overall = setTimeout(() => abort(new FetchTimeoutError(limits.fetchTimeoutMs)), limits.fetchTimeoutMs)
+  let stall = setTimeout(
+    () => abort(new FetchStalledError(limits.fetchChunkTimeoutMs)),
+    limits.fetchChunkTimeoutMs,
+  )
+  const resetStall = () => {
+    clearTimeout(stall)
+    stall = setTimeout(
+      () => abort(new FetchStalledError(limits.fetchChunkTimeoutMs)),
+      limits.fetchChunkTimeoutMs,
+    )
+  }
+
+  const heartbeatEvery = Math.min(limits.progressIntervalMs, limits.leaseMs / 3)
+  let beating: Promise<void> = Promise.resolve()
+  const heartbeat = setInterval(() => {
+    beating = beating.then(async () => {
+      try {
+        const t = ctx.clock.now()
+        const held = await ctx.pins.heartbeat(job.cid, attemptId, t + limits.leaseMs, { ...progress }, t)
+        if (!held) abort(new LeaseLostError())
+      } catch (err) {
+        // A failed heartbeat is not fatal: the lease outlives several missed beats.
+        log.warn({ err: describeError(err) }, 'heartbeat failed')
+      }
+    })
+  }, heartbeatEvery)
+
+  const key = tempCarKey(job.cid, attemptId)
+  try {
+    log.info({ origins: job.origins.length }, 'fetch started')
+    await ctx.ipfs.connect(job.origins, {
+      signal: AbortSignal.any([controller.signal, AbortSignal.timeout(limits.dialTimeoutMs)]),
+    })
+
+    const car = exportCar(CID.parse(job.cid), ctx.ipfs, {
+      concurrency: limits.concurrency,
+      maxBytes: limits.maxCarBytes,
+      signal: controller.signal,
+      onProgress: (p) => {
+        progress.bytes = p.bytes
+        progress.blocks = p.blocks
+        resetStall()
+      },
+    })
+    const { bytes } = await ctx.temp.put(key, car, {
+      signal: controller.signal,
+      partSize: limits.partBytes,
+      metadata: { cid: job.cid, attempt: attemptId },
+    })
+    clearInterval(heartbeat)
+    await beating
+    // Keep the pin leased to this attempt while the validator works, so nothing re-queues it meanwhile.
+    const t = ctx.clock.now()
+    await ctx.pins.heartbeat(job.cid, attemptId, t + limits.validationLeaseMs, { ...progress }, t)
+    log.info({ bytes, blocks: progress.blocks, ms: ctx.clock.now() - started }, 'fetch done: CAR uploaded')
+    return { kind: 'uploaded', attemptId, key, bytes, blocks: progress.blocks }
+  } catch (thrown) {
+    // When we aborted, the abort reason is the real cause (timeout, stall, shutdown, lost lease); what was
+    // thrown is then only the SDK's or the walk's AbortError.
+    const { code, message, retryable } = describeError(
+      controller.signal.aborted ? controller.signal.reason : thrown,
+    )
+    clearInterval(heartbeat)
+    await beating
+    const status = retryable ? 'queued' : 'failed'
+    await ctx.pins.settle(job.cid, attemptId, { status, error: `${code}: ${message}` }, ctx.clock.now())
+    log.warn(
+      {
+        code,
+        reason: message,
+        retryable,
+        bytes: progress.bytes,
+        blocks: progress.blocks,
+        ms: ctx.clock.now() - started,
+      },
+      'fetch failed',
+    )
+    return { kind: 'failed', attemptId, code, reason: message, retryable, attempts }
+  } finally {
+    clearTimeout(overall)
+    clearTimeout(stall)
+    clearInterval(heartbeat)
+    signal?.removeEventListener('abort', onOuterAbort)
+  }
+}

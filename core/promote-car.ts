@@ -1,0 +1,132 @@
+/**
+ * The validator: runs on every object created in the temporary bucket. A CAR that parses, has the requested
+ * root, hashes right block by block and holds the whole DAG is copied to the destination bucket and the pin
+ * becomes `pinned`; anything else is never promoted, and the pin is retried or failed with the precise reason.
+ * Every step is safe to repeat: S3 events can arrive twice, and an invocation can die at any point.
+ */
+import { CID } from 'multiformats/cid'
+import { type CarInfo, destinationCarKey, parseTempCarKey } from './pin.ts'
+import type { Clock, EventSink, Logger, ObjectStore, PinQueue, PinStore } from './ports.ts'
+import { validateCar } from './validate-car.ts'
+
+export interface PromoteContext {
+  pins: PinStore
+  temp: ObjectStore
+  destination: ObjectStore
+  queue: PinQueue
+  events: EventSink
+  clock: Clock
+  log: Logger
+}
+
+export interface PromoteOptions {
+  maxCarBytes: number
+  maxAttempts: number
+  /** Delay before the retry of an attempt whose CAR was invalid. */
+  retryDelaySeconds: number
+}
+
+export type PromoteOutcome =
+  | { kind: 'pinned'; car: CarInfo }
+  /** Another attempt's CAR was promoted first; this one was discarded. */
+  | { kind: 'duplicate' }
+  | { kind: 'invalid'; code: string; reason: string; retried: boolean }
+  /** Not a pickup upload, or already handled (the object is gone). */
+  | { kind: 'ignored'; why: string }
+
+export async function promoteCar(
+  key: string,
+  opts: PromoteOptions,
+  ctx: PromoteContext,
+): Promise<PromoteOutcome> {
+  const parsed = parseTempCarKey(key)
+  if (!parsed) {
+    ctx.log.warn({ key }, 'not a pickup upload: deleted')
+    await ctx.temp.delete(key)
+    return { kind: 'ignored', why: 'unrecognised key' }
+  }
+  const { cid, attemptId } = parsed
+  const log = ctx.log.child({ cid, attemptId, key })
+  const started = ctx.clock.now()
+
+  const pin = await ctx.pins.get(cid)
+  if (pin?.status === 'pinned' && pin.attemptId !== attemptId) {
+    await ctx.temp.delete(key)
+    log.info({}, 'already pinned by another attempt: upload discarded')
+    return { kind: 'duplicate' }
+  }
+
+  const object = await ctx.temp.get(key)
+  if (!object) return { kind: 'ignored', why: 'object already handled' }
+
+  const verdict = await validateCar(object.body, { root: CID.parse(cid), maxBytes: opts.maxCarBytes })
+  if (!verdict.valid) {
+    const retried = await retryOrFail(cid, attemptId, `${verdict.code}: ${verdict.reason}`, opts, ctx)
+    await ctx.temp.delete(key)
+    log.warn(
+      { code: verdict.code, reason: verdict.reason, bytes: verdict.bytes, retried },
+      'invalid CAR: not promoted',
+    )
+    return { kind: 'invalid', code: verdict.code, reason: verdict.reason, retried }
+  }
+
+  const carCid = verdict.carCid.toString()
+  const car: CarInfo = {
+    cid: carCid,
+    bytes: verdict.bytes,
+    blocks: verdict.blocks,
+    key: destinationCarKey(carCid),
+  }
+  await ctx.temp.copyTo(key, ctx.destination, car.key, { size: verdict.bytes })
+  const won = await ctx.pins.markPinned(cid, attemptId, car, ctx.clock.now())
+  if (!won) {
+    const current = await ctx.pins.get(cid)
+    // The same bytes land at the same key, so only a differently ordered CAR is removed.
+    if (current?.car?.key !== car.key) await ctx.destination.delete(car.key)
+    if (current?.attemptId !== attemptId) {
+      await ctx.temp.delete(key)
+      log.info({}, 'already pinned by another attempt: upload discarded')
+      return { kind: 'duplicate' }
+    }
+    // This attempt won on an earlier delivery that died before finishing: finish its remaining steps.
+  }
+  // At least once: a delivery that died after marking the pin publishes again on redelivery.
+  await ctx.events.carStored({
+    cid,
+    car,
+    bucket: ctx.destination.bucket,
+    storedAt: new Date(ctx.clock.now()).toISOString(),
+  })
+  await ctx.temp.delete(key)
+  log.info(
+    { carCid, bytes: car.bytes, blocks: car.blocks, ms: ctx.clock.now() - started },
+    'CAR valid: promoted',
+  )
+  return { kind: 'pinned', car }
+}
+
+/**
+ * Records a failed attempt: back to the queue with a delay while attempts remain, otherwise `failed`.
+ * The record is written before the message is sent, so a crash in between leaves a `queued` pin without a
+ * message, which the reconciler re-sends, rather than a message the pin would refuse.
+ */
+async function retryOrFail(
+  cid: string,
+  attemptId: string,
+  error: string,
+  opts: PromoteOptions,
+  ctx: PromoteContext,
+): Promise<boolean> {
+  const pin = await ctx.pins.get(cid)
+  if (!pin || pin.attemptId !== attemptId || pin.status !== 'pinning') return false
+  const retry = pin.attempts < opts.maxAttempts
+  const settled = await ctx.pins.settle(
+    cid,
+    attemptId,
+    { status: retry ? 'queued' : 'failed', error },
+    ctx.clock.now(),
+  )
+  if (settled && retry)
+    await ctx.queue.send({ cid, origins: pin.origins }, { delaySeconds: opts.retryDelaySeconds })
+  return settled && retry
+}

@@ -1,0 +1,38 @@
+/**
+ * A pin request from either API: record the content as wanted and, if it needs fetching, enqueue a job.
+ * Content that is queued, pinning or pinned is never fetched again; failed content is queued again.
+ */
+import { normalizeCid } from './cid.ts'
+import type { Pin } from './pin.ts'
+import type { Clock, PinQueue, PinStore } from './ports.ts'
+
+export interface RequestPinContext {
+  pins: PinStore
+  queue: PinQueue
+  clock: Clock
+}
+
+export async function requestPin(
+  input: { cid: string; origins: readonly string[] },
+  ctx: RequestPinContext,
+): Promise<Pin> {
+  const { key } = normalizeCid(input.cid)
+  const now = ctx.clock.now()
+  const { pin, enqueue } = await ctx.pins.request(key, input.origins, now)
+  if (enqueue) {
+    try {
+      await ctx.queue.send({ cid: key, origins: pin.origins })
+    } catch (err) {
+      // Without a message nothing would fetch the pin, and a retried request would see it queued and not
+      // enqueue: mark it failed so the client's retry queues it again.
+      await ctx.pins.settle(
+        key,
+        undefined,
+        { status: 'failed', error: 'ENQUEUE_FAILED: the pin queue did not accept the job' },
+        now,
+      )
+      throw err
+    }
+  }
+  return pin
+}

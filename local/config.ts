@@ -1,0 +1,24 @@
+import { z } from 'zod'
+import { workerSchema } from '../core/config.ts'
+
+const flag = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1')
+
+/** Local mode: the whole system on one machine. */
+export const localSchema = workerSchema.extend({
+  /** The HTTP API's port on 127.0.0.1. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Where pins, queues, CARs and the IPFS node's blocks persist across restarts. */
+  PICKUP_DATA_DIR: z.string().default('.pickup'),
+  /** Accepted cluster API credentials (comma-separated). Unset: one is generated and kept in the data dir. */
+  CLUSTER_BASIC_AUTH_TOKEN: z.string().optional(),
+  /** Whether the embedded IPFS node bootstraps into the public IPFS network (it works offline too). */
+  IPFS_PUBLIC_NETWORK: flag(true),
+  /** Listen addresses of the embedded IPFS node, comma-separated. */
+  IPFS_LISTEN: z.string().default('/ip4/127.0.0.1/tcp/0'),
+})
+
+export type LocalConfig = z.infer<typeof localSchema>

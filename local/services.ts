@@ -1,0 +1,552 @@
+/**
+ * The AWS services pickup uses, embedded in this process for local mode and tests, on 127.0.0.1 only:
+ * DynamoDB is dynalite (in memory, or LevelDB under `<dataDir>/dynamodb`); SQS, SNS and S3 are fauxqs
+ * (in memory, or SQLite under `<dataDir>/sqs` for SQS and SNS and files under `<dataDir>/s3` for S3).
+ * The tables, queues, topic and buckets are created (idempotently) from the same definitions the stack uses.
+ *
+ * fauxqs has no S3 bucket notifications: an `onResponse` hook turns successful PutObject, CopyObject and
+ * CompleteMultipartUpload responses into S3 `ObjectCreated:*` events for `onObjectCreated` subscribers,
+ * delivered asynchronously and retried twice on failure, like a Lambda's asynchronous invocation.
+ *
+ * Coupling to fauxqs internals (written against fauxqs 2.4.x): `startFauxqs()` binds 0.0.0.0, so this module
+ * uses `buildApp()` and does what `startFauxqs()` does to enable persistence, which needs classes the package
+ * does not export (its `exports` only has `.`): `dist/sqs/sqsStore.js` (SqsStore), `dist/sns/snsStore.js`
+ * (SnsStore), `dist/s3/s3Store.js` (S3Store), `dist/persistence.js` (PersistenceManager: `loadSqsAndSns`,
+ * `close`) and `dist/s3/fileS3Persistence.js` (FileS3Persistence: `loadS3`, `close`), plus the stores'
+ * `persistence` fields, `SqsStore.allQueues()` and `S3Store.headObject()`. They are imported by URL relative
+ * to the package's entry point and checked on load: a fauxqs release that moves them fails here, loudly.
+ */
+
+import { mkdirSync, readFileSync } from 'node:fs'
+import type { Server } from 'node:http'
+import { createRequire } from 'node:module'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns'
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SetQueueAttributesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs'
+import type { S3Event, S3EventRecord } from 'aws-lambda'
+import { type BuildAppOptions, buildApp } from 'fauxqs'
+import {
+  createTableInput,
+  pinsTable,
+  requestsTable,
+  type TableDefinition,
+  tableName,
+  workersTable,
+} from '../adapters/dynamodb/tables.ts'
+import { bucketName, destinationBucket, tempBucket } from '../adapters/s3/buckets.ts'
+import { pinQueueDefinition, queueAttributes, queueName } from '../adapters/sqs/queues.ts'
+import type { Logger } from '../core/ports.ts'
+
+export interface StartServicesOptions {
+  /** Persist everything under this directory; in memory when absent. */
+  dataDir?: string
+  /** Default us-east-1. */
+  region?: string
+  /** Prefix of every resource name. Default `pickup-local`. */
+  prefix?: string
+  /** Fixed ports, so a restarted local mode keeps its endpoints. 0 (the default): any free port. */
+  ports?: { dynamodb?: number; fauxqs?: number }
+  /** The pin queue's visibility timeout. Default 300 s, as deployed. */
+  pinQueueVisibilityTimeoutSeconds?: number
+  /** Waits before the retries of a failed S3 event delivery (one retry per entry). Default [200, 1000] ms. */
+  eventRetryDelaysMs?: readonly number[]
+  /** Where deliveries that failed every retry are reported. Default: stderr. */
+  log?: Logger
+}
+
+export type ObjectCreatedHandler = (event: S3Event) => Promise<void>
+
+export interface Services {
+  endpoints: { dynamodb: string; sqs: string; s3: string; sns: string; region: string }
+  credentials: { accessKeyId: string; secretAccessKey: string }
+  clients: { dynamodb: DynamoDBClient; sqs: SQSClient; s3: S3Client; sns: SNSClient }
+  names: {
+    pinsTable: string
+    workersTable: string
+    requestsTable: string
+    pinQueueUrl: string
+    pinQueueArn: string
+    deadLetterQueueUrl: string
+    deadLetterQueueArn: string
+    tempBucket: string
+    destinationBucket: string
+    carStoredTopicArn: string
+  }
+  /** Subscribes to the bucket's ObjectCreated events; returns the unsubscribe function. */
+  onObjectCreated(bucket: string, handler: ObjectCreatedHandler): () => void
+  /** Waits for event deliveries in progress, then stops everything. */
+  stop(): Promise<void>
+}
+
+export const LOCAL_CREDENTIALS = { accessKeyId: 'pickup-local', secretAccessKey: 'pickup-local' } as const
+
+const HOST = '127.0.0.1'
+const DEFAULT_RETRY_DELAYS_MS = [200, 1000]
+
+// ---------------------------------------------------------------- fauxqs internals
+
+type FauxqsStores = NonNullable<BuildAppOptions['stores']>
+
+interface FauxqsS3Object {
+  contentLength: number
+  etag: string
+}
+
+/** What this module uses of the stores (a subset of fauxqs's own classes). */
+interface SqsStoreInternals {
+  persistence?: unknown
+  allQueues(): Iterable<{ persistence?: unknown }>
+}
+interface SnsStoreInternals {
+  persistence?: unknown
+}
+interface S3StoreInternals {
+  persistence?: unknown
+  headObject(bucket: string, key: string): FauxqsS3Object
+}
+interface PersistenceManagerInternals {
+  loadSqsAndSns(sqsStore: unknown, snsStore: unknown): void
+  close(): void
+}
+interface FileS3PersistenceInternals {
+  loadS3(s3Store: unknown): void
+  close(): void
+}
+
+interface FauxqsInternals {
+  version: string
+  createStores(): {
+    stores: FauxqsStores
+    sqs: SqsStoreInternals
+    sns: SnsStoreInternals
+    s3: S3StoreInternals
+  }
+  createPersistenceManager(dir: string): PersistenceManagerInternals
+  createFileS3Persistence(dir: string): FileS3PersistenceInternals
+}
+
+function hasMethods(value: unknown, names: readonly string[]): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    names.every((n) => typeof Reflect.get(value, n) === 'function')
+  )
+}
+
+async function loadFauxqsInternals(): Promise<FauxqsInternals> {
+  const entry = import.meta.resolve('fauxqs')
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', entry), 'utf8'))
+  const version = String(typeof pkg === 'object' && pkg !== null ? Reflect.get(pkg, 'version') : undefined)
+  const load = async (path: string, exportName: string): Promise<new (...args: unknown[]) => unknown> => {
+    const mod: unknown = await import(new URL(path, entry).href)
+    const ctor: unknown = typeof mod === 'object' && mod !== null ? Reflect.get(mod, exportName) : undefined
+    if (typeof ctor !== 'function') {
+      throw new Error(
+        `fauxqs ${version}: ${path} no longer exports ${exportName}; local/services.ts is written against fauxqs 2.4.x`,
+      )
+    }
+    return ctor as new (
+      ...args: unknown[]
+    ) => unknown
+  }
+  const [SqsStore, SnsStore, S3Store, PersistenceManager, FileS3Persistence] = await Promise.all([
+    load('./sqs/sqsStore.js', 'SqsStore'),
+    load('./sns/snsStore.js', 'SnsStore'),
+    load('./s3/s3Store.js', 'S3Store'),
+    load('./persistence.js', 'PersistenceManager'),
+    load('./s3/fileS3Persistence.js', 'FileS3Persistence'),
+  ])
+  const check = <T>(value: unknown, what: string, methods: readonly string[]): T => {
+    if (!hasMethods(value, methods)) {
+      throw new Error(`fauxqs ${version}: ${what} lacks ${methods.join(', ')}; written against fauxqs 2.4.x`)
+    }
+    return value as T
+  }
+  return {
+    version,
+    createStores() {
+      const sqs = new SqsStore()
+      const sns = new SnsStore()
+      const s3 = new S3Store()
+      return {
+        // The constructors are fauxqs's own classes, which buildApp's `stores` option is typed with.
+        stores: { sqsStore: sqs, snsStore: sns, s3Store: s3 } as FauxqsStores,
+        sqs: check<SqsStoreInternals>(sqs, 'SqsStore', ['allQueues']),
+        sns: check<SnsStoreInternals>(sns, 'SnsStore', ['createTopic']),
+        s3: check<S3StoreInternals>(s3, 'S3Store', ['headObject']),
+      }
+    },
+    createPersistenceManager(dir) {
+      return check(new PersistenceManager(dir), 'PersistenceManager', ['loadSqsAndSns', 'close'])
+    },
+    createFileS3Persistence(dir) {
+      return check(new FileS3Persistence(dir), 'FileS3Persistence', ['loadS3', 'close'])
+    },
+  }
+}
+
+// ---------------------------------------------------------------- dynalite
+
+type DynaliteFactory = (options: {
+  path?: string
+  createTableMs?: number
+  deleteTableMs?: number
+  updateTableMs?: number
+}) => Server
+
+/** dynalite is CommonJS without types. */
+function loadDynalite(): DynaliteFactory {
+  const factory: unknown = createRequire(import.meta.url)('dynalite')
+  if (typeof factory !== 'function') throw new Error('dynalite does not export a function')
+  return factory as DynaliteFactory
+}
+
+async function listen(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, HOST, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  return (server.address() as AddressInfo).port
+}
+
+// ---------------------------------------------------------------- S3 events
+
+function stringField(value: unknown, name: string): string | undefined {
+  const v = typeof value === 'object' && value !== null ? Reflect.get(value, name) : undefined
+  return typeof v === 'string' ? v : undefined
+}
+
+/** S3 event keys are URL-encoded, spaces as `+`. */
+function eventKey(key: string): string {
+  return key
+    .split('/')
+    .map((s) => encodeURIComponent(s).replace(/%20/g, '+'))
+    .join('/')
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+// ---------------------------------------------------------------- resources
+// Idempotent creation, exported for tests that make resources of their own with random names.
+
+function errorName(err: unknown): string | undefined {
+  return err instanceof Error ? err.name : undefined
+}
+
+export async function ensureTable(client: DynamoDBClient, def: TableDefinition, name: string): Promise<void> {
+  try {
+    await client.send(new CreateTableCommand(createTableInput(def, name)))
+  } catch (err) {
+    if (errorName(err) !== 'ResourceInUseException') throw err
+  }
+  for (let i = 0; i < 500; i++) {
+    const { Table: t } = await client.send(new DescribeTableCommand({ TableName: name }))
+    const indexesActive = (t?.GlobalSecondaryIndexes ?? []).every((g) => g.IndexStatus === 'ACTIVE')
+    if (t?.TableStatus === 'ACTIVE' && indexesActive) return
+    await sleep(10)
+  }
+  throw new Error(`table ${name} did not become ACTIVE`)
+}
+
+export async function ensureQueue(
+  client: SQSClient,
+  endpoint: string,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<{ url: string; arn: string }> {
+  let url: string | undefined
+  try {
+    url = (await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl
+  } catch (err) {
+    // Exists with other attributes (a restart with other options): bring it in line.
+    if (errorName(err) !== 'QueueNameExists') throw err
+    url = (await client.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl
+    await client.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attributes }))
+  }
+  if (!url) throw new Error(`no URL for queue ${name}`)
+  // fauxqs names queues `http://sqs.<region>.localhost:<port>/...`, with the port of the run that created
+  // them; it finds queues by name only, so point the URL at this run's endpoint.
+  const normalized = `${endpoint}${new URL(url).pathname}`
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: normalized, AttributeNames: ['QueueArn'] }),
+  )
+  const arn = Attributes?.QueueArn
+  if (!arn) throw new Error(`no ARN for queue ${name}`)
+  return { url: normalized, arn }
+}
+
+export async function ensureBucket(client: S3Client, name: string): Promise<void> {
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: name }))
+  } catch (err) {
+    const name_ = errorName(err)
+    if (name_ !== 'BucketAlreadyOwnedByYou' && name_ !== 'BucketAlreadyExists') throw err
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+export async function startServices(options: StartServicesOptions = {}): Promise<Services> {
+  const region = options.region ?? 'us-east-1'
+  const prefix = options.prefix ?? 'pickup-local'
+  const retryDelaysMs = options.eventRetryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS
+  const { dataDir } = options
+  const cleanups: (() => Promise<void>)[] = []
+
+  try {
+    // DynamoDB
+    if (dataDir) mkdirSync(dataDir, { recursive: true })
+    const dynalite = loadDynalite()({
+      ...(dataDir ? { path: join(dataDir, 'dynamodb') } : {}),
+      createTableMs: 0,
+      deleteTableMs: 0,
+      updateTableMs: 0,
+    })
+    const dynamodbPort = await listen(dynalite, options.ports?.dynamodb ?? 0)
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          dynalite.close((err) => (err ? reject(err) : resolve()))
+          dynalite.closeAllConnections()
+        }),
+    )
+
+    // SQS, SNS, S3
+    const fauxqs = await loadFauxqsInternals()
+    const { stores, sqs, sns, s3 } = fauxqs.createStores()
+    if (dataDir) {
+      // As startFauxqs({ dataDir, s3StorageDir }) does: load persisted state first, then attach persistence
+      // (attaching first would make the load write everything back).
+      const sqlite = fauxqs.createPersistenceManager(join(dataDir, 'sqs'))
+      const files = fauxqs.createFileS3Persistence(join(dataDir, 's3'))
+      sqlite.loadSqsAndSns(stores.sqsStore, stores.snsStore)
+      files.loadS3(stores.s3Store)
+      sqs.persistence = sqlite
+      sns.persistence = sqlite
+      for (const queue of sqs.allQueues()) queue.persistence = sqlite
+      s3.persistence = files
+      cleanups.push(async () => {
+        sqlite.close()
+        files.close()
+      })
+    }
+    const app = buildApp({
+      logger: false,
+      defaultRegion: region,
+      stores,
+      // Lets tests exercise multipart copies on objects under 5 MiB.
+      relaxedRules: { disableMinCopySourceSize: true },
+    })
+
+    const subscribers = new Map<string, Set<ObjectCreatedHandler>>()
+    const deliveries = new Set<Promise<void>>()
+    let sequence = 0
+    const log = options.log
+
+    async function deliver(handler: ObjectCreatedHandler, event: S3Event): Promise<void> {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await handler(event)
+          return
+        } catch (err) {
+          const delay = retryDelaysMs[attempt]
+          if (delay === undefined) {
+            const record = event.Records[0]
+            const where = {
+              bucket: record?.s3.bucket.name,
+              key: record?.s3.object.key,
+              attempts: attempt + 1,
+            }
+            if (log) log.error({ err, ...where }, 'S3 event delivery failed')
+            else console.error('S3 event delivery failed', where, err)
+            return
+          }
+          await sleep(delay)
+        }
+      }
+    }
+
+    app.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode !== 200) return
+      const bucket = stringField(request.params, 'bucket')
+      const key = stringField(request.params, '*')
+      if (!bucket || !key) return
+      const handlers = subscribers.get(bucket)
+      if (!handlers || handlers.size === 0) return
+      const query = request.query
+      let eventName: string
+      if (request.method === 'PUT') {
+        if (stringField(query, 'uploadId') !== undefined || Reflect.has(Object(query), 'renameObject')) return
+        eventName = request.headers['x-amz-copy-source'] ? 'ObjectCreated:Copy' : 'ObjectCreated:Put'
+      } else if (request.method === 'POST' && stringField(query, 'uploadId') !== undefined) {
+        eventName = 'ObjectCreated:CompleteMultipartUpload'
+      } else {
+        return
+      }
+      let object: FauxqsS3Object
+      try {
+        object = s3.headObject(bucket, key)
+      } catch {
+        return // Already gone.
+      }
+      const record: S3EventRecord = {
+        eventVersion: '2.1',
+        eventSource: 'aws:s3',
+        awsRegion: region,
+        eventTime: new Date().toISOString(),
+        eventName,
+        userIdentity: { principalId: 'pickup-local' },
+        requestParameters: { sourceIPAddress: request.ip },
+        responseElements: {
+          'x-amz-request-id': String(reply.getHeader('x-amz-request-id') ?? ''),
+          'x-amz-id-2': String(reply.getHeader('x-amz-id-2') ?? ''),
+        },
+        s3: {
+          s3SchemaVersion: '1.0',
+          configurationId: 'pickup-local',
+          bucket: {
+            name: bucket,
+            ownerIdentity: { principalId: 'pickup-local' },
+            arn: `arn:aws:s3:::${bucket}`,
+          },
+          object: {
+            key: eventKey(key),
+            size: object.contentLength,
+            eTag: object.etag.replace(/"/g, ''),
+            sequencer: (++sequence).toString(16).toUpperCase().padStart(16, '0'),
+          },
+        },
+      }
+      for (const handler of handlers) {
+        // A fresh copy per handler, after the response (asynchronous, as S3 notifications are).
+        const event: S3Event = { Records: [structuredClone(record)] }
+        const delivery = sleep(0).then(() => deliver(handler, event))
+        deliveries.add(delivery)
+        void delivery.finally(() => deliveries.delete(delivery))
+      }
+    })
+
+    const address = await app.listen({ host: HOST, port: options.ports?.fauxqs ?? 0 })
+    const fauxqsEndpoint = new URL(address).origin
+    cleanups.push(async () => {
+      await app.close()
+    })
+
+    const dynamodbEndpoint = `http://${HOST}:${dynamodbPort}`
+    const credentials = { ...LOCAL_CREDENTIALS }
+    const clients = {
+      dynamodb: new DynamoDBClient({ endpoint: dynamodbEndpoint, region, credentials }),
+      sqs: new SQSClient({ endpoint: fauxqsEndpoint, region, credentials }),
+      s3: new S3Client({ endpoint: fauxqsEndpoint, region, credentials, forcePathStyle: true }),
+      sns: new SNSClient({ endpoint: fauxqsEndpoint, region, credentials }),
+    }
+    cleanups.push(async () => {
+      for (const c of Object.values(clients)) c.destroy()
+    })
+
+    // Resources
+    const pinQueue = pinQueueDefinition(
+      options.pinQueueVisibilityTimeoutSeconds === undefined
+        ? {}
+        : { visibilityTimeoutSeconds: options.pinQueueVisibilityTimeoutSeconds },
+    )
+    const names = {
+      pinsTable: tableName(prefix, pinsTable),
+      workersTable: tableName(prefix, workersTable),
+      requestsTable: tableName(prefix, requestsTable),
+      tempBucket: bucketName(prefix, tempBucket),
+      destinationBucket: bucketName(prefix, destinationBucket),
+    }
+    await Promise.all([
+      ensureTable(clients.dynamodb, pinsTable, names.pinsTable),
+      ensureTable(clients.dynamodb, workersTable, names.workersTable),
+      ensureTable(clients.dynamodb, requestsTable, names.requestsTable),
+      ensureBucket(clients.s3, names.tempBucket),
+      ensureBucket(clients.s3, names.destinationBucket),
+    ])
+    const dlq = await ensureQueue(
+      clients.sqs,
+      fauxqsEndpoint,
+      queueName(prefix, pinQueue.deadLetter.queue),
+      queueAttributes(pinQueue.deadLetter.queue),
+    )
+    const queue = await ensureQueue(
+      clients.sqs,
+      fauxqsEndpoint,
+      queueName(prefix, pinQueue),
+      queueAttributes(pinQueue, {
+        deadLetterTargetArn: dlq.arn,
+        maxReceiveCount: pinQueue.deadLetter.maxReceiveCount,
+      }),
+    )
+    const topic = await clients.sns.send(new CreateTopicCommand({ Name: `${prefix}-car-stored` }))
+    if (!topic.TopicArn) throw new Error('CreateTopic returned no TopicArn')
+
+    let stopped: Promise<void> | undefined
+    return {
+      endpoints: {
+        dynamodb: dynamodbEndpoint,
+        sqs: fauxqsEndpoint,
+        s3: fauxqsEndpoint,
+        sns: fauxqsEndpoint,
+        region,
+      },
+      credentials,
+      clients,
+      names: {
+        ...names,
+        pinQueueUrl: queue.url,
+        pinQueueArn: queue.arn,
+        deadLetterQueueUrl: dlq.url,
+        deadLetterQueueArn: dlq.arn,
+        carStoredTopicArn: topic.TopicArn,
+      },
+      onObjectCreated(bucket, handler) {
+        let set = subscribers.get(bucket)
+        if (!set) subscribers.set(bucket, (set = new Set()))
+        set.add(handler)
+        return () => {
+          set.delete(handler)
+        }
+      },
+      stop() {
+        stopped ??= (async () => {
+          subscribers.clear()
+          while (deliveries.size > 0) await Promise.allSettled([...deliveries])
+          await runCleanups(cleanups)
+        })()
+        return stopped
+      },
+    }
+  } catch (err) {
+    await runCleanups(cleanups).catch(() => {})
+    throw err
+  }
+}
+
+/** Runs the cleanups last-registered first; throws the first error after running them all. */
+async function runCleanups(cleanups: (() => Promise<void>)[]): Promise<void> {
+  const errors: unknown[] = []
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup()
+    } catch (err) {
+      errors.push(err)
+    }
+  }
+  if (errors.length > 0) throw errors[0]
+}

@@ -1,0 +1,160 @@
+/**
+ * The whole of pickup on one machine: embedded DynamoDB (dynalite), SQS + S3 + SNS (fauxqs), the HTTP API,
+ * the worker with an embedded Helia node (or an external kubo), the validator on S3 events and the
+ * dead-letter consumer. The same handlers and adapters as in AWS; only the wiring differs.
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { serve } from '@hono/node-server'
+import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
+import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
+import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
+import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
+import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
+import { createS3ObjectStore } from '../adapters/s3/objects.ts'
+import { createSnsEventSink } from '../adapters/sns/events.ts'
+import { createSqsJobQueue } from '../adapters/sqs/queue.ts'
+import { createDeadLetterHandler } from '../api/dead-letter.ts'
+import { createHttpApp } from '../api/http/app.ts'
+import { createValidateCarHandler } from '../api/validate-car.ts'
+import type { BlockSource, Clock, Logger } from '../core/ports.ts'
+import { type RunningWorker, startWorker } from '../pickup/worker.ts'
+import type { LocalConfig } from './config.ts'
+import { type Services, startServices } from './services.ts'
+import { pollQueueToHandler } from './sqs-event-source.ts'
+
+export interface LocalSystemOptions {
+  /** Persist under this directory; in memory when absent (tests). */
+  dataDir?: string
+  /** Run a worker in this process (default true). Tests of the validator alone, or of a worker in a child
+   * process, turn it off. */
+  worker?: boolean
+  /** Fixed ports for the embedded services, so endpoints survive a restart. */
+  servicePorts?: { dynamodb?: number; fauxqs?: number }
+  clusterTokens: string[]
+  log: Logger
+}
+
+export interface LocalSystem {
+  url: string
+  services: Services
+  helia?: HeliaNode
+  worker?: RunningWorker
+  clusterTokens: string[]
+  stop(): Promise<void>
+}
+
+const clock: Clock = { now: () => Date.now() }
+
+export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOptions): Promise<LocalSystem> {
+  const { log } = opts
+  const stops: Array<() => Promise<void>> = []
+  const stopAll = async () => {
+    for (const stop of stops.reverse())
+      await stop().catch((err) => log.error({ err: String(err) }, 'stop failed'))
+  }
+  let ready = false
+  try {
+    const services = await startServices({
+      dataDir: opts.dataDir && join(opts.dataDir, 'services'),
+      ports: opts.servicePorts,
+    })
+    stops.push(() => services.stop())
+    const { clients, names } = services
+
+    const pins = createDynamoPinStore({ client: clients.dynamodb, tableName: names.pinsTable })
+    const workers = createDynamoWorkerRegistry({ client: clients.dynamodb, tableName: names.workersTable })
+    const queue = createSqsJobQueue({ client: clients.sqs, queueUrl: names.pinQueueUrl, log })
+    const temp = createS3ObjectStore({
+      client: clients.s3,
+      bucket: names.tempBucket,
+      partSize: cfg.UPLOAD_PART_BYTES,
+    })
+    const destination = createS3ObjectStore({ client: clients.s3, bucket: names.destinationBucket })
+    const events = createSnsEventSink({ client: clients.sns, topicArn: names.carStoredTopicArn })
+
+    const validate = createValidateCarHandler(
+      {
+        maxCarBytes: cfg.MAX_CAR_BYTES,
+        maxAttempts: cfg.MAX_ATTEMPTS,
+        retryDelaySeconds: cfg.RETRY_BASE_DELAY_SECONDS,
+      },
+      { pins, temp, destination, queue, events, clock, log: log.child({ fn: 'validate-car' }) },
+    )
+    services.onObjectCreated(names.tempBucket, validate)
+
+    const deadLetters = pollQueueToHandler(
+      {
+        client: clients.sqs,
+        queueUrl: names.deadLetterQueueUrl,
+        queueArn: names.deadLetterQueueArn,
+        waitSeconds: 1,
+      },
+      createDeadLetterHandler({ pins, clock, log: log.child({ fn: 'dead-letter' }) }),
+      log,
+    )
+    stops.push(() => deadLetters.stop())
+
+    let helia: HeliaNode | undefined
+    let ipfs: BlockSource
+    if (cfg.IPFS_API_URL) {
+      ipfs = createKuboBlockSource({ url: cfg.IPFS_API_URL, log, connectTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+    } else {
+      helia = await createHeliaNode({
+        dataDir: opts.dataDir && join(opts.dataDir, 'ipfs'),
+        listen: cfg.IPFS_LISTEN.split(','),
+        publicNetwork: cfg.IPFS_PUBLIC_NETWORK,
+        // Local mode only: origins on loopback and private networks are the point of trying pickup locally.
+        allowPrivateDials: true,
+        log,
+      })
+      const node = helia
+      stops.push(async () => {
+        await node.stop()
+      })
+      ipfs = createHeliaBlockSource(helia, { log, dialTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+    }
+
+    let worker: RunningWorker | undefined
+    if (opts.worker ?? true) {
+      worker = await startWorker(cfg, { queue, pins, temp, ipfs, workers, clock, log })
+      const w = worker
+      stops.push(() => w.stop())
+    }
+
+    const app = createHttpApp(
+      { cluster: { basicAuthTokens: opts.clusterTokens, peerId: 'pickup', peerName: 'pickup' } },
+      {
+        pins,
+        queue,
+        clock,
+        log: log.child({ fn: 'http' }),
+        ready: () => ready,
+        delegates: async () => (await workers.live(clock.now())).flatMap((w) => w.multiaddrs).slice(0, 20),
+      },
+    )
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: cfg.PORT, hostname: '127.0.0.1' }, () => resolve(s))
+    })
+    stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const address = server.address()
+    const port = typeof address === 'object' && address ? address.port : cfg.PORT
+    ready = true
+    return {
+      url: `http://127.0.0.1:${port}`,
+      services,
+      helia,
+      worker,
+      clusterTokens: opts.clusterTokens,
+      stop: stopAll,
+    }
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+}
+
+export async function ensureDir(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true })
+  return dir
+}

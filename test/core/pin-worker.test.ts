@@ -1,0 +1,180 @@
+/**
+ * The worker loop against the in-memory queue (SQS semantics): continuous bounded concurrency, visibility
+ * extension, release with a delay on retryable failure, deletion otherwise, and shutdown.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryJobQueue } from '../../adapters/memory/queue.ts'
+import { ShutdownError } from '../../core/errors.ts'
+import type { FetchOutcome } from '../../core/fetch-pin.ts'
+import type { PinJob } from '../../core/pin.ts'
+import { createPinWorker, type PinWorker } from '../../core/pin-worker.ts'
+import { createTestLogger } from '../helpers/log.ts'
+
+const log = createTestLogger()
+let worker: PinWorker | undefined
+afterEach(async () => {
+  await worker?.stop(0)
+  worker = undefined
+})
+
+const uploaded: FetchOutcome = { kind: 'uploaded', attemptId: 'a', key: 'k', bytes: 1, blocks: 1 }
+
+function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const started = Date.now()
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (check()) return resolve()
+      if (Date.now() - started > ms) return reject(new Error('condition not met in time'))
+      setTimeout(tick, 10)
+    }
+    tick()
+  })
+}
+
+describe('pin worker', () => {
+  it('keeps every slot busy: a long job does not hold back the others, and it never holds more than it runs', async () => {
+    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    let releaseLong: (() => void) | undefined
+    const done: string[] = []
+    let maxConcurrent = 0
+    let current = 0
+    worker = createPinWorker(
+      {
+        slots: 2,
+        visibilityTimeoutSeconds: 30,
+        fetchTimeoutMs: 60_000,
+        waitSeconds: 1,
+        retryDelaySeconds: () => 0,
+      },
+      {
+        queue,
+        log,
+        run: async (job: PinJob) => {
+          current++
+          maxConcurrent = Math.max(maxConcurrent, current)
+          if (job.cid === 'long') await new Promise<void>((r) => (releaseLong = r))
+          else await new Promise((r) => setTimeout(r, 20))
+          current--
+          done.push(job.cid)
+          return uploaded
+        },
+      },
+    )
+    await queue.send({ cid: 'long', origins: [] })
+    for (let i = 0; i < 5; i++) await queue.send({ cid: `short${i}`, origins: [] })
+    worker.start()
+    await waitFor(() => done.length === 5)
+    expect(done).not.toContain('long')
+    expect(maxConcurrent).toBe(2)
+    // The worker only ever took what it had slots for: the long job's message is its only one in flight.
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 1 })
+    releaseLong?.()
+    await waitFor(() => done.length === 6)
+    await waitFor(() => queue.stats().invisible === 0)
+  })
+
+  it('extends the visibility of a message while its job runs', async () => {
+    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 1 })
+    let finish: (() => void) | undefined
+    let runs = 0
+    worker = createPinWorker(
+      {
+        slots: 1,
+        visibilityTimeoutSeconds: 1,
+        fetchTimeoutMs: 60_000,
+        waitSeconds: 1,
+        retryDelaySeconds: () => 0,
+      },
+      {
+        queue,
+        log,
+        run: async () => {
+          runs++
+          await new Promise<void>((r) => (finish = r))
+          return uploaded
+        },
+      },
+    )
+    await queue.send({ cid: 'a', origins: [] })
+    worker.start()
+    await waitFor(() => runs === 1)
+    // Three visibility timeouts later the message is still hidden, so no second delivery happened.
+    await new Promise((r) => setTimeout(r, 3000))
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 1 })
+    expect(runs).toBe(1)
+    finish?.()
+    await waitFor(() => queue.stats().invisible === 0)
+  })
+
+  it('releases a retryable failure with the delay for its receive count, and deletes a final one', async () => {
+    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    const delays: number[] = []
+    const seen: Array<{ cid: string }> = []
+    worker = createPinWorker(
+      {
+        slots: 1,
+        visibilityTimeoutSeconds: 30,
+        fetchTimeoutMs: 60_000,
+        waitSeconds: 1,
+        retryDelaySeconds: (n) => {
+          delays.push(n)
+          return 0
+        },
+      },
+      {
+        queue,
+        log,
+        run: async (job) => {
+          seen.push({ cid: job.cid })
+          const retryable = seen.length < 3
+          return { kind: 'failed', attemptId: 'a', code: 'X', reason: 'y', retryable, attempts: seen.length }
+        },
+      },
+    )
+    await queue.send({ cid: 'a', origins: [] })
+    worker.start()
+    await waitFor(() => seen.length === 3 && queue.stats().invisible === 0)
+    expect(delays).toEqual([1, 2])
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 0 })
+  })
+
+  it('on stop, aborts jobs past the grace period and releases their messages at once', async () => {
+    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 300 })
+    let started = false
+    worker = createPinWorker(
+      {
+        slots: 1,
+        visibilityTimeoutSeconds: 300,
+        fetchTimeoutMs: 60_000,
+        waitSeconds: 1,
+        retryDelaySeconds: () => 60,
+      },
+      {
+        queue,
+        log,
+        run: (_job, signal) =>
+          new Promise<FetchOutcome>((resolve) => {
+            started = true
+            signal.addEventListener('abort', () => {
+              const e = signal.reason instanceof ShutdownError ? signal.reason : new ShutdownError()
+              resolve({
+                kind: 'failed',
+                attemptId: 'a',
+                code: e.code,
+                reason: e.message,
+                retryable: true,
+                attempts: 1,
+              })
+            })
+          }),
+      },
+    )
+    await queue.send({ cid: 'a', origins: [] })
+    worker.start()
+    await waitFor(() => started)
+    await worker.stop(50)
+    worker = undefined
+    // Released with no delay, not left invisible for the 300 s visibility timeout.
+    expect(queue.stats()).toEqual({ visible: 1, invisible: 0 })
+  })
+})

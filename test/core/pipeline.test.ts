@@ -1,0 +1,265 @@
+/**
+ * The pin pipeline's core against in-memory ports: request, fetch, validate and promote, with the failure
+ * paths. The same functions run against the AWS adapters in the end-to-end suite.
+ */
+import { CID } from 'multiformats/cid'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { createMemoryEventSink, type MemoryEventSink } from '../../adapters/memory/events.ts'
+import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
+import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
+import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
+import { contentKey } from '../../core/cid.ts'
+import { failDeadLetter } from '../../core/dead-letter.ts'
+import { type FetchLimits, fetchPin } from '../../core/fetch-pin.ts'
+import { tempCarKey } from '../../core/pin.ts'
+import type { ObjectStore } from '../../core/ports.ts'
+import { promoteCar } from '../../core/promote-car.ts'
+import { requestPin } from '../../core/request-pin.ts'
+import { validateCar } from '../../core/validate-car.ts'
+import { carBytes, collect, dagCborDag, rawBlock } from '../fixtures/dags.ts'
+import { createTestLogger } from '../helpers/log.ts'
+import { createMemoryBlockSource } from '../helpers/memory-block-source.ts'
+
+const limits: FetchLimits = {
+  maxCarBytes: 1024 * 1024,
+  fetchTimeoutMs: 5_000,
+  fetchChunkTimeoutMs: 200,
+  concurrency: 4,
+  dialTimeoutMs: 100,
+  leaseMs: 60_000,
+  progressIntervalMs: 50,
+  partBytes: 5 * 1024 * 1024,
+  validationLeaseMs: 60_000,
+}
+
+let pins: MemoryPinStore
+let queue: MemoryJobQueue
+let temp: ObjectStore
+let destination: ObjectStore
+let events: MemoryEventSink
+const clock = { now: () => Date.now() }
+const log = createTestLogger()
+let ids = 0
+const newId = () => `attempt${++ids}`
+
+beforeEach(() => {
+  pins = createMemoryPinStore()
+  queue = createMemoryJobQueue()
+  temp = createMemoryObjectStore({ bucket: 'temp' })
+  destination = createMemoryObjectStore({ bucket: 'cars' })
+  events = createMemoryEventSink()
+})
+
+async function keys(store: ObjectStore): Promise<string[]> {
+  const out: string[] = []
+  for await (const o of store.list()) out.push(o.key)
+  return out
+}
+
+async function* chunks(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  yield bytes
+}
+
+const promoteOpts = { maxCarBytes: limits.maxCarBytes, maxAttempts: 3, retryDelaySeconds: 0 }
+const promoteCtx = () => ({ pins, temp, destination, queue, events, clock, log })
+
+describe('requestPin', () => {
+  it('queues new content once, and CIDv0 and CIDv1 of it are one pin', async () => {
+    const v0 = 'QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n'
+    const v1 = CID.parse(v0).toV1().toString()
+    const first = await requestPin(
+      { cid: v0, origins: ['/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA'] },
+      { pins, queue, clock },
+    )
+    const second = await requestPin({ cid: v1, origins: [] }, { pins, queue, clock })
+    expect(first.cid).toBe(v1)
+    expect(second.cid).toBe(v1)
+    expect(second.status).toBe('queued')
+    const received = await queue.receive({ max: 10, waitSeconds: 0 })
+    expect(received.map((r) => r.job)).toEqual([
+      { cid: v1, origins: ['/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA'] },
+    ])
+  })
+
+  it('re-queues failed content', async () => {
+    const { root } = rawBlock(10)
+    const cid = contentKey(root)
+    await requestPin({ cid, origins: [] }, { pins, queue, clock })
+    await pins.settle(cid, undefined, { status: 'failed', error: 'X: y' }, clock.now())
+    const again = await requestPin({ cid, origins: [] }, { pins, queue, clock })
+    expect(again.status).toBe('queued')
+    expect(await queue.receive({ max: 10, waitSeconds: 0 })).toHaveLength(2)
+  })
+
+  it('rejects an invalid CID without storing or enqueueing anything', async () => {
+    await expect(requestPin({ cid: 'not-a-cid', origins: [] }, { pins, queue, clock })).rejects.toThrow(
+      /not a valid CID/,
+    )
+    expect(pins.all()).toEqual([])
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 0 })
+  })
+})
+
+describe('fetch then promote', () => {
+  it('stores a dag-cbor DAG as a verified CAR and pins it', async () => {
+    const dag = dagCborDag()
+    const cid = contentKey(dag.root)
+    const ipfs = createMemoryBlockSource(dag.blocks)
+    await requestPin({ cid, origins: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA'] }, { pins, queue, clock })
+
+    const outcome = await fetchPin({ cid, origins: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA'] }, limits, {
+      pins,
+      temp,
+      ipfs,
+      clock,
+      log,
+      newId,
+    })
+    expect(outcome.kind).toBe('uploaded')
+    expect(ipfs.connected).toEqual([['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA']])
+    expect((await pins.get(cid))?.status).toBe('pinning')
+    const [key] = await keys(temp)
+    expect(key).toBe(tempCarKey(cid, outcome.kind === 'uploaded' ? outcome.attemptId : ''))
+
+    const promoted = await promoteCar(key!, promoteOpts, promoteCtx())
+    expect(promoted.kind).toBe('pinned')
+    const pin = await pins.get(cid)
+    expect(pin?.status).toBe('pinned')
+    expect(pin?.car?.blocks).toBe(dag.blocks.length)
+    expect(await keys(temp)).toEqual([])
+    expect(await keys(destination)).toEqual([pin?.car?.key])
+    expect(events.events.map((e) => e.cid)).toEqual([cid])
+
+    // The stored CAR verifies on its own and its CAR CID is what the pin says.
+    const stored = await destination.get(pin!.car!.key)
+    const verdict = await validateCar(stored!.body, { root: dag.root })
+    expect(verdict.valid && verdict.carCid.toString()).toBe(pin?.car?.cid)
+  })
+
+  it('a duplicate S3 event for a promoted CAR changes nothing', async () => {
+    const dag = rawBlock(1000)
+    const cid = contentKey(dag.root)
+    const ipfs = createMemoryBlockSource(dag.blocks)
+    const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
+    const key = out.kind === 'uploaded' ? out.key : ''
+    expect((await promoteCar(key, promoteOpts, promoteCtx())).kind).toBe('pinned')
+    expect(await promoteCar(key, promoteOpts, promoteCtx())).toEqual({
+      kind: 'ignored',
+      why: 'object already handled',
+    })
+    expect(await keys(destination)).toHaveLength(1)
+    expect(events.events).toHaveLength(1)
+  })
+
+  it('a second attempt for pinned content is acknowledged without fetching', async () => {
+    const dag = rawBlock(1000)
+    const cid = contentKey(dag.root)
+    const ipfs = createMemoryBlockSource(dag.blocks)
+    const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
+    await promoteCar(out.kind === 'uploaded' ? out.key : '', promoteOpts, promoteCtx())
+    const gets = ipfs.gets
+    expect(await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })).toEqual({
+      kind: 'already-pinned',
+    })
+    expect(ipfs.gets).toBe(gets)
+  })
+
+  it('two CARs for the same content: the second is discarded, one copy stays', async () => {
+    const dag = dagCborDag()
+    const cid = contentKey(dag.root)
+    const ipfs = createMemoryBlockSource(dag.blocks)
+    const a = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
+    // A second worker got a duplicate delivery after the first one's lease ran out.
+    const car = await carBytes(dag.root, [...dag.blocks].reverse())
+    await temp.put(tempCarKey(cid, 'late'), chunks(car))
+    await promoteCar(a.kind === 'uploaded' ? a.key : '', promoteOpts, promoteCtx())
+    expect((await promoteCar(tempCarKey(cid, 'late'), promoteOpts, promoteCtx())).kind).toBe('duplicate')
+    expect(await keys(destination)).toHaveLength(1)
+    expect(await keys(temp)).toEqual([])
+  })
+})
+
+describe('failures', () => {
+  it('a DAG with an unreachable block stalls, and the pin goes back to the queue with the reason', async () => {
+    const dag = dagCborDag()
+    const cid = contentKey(dag.root)
+    const ipfs = createMemoryBlockSource(dag.blocks.filter((b) => b !== dag.byName.leafRaw))
+    const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
+    expect(out).toMatchObject({ kind: 'failed', code: 'FETCH_STALLED', retryable: true, attempts: 1 })
+    const pin = await pins.get(cid)
+    expect(pin?.status).toBe('queued')
+    expect(pin?.error).toMatch(/^FETCH_STALLED: no data received for 200 ms/)
+    expect(await keys(temp)).toEqual([])
+  })
+
+  it('a DAG over the size limit fails at once, without retry', async () => {
+    const dag = rawBlock(2000)
+    const cid = contentKey(dag.root)
+    const ipfs = createMemoryBlockSource(dag.blocks)
+    const out = await fetchPin(
+      { cid, origins: [] },
+      { ...limits, maxCarBytes: 1000 },
+      {
+        pins,
+        temp,
+        ipfs,
+        clock,
+        log,
+        newId,
+      },
+    )
+    expect(out).toMatchObject({ kind: 'failed', code: 'CAR_TOO_LARGE', retryable: false })
+    expect((await pins.get(cid))?.status).toBe('failed')
+    expect(await keys(temp)).toEqual([])
+  })
+
+  it('an invalid CAR is never promoted; the pin is retried, then failed after the last attempt', async () => {
+    const dag = dagCborDag()
+    const cid = contentKey(dag.root)
+    const incomplete = await carBytes(dag.root, dag.blocks.slice(0, -1))
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const claim = await pins.claim(cid, `bad${attempt}`, clock.now() + 60_000, clock.now())
+      expect(claim.kind).toBe('claimed')
+      await temp.put(tempCarKey(cid, `bad${attempt}`), chunks(incomplete))
+      const out = await promoteCar(tempCarKey(cid, `bad${attempt}`), promoteOpts, promoteCtx())
+      expect(out).toMatchObject({ kind: 'invalid', code: 'DAG_INCOMPLETE', retried: attempt < 3 })
+    }
+    const pin = await pins.get(cid)
+    expect(pin?.status).toBe('failed')
+    expect(pin?.error).toMatch(/^DAG_INCOMPLETE: /)
+    expect(await keys(destination)).toEqual([])
+    expect(await keys(temp)).toEqual([])
+    expect(queue.stats().visible).toBe(2)
+  })
+
+  it('a dead letter fails its pin with the last reason, but leaves pinned and live pins alone', async () => {
+    const a = contentKey(rawBlock(1, 'a').root)
+    const b = contentKey(rawBlock(1, 'b').root)
+    await pins.request(a, [], clock.now())
+    await pins.settle(a, undefined, { status: 'queued', error: 'FETCH_STALLED: no data' }, clock.now())
+    await pins.claim(b, 'live', clock.now() + 60_000, clock.now())
+    expect(await failDeadLetter({ cid: a, origins: [] }, 4, { pins, clock, log })).toBe('failed')
+    expect(await failDeadLetter({ cid: b, origins: [] }, 4, { pins, clock, log })).toBe('skipped')
+    expect((await pins.get(a))?.error).toBe('FETCH_STALLED: no data (gave up after 4 receives)')
+    expect((await pins.get(b))?.status).toBe('pinning')
+  })
+
+  it('the stored CAR is byte for byte what the worker uploaded', async () => {
+    const dag = rawBlock(5000)
+    const cid = contentKey(dag.root)
+    const out = await fetchPin({ cid, origins: [] }, limits, {
+      pins,
+      temp,
+      ipfs: createMemoryBlockSource(dag.blocks),
+      clock,
+      log,
+      newId,
+    })
+    const key = out.kind === 'uploaded' ? out.key : ''
+    const uploaded = await collect((await temp.get(key))!.body)
+    await promoteCar(key, promoteOpts, promoteCtx())
+    const pin = await pins.get(cid)
+    expect(await collect((await destination.get(pin!.car!.key))!.body)).toEqual(uploaded)
+    expect(pin?.car?.bytes).toBe(uploaded.length)
+  })
+})
