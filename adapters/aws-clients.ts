@@ -16,7 +16,9 @@ export interface AwsClients {
   sns: SNSClient
 }
 
-export function createAwsClients(cfg: Pick<ResourcesConfig, 'AWS_REGION' | 'S3_FORCE_PATH_STYLE'>): AwsClients {
+export function createAwsClients(
+  cfg: Pick<ResourcesConfig, 'AWS_REGION' | 'S3_FORCE_PATH_STYLE'>,
+): AwsClients {
   const region = cfg.AWS_REGION
   return {
     dynamodb: new DynamoDBClient({ region }),

@@ -5,7 +5,7 @@
 import { CID } from 'multiformats/cid'
 import { describeError, FetchStalledError, FetchTimeoutError, PickupError } from './errors.ts'
 import { exportCar } from './export-car.ts'
-import { type PinJob, type Progress, tempCarKey } from './pin.ts'
+import { mergeOrigins, type PinJob, type Progress, tempCarKey } from './pin.ts'
 import type { BlockSource, Clock, Logger, ObjectStore, PinStore } from './ports.ts'
 
 export interface FetchLimits {
@@ -100,8 +100,10 @@ export async function fetchPin(
 
   const key = tempCarKey(job.cid, attemptId)
   try {
-    log.info({ origins: job.origins.length }, 'fetch started')
-    await ctx.ipfs.connect(job.origins, {
+    // Every requester's origins, not only those of the request that sent this job.
+    const origins = mergeOrigins(claim.pin.origins, job.origins)
+    log.info({ origins: origins.length }, 'fetch started')
+    await ctx.ipfs.connect(origins, {
       signal: AbortSignal.any([controller.signal, AbortSignal.timeout(limits.dialTimeoutMs)]),
     })
 

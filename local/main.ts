@@ -25,7 +25,13 @@ const { endpoints, names } = system.services
 const info = {
   api: system.url,
   clusterAuthorization: `Basic ${clusterTokens[0]}`,
-  aws: { ...endpoints, credentials: system.services.credentials },
+  aws: {
+    ...endpoints,
+    credentials: {
+      accessKeyId: system.services.credentials.accessKeyId,
+      secretAccessKey: system.services.credentials.secretAccessKey,
+    },
+  },
   resources: names,
   ipfs: system.helia ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString()) : cfg.IPFS_API_URL,
 }

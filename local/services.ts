@@ -115,6 +115,7 @@ interface S3StoreInternals {
 }
 interface PersistenceManagerInternals {
   loadSqsAndSns(sqsStore: unknown, snsStore: unknown): void
+  updateMessageReady(messageId: string): void
   close(): void
 }
 interface FileS3PersistenceInternals {
@@ -134,7 +135,10 @@ interface FauxqsInternals {
   createFileS3Persistence(dir: string): FileS3PersistenceInternals
 }
 
-function hasMethods(value: unknown, names: readonly string[]): boolean {
+function hasMethods<K extends string>(
+  value: unknown,
+  names: readonly K[],
+): value is Record<K, (...args: unknown[]) => unknown> {
   return (
     typeof value === 'object' &&
     value !== null &&
@@ -186,11 +190,38 @@ async function loadFauxqsInternals(): Promise<FauxqsInternals> {
       }
     },
     createPersistenceManager(dir) {
-      return check(new PersistenceManager(dir), 'PersistenceManager', ['loadSqsAndSns', 'close'])
+      const manager = check<PersistenceManagerInternals>(new PersistenceManager(dir), 'PersistenceManager', [
+        'loadSqsAndSns',
+        'updateMessageReady',
+        'close',
+      ])
+      fixUpdateMessageReady(manager, version)
+      return manager
     },
     createFileS3Persistence(dir) {
       return check(new FileS3Persistence(dir), 'FileS3Persistence', ['loadS3', 'close'])
     },
+  }
+}
+
+/**
+ * fauxqs 2.4.1 bug: `PersistenceManager.updateMessageReady` (run by ChangeMessageVisibility with a timeout of
+ * 0, i.e. every `release(receipt, 0)`) writes NULL into the NOT NULL column `approximate_receive_count`, so
+ * with persistence on the request fails with a 500, and the SDK's retry then gets MessageNotInflight.
+ * Replaced by a statement that only clears the delivery (receipt and visibility deadline), which is what the
+ * loader reads to restore the message as ready. Uses the manager's private `db` (node:sqlite DatabaseSync).
+ */
+function fixUpdateMessageReady(manager: PersistenceManagerInternals, version: string): void {
+  const db: unknown = Reflect.get(manager, 'db')
+  if (!hasMethods(db, ['prepare'])) {
+    throw new Error(`fauxqs ${version}: PersistenceManager has no SQLite db; written against fauxqs 2.4.x`)
+  }
+  const statement = db.prepare(
+    'UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?',
+  )
+  if (!hasMethods(statement, ['run'])) throw new Error('node:sqlite prepare() returned no statement')
+  manager.updateMessageReady = (messageId) => {
+    statement.run(messageId)
   }
 }
 
@@ -273,7 +304,8 @@ export async function ensureQueue(
     url = (await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl
   } catch (err) {
     // Exists with other attributes (a restart with other options): bring it in line.
-    if (errorName(err) !== 'QueueNameExists') throw err
+    // The SDK's name for it; fauxqs answers with the legacy code `AWS.SimpleQueueService.QueueNameExists`.
+    if (!errorName(err)?.endsWith('QueueNameExists')) throw err
     url = (await client.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl
     await client.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attributes }))
   }
@@ -516,8 +548,8 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         carStoredTopicArn: topic.TopicArn,
       },
       onObjectCreated(bucket, handler) {
-        let set = subscribers.get(bucket)
-        if (!set) subscribers.set(bucket, (set = new Set()))
+        const set = subscribers.get(bucket) ?? new Set<ObjectCreatedHandler>()
+        subscribers.set(bucket, set)
         set.add(handler)
         return () => {
           set.delete(handler)

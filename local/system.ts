@@ -58,6 +58,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     const services = await startServices({
       dataDir: opts.dataDir && join(opts.dataDir, 'services'),
       ports: opts.servicePorts,
+      pinQueueVisibilityTimeoutSeconds: cfg.VISIBILITY_TIMEOUT_SECONDS,
     })
     stops.push(() => services.stop())
     const { clients, names } = services

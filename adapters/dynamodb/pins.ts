@@ -1,0 +1,461 @@
+/**
+ * PinStore on DynamoDB (table `pinsTable` in ./tables.ts), one item per pin.
+ *
+ * Only conditional single-item writes are used, no transactions and no ReturnValuesOnConditionCheckFailure
+ * (dynalite, the local implementation, has neither): when a condition fails, the item is read again with a
+ * strongly consistent GetItem. Writes that depend on what was read (`request`) are guarded by an internal
+ * `version` counter that every write increments (optimistic concurrency). Every write sets `updated`.
+ */
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb'
+import { InvalidInputError } from '../../core/errors.ts'
+import {
+  type CarInfo,
+  mergeOrigins,
+  PIN_STATUSES,
+  type Pin,
+  type PinStatus,
+  type Progress,
+} from '../../core/pin.ts'
+import type { ClaimResult, PinPage, PinStore } from '../../core/ports.ts'
+import { pinsTable } from './tables.ts'
+
+type Item = Record<string, AttributeValue>
+
+const STATUS_INDEX = pinsTable.globalSecondaryIndexes[0].indexName
+/** How many times a write that lost a race is retried (after re-reading the item) before giving up. */
+const MAX_CONFLICT_RETRIES = 16
+const BATCH_GET_MAX_KEYS = 100
+const BATCH_GET_MAX_RETRIES = 8
+
+export interface DynamoPinStoreOptions {
+  client: DynamoDBClient
+  tableName: string
+}
+
+// ---------------------------------------------------------------- encoding
+
+/**
+ * The item for a pin. Attributes: cid S, status S, created N, updated N, attempts N, origins L(S),
+ * error S?, attemptId S?, leaseExpires N?, progress M{bytes N, blocks N}?, car M{cid S, bytes N, blocks N, key S}?
+ * (plus the store's own `version` N, not part of the Pin).
+ */
+export function encodePin(pin: Pin): Item {
+  const item: Item = {
+    cid: { S: pin.cid },
+    status: { S: pin.status },
+    created: n(pin.created),
+    updated: n(pin.updated),
+    attempts: n(pin.attempts),
+    origins: encodeOrigins(pin.origins),
+  }
+  if (pin.error !== undefined) item.error = { S: pin.error }
+  if (pin.attemptId !== undefined) item.attemptId = { S: pin.attemptId }
+  if (pin.leaseExpires !== undefined) item.leaseExpires = n(pin.leaseExpires)
+  if (pin.progress !== undefined) item.progress = encodeProgress(pin.progress)
+  if (pin.car !== undefined) item.car = encodeCar(pin.car)
+  return item
+}
+
+export function decodePin(item: Item): Pin {
+  const pin: Pin = {
+    cid: str(item, 'cid'),
+    status: decodeStatus(str(item, 'status')),
+    created: num(item, 'created'),
+    updated: num(item, 'updated'),
+    attempts: num(item, 'attempts'),
+    origins: decodeOrigins(item.origins),
+  }
+  if (item.error !== undefined) pin.error = str(item, 'error')
+  if (item.attemptId !== undefined) pin.attemptId = str(item, 'attemptId')
+  if (item.leaseExpires !== undefined) pin.leaseExpires = num(item, 'leaseExpires')
+  if (item.progress !== undefined) {
+    const m = map(item, 'progress')
+    pin.progress = { bytes: num(m, 'bytes'), blocks: num(m, 'blocks') }
+  }
+  if (item.car !== undefined) {
+    const m = map(item, 'car')
+    pin.car = { cid: str(m, 'cid'), bytes: num(m, 'bytes'), blocks: num(m, 'blocks'), key: str(m, 'key') }
+  }
+  return pin
+}
+
+function n(value: number): AttributeValue {
+  if (!Number.isFinite(value)) throw new TypeError(`not a finite number: ${value}`)
+  return { N: String(value) }
+}
+
+function encodeOrigins(origins: readonly string[]): AttributeValue {
+  return { L: origins.map((o) => ({ S: o })) }
+}
+
+function encodeProgress(progress: Progress): AttributeValue {
+  return { M: { bytes: n(progress.bytes), blocks: n(progress.blocks) } }
+}
+
+function encodeCar(car: CarInfo): AttributeValue {
+  return { M: { cid: { S: car.cid }, bytes: n(car.bytes), blocks: n(car.blocks), key: { S: car.key } } }
+}
+
+class MalformedItemError extends Error {
+  override readonly name = 'MalformedItemError'
+}
+
+function str(item: Item, name: string): string {
+  const v = item[name]?.S
+  if (v === undefined) throw new MalformedItemError(`pin item: ${name} is not a string`)
+  return v
+}
+
+function num(item: Item, name: string): number {
+  const v = item[name]?.N
+  const x = v === undefined ? Number.NaN : Number(v)
+  if (!Number.isFinite(x)) throw new MalformedItemError(`pin item: ${name} is not a number`)
+  return x
+}
+
+function map(item: Item, name: string): Item {
+  const v = item[name]?.M
+  if (v === undefined) throw new MalformedItemError(`pin item: ${name} is not a map`)
+  return v
+}
+
+function decodeStatus(s: string): PinStatus {
+  const status = PIN_STATUSES.find((x) => x === s)
+  if (!status) throw new MalformedItemError(`pin item: unknown status ${JSON.stringify(s)}`)
+  return status
+}
+
+function decodeOrigins(value: AttributeValue | undefined): string[] {
+  if (value === undefined) return []
+  const list = value.L
+  if (list === undefined) throw new MalformedItemError('pin item: origins is not a list')
+  return list.map((v) => {
+    if (v.S === undefined) throw new MalformedItemError('pin item: an origin is not a string')
+    return v.S
+  })
+}
+
+function decodeVersion(item: Item): number {
+  return item.version === undefined ? 0 : num(item, 'version')
+}
+
+// ---------------------------------------------------------------- cursor
+
+interface CursorKey {
+  status: PinStatus
+  updated: number
+  cid: string
+}
+
+/** The cursor is the index key of the last pin of a page, as base64url JSON. Memory and DynamoDB agree on it. */
+export function encodeCursor(key: CursorKey): string {
+  return Buffer.from(JSON.stringify([key.status, key.updated, key.cid])).toString('base64url')
+}
+
+export function decodeCursor(cursor: string, status: PinStatus): CursorKey {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    parsed = undefined
+  }
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 3 &&
+    parsed[0] === status &&
+    typeof parsed[1] === 'number' &&
+    Number.isFinite(parsed[1]) &&
+    typeof parsed[2] === 'string'
+  ) {
+    return { status, updated: parsed[1], cid: parsed[2] }
+  }
+  throw new InvalidInputError('INVALID_CURSOR', `not a cursor of a ${status} pin listing`)
+}
+
+// ---------------------------------------------------------------- expressions
+
+/** ExpressionAttributeNames for every `#name` in the expressions (DynamoDB rejects unused ones). */
+function namesOf(...expressions: (string | undefined)[]): Record<string, string> {
+  const names: Record<string, string> = {}
+  for (const e of expressions) {
+    for (const m of e?.matchAll(/#(\w+)/g) ?? []) names[m[0]] = m[1]!
+  }
+  return names
+}
+
+function isConditionFailed(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ConditionalCheckFailedException'
+}
+
+const S = (s: string): AttributeValue => ({ S: s })
+
+// ---------------------------------------------------------------- store
+
+export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOptions): PinStore {
+  async function read(cid: string): Promise<{ pin: Pin; version: number } | undefined> {
+    const res = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { cid: S(cid) }, ConsistentRead: true }),
+    )
+    return res.Item ? { pin: decodePin(res.Item), version: decodeVersion(res.Item) } : undefined
+  }
+
+  /** A conditional UpdateItem returning the new pin, or undefined when the condition failed. */
+  async function update(
+    cid: string,
+    updateExpression: string,
+    conditionExpression: string,
+    values: Record<string, AttributeValue>,
+  ): Promise<Pin | undefined> {
+    // Only the values the expressions use: DynamoDB rejects unused ones.
+    const tokens = new Set(`${updateExpression} ${conditionExpression}`.match(/:\w+/g))
+    const used = Object.fromEntries(Object.entries(values).filter(([k]) => tokens.has(k)))
+    try {
+      const res = await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: { cid: S(cid) },
+          UpdateExpression: updateExpression,
+          ConditionExpression: conditionExpression,
+          ExpressionAttributeNames: namesOf(updateExpression, conditionExpression),
+          ...(Object.keys(used).length > 0 ? { ExpressionAttributeValues: used } : {}),
+          ReturnValues: 'ALL_NEW',
+        }),
+      )
+      if (!res.Attributes) throw new Error('UpdateItem returned no attributes')
+      return decodePin(res.Attributes)
+    } catch (err) {
+      if (isConditionFailed(err)) return undefined
+      throw err
+    }
+  }
+
+  const BUMP = '#version = if_not_exists(#version, :zero) + :one'
+
+  async function request(cid: string, origins: readonly string[], now: number) {
+    let current: { pin: Pin; version: number } | undefined
+    for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
+      if (current === undefined) {
+        const pin: Pin = {
+          cid,
+          status: 'queued',
+          created: now,
+          updated: now,
+          attempts: 0,
+          origins: mergeOrigins([], origins),
+        }
+        try {
+          await client.send(
+            new PutItemCommand({
+              TableName: tableName,
+              Item: { ...encodePin(pin), version: n(1) },
+              ConditionExpression: 'attribute_not_exists(#cid)',
+              ExpressionAttributeNames: { '#cid': 'cid' },
+            }),
+          )
+          return { pin, enqueue: true }
+        } catch (err) {
+          if (!isConditionFailed(err)) throw err
+        }
+        current = await read(cid)
+        continue
+      }
+      const merged = mergeOrigins(current.pin.origins, origins)
+      const requeue = current.pin.status === 'failed'
+      if (!requeue && sameList(merged, current.pin.origins)) return { pin: current.pin, enqueue: false }
+      const updated = await update(
+        cid,
+        `SET #origins = :origins, #updated = :now, ${BUMP}${requeue ? ', #status = :queued' : ''}`,
+        current.version === 0 ? 'attribute_not_exists(#version)' : '#version = :version',
+        {
+          ':origins': encodeOrigins(merged),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':queued': S('queued'),
+          ':version': n(current.version),
+        },
+      )
+      if (updated) return { pin: updated, enqueue: requeue }
+      current = await read(cid)
+    }
+    throw new Error(`pin ${cid}: request kept losing races with concurrent writes`)
+  }
+
+  async function claim(
+    cid: string,
+    attemptId: string,
+    leaseExpires: number,
+    now: number,
+  ): Promise<ClaimResult> {
+    for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
+      const pin = await update(
+        cid,
+        'SET #status = :pinning, #attemptId = :attemptId, #leaseExpires = :lease, #updated = :now, ' +
+          '#attempts = if_not_exists(#attempts, :zero) + :one, #created = if_not_exists(#created, :now), ' +
+          `#origins = if_not_exists(#origins, :empty), ${BUMP} REMOVE #progress`,
+        'attribute_not_exists(#cid) OR #status IN (:queued, :failed) OR ' +
+          '(#status = :pinning AND (attribute_not_exists(#leaseExpires) OR #leaseExpires < :now))',
+        {
+          ':pinning': S('pinning'),
+          ':queued': S('queued'),
+          ':failed': S('failed'),
+          ':attemptId': S(attemptId),
+          ':lease': n(leaseExpires),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':empty': { L: [] },
+        },
+      )
+      if (pin) return { kind: 'claimed', pin }
+      const current = await read(cid)
+      if (current?.pin.status === 'pinned') return { kind: 'pinned', pin: current.pin }
+      if (current?.pin.status === 'pinning' && (current.pin.leaseExpires ?? -Infinity) >= now) {
+        return { kind: 'busy', pin: current.pin }
+      }
+      // Changed between the write and the read (now claimable): try again.
+    }
+    throw new Error(`pin ${cid}: claim kept losing races with concurrent writes`)
+  }
+
+  return {
+    async get(cid) {
+      return (await read(cid))?.pin
+    },
+
+    async getMany(cids) {
+      const result = new Map<string, Pin>()
+      const unique = [...new Set(cids)]
+      for (let start = 0; start < unique.length; start += BATCH_GET_MAX_KEYS) {
+        let keys: Item[] = unique.slice(start, start + BATCH_GET_MAX_KEYS).map((cid) => ({ cid: S(cid) }))
+        for (let attempt = 0; keys.length > 0; attempt++) {
+          if (attempt > BATCH_GET_MAX_RETRIES) {
+            throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt} attempts`)
+          }
+          if (attempt > 0) await sleep(Math.min(25 * 2 ** attempt, 2_000) * (0.5 + Math.random()))
+          const res = await client.send(
+            new BatchGetItemCommand({
+              RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } },
+            }),
+          )
+          for (const item of res.Responses?.[tableName] ?? []) {
+            const pin = decodePin(item)
+            result.set(pin.cid, pin)
+          }
+          keys = res.UnprocessedKeys?.[tableName]?.Keys ?? []
+        }
+      }
+      return result
+    },
+
+    request,
+    claim,
+
+    async heartbeat(cid, attemptId, leaseExpires, progress, now) {
+      const pin = await update(
+        cid,
+        `SET #leaseExpires = :lease, #progress = :progress, #updated = :now, ${BUMP}`,
+        '#attemptId = :attemptId AND #status = :pinning',
+        {
+          ':lease': n(leaseExpires),
+          ':progress': encodeProgress(progress),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':attemptId': S(attemptId),
+          ':pinning': S('pinning'),
+        },
+      )
+      return pin !== undefined
+    },
+
+    async settle(cid, attemptId, outcome, now) {
+      const pin = await update(
+        cid,
+        `SET #status = :status, #error = :error, #updated = :now, ${BUMP} REMOVE #leaseExpires, #progress`,
+        attemptId === undefined
+          ? 'attribute_exists(#cid) AND #status <> :pinned'
+          : '#attemptId = :attemptId AND #status = :pinning',
+        {
+          ':status': S(outcome.status),
+          ':error': S(outcome.error),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':pinned': S('pinned'),
+          ':pinning': S('pinning'),
+          ...(attemptId === undefined ? {} : { ':attemptId': S(attemptId) }),
+        },
+      )
+      return pin !== undefined
+    },
+
+    async markPinned(cid, attemptId, car, now) {
+      const pin = await update(
+        cid,
+        'SET #status = :pinned, #car = :car, #attemptId = :attemptId, #updated = :now, ' +
+          '#created = if_not_exists(#created, :now), #attempts = if_not_exists(#attempts, :zero), ' +
+          `#origins = if_not_exists(#origins, :empty), ${BUMP} REMOVE #error, #leaseExpires, #progress`,
+        'attribute_not_exists(#cid) OR #status <> :pinned',
+        {
+          ':pinned': S('pinned'),
+          ':car': encodeCar(car),
+          ':attemptId': S(attemptId),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':empty': { L: [] },
+        },
+      )
+      return pin !== undefined
+    },
+
+    async listByStatus(status, { limit, cursor }): Promise<PinPage> {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+      }
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, status)
+      let startKey: Item | undefined = after
+        ? { cid: S(after.cid), status: S(after.status), updated: n(after.updated) }
+        : undefined
+      // Ask for one more than the page so the cursor is only given when another page exists.
+      const pins: Pin[] = []
+      do {
+        const res = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: STATUS_INDEX,
+            KeyConditionExpression: '#status = :status',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':status': S(status) },
+            ScanIndexForward: false,
+            Limit: limit + 1 - pins.length,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        )
+        for (const item of res.Items ?? []) pins.push(decodePin(item))
+        startKey = res.LastEvaluatedKey
+      } while (startKey && pins.length <= limit)
+      if (pins.length <= limit) return { pins }
+      const page = pins.slice(0, limit)
+      const last = page[page.length - 1]!
+      return { pins: page, cursor: encodeCursor({ status, updated: last.updated, cid: last.cid }) }
+    },
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

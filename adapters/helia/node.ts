@@ -1,0 +1,126 @@
+/**
+ * A Helia node with a minimal libp2p stack: TCP, noise, yamux, identify and bitswap. On the public IPFS
+ * network (`publicNetwork`) it also bootstraps and joins the DHT (client until AutoNAT finds it dialable);
+ * otherwise it makes no connection it was not told to make: no bootstrap, no DHT, no mDNS, no delegated
+ * HTTP routing, no trustless gateways.
+ */
+import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { withBitswap } from '@helia/bitswap'
+import { type HeliaWithLibp2p, withLibp2pLight } from '@helia/libp2p'
+import * as dagCbor from '@ipld/dag-cbor'
+import * as dagJson from '@ipld/dag-json'
+import { autoNAT } from '@libp2p/autonat'
+import { bootstrap } from '@libp2p/bootstrap'
+import { identify, identifyPush } from '@libp2p/identify'
+import type { ServiceMap } from '@libp2p/interface'
+import { kadDHT } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { isPrivate } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { MemoryBlockstore } from 'blockstore-core'
+import { FsBlockstore } from 'blockstore-fs'
+import { MemoryDatastore } from 'datastore-core'
+import { FsDatastore } from 'datastore-fs'
+import { createHeliaLight } from 'helia'
+import type { Blockstore } from 'interface-blockstore'
+import type { Datastore } from 'interface-datastore'
+import * as json from 'multiformats/codecs/json'
+import { sha512 } from 'multiformats/hashes/sha2'
+import type { Logger } from '../../core/ports.ts'
+
+export type HeliaNode = HeliaWithLibp2p<ServiceMap>
+
+export interface HeliaNodeOptions {
+  /** Blocks and the node's key persist under this directory; in memory when absent. */
+  dataDir?: string
+  /** Default `['/ip4/127.0.0.1/tcp/0']`. */
+  listen?: string[]
+  /** Bootstrap and DHT routing on the public IPFS network. Default false: no outside connection is tried. */
+  publicNetwork?: boolean
+  /**
+   * Whether loopback, private and link-local addresses may be dialled. Default: true off the public network
+   * (local runs, tests), false on it, so that origins handed in by clients cannot make the worker dial
+   * into its own network.
+   */
+  allowPrivateDials?: boolean
+  log?: Logger
+}
+
+/** The public network's bootstrap peers (as kubo's and Helia's defaults). */
+export const PUBLIC_BOOTSTRAP_PEERS = [
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt',
+  '/dnsaddr/va1.bootstrap.libp2p.io/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8',
+  '/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ',
+]
+
+/** Creates and starts the node. Stop it with `helia.stop()`. */
+export async function createHeliaNode(opts: HeliaNodeOptions = {}): Promise<HeliaNode> {
+  const publicNetwork = opts.publicNetwork ?? false
+  const allowPrivateDials = opts.allowPrivateDials ?? !publicNetwork
+  const started = Date.now()
+
+  let blockstore: Blockstore
+  let datastore: Datastore
+  if (opts.dataDir) {
+    const fsBlockstore = new FsBlockstore(join(opts.dataDir, 'blocks'))
+    const fsDatastore = new FsDatastore(join(opts.dataDir, 'datastore'))
+    await fsBlockstore.open()
+    await fsDatastore.open()
+    blockstore = fsBlockstore
+    datastore = fsDatastore
+  } else {
+    blockstore = new MemoryBlockstore()
+    datastore = new MemoryDatastore()
+  }
+
+  const light = createHeliaLight({
+    blockstore,
+    datastore,
+    // createHeliaLight knows dag-pb, raw, sha2-256 and identity only; these are what createHelia adds.
+    codecs: [dagCbor, dagJson, json],
+    hashers: [sha512],
+  })
+  const base = {
+    addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: {
+      denyDialMultiaddr: (ma: Multiaddr) => !allowPrivateDials && isPrivate(ma),
+    },
+  }
+  const helia: HeliaNode = publicNetwork
+    ? withBitswap(
+        withLibp2pLight(light, {
+          ...base,
+          peerDiscovery: [bootstrap({ list: PUBLIC_BOOTSTRAP_PEERS })],
+          services: {
+            identify: identify(),
+            identifyPush: identifyPush(),
+            ping: ping(),
+            autoNAT: autoNAT(),
+            dht: kadDHT(),
+          },
+        }),
+      )
+    : withBitswap(withLibp2pLight(light, { ...base, services: { identify: identify() } }))
+
+  await helia.start()
+  opts.log?.info(
+    {
+      peerId: helia.libp2p.peerId.toString(),
+      multiaddrs: helia.libp2p.getMultiaddrs().map((ma) => ma.toString()),
+      publicNetwork,
+      allowPrivateDials,
+      persistent: opts.dataDir !== undefined,
+      ms: Date.now() - started,
+    },
+    'helia node started',
+  )
+  return helia
+}

@@ -1,0 +1,170 @@
+/**
+ * In-memory PinStore with the DynamoDB store's semantics (adapters/dynamodb/pins.ts): each method reads and
+ * writes in one synchronous step, as atomic as a conditional write, and every write sets `updated`.
+ * Pins are copied in and out, so callers never share state with the store.
+ */
+import { InvalidInputError } from '../../core/errors.ts'
+import { mergeOrigins, type Pin, type PinStatus } from '../../core/pin.ts'
+import type { ClaimResult, PinPage, PinStore } from '../../core/ports.ts'
+
+export interface MemoryPinStore extends PinStore {
+  /** Every pin, for assertions. */
+  all(): Pin[]
+}
+
+function encodeCursor(status: PinStatus, pin: Pin): string {
+  return Buffer.from(JSON.stringify([status, pin.updated, pin.cid])).toString('base64url')
+}
+
+function decodeCursor(cursor: string, status: PinStatus): { updated: number; cid: string } {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    parsed = undefined
+  }
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 3 &&
+    parsed[0] === status &&
+    typeof parsed[1] === 'number' &&
+    typeof parsed[2] === 'string'
+  ) {
+    return { updated: parsed[1], cid: parsed[2] }
+  }
+  throw new InvalidInputError('INVALID_CURSOR', `not a cursor of a ${status} pin listing`)
+}
+
+/** Newest first, as the status-updated index reads backwards; ties by cid, descending. */
+function compareNewestFirst(
+  a: { updated: number; cid: string },
+  b: { updated: number; cid: string },
+): number {
+  if (a.updated !== b.updated) return b.updated - a.updated
+  return a.cid < b.cid ? 1 : a.cid > b.cid ? -1 : 0
+}
+
+export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinStore {
+  const pins = new Map<string, Pin>(initial.map((p) => [p.cid, structuredClone(p)]))
+  const out = (pin: Pin): Pin => structuredClone(pin)
+
+  return {
+    all() {
+      return [...pins.values()].map(out)
+    },
+
+    async get(cid) {
+      const pin = pins.get(cid)
+      return pin && out(pin)
+    },
+
+    async getMany(cids) {
+      const result = new Map<string, Pin>()
+      for (const cid of cids) {
+        const pin = pins.get(cid)
+        if (pin) result.set(cid, out(pin))
+      }
+      return result
+    },
+
+    async request(cid, origins, now) {
+      const pin = pins.get(cid)
+      if (!pin) {
+        const created: Pin = {
+          cid,
+          status: 'queued',
+          created: now,
+          updated: now,
+          attempts: 0,
+          origins: mergeOrigins([], origins),
+        }
+        pins.set(cid, created)
+        return { pin: out(created), enqueue: true }
+      }
+      const merged = mergeOrigins(pin.origins, origins)
+      const requeue = pin.status === 'failed'
+      const changed = merged.length !== pin.origins.length || merged.some((o, i) => o !== pin.origins[i])
+      if (!requeue && !changed) return { pin: out(pin), enqueue: false }
+      pin.origins = merged
+      pin.updated = now
+      if (requeue) pin.status = 'queued'
+      return { pin: out(pin), enqueue: requeue }
+    },
+
+    async claim(cid, attemptId, leaseExpires, now): Promise<ClaimResult> {
+      let pin = pins.get(cid)
+      if (pin?.status === 'pinned') return { kind: 'pinned', pin: out(pin) }
+      if (pin?.status === 'pinning' && pin.leaseExpires !== undefined && pin.leaseExpires >= now) {
+        return { kind: 'busy', pin: out(pin) }
+      }
+      if (!pin) {
+        pin = { cid, status: 'pinning', created: now, updated: now, attempts: 0, origins: [] }
+        pins.set(cid, pin)
+      }
+      pin.status = 'pinning'
+      pin.attempts += 1
+      pin.attemptId = attemptId
+      pin.leaseExpires = leaseExpires
+      pin.updated = now
+      delete pin.progress
+      return { kind: 'claimed', pin: out(pin) }
+    },
+
+    async heartbeat(cid, attemptId, leaseExpires, progress, now) {
+      const pin = pins.get(cid)
+      if (pin?.status !== 'pinning' || pin.attemptId !== attemptId) return false
+      pin.leaseExpires = leaseExpires
+      pin.progress = { bytes: progress.bytes, blocks: progress.blocks }
+      pin.updated = now
+      return true
+    },
+
+    async settle(cid, attemptId, outcome, now) {
+      const pin = pins.get(cid)
+      if (!pin) return false
+      const holds =
+        attemptId === undefined
+          ? pin.status !== 'pinned'
+          : pin.status === 'pinning' && pin.attemptId === attemptId
+      if (!holds) return false
+      pin.status = outcome.status
+      pin.error = outcome.error
+      pin.updated = now
+      delete pin.leaseExpires
+      delete pin.progress
+      return true
+    },
+
+    async markPinned(cid, attemptId, car, now) {
+      let pin = pins.get(cid)
+      if (pin?.status === 'pinned') return false
+      if (!pin) {
+        pin = { cid, status: 'pinned', created: now, updated: now, attempts: 0, origins: [] }
+        pins.set(cid, pin)
+      }
+      pin.status = 'pinned'
+      pin.car = { cid: car.cid, bytes: car.bytes, blocks: car.blocks, key: car.key }
+      pin.attemptId = attemptId
+      pin.updated = now
+      delete pin.error
+      delete pin.leaseExpires
+      delete pin.progress
+      return true
+    },
+
+    async listByStatus(status, { limit, cursor }): Promise<PinPage> {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+      }
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, status)
+      const matching = [...pins.values()]
+        .filter((p) => p.status === status && (!after || compareNewestFirst(after, p) < 0))
+        .sort(compareNewestFirst)
+      const page = matching.slice(0, limit).map(out)
+      const last = page[page.length - 1]
+      return matching.length > limit && last
+        ? { pins: page, cursor: encodeCursor(status, last) }
+        : { pins: page }
+    },
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * In-memory WorkerRegistry with the DynamoDB registry's semantics: one entry per worker id (an announce
+ * replaces it), `live` lists the entries not yet expired, by id.
+ */
+import type { WorkerInfo, WorkerRegistry } from '../../core/ports.ts'
+
+export function createMemoryWorkerRegistry(): WorkerRegistry {
+  const workers = new Map<string, WorkerInfo>()
+  return {
+    async announce(info) {
+      workers.set(info.id, { id: info.id, multiaddrs: [...info.multiaddrs], expires: info.expires })
+    },
+    async remove(id) {
+      workers.delete(id)
+    },
+    async live(now) {
+      return [...workers.values()]
+        .filter((w) => w.expires > now)
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .map((w) => ({ id: w.id, multiaddrs: [...w.multiaddrs], expires: w.expires }))
+    },
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The pin queue on SQS. Messages are `PinJob`s as JSON (`{"cid": ..., "origins": [...]}`).
+ *
+ * Malformed bodies (not JSON, or not a PinJob) can never be processed, so `receive` deletes them and logs a
+ * warning instead of handing them to the worker (or letting them cycle into the dead-letter queue).
+ */
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs'
+import { type PinJob, parsePinJob } from '../../core/pin.ts'
+import type { JobQueue, Logger, PinQueue, ReceivedJob } from '../../core/ports.ts'
+
+/** SQS limits. */
+const MAX_MESSAGES_PER_RECEIVE = 10
+const MAX_WAIT_SECONDS = 20
+const MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+const MAX_DELAY_SECONDS = 15 * 60
+
+export interface SqsPinQueueOptions {
+  client: SQSClient
+  queueUrl: string
+}
+
+export interface SqsJobQueueOptions extends SqsPinQueueOptions {
+  /** Where malformed messages are reported (they are deleted). */
+  log?: Logger
+}
+
+export function encodeJob(job: PinJob): string {
+  return JSON.stringify({ cid: job.cid, origins: job.origins })
+}
+
+/** The job in a message body, or undefined when the body is not a PinJob (core's one definition). */
+export const decodeJob: (body: string) => PinJob | undefined = parsePinJob
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, Math.floor(value)))
+}
+
+/** The producer side only (the APIs, the validator, the reconciler). */
+export function createSqsPinQueue({ client, queueUrl }: SqsPinQueueOptions): PinQueue {
+  return {
+    async send(job, opts) {
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: encodeJob(job),
+          ...(opts?.delaySeconds ? { DelaySeconds: clamp(opts.delaySeconds, 0, MAX_DELAY_SECONDS) } : {}),
+        }),
+      )
+    },
+  }
+}
+
+export function createSqsJobQueue({ client, queueUrl, log }: SqsJobQueueOptions): JobQueue {
+  const producer = createSqsPinQueue({ client, queueUrl })
+
+  async function changeVisibility(receipt: string, seconds: number): Promise<void> {
+    await client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: queueUrl,
+        ReceiptHandle: receipt,
+        VisibilityTimeout: clamp(seconds, 0, MAX_VISIBILITY_SECONDS),
+      }),
+    )
+  }
+
+  async function deleteMessage(receipt: string): Promise<void> {
+    await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receipt }))
+  }
+
+  async function accept(message: Message): Promise<ReceivedJob | undefined> {
+    const { MessageId: id, ReceiptHandle: receipt, Body: body } = message
+    if (id === undefined || receipt === undefined) return undefined
+    const job = body === undefined ? undefined : decodeJob(body)
+    if (job === undefined) {
+      log?.warn({ messageId: id, body: body?.slice(0, 200) }, 'deleting a malformed pin queue message')
+      await deleteMessage(receipt)
+      return undefined
+    }
+    const count = Number(message.Attributes?.ApproximateReceiveCount)
+    return { id, receipt, job, receiveCount: Number.isInteger(count) && count > 0 ? count : 1 }
+  }
+
+  return {
+    send: producer.send,
+
+    async receive({ max, waitSeconds, signal }) {
+      const deadline = Date.now() + clamp(waitSeconds, 0, MAX_WAIT_SECONDS) * 1000
+      // SQS (and fauxqs, which wakes every waiting poll when one message arrives) can answer a long poll
+      // empty before its wait is over; poll again for what is left of it.
+      for (;;) {
+        signal?.throwIfAborted()
+        let messages: Message[]
+        try {
+          const res = await client.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queueUrl,
+              MaxNumberOfMessages: clamp(max, 1, MAX_MESSAGES_PER_RECEIVE),
+              WaitTimeSeconds: clamp(Math.ceil((deadline - Date.now()) / 1000), 0, MAX_WAIT_SECONDS),
+              MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+            }),
+            signal ? { abortSignal: signal } : {},
+          )
+          messages = res.Messages ?? []
+        } catch (err) {
+          // The SDK rejects with its own AbortError; give the caller the reason it aborted with.
+          signal?.throwIfAborted()
+          throw err
+        }
+        const jobs = (await Promise.all(messages.map(accept))).filter((j) => j !== undefined)
+        if (jobs.length > 0 || Date.now() >= deadline) return jobs
+      }
+    },
+
+    extend: changeVisibility,
+    release: changeVisibility,
+    delete: deleteMessage,
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The SQS queues, one definition each, for the CDK stack and the local harness alike.
+ */
+
+export interface QueueDefinition {
+  /** The queue is named `<prefix>-<nameSuffix>` (see `queueName`). */
+  readonly nameSuffix: string
+  readonly visibilityTimeoutSeconds: number
+  readonly messageRetentionSeconds: number
+}
+
+export interface RedriveDefinition {
+  /** Receives after which SQS moves a message to the dead-letter queue. */
+  readonly maxReceiveCount: number
+}
+
+const DAY_SECONDS = 24 * 60 * 60
+
+/** Default pin queue visibility timeout: how long a received job stays hidden before the worker extends it. */
+export const PIN_QUEUE_VISIBILITY_TIMEOUT_SECONDS = 300
+
+/** The dead-letter queue of the pin queue: jobs that failed `maxReceiveCount` deliveries, kept 14 days. */
+export const pinDeadLetterQueue = {
+  nameSuffix: 'pin-dlq',
+  visibilityTimeoutSeconds: 30,
+  messageRetentionSeconds: 14 * DAY_SECONDS,
+} as const satisfies QueueDefinition
+
+/** Pin jobs (`PinJob` as JSON), consumed by the workers. */
+export function pinQueueDefinition(
+  opts: { visibilityTimeoutSeconds?: number } = {},
+): QueueDefinition & { deadLetter: RedriveDefinition & { queue: QueueDefinition } } {
+  return {
+    nameSuffix: 'pin',
+    visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? PIN_QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    messageRetentionSeconds: 4 * DAY_SECONDS,
+    deadLetter: { maxReceiveCount: 3, queue: pinDeadLetterQueue },
+  }
+}
+
+export const pinQueue = pinQueueDefinition()
+
+export function queueName(prefix: string, def: QueueDefinition): string {
+  return `${prefix}-${def.nameSuffix}`
+}
+
+/** CreateQueue attributes for a definition; with a redrive policy when a dead-letter queue ARN is given. */
+export function queueAttributes(
+  def: QueueDefinition,
+  redrive?: { deadLetterTargetArn: string; maxReceiveCount: number },
+): Record<string, string> {
+  return {
+    VisibilityTimeout: String(def.visibilityTimeoutSeconds),
+    MessageRetentionPeriod: String(def.messageRetentionSeconds),
+    ...(redrive
+      ? {
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: redrive.deadLetterTargetArn,
+            maxReceiveCount: redrive.maxReceiveCount,
+          }),
+        }
+      : {}),
+  }
+}

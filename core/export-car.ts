@@ -1,0 +1,219 @@
+/**
+ * Streams a whole DAG as a CARv1: the header naming `root`, then every block of the DAG exactly once, in the
+ * order the blocks arrive. The walk is breadth-first and parallel: up to `concurrency` gets are in flight, and
+ * each block's links are queued as soon as it arrives, so the fetch is bound by bandwidth, not by one round
+ * trip per block as a depth-first export is.
+ *
+ * Memory is bounded apart from the set of block keys seen and the queue of CIDs found but not yet fetched
+ * (both a few dozen bytes per block): fetched-but-unwritten blocks plus gets in flight never exceed
+ * `concurrency`, so a consumer that stops pulling stops the fetching too.
+ */
+import { setMaxListeners } from 'node:events'
+import { CID } from 'multiformats/cid'
+import { encodeBlockPrefix, encodeCarHeader } from './car-format.ts'
+import { CarTooLargeError, UnsupportedCodecError } from './errors.ts'
+import { blockKey, isInline, linksOf, SUPPORTED_CODECS } from './links.ts'
+import type { BlockSource } from './ports.ts'
+
+export const DEFAULT_EXPORT_CONCURRENCY = 32
+
+export interface ExportProgress {
+  /** CAR bytes handed to the consumer so far, the header included. */
+  bytes: number
+  /** Blocks handed to the consumer so far. */
+  blocks: number
+}
+
+export interface ExportCarOptions {
+  /** Gets in flight at most; also the bound on fetched-but-unwritten blocks. Default 32. */
+  concurrency?: number
+  /** The CAR may be at most this many bytes: past it the export throws CarTooLargeError. */
+  maxBytes: number
+  /** Aborting cancels the gets in flight and makes the export throw the signal's reason. */
+  signal?: AbortSignal
+  /** Called each time a block is handed to the consumer. */
+  onProgress?: (progress: ExportProgress) => void
+}
+
+interface ReadyBlock {
+  prefix: Uint8Array
+  data: Uint8Array
+}
+
+/**
+ * The CAR of the DAG under `root`, as a stream of chunks (each block is two chunks: its frame and its data,
+ * never copied). Throws CarTooLargeError, UnsupportedCodecError, the signal's reason or the first error of
+ * `source.get`; on any of these the other gets in flight are cancelled. Stopping the iteration early cancels
+ * them too, but an async generator's `return()` waits for a pending `next()`, which waits for a block: to
+ * stop an export that is stuck on a get (a stall timeout), abort `signal`, which wakes it at once.
+ */
+export async function* exportCar(
+  root: CID,
+  source: BlockSource,
+  opts: ExportCarOptions,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? DEFAULT_EXPORT_CONCURRENCY))
+  const { maxBytes, signal, onProgress } = opts
+  signal?.throwIfAborted()
+
+  const controller = new AbortController()
+  setMaxListeners(Number.POSITIVE_INFINITY, controller.signal)
+  const seen = new Set<string>()
+  const pending = new CidQueue()
+  const ready = new Fifo<ReadyBlock>()
+  let active = 0
+  /** Bytes of the CAR once every block fetched so far is written. */
+  let committedBytes = 0
+  let failure: { error: unknown } | undefined
+  let wakeUp: (() => void) | undefined
+
+  const wake = (): void => {
+    const resolve = wakeUp
+    wakeUp = undefined
+    resolve?.()
+  }
+
+  const fail = (error: unknown): void => {
+    if (failure) return
+    failure = { error }
+    controller.abort(error)
+    wake()
+  }
+
+  /** Queues a CID unless seen; inline CIDs are not fetched, but the links inside them are followed. */
+  const enqueue = (cid: CID): void => {
+    if (!SUPPORTED_CODECS.has(cid.code)) throw new UnsupportedCodecError(cid.code)
+    const key = blockKey(cid)
+    if (seen.has(key)) return
+    seen.add(key)
+    if (isInline(cid)) {
+      for (const link of linksOf(cid, cid.multihash.digest)) enqueue(link)
+      return
+    }
+    pending.push(cid)
+  }
+
+  const onBlock = (cid: CID, data: Uint8Array): void => {
+    active--
+    if (failure) return
+    try {
+      for (const link of linksOf(cid, data)) enqueue(link)
+      const prefix = encodeBlockPrefix(cid, data.length)
+      committedBytes += prefix.length + data.length
+      if (committedBytes > maxBytes) throw new CarTooLargeError(maxBytes)
+      ready.push({ prefix, data })
+    } catch (err) {
+      fail(err)
+      return
+    }
+    pump()
+    wake()
+  }
+
+  const onError = (err: unknown): void => {
+    active--
+    fail(err)
+  }
+
+  /** Starts gets while there is room: gets in flight plus blocks waiting to be written stay <= concurrency. */
+  const pump = (): void => {
+    while (!failure && active + ready.length < concurrency && pending.length > 0) {
+      const cid = pending.shift()
+      active++
+      let got: Promise<Uint8Array>
+      try {
+        got = source.get(cid, { signal: controller.signal })
+      } catch (err) {
+        onError(err)
+        return
+      }
+      got.then((data) => onBlock(cid, data), onError)
+    }
+  }
+
+  const onAbort = (): void => fail(signal?.reason)
+  signal?.addEventListener('abort', onAbort, { once: true })
+
+  try {
+    const header = encodeCarHeader(root)
+    committedBytes = header.length
+    if (committedBytes > maxBytes) throw new CarTooLargeError(maxBytes)
+    enqueue(root)
+    pump()
+
+    let bytes = header.length
+    let blocks = 0
+    yield header
+
+    for (;;) {
+      if (failure) throw failure.error
+      const block = ready.shift()
+      if (block) {
+        // A slot is free again: refill it before handing the block over, so fetching overlaps the consumer.
+        pump()
+        bytes += block.prefix.length + block.data.length
+        blocks++
+        onProgress?.({ bytes, blocks })
+        yield block.prefix
+        yield block.data
+        continue
+      }
+      if (active === 0 && pending.length === 0) return
+      await new Promise<void>((resolve) => {
+        wakeUp = resolve
+      })
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+    // Finished, failed or abandoned by the consumer: start nothing more and cancel whatever is in flight.
+    fail(new DOMException('the CAR export ended', 'AbortError'))
+  }
+}
+
+/** A FIFO that does not shift arrays: an array and a read index, compacted once half of it is consumed. */
+class Fifo<T> {
+  #items: T[] = []
+  #head = 0
+
+  get length(): number {
+    return this.#items.length - this.#head
+  }
+
+  push(item: T): void {
+    this.#items.push(item)
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined
+    const item = this.#items[this.#head]
+    this.#items[this.#head] = undefined as T
+    this.#head++
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
+    return item
+  }
+}
+
+/**
+ * The CIDs found but not fetched yet, as copies of their bytes: a link decoded from a block is a view into
+ * that block, and holding it would keep the whole block alive while it waits in the queue.
+ */
+class CidQueue {
+  #queue = new Fifo<Uint8Array>()
+
+  get length(): number {
+    return this.#queue.length
+  }
+
+  push(cid: CID): void {
+    this.#queue.push(cid.bytes.slice())
+  }
+
+  shift(): CID {
+    const bytes = this.#queue.shift()
+    if (!bytes) throw new Error('CidQueue.shift on an empty queue')
+    return CID.decode(bytes)
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The JobQueue contract (core/ports.ts) with SQS standard-queue semantics, run against every implementation.
+ */
+import { describe, expect, it } from 'vitest'
+import type { PinJob } from '../../core/pin.ts'
+import type { JobQueue, ReceivedJob } from '../../core/ports.ts'
+import { sleep } from './harness.ts'
+
+/** The visibility timeout the factory must give the queue: short, so expiry is quick to test. */
+export const SUITE_VISIBILITY_TIMEOUT_SECONDS = 1
+/** Receives after which the factory's queue moves a message to its dead-letter queue. */
+export const SUITE_MAX_RECEIVE_COUNT = 3
+
+/** A fresh, empty queue (and its dead-letter queue) per test. */
+export type JobQueueFactory = () => Promise<{ queue: JobQueue; deadLetter: JobQueue }>
+
+function job(n: number): PinJob {
+  return { cid: `bafyjob${n}`, origins: [`/ip4/10.0.0.${n % 250}/tcp/4001`] }
+}
+
+async function receiveOne(queue: JobQueue, waitSeconds = 2): Promise<ReceivedJob> {
+  const got = await queue.receive({ max: 1, waitSeconds })
+  expect(got).toHaveLength(1)
+  return got[0]!
+}
+
+async function expectEmpty(queue: JobQueue): Promise<void> {
+  expect(await queue.receive({ max: 10, waitSeconds: 0 })).toEqual([])
+}
+
+export function jobQueueSuite(name: string, factory: JobQueueFactory): void {
+  // Each test has its own queue and mostly waits on timeouts: run them side by side.
+  describe.concurrent(`JobQueue: ${name}`, () => {
+    it('delivers a job with an id, a receipt and a receive count; delete removes it', async () => {
+      const { queue } = await factory()
+      await queue.send(job(1))
+      const got = await receiveOne(queue)
+      expect(got.job).toEqual(job(1))
+      expect(got.receiveCount).toBe(1)
+      expect(got.id).toEqual(expect.any(String))
+      expect(got.receipt).toEqual(expect.any(String))
+      await queue.delete(got.receipt)
+      await sleep(SUITE_VISIBILITY_TIMEOUT_SECONDS * 1000 + 200)
+      await expectEmpty(queue)
+      // Deleting again (a redelivered job finishing twice) is harmless.
+      await queue.delete(got.receipt)
+    })
+
+    it('receives at most 10 (and at most max) per call', async () => {
+      const { queue } = await factory()
+      await Promise.all(Array.from({ length: 12 }, (_, i) => queue.send(job(i))))
+      const three = await queue.receive({ max: 3, waitSeconds: 1 })
+      expect(three.length).toBeGreaterThan(0)
+      expect(three.length).toBeLessThanOrEqual(3)
+      const seen = new Set(three.map((r) => r.job.cid))
+      for (let i = 0; i < 10 && seen.size < 12; i++) {
+        const batch = await queue.receive({ max: 50, waitSeconds: 1 })
+        expect(batch.length).toBeLessThanOrEqual(10)
+        for (const r of batch) seen.add(r.job.cid)
+      }
+      expect(seen).toEqual(new Set(Array.from({ length: 12 }, (_, i) => job(i).cid)))
+    })
+
+    it('hides a received job for the visibility timeout, then delivers it again, counted', async () => {
+      const { queue } = await factory()
+      await queue.send(job(1))
+      const first = await receiveOne(queue)
+      await expectEmpty(queue)
+      const second = await receiveOne(queue, 3)
+      expect(second.id).toBe(first.id)
+      expect(second.receipt).not.toBe(first.receipt)
+      expect(second.receiveCount).toBe(2)
+    })
+
+    it('extend keeps the job hidden past its timeout; release(0) shows it at once', async () => {
+      const { queue } = await factory()
+      await queue.send(job(1))
+      const first = await receiveOne(queue)
+      await queue.extend(first.receipt, 5)
+      await sleep(SUITE_VISIBILITY_TIMEOUT_SECONDS * 1000 + 300)
+      await expectEmpty(queue)
+      await queue.release(first.receipt, 0)
+      const again = await receiveOne(queue, 0)
+      expect(again).toMatchObject({ id: first.id, receiveCount: 2, job: job(1) })
+    })
+
+    it('release with a delay shows the job after the delay, waking a long poll', async () => {
+      const { queue } = await factory()
+      await queue.send(job(1))
+      const first = await receiveOne(queue)
+      await queue.release(first.receipt, 2)
+      await expectEmpty(queue)
+      const started = Date.now()
+      const again = await receiveOne(queue, 5)
+      const waited = Date.now() - started
+      expect(again.id).toBe(first.id)
+      expect(waited).toBeGreaterThan(1000)
+      expect(waited).toBeLessThan(4000)
+    })
+
+    it('send with a delay hides the job for the delay', async () => {
+      const { queue } = await factory()
+      const sent = Date.now()
+      await queue.send(job(1), { delaySeconds: 1 })
+      await expectEmpty(queue)
+      const got = await receiveOne(queue, 4)
+      expect(got.job).toEqual(job(1))
+      expect(Date.now() - sent).toBeGreaterThanOrEqual(900)
+    })
+
+    it(`moves a job to the dead-letter queue after ${SUITE_MAX_RECEIVE_COUNT} receives`, async () => {
+      const { queue, deadLetter } = await factory()
+      await queue.send(job(7))
+      let id: string | undefined
+      for (let n = 1; n <= SUITE_MAX_RECEIVE_COUNT; n++) {
+        const got = await receiveOne(queue, 1)
+        expect(got.receiveCount).toBe(n)
+        id ??= got.id
+        expect(got.id).toBe(id)
+        await queue.release(got.receipt, 0)
+      }
+      expect(await queue.receive({ max: 10, waitSeconds: 1 })).toEqual([])
+      const dead = await receiveOne(deadLetter, 2)
+      expect(dead.job).toEqual(job(7))
+      expect(dead.id).toBe(id)
+    })
+
+    it('a long poll returns as soon as a job arrives', async () => {
+      const { queue } = await factory()
+      const started = Date.now()
+      const polling = queue.receive({ max: 10, waitSeconds: 10 })
+      await sleep(300)
+      await queue.send(job(1))
+      const got = await polling
+      expect(got.map((r) => r.job)).toEqual([job(1)])
+      expect(Date.now() - started).toBeLessThan(3000)
+    })
+
+    it('a long poll with nothing to receive returns empty after its wait', async () => {
+      const { queue } = await factory()
+      const started = Date.now()
+      expect(await queue.receive({ max: 1, waitSeconds: 1 })).toEqual([])
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900)
+    })
+
+    it('aborting a long poll rejects with the abort reason, promptly', async () => {
+      const { queue } = await factory()
+      const reason = new Error('shutting down')
+      const controller = new AbortController()
+      const started = Date.now()
+      const polling = queue.receive({ max: 1, waitSeconds: 10, signal: controller.signal })
+      setTimeout(() => controller.abort(reason), 200)
+      await expect(polling).rejects.toBe(reason)
+      expect(Date.now() - started).toBeLessThan(2000)
+      await expect(queue.receive({ max: 1, waitSeconds: 1, signal: AbortSignal.abort(reason) })).rejects.toBe(
+        reason,
+      )
+    })
+
+    it('refuses to extend or release a delivery that is no longer in flight', async () => {
+      const { queue } = await factory()
+      await queue.send(job(1))
+      const got = await receiveOne(queue)
+      await queue.delete(got.receipt)
+      await expect(queue.extend(got.receipt, 10)).rejects.toMatchObject({ name: 'MessageNotInflight' })
+      await expect(queue.release(got.receipt, 0)).rejects.toMatchObject({ name: 'MessageNotInflight' })
+
+      await queue.send(job(2))
+      const second = await receiveOne(queue)
+      await queue.release(second.receipt, 0)
+      // Visible again: its receipt no longer holds it.
+      await expect(queue.extend(second.receipt, 10)).rejects.toMatchObject({ name: 'MessageNotInflight' })
+    })
+  })
+}

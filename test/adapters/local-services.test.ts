@@ -1,0 +1,259 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb'
+import { HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { GetTopicAttributesCommand } from '@aws-sdk/client-sns'
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
+import type { S3Event } from 'aws-lambda'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
+import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
+import { createSqsJobQueue } from '../../adapters/sqs/queue.ts'
+import { type Services, startServices } from '../../local/services.ts'
+import { createTestLogger } from '../helpers/log.ts'
+import { collect, sleep } from './harness.ts'
+
+const MiB = 1024 * 1024
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes
+}
+
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  return Buffer.concat(await collect(body))
+}
+
+/** Collects the events of a bucket; `next(n)` waits for the nth. */
+function eventLog(services: Services, bucket: string) {
+  const records: S3Event['Records'] = []
+  const unsubscribe = services.onObjectCreated(bucket, async (event) => {
+    records.push(...event.Records)
+  })
+  return {
+    records,
+    unsubscribe,
+    async next(count: number, timeoutMs = 3000) {
+      const deadline = Date.now() + timeoutMs
+      while (records.length < count && Date.now() < deadline) await sleep(10)
+      return records.slice(0, count)
+    },
+  }
+}
+
+describe('local services (in memory)', () => {
+  let services: Services
+  const logged: Array<{ level: string; msg?: string; obj: object }> = []
+  beforeAll(async () => {
+    services = await startServices({ eventRetryDelaysMs: [20, 20], log: createTestLogger(logged) })
+  })
+  afterAll(async () => {
+    await services?.stop()
+  })
+
+  it('listen on 127.0.0.1 only and create every resource from the definitions', async () => {
+    const { endpoints, names, clients } = services
+    for (const url of [endpoints.dynamodb, endpoints.sqs, endpoints.s3, endpoints.sns]) {
+      expect(new URL(url).hostname).toBe('127.0.0.1')
+    }
+    expect(names).toMatchObject({
+      pinsTable: 'pickup-local-pins',
+      workersTable: 'pickup-local-workers',
+      requestsTable: 'pickup-local-requests',
+      tempBucket: 'pickup-local-temp',
+      destinationBucket: 'pickup-local-cars',
+    })
+    const { Table: pins } = await clients.dynamodb.send(
+      new DescribeTableCommand({ TableName: names.pinsTable }),
+    )
+    expect(pins?.GlobalSecondaryIndexes?.map((g) => g.IndexName)).toEqual(['status-updated'])
+    const { Table: requests } = await clients.dynamodb.send(
+      new DescribeTableCommand({ TableName: names.requestsTable }),
+    )
+    expect(requests?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort()).toEqual(['cid', 'owner-created'])
+
+    const { Attributes: queue } = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: names.pinQueueUrl, AttributeNames: ['All'] }),
+    )
+    expect(queue?.VisibilityTimeout).toBe('300')
+    expect(JSON.parse(queue?.RedrivePolicy ?? '{}')).toEqual({
+      deadLetterTargetArn: names.deadLetterQueueArn,
+      maxReceiveCount: 3,
+    })
+    const { Attributes: dlq } = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: names.deadLetterQueueUrl, AttributeNames: ['All'] }),
+    )
+    expect(dlq?.MessageRetentionPeriod).toBe(String(14 * 24 * 3600))
+    await clients.sns.send(new GetTopicAttributesCommand({ TopicArn: names.carStoredTopicArn }))
+    await clients.s3.send(new HeadBucketCommand({ Bucket: names.tempBucket }))
+    await clients.s3.send(new HeadBucketCommand({ Bucket: names.destinationBucket }))
+  })
+
+  it('fire ObjectCreated events for PutObject, multipart completion and copies', async () => {
+    const { clients, names } = services
+    const events = eventLog(services, names.tempBucket)
+    const destEvents = eventLog(services, names.destinationBucket)
+    try {
+      const temp = createS3ObjectStore({ client: clients.s3, bucket: names.tempBucket, partSize: 5 * MiB })
+      const dest = createS3ObjectStore({ client: clients.s3, bucket: names.destinationBucket })
+
+      await temp.put('bafysmall/att1.car', once(new Uint8Array(100)))
+      const [put] = await events.next(1)
+      expect(put).toMatchObject({
+        eventSource: 'aws:s3',
+        awsRegion: 'us-east-1',
+        eventName: 'ObjectCreated:Put',
+        s3: {
+          bucket: { name: names.tempBucket, arn: `arn:aws:s3:::${names.tempBucket}` },
+          object: { key: 'bafysmall/att1.car', size: 100, eTag: expect.stringMatching(/^[0-9a-f]{32}$/) },
+        },
+      })
+
+      const big = new Uint8Array(6 * MiB + 1).fill(1)
+      await temp.put('bafybig/att1.car', once(big))
+      const [, multipart] = await events.next(2)
+      // One event for the whole upload, none for its parts.
+      expect(multipart).toMatchObject({
+        eventName: 'ObjectCreated:CompleteMultipartUpload',
+        s3: { object: { key: 'bafybig/att1.car', size: big.length, eTag: expect.stringMatching(/-2$/) } },
+      })
+
+      await temp.copyTo('bafysmall/att1.car', dest, 'bagcar/bagcar.car')
+      const [copy] = await destEvents.next(1)
+      expect(copy).toMatchObject({
+        eventName: 'ObjectCreated:Copy',
+        s3: { object: { key: 'bagcar/bagcar.car' } },
+      })
+
+      await temp.put('dir/a b+c.car', once(new Uint8Array(1)))
+      const [, , special] = await events.next(3)
+      expect(special?.s3.object.key).toBe('dir/a+b%2Bc.car')
+
+      // Reads, deletes and failed writes fire nothing.
+      await temp.get('bafysmall/att1.car')
+      await temp.delete('bafysmall/att1.car')
+      await expect(
+        clients.s3.send(new PutObjectCommand({ Bucket: 'pickup-local-nope', Key: 'k', Body: 'x' })),
+      ).rejects.toThrow()
+      await sleep(100)
+      expect(events.records).toHaveLength(3)
+      expect(destEvents.records).toHaveLength(1)
+      // Sequencers grow.
+      const seq = events.records.map((r) => r.s3.object.sequencer)
+      expect([...seq].sort()).toEqual(seq)
+    } finally {
+      events.unsubscribe()
+      destEvents.unsubscribe()
+    }
+  })
+
+  it('retry a failing delivery twice, then report it', async () => {
+    const { clients, names } = services
+    const calls: string[] = []
+    const off = services.onObjectCreated(names.destinationBucket, async (event) => {
+      const key = event.Records[0]!.s3.object.key
+      calls.push(key)
+      if (key === 'always-fails' || calls.filter((k) => k === key).length < 3) throw new Error(`nope ${key}`)
+    })
+    try {
+      const dest = createS3ObjectStore({ client: clients.s3, bucket: names.destinationBucket })
+      await dest.put('fails-twice', once(new Uint8Array(1)))
+      await dest.put('always-fails', once(new Uint8Array(1)))
+      await sleep(300)
+      expect(calls.filter((k) => k === 'fails-twice')).toHaveLength(3)
+      expect(calls.filter((k) => k === 'always-fails')).toHaveLength(3)
+      expect(logged.filter((l) => l.level === 'error')).toEqual([
+        {
+          level: 'error',
+          msg: 'S3 event delivery failed',
+          obj: expect.objectContaining({ key: 'always-fails', attempts: 3 }),
+        },
+      ])
+    } finally {
+      off()
+    }
+    // Unsubscribed: no more calls.
+    await createS3ObjectStore({ client: clients.s3, bucket: names.destinationBucket }).put(
+      'after',
+      once(new Uint8Array(1)),
+    )
+    await sleep(100)
+    expect(calls).not.toContain('after')
+  })
+})
+
+describe('local services with a data directory', () => {
+  let dataDir: string
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'pickup-services-'))
+  })
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('survive a stop and a start: pin records, queued jobs and objects', async () => {
+    const lines: Array<{ level: string; msg?: string; obj: object }> = []
+    const first = await startServices({ dataDir, log: createTestLogger(lines) })
+    const body = new Uint8Array(6 * MiB + 5).map((_, i) => i % 251)
+    let jobId: string
+    const ports = {
+      dynamodb: Number(new URL(first.endpoints.dynamodb).port),
+      fauxqs: Number(new URL(first.endpoints.sqs).port),
+    }
+    try {
+      const pins = createDynamoPinStore({ client: first.clients.dynamodb, tableName: first.names.pinsTable })
+      await pins.request('bafypersist', ['/ip4/1.2.3.4/tcp/1'], 1000)
+      const queue = createSqsJobQueue({ client: first.clients.sqs, queueUrl: first.names.pinQueueUrl })
+      await queue.send({ cid: 'bafypersist', origins: ['/ip4/1.2.3.4/tcp/1'] })
+      const temp = createS3ObjectStore({
+        client: first.clients.s3,
+        bucket: first.names.tempBucket,
+        partSize: 5 * MiB,
+      })
+      await temp.put('bafypersist/att1.car', once(body), { metadata: { cid: 'bafypersist' } })
+      await temp.put('bafypersist/small.car', once(new Uint8Array([1, 2, 3])))
+      // Peek at the job, then put it back, so a delivery is on record too.
+      const [peeked] = await queue.receive({ max: 1, waitSeconds: 1 })
+      jobId = peeked!.id
+      await queue.release(peeked!.receipt, 0)
+    } finally {
+      await first.stop()
+    }
+
+    // Same ports: a restarted local mode keeps its endpoints.
+    const second = await startServices({ dataDir, ports, pinQueueVisibilityTimeoutSeconds: 60 })
+    try {
+      expect(second.endpoints).toEqual(first.endpoints)
+      expect(second.names).toEqual(first.names)
+      const pins = createDynamoPinStore({
+        client: second.clients.dynamodb,
+        tableName: second.names.pinsTable,
+      })
+      expect(await pins.get('bafypersist')).toMatchObject({
+        status: 'queued',
+        origins: ['/ip4/1.2.3.4/tcp/1'],
+      })
+      const queue = createSqsJobQueue({ client: second.clients.sqs, queueUrl: second.names.pinQueueUrl })
+      const [job] = await queue.receive({ max: 10, waitSeconds: 2 })
+      expect(job).toMatchObject({ id: jobId, receiveCount: 2, job: { cid: 'bafypersist' } })
+      const temp = createS3ObjectStore({ client: second.clients.s3, bucket: second.names.tempBucket })
+      const got = await temp.get('bafypersist/att1.car')
+      expect(got?.metadata).toEqual({ cid: 'bafypersist' })
+      expect(Buffer.compare(await readAll(got!.body), Buffer.from(body))).toBe(0)
+      expect(await collect(temp.list('bafypersist/'))).toEqual([
+        { key: 'bafypersist/att1.car', size: body.length },
+        { key: 'bafypersist/small.car', size: 3 },
+      ])
+      // Changed options are applied to the existing queue.
+      const { Attributes } = await second.clients.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: second.names.pinQueueUrl,
+          AttributeNames: ['VisibilityTimeout'],
+        }),
+      )
+      expect(Attributes?.VisibilityTimeout).toBe('60')
+    } finally {
+      await second.stop()
+    }
+  })
+})

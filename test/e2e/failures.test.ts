@@ -1,0 +1,113 @@
+/**
+ * Failure paths end to end in local mode: retries, the dead-letter queue, stalls, the size limit and
+ * duplicate deliveries, through the real worker, queue, validator and dead-letter consumer.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createHeliaNode } from '../../adapters/helia/node.ts'
+import { createSqsPinQueue } from '../../adapters/sqs/queue.ts'
+import { contentKey } from '../../core/cid.ts'
+import { dagCborDag, rawBlock, unixfsFile } from '../fixtures/dags.ts'
+import { listKeys, startTestSystem, type TestSystem, verifyStoredCar } from '../helpers/system.ts'
+
+let t: TestSystem
+beforeAll(async () => {
+  t = await startTestSystem({
+    FETCH_CHUNK_TIMEOUT_MS: '500',
+    RETRY_BASE_DELAY_SECONDS: '1',
+    RETRY_MAX_DELAY_SECONDS: '2',
+    MAX_CAR_BYTES: String(4 * 1024 * 1024),
+  })
+})
+afterAll(async () => {
+  await t?.stop()
+})
+
+async function waitUntil<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const started = Date.now()
+  for (;;) {
+    const v = await read()
+    if (ok(v)) return v
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out; last value: ${JSON.stringify(v)}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('failures, end to end', () => {
+  it('an unreachable CID is retried, lands in the dead-letter queue and ends failed with its reason', async () => {
+    const dag = rawBlock(100, 'nowhere') // never added to any node
+    const cid = dag.root.toString()
+    expect((await t.api(`/pins/${cid}`, { method: 'POST' })).status).toBe(200)
+    const body = await t.waitForStatus(cid, 'pin_error', 60_000)
+    const peer = Object.values(body.peer_map as Record<string, { error: string; attempt_count: number }>)[0]!
+    expect(peer.attempt_count).toBe(3)
+    expect(peer.error).toMatch(/^FETCH_STALLED: no data received for 500 ms \(gave up after \d receives\)$/)
+  })
+
+  it('a stalled fetch is retried, with the origins every requester named since', async () => {
+    const dag = dagCborDag()
+    const missing = dag.byName.leafRaw
+    // The first requester's origin lacks one block: the fetch stalls.
+    await t.addToOrigin(dag.blocks.filter((b) => b !== missing))
+    const cid = contentKey(dag.root)
+    await t.api(`/pins/${cid}?origins=${encodeURIComponent(t.originAddrs().join(','))}`, { method: 'POST' })
+    const stalled = await waitUntil(
+      () => t.pins.get(cid),
+      (p) => p?.error?.startsWith('FETCH_STALLED') === true,
+    )
+    expect(stalled?.status).toBe('queued')
+    // A second requester names an origin that has the whole DAG; the retry dials it too.
+    const second = await createHeliaNode({ allowPrivateDials: true })
+    try {
+      for (const b of dag.blocks) await second.blockstore.put(b.cid, b.bytes)
+      const addrs = second.libp2p.getMultiaddrs().map(String)
+      await t.api(`/pins/${cid}?origins=${encodeURIComponent(addrs.join(','))}`, { method: 'POST' })
+      await t.waitForStatus(cid, 'pinned')
+    } finally {
+      await second.stop()
+    }
+    const pin = await t.pins.get(cid)
+    expect(pin?.attempts).toBe(2)
+    await verifyStoredCar(t.destination, pin!.car!.key, dag.root, dag.blocks)
+  })
+
+  it('a DAG over MAX_CAR_BYTES fails at once, without a retry, and stores nothing', async () => {
+    const file = await unixfsFile(5 * 1024 * 1024, { seed: 'too-big' })
+    await t.addToOrigin(file.blocks)
+    const cid = file.root.toString()
+    await t.api(`/pins/${cid}?origins=${encodeURIComponent(t.originAddrs().join(','))}`, { method: 'POST' })
+    const body = await t.waitForStatus(cid, 'pin_error')
+    const peer = Object.values(body.peer_map as Record<string, { error: string; attempt_count: number }>)[0]!
+    expect(peer.attempt_count).toBe(1)
+    expect(peer.error).toMatch(/^CAR_TOO_LARGE: /)
+    expect((await t.pins.get(contentKey(file.root)))?.car).toBeUndefined()
+    expect(await listKeys(t.temp)).toEqual([])
+  })
+
+  it('a duplicated message stores one copy', async () => {
+    const file = await unixfsFile(3 * 1024 * 1024, { seed: 'duplicate' })
+    await t.addToOrigin(file.blocks)
+    const cid = contentKey(file.root)
+    const queue = createSqsPinQueue({ client: t.system.services.clients.sqs, queueUrl: t.system.services.names.pinQueueUrl })
+    const before = new Set(await listKeys(t.destination))
+    const job = { cid, origins: t.originAddrs() }
+    await Promise.all([queue.send(job), queue.send(job), queue.send(job)])
+    await t.waitForStatus(cid, 'pinned')
+    // Give the other deliveries time to be handled, then count what was stored.
+    await waitUntil(
+      async () => (await t.system.services.clients.sqs.send(attributesOf(t.system.services.names.pinQueueUrl))).Attributes,
+      (a) => a?.ApproximateNumberOfMessages === '0' && a?.ApproximateNumberOfMessagesNotVisible === '0',
+    )
+    const added = (await listKeys(t.destination)).filter((k) => !before.has(k))
+    expect(added).toHaveLength(1)
+    expect(await listKeys(t.temp)).toEqual([])
+  })
+})
+
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
+
+function attributesOf(queueUrl: string) {
+  return new GetQueueAttributesCommand({
+    QueueUrl: queueUrl,
+    AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+  })
+}
