@@ -80,6 +80,25 @@ export class UnsupportedHashError extends PickupError {
   }
 }
 
+/** A block's bytes do not hash to its CID: the peer (or the kubo node) sent something else. */
+export class BlockHashMismatchError extends PickupError {
+  readonly code = 'BLOCK_HASH_MISMATCH'
+  readonly cid: string
+  constructor(cid: { toString(): string }) {
+    super(`the block returned for ${cid} does not match its hash`)
+    this.cid = cid.toString()
+  }
+}
+
+/** A block hashes right but does not decode with its codec: no retry can change its bytes. */
+export class BlockDecodeError extends PickupError {
+  readonly code = 'BLOCK_DECODE_FAILED'
+  override readonly retryable = false
+  constructor(cid: { toString(): string }, reason: string) {
+    super(`block ${cid} does not decode: ${reason}`)
+  }
+}
+
 /** The worker was asked to stop (SIGTERM) before the job finished; the job is released, not failed. */
 export class ShutdownError extends PickupError {
   readonly code = 'SHUTDOWN'
@@ -92,7 +111,8 @@ export class ShutdownError extends PickupError {
 export function describeError(err: unknown): { code: string; message: string; retryable: boolean } {
   if (err instanceof PickupError) return { code: err.code, message: err.message, retryable: err.retryable }
   if (err instanceof Error) {
-    return { code: err.name === 'AbortError' ? 'ABORTED' : 'INTERNAL', message: err.message, retryable: true }
+    const code = err.name === 'AbortError' ? 'ABORTED' : err.name === 'TimeoutError' ? 'TIMEOUT' : 'INTERNAL'
+    return { code, message: err.message, retryable: true }
   }
   return { code: 'INTERNAL', message: String(err), retryable: true }
 }

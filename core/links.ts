@@ -4,7 +4,11 @@ import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
-import { UnsupportedCodecError } from './errors.ts'
+import { BlockDecodeError, UnsupportedCodecError } from './errors.ts'
+
+/** Plain JSON and CBOR: data only, never links. */
+const JSON_CODE = 0x0200
+const CBOR_CODE = 0x51
 
 /** The codecs whose links pickup follows. A DAG using any other cannot be shown complete, so it is refused. */
 export const SUPPORTED_CODECS: ReadonlySet<number> = new Set([
@@ -12,6 +16,8 @@ export const SUPPORTED_CODECS: ReadonlySet<number> = new Set([
   raw.code,
   dagCbor.code,
   dagJson.code,
+  JSON_CODE,
+  CBOR_CODE,
 ])
 
 /** Identity CIDs carry their data inline: nothing to fetch or store. */
@@ -19,10 +25,21 @@ export function isInline(cid: CID): boolean {
   return cid.multihash.code === identity.code
 }
 
-/** The CIDs a block links to, in the order they appear. Throws UnsupportedCodecError. */
+/** The CIDs a block links to, in the order they appear. Throws UnsupportedCodecError or BlockDecodeError. */
 export function linksOf(cid: CID, bytes: Uint8Array): CID[] {
+  if (!SUPPORTED_CODECS.has(cid.code)) throw new UnsupportedCodecError(cid.code)
+  try {
+    return decodeLinks(cid, bytes)
+  } catch (err) {
+    throw new BlockDecodeError(cid, err instanceof Error ? err.message : String(err))
+  }
+}
+
+function decodeLinks(cid: CID, bytes: Uint8Array): CID[] {
   switch (cid.code) {
     case raw.code:
+    case JSON_CODE:
+    case CBOR_CODE:
       return []
     case dagPb.code:
       return dagPb.decode(bytes).Links.map((l) => l.Hash)

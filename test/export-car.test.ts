@@ -39,7 +39,7 @@ const silentLog: Logger = {
 
 const MiB = 1024 * 1024
 /** Plain JSON: no links pickup could follow, so not supported. */
-const JSON_CODEC = 0x0200
+const JOSE_CODEC = 0x85 // dag-jose: pickup cannot follow its links
 const NO_LIMIT = Number.MAX_SAFE_INTEGER
 
 /** Every export gets a deadline, so that a broken fetch fails its test quickly instead of hanging it. */
@@ -409,7 +409,7 @@ async function addTo(blocks: Map<string, Uint8Array>, code: number, bytes: Uint8
 describe('exportCar edge cases (in-memory BlockSource)', () => {
   it('refuses a link with an unsupported codec without fetching it', async () => {
     const blocks = new Map<string, Uint8Array>()
-    const odd = CID.createV1(JSON_CODEC, await sha256.digest(new Uint8Array([1])))
+    const odd = CID.createV1(JOSE_CODEC, await sha256.digest(new Uint8Array([1])))
     const root = await addTo(blocks, dagCbor.code, dagCbor.encode({ odd }))
     const { source, requested } = memorySource(blocks)
     await expect(collectChunks(exportCar(root, source, { maxBytes: NO_LIMIT }))).rejects.toBeInstanceOf(
@@ -419,7 +419,7 @@ describe('exportCar edge cases (in-memory BlockSource)', () => {
   })
 
   it('refuses a root with an unsupported codec before yielding anything', async () => {
-    const root = CID.createV1(JSON_CODEC, await sha256.digest(new Uint8Array([1])))
+    const root = CID.createV1(JOSE_CODEC, await sha256.digest(new Uint8Array([1])))
     const { source, requested } = memorySource(new Map())
     const chunks: Uint8Array[] = []
     const run = async () => {

@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { create } from 'kubo-rpc-client'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
-import { PickupError, UnsupportedHashError } from '../../core/errors.ts'
+import { BlockHashMismatchError, UnsupportedHashError } from '../../core/errors.ts'
 import type { BlockSource, Logger } from '../../core/ports.ts'
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
@@ -19,16 +19,6 @@ export interface KuboBlockSourceOptions {
   log: Logger
   /** Each `swarm/connect` gives up after this long. Default 10 s. */
   connectTimeoutMs?: number
-}
-
-/** The bytes kubo returned for a block do not hash to the CID asked for. */
-export class BlockHashMismatchError extends PickupError {
-  readonly code = 'BLOCK_HASH_MISMATCH'
-  readonly cid: string
-  constructor(cid: CID) {
-    super(`the block returned for ${cid} does not match its hash`)
-    this.cid = cid.toString()
-  }
 }
 
 /** Multihash codes pickup can verify, and node:crypto's name for each. */
