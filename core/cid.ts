@@ -1,4 +1,4 @@
-import { base32 } from 'multiformats/bases/base32'
+import { base32, base32upper } from 'multiformats/bases/base32'
 import { base36 } from 'multiformats/bases/base36'
 import { base58btc } from 'multiformats/bases/base58'
 import { base64, base64url } from 'multiformats/bases/base64'
@@ -6,6 +6,7 @@ import { CID } from 'multiformats/cid'
 import { InvalidCidError } from './errors.ts'
 
 const decoder = base32.decoder
+  .or(base32upper.decoder)
   .or(base58btc.decoder)
   .or(base36.decoder)
   .or(base64.decoder)

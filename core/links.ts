@@ -44,16 +44,20 @@ function decodeLinks(cid: CID, bytes: Uint8Array): CID[] {
     case dagPb.code:
       return dagPb.decode(bytes).Links.map((l) => l.Hash)
     case dagCbor.code:
-      return collectCids(dagCbor.decode(bytes), [])
+      return collectCids(dagCbor.decode(bytes), [], 0)
     case dagJson.code:
-      return collectCids(dagJson.decode(bytes), [])
+      return collectCids(dagJson.decode(bytes), [], 0)
     default:
       throw new UnsupportedCodecError(cid.code)
   }
 }
 
-function collectCids(value: unknown, out: CID[]): CID[] {
+/** Deeper nesting than any real DAG uses; past it a block is refused rather than overflowing the stack. */
+const MAX_NESTING = 256
+
+function collectCids(value: unknown, out: CID[], depth: number): CID[] {
   if (value === null || typeof value !== 'object') return out
+  if (depth > MAX_NESTING) throw new Error(`nested deeper than ${MAX_NESTING} levels`)
   const asCid = CID.asCID(value)
   if (asCid) {
     out.push(asCid)
@@ -61,10 +65,10 @@ function collectCids(value: unknown, out: CID[]): CID[] {
   }
   if (value instanceof Uint8Array) return out
   if (Array.isArray(value)) {
-    for (const v of value) collectCids(v, out)
+    for (const v of value) collectCids(v, out, depth + 1)
     return out
   }
-  for (const v of Object.values(value)) collectCids(v, out)
+  for (const v of Object.values(value)) collectCids(v, out, depth + 1)
   return out
 }
 

@@ -4,8 +4,8 @@
  * matching its CID, every link target present (inline CIDs excepted) and no block unrelated to the root.
  *
  * Memory: the chunks of the section being parsed (at most one block, MAX_BLOCK_SIZE, plus the chunk it ends
- * in), one map entry per distinct block or link target, and, for CARs over HASH_WORKER_THRESHOLD, a bounded
- * pool of buffers in flight to the thread hashing the whole CAR.
+ * in), one map entry per distinct block or link target, and a ring of HASH_RING_SLOTS MiB shared with the
+ * thread hashing the whole CAR.
  *
  * Speed: each byte is hashed twice (once for its block, once for the CAR's own CID). Block data is hashed in
  * place, without copying, and raw leaves are never decoded; the whole-CAR sha2-256 runs on a worker thread
@@ -28,8 +28,11 @@ export const MAX_BLOCK_SIZE = 8 * 1024 * 1024
 export const MAX_CID_SIZE = 1024
 /** The longest header accepted: `{ version: 1, roots: [root] }` takes about 60 bytes. */
 export const MAX_HEADER_SIZE = 64 * 1024
-/** CARs up to this size are hashed on the calling thread; past it, on a worker thread. */
-export const HASH_WORKER_THRESHOLD = 8 * 1024 * 1024
+/**
+ * Past this size a worker thread is started to hash the CAR; a CAR that ends before the worker is up is
+ * hashed on the calling thread.
+ */
+export const HASH_WORKER_THRESHOLD = 2 * 1024 * 1024
 
 export type CarVerdict =
   /** `bytes`: the CAR's length; `blocks`: distinct blocks (a repeated block counts once). */
@@ -179,6 +182,10 @@ class ChunkQueue {
   length = 0
 
   push(chunk: Uint8Array): void {
+    if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head)
+      this.head = 0
+    }
     this.chunks.push(chunk)
     this.length += chunk.length
   }
@@ -230,9 +237,6 @@ class ChunkQueue {
     }
     if (this.head === this.chunks.length) {
       this.chunks = []
-      this.head = 0
-    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.head)
       this.head = 0
     }
   }
@@ -772,14 +776,19 @@ function message(err: unknown): string {
 
 // ---------------------------------------------------------------- the CAR's own hash
 
-/** The ring of buffers shared with the hashing thread: SLOTS slots of SLOT_SIZE bytes. */
+/** The ring of buffers shared with the hashing thread: HASH_RING_SLOTS slots of SLOT_SIZE bytes. */
 const SLOT_SIZE = 1024 * 1024
-const SLOTS = 16
+export const HASH_RING_SLOTS = 16
 /** Control words (Int32): slots written, slots hashed, events (bumped on every write and at the end), end. */
 const WRITTEN = 0
 const READ = 1
 const EVENTS = 2
 const FINAL = 3
+/** Who hashes: UNDECIDED until the worker claims the ring on starting, or this thread at the end. */
+const OWNER = 4
+const UNDECIDED = 0
+const WORKER = 1
+const CALLER = 2
 
 type WaitAsync = (
   a: Int32Array,
@@ -790,41 +799,46 @@ type WaitAsync = (
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync
 
 /**
- * Runs in the hashing thread: hashes the slots in order as they are written, blocking on EVENTS while
- * there is nothing to do, and posts the digest once the end is marked and every slot is hashed.
+ * Runs in the hashing thread. Claims the ring (unless the caller already hashed it all), hashes the slots in
+ * order as they are written, blocking on EVENTS while there is nothing to do, and posts the digest once the
+ * end is marked and every slot is hashed.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
 const { data, ctrl, lengths, slotSize, slots } = workerData
-const hash = createHash('sha256')
-let read = 0
-for (;;) {
-  const events = Atomics.load(ctrl, ${EVENTS})
-  const written = Atomics.load(ctrl, ${WRITTEN})
-  while (read !== written) {
-    const at = (read % slots) * slotSize
-    hash.update(data.subarray(at, at + lengths[read % slots]))
-    read++
-    Atomics.store(ctrl, ${READ}, read)
-    Atomics.notify(ctrl, ${READ})
+if (Atomics.compareExchange(ctrl, ${OWNER}, ${UNDECIDED}, ${WORKER}) === ${UNDECIDED}) {
+  const hash = createHash('sha256')
+  let read = 0
+  for (;;) {
+    const events = Atomics.load(ctrl, ${EVENTS})
+    const written = Atomics.load(ctrl, ${WRITTEN})
+    while (read !== written) {
+      const at = (read % slots) * slotSize
+      hash.update(data.subarray(at, at + lengths[read % slots]))
+      read++
+      Atomics.store(ctrl, ${READ}, read)
+      Atomics.notify(ctrl, ${READ})
+    }
+    // The end is marked after the last write: once it is seen, WRITTEN is final.
+    if (Atomics.load(ctrl, ${FINAL}) === 1 && read === Atomics.load(ctrl, ${WRITTEN})) break
+    Atomics.wait(ctrl, ${EVENTS}, events)
   }
-  if (Atomics.load(ctrl, ${FINAL}) === 1) break
-  Atomics.wait(ctrl, ${EVENTS}, events)
+  parentPort.postMessage(hash.digest())
 }
-parentPort.postMessage(hash.digest())
 `
 
 /**
- * sha2-256 of the whole CAR. Bytes are copied into a ring of slots in shared memory (one copy, no more). A
- * CAR that ends within HASH_WORKER_THRESHOLD bytes is hashed from the ring on this thread; past that, a
- * worker thread starts and hashes the slots while this thread goes on parsing, and a writer that gets a
- * full ring ahead of it waits for a slot.
+ * sha2-256 of the whole CAR. Bytes are copied into a ring of slots in shared memory (one copy, no more).
+ * Past HASH_WORKER_THRESHOLD bytes a worker thread starts, claims the ring and hashes the slots while this
+ * thread goes on parsing; a writer that gets a full ring ahead of it waits for a slot. A CAR that ends before
+ * the worker claims the ring (or before there is any) is hashed from the ring on this thread: it cannot have
+ * wrapped around, since nothing was read from it.
  */
 class CarHasher {
   private data: Uint8Array | undefined
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * 4))
-  private readonly lengths = new Int32Array(new SharedArrayBuffer(4 * SLOTS))
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * 5))
+  private readonly lengths = new Int32Array(new SharedArrayBuffer(4 * HASH_RING_SLOTS))
   private written = 0
   private used = 0
   private worker: Worker | undefined
@@ -834,15 +848,15 @@ class CarHasher {
 
   /** Returns a promise only when the ring is full: the caller must await it before the next update. */
   update(chunk: Uint8Array): Promise<void> | undefined {
-    this.data ??= new Uint8Array(new SharedArrayBuffer(SLOT_SIZE * SLOTS))
+    this.data ??= new Uint8Array(new SharedArrayBuffer(SLOT_SIZE * HASH_RING_SLOTS))
     let off = 0
     while (off < chunk.length) {
-      if (this.written - Atomics.load(this.ctrl, READ) === SLOTS) {
+      if (this.written - Atomics.load(this.ctrl, READ) === HASH_RING_SLOTS) {
         const rest = chunk.subarray(off)
         return this.waitForSlot().then(() => this.update(rest))
       }
       const take = Math.min(SLOT_SIZE - this.used, chunk.length - off)
-      this.data.set(chunk.subarray(off, off + take), (this.written % SLOTS) * SLOT_SIZE + this.used)
+      this.data.set(chunk.subarray(off, off + take), (this.written % HASH_RING_SLOTS) * SLOT_SIZE + this.used)
       this.used += take
       off += take
       if (this.used === SLOT_SIZE) this.publish()
@@ -851,7 +865,7 @@ class CarHasher {
   }
 
   private publish(): void {
-    this.lengths[this.written % SLOTS] = this.used
+    this.lengths[this.written % HASH_RING_SLOTS] = this.used
     this.written++
     this.used = 0
     Atomics.store(this.ctrl, WRITTEN, this.written)
@@ -868,7 +882,7 @@ class CarHasher {
     for (;;) {
       if (this.failure) throw this.failure
       const read = Atomics.load(this.ctrl, READ)
-      if (this.written - read < SLOTS) return
+      if (this.written - read < HASH_RING_SLOTS) return
       const w = waitAsync(this.ctrl, READ, read)
       if (w.async) await w.value
     }
@@ -882,7 +896,7 @@ class CarHasher {
         ctrl: this.ctrl,
         lengths: this.lengths,
         slotSize: SLOT_SIZE,
-        slots: SLOTS,
+        slots: HASH_RING_SLOTS,
       },
     })
     worker.unref()
@@ -890,7 +904,8 @@ class CarHasher {
       if (m instanceof Uint8Array) this.digestWaiter?.resolve(m)
     })
     worker.on('error', (err) => this.fail(err))
-    // It exits with 0 only after posting the digest, which may or may not have been delivered yet.
+    // It exits with 0 after posting the digest (which may not have been delivered yet) or, having lost the
+    // ring to this thread, without doing anything.
     worker.on('exit', (code) => {
       if (code !== 0) this.fail(new Error(`the CAR hashing thread exited (code ${code})`))
     })
@@ -907,8 +922,8 @@ class CarHasher {
 
   async digest(): Promise<Uint8Array> {
     if (this.used > 0) this.publish()
-    if (!this.worker) {
-      // Never past HASH_WORKER_THRESHOLD: the slots from the first are all still in the ring.
+    if (Atomics.compareExchange(this.ctrl, OWNER, UNDECIDED, CALLER) === UNDECIDED) {
+      // Nothing was read, so the ring holds every slot from the first.
       const h = createHash('sha256')
       for (let i = 0; i < this.written; i++) {
         h.update(this.data!.subarray(i * SLOT_SIZE, i * SLOT_SIZE + this.lengths[i]!))

@@ -8,6 +8,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { CAR_CODEC } from '../core/car-format.ts'
 import {
   type CarVerdict,
+  HASH_RING_SLOTS,
   HASH_WORKER_THRESHOLD,
   MAX_BLOCK_SIZE,
   type ValidateCarOptions,
@@ -41,7 +42,8 @@ import {
   unixfsFileBlocks,
 } from './fixtures/dags.ts'
 
-const CHUNKINGS = [1, 7, 1 << 20]
+const MiB = 1024 * 1024
+const CHUNKINGS = [1, 7, MiB]
 
 function validate(car: Uint8Array, chunk: number, opts: ValidateCarOptions): Promise<CarVerdict> {
   return validateCar(chunked(car, chunk), opts)
@@ -177,10 +179,12 @@ describe('validateCar: valid CARs', () => {
     await expectValid(car, dag.root, 6, { maxBytes: car.length })
   })
 
-  it('hashes a CAR past HASH_WORKER_THRESHOLD on the worker thread, whatever the chunking', async () => {
-    const dag = await unixfsFile(HASH_WORKER_THRESHOLD + 4 * 1024 * 1024 + 123, { seed: 'worker' })
+  it('hashes a CAR larger than the ring on the worker thread, whatever the chunking', async () => {
+    // Past the ring, this thread cannot go on without the worker having claimed the ring and read from it.
+    const size = (HASH_RING_SLOTS + 4) * MiB + 123
+    const dag = await unixfsFile(size, { seed: 'worker' })
     const car = await collect(carFromBlocks(dag.root, dag.blocks))
-    const expected = { valid: true, carCid: carCidOf(car).toString(), bytes: car.length, blocks: 50 }
+    const expected = { valid: true, carCid: carCidOf(car).toString(), bytes: car.length, blocks: 82 }
     // The stream as the fixture makes it (header, frames and blocks of assorted sizes) and fixed chunkings.
     expect(plain(await validateCar(carFromBlocks(dag.root, dag.blocks), { root: dag.root }))).toEqual(
       expected,
@@ -190,9 +194,18 @@ describe('validateCar: valid CARs', () => {
     }
   })
 
-  it('finds a fault past HASH_WORKER_THRESHOLD', async () => {
+  it('hashes a CAR just past HASH_WORKER_THRESHOLD, whichever thread gets to it', async () => {
+    for (const size of [HASH_WORKER_THRESHOLD + MiB, 2 * HASH_WORKER_THRESHOLD, HASH_RING_SLOTS * MiB]) {
+      const dag = await unixfsFile(size, { seed: size })
+      const car = await collect(carFromBlocks(dag.root, dag.blocks))
+      const v = await validate(car, 65536, { root: dag.root })
+      expect(v.valid && v.carCid.toString()).toBe(carCidOf(car).toString())
+    }
+  })
+
+  it('finds a fault past the ring', async () => {
     const blocks: Block[] = []
-    const gen = unixfsFileBlocks(HASH_WORKER_THRESHOLD + 1024 * 1024, { seed: 'late fault' })
+    const gen = unixfsFileBlocks((HASH_RING_SLOTS + 2) * MiB, { seed: 'late fault' })
     let r = await gen.next()
     while (!r.done) {
       blocks.push(r.value)
@@ -413,13 +426,13 @@ describe('validateCar: abort', () => {
   })
 
   it('throws the reason when aborted between chunks, past the worker threshold', async () => {
-    const dag = await unixfsFile(HASH_WORKER_THRESHOLD + 2 * 1024 * 1024, { seed: 'abort' })
+    const dag = await unixfsFile(HASH_WORKER_THRESHOLD + 2 * MiB, { seed: 'abort' })
     const ac = new AbortController()
     let bytes = 0
     async function* body() {
       for await (const c of carFromBlocks(dag.root, dag.blocks)) {
         bytes += c.length
-        if (bytes > HASH_WORKER_THRESHOLD + 1024 * 1024) ac.abort(new Error('enough'))
+        if (bytes > HASH_WORKER_THRESHOLD + MiB) ac.abort(new Error('enough'))
         yield c
       }
     }
