@@ -9,6 +9,16 @@ import { SNSClient } from '@aws-sdk/client-sns'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import type { ResourcesConfig } from '../core/config-resources.ts'
 
+/**
+ * S3 checksums only where S3 requires them. pickup verifies every byte end to end by content: the validator
+ * hashes every block against its CID and the whole CAR for the CAR's own CID, so the SDK's default CRC32 of
+ * each part (a third pass over the data, on the worker's CPU) buys nothing.
+ */
+export const S3_CHECKSUMS = {
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+} as const
+
 export interface AwsClients {
   dynamodb: DynamoDBClient
   sqs: SQSClient
@@ -23,7 +33,7 @@ export function createAwsClients(
   return {
     dynamodb: new DynamoDBClient({ region }),
     sqs: new SQSClient({ region }),
-    s3: new S3Client({ region, forcePathStyle: cfg.S3_FORCE_PATH_STYLE }),
+    s3: new S3Client({ region, forcePathStyle: cfg.S3_FORCE_PATH_STYLE, ...S3_CHECKSUMS }),
     sns: new SNSClient({ region }),
   }
 }

@@ -3,6 +3,8 @@
  * body was read (an aborted or failed put leaves nothing, and never replaces an existing object), metadata
  * keys are lowercased as S3 does, and `list` is in key order. Bodies are copied in and out.
  */
+
+import { nextOrAbort } from '../../core/abort.ts'
 import type { ObjectStore, PutOptions } from '../../core/ports.ts'
 
 interface StoredObject {
@@ -26,27 +28,18 @@ async function readAll(
 ): Promise<Uint8Array> {
   signal?.throwIfAborted()
   const it = body[Symbol.asyncIterator]()
-  let onAbort: (() => void) | undefined
-  const aborted = signal
-    ? new Promise<never>((_, reject) => {
-        onAbort = () => reject(signal.reason)
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    : undefined
-  aborted?.catch(() => {})
   const chunks: Uint8Array[] = []
   let length = 0
   let finished = false
   try {
     for (;;) {
-      const next = await (aborted ? Promise.race([it.next(), aborted]) : it.next())
+      const next = await nextOrAbort(it, signal)
       if (next.done) break
       chunks.push(next.value.slice())
       length += next.value.byteLength
     }
     finished = true
   } finally {
-    if (onAbort) signal?.removeEventListener('abort', onAbort)
     if (!finished) void Promise.resolve(it.return?.()).catch(() => {})
   }
   const data = new Uint8Array(length)

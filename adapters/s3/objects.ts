@@ -23,6 +23,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
+import { nextOrAbort } from '../../core/abort.ts'
 import type { ObjectInfo, ObjectStore } from '../../core/ports.ts'
 
 const MiB = 1024 * 1024
@@ -68,20 +69,11 @@ async function* untilAborted(
   counter: { bytes: number },
 ): AsyncGenerator<Uint8Array> {
   const it = source[Symbol.asyncIterator]()
-  let aborted: Promise<never> | undefined
-  let onAbort: (() => void) | undefined
-  if (signal) {
-    aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason)
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
-    aborted.catch(() => {})
-  }
   let done = false
   try {
     for (;;) {
       signal?.throwIfAborted()
-      const next = await (aborted ? Promise.race([it.next(), aborted]) : it.next())
+      const next = await nextOrAbort(it, signal)
       if (next.done) {
         done = true
         return
@@ -90,7 +82,6 @@ async function* untilAborted(
       yield next.value
     }
   } finally {
-    if (onAbort) signal?.removeEventListener('abort', onAbort)
     if (!done) void Promise.resolve(it.return?.()).catch(() => {})
   }
 }
