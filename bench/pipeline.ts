@@ -1,0 +1,177 @@
+/**
+ * The whole pipeline: time and worker peak RSS to pin 64 MiB, 256 MiB and 1 GiB UnixFS DAGs from a loopback
+ * Helia origin through local mode (API -> SQS -> worker -> S3 multipart -> validator -> promotion), beside
+ * bare fetches of the same DAG in the same run:
+ *   - Helia's own `pins.add` (its default depth-first walk, one block at a time), and
+ *   - a bare parallel fetch: a fresh Helia node walking the DAG with pickup's exportCar to /dev/null.
+ * The ratio pipeline / parallel fetch is pickup's overhead (upload, validation, bookkeeping).
+ *
+ * The worker runs as its own process (`pickup/main.ts`, as in ECS), so its peak RSS (VmHWM) is its own.
+ *
+ *   node bench/pipeline.ts [MiB ...]        default: 64 256 1024
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
+import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
+import { exportCar } from '../core/export-car.ts'
+import { unixfsFile } from '../test/fixtures/dags.ts'
+import { createTestLogger } from '../test/helpers/log.ts'
+import { startLocalMode } from './lib/local-mode.ts'
+
+const MiB = 1024 * 1024
+const sizes = process.argv.slice(2).map(Number)
+const runs = sizes.length > 0 ? sizes : [64, 256, 1024]
+const log = createTestLogger()
+
+const local = await startLocalMode({ LOCAL_WORKER: 'false' })
+const worker = startWorker(local.endpoints as unknown as Endpoints)
+
+/** The worker's fetch+upload time of each pin, from its structured log. */
+const uploadMs = new Map<string, number>()
+let lineBuffer = ''
+worker.stdout?.on('data', (d) => {
+  lineBuffer += String(d)
+  const lines = lineBuffer.split('\n')
+  lineBuffer = lines.pop() ?? ''
+  for (const line of lines) {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; cid?: string; ms?: number }
+      if (entry.msg === 'fetch done: CAR uploaded' && entry.cid && entry.ms !== undefined)
+        uploadMs.set(entry.cid, entry.ms)
+    } catch {
+      // not a log line
+    }
+  }
+})
+
+let origin: HeliaNode
+
+const rows: Array<Record<string, string>> = []
+try {
+  for (const mib of runs) {
+    const file = await unixfsFile(mib * MiB, { seed: `bench-${mib}` })
+    // A fresh origin per size, so each DAG's blocks are freed with it.
+    origin = await createHeliaNode({ allowPrivateDials: true })
+    let dagBytes = 0
+    for await (const b of file.blocks) {
+      await origin.blockstore.put(b.cid, b.bytes)
+      dagBytes += b.bytes.length
+    }
+    const depthFirst = await timed(() => heliaPinsAdd(file.root.toString()))
+    const parallel = await timed(() => parallelFetch(file.root.toString()))
+    const pipeline = await timed(() => pinThroughPickup(file.root.toString()))
+    const rate = (ms: number) => dagBytes / MiB / (ms / 1000)
+    const fetchUpload = uploadMs.get(file.root.toV1().toString()) ?? Number.NaN
+    rows.push({
+      DAG: `${mib} MiB`,
+      'helia pins.add MiB/s': rate(depthFirst).toFixed(1),
+      'parallel fetch MiB/s': rate(parallel).toFixed(1),
+      'pickup pin MiB/s': rate(pipeline).toFixed(1),
+      'pickup / parallel': (parallel / pipeline).toFixed(2),
+      'pickup s': (pipeline / 1000).toFixed(2),
+      'of which fetch+upload s': (fetchUpload / 1000).toFixed(2),
+      'worker peak RSS MiB': ((await peakRssKiB(worker)) / 1024).toFixed(0),
+    })
+    await origin.stop()
+  }
+} finally {
+  worker.kill('SIGTERM')
+  await new Promise((r) => worker.once('exit', r))
+  await local.stop()
+}
+console.table(rows)
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now()
+  await fn()
+  return performance.now() - t0
+}
+
+async function freshNode(): Promise<HeliaNode> {
+  const node = await createHeliaNode({ allowPrivateDials: true })
+  await node.libp2p.dial(origin.libp2p.getMultiaddrs()[0]!)
+  return node
+}
+
+async function heliaPinsAdd(cid: string): Promise<void> {
+  const node = await freshNode()
+  try {
+    const { CID } = await import('multiformats/cid')
+    for await (const _ of node.pins.add(CID.parse(cid))) {
+      // each pinned block
+    }
+  } finally {
+    await node.stop()
+  }
+}
+
+async function parallelFetch(cid: string): Promise<void> {
+  const node = await freshNode()
+  try {
+    const { CID } = await import('multiformats/cid')
+    const source = createHeliaBlockSource(node, { log })
+    for await (const _ of exportCar(CID.parse(cid), source, { maxBytes: Number.MAX_SAFE_INTEGER })) {
+      // discard
+    }
+  } finally {
+    await node.stop()
+  }
+}
+
+async function pinThroughPickup(cid: string): Promise<void> {
+  const headers = { authorization: local.authorization }
+  const originAddrs = origin.libp2p.getMultiaddrs().map(String)
+  const res = await fetch(`${local.api}/pins/${cid}?origins=${encodeURIComponent(originAddrs.join(','))}`, {
+    method: 'POST',
+    headers,
+  })
+  if (!res.ok) throw new Error(`pin request failed: ${res.status} ${await res.text()}`)
+  for (;;) {
+    const body = (await (await fetch(`${local.api}/pins/${cid}`, { headers })).json()) as {
+      peer_map: Record<string, { status: string; error: string }>
+    }
+    const peer = Object.values(body.peer_map)[0]
+    if (peer?.status === 'pinned') return
+    if (peer?.status === 'pin_error') throw new Error(`pin failed: ${peer.error}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+interface Endpoints {
+  aws: { dynamodb: string; sqs: string; s3: string; region: string; credentials: Record<string, string> }
+  resources: Record<string, string>
+}
+
+function startWorker(e: Endpoints): ChildProcess {
+  return spawn(process.execPath, ['pickup/main.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      NODE_OPTIONS: process.env.WORKER_NODE_OPTIONS ?? '',
+      // Its "fetch done" lines give the fetch+upload phase of each pin.
+      LOG_LEVEL: 'info',
+      AWS_REGION: e.aws.region,
+      AWS_ACCESS_KEY_ID: e.aws.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: e.aws.credentials.secretAccessKey,
+      AWS_ENDPOINT_URL_DYNAMODB: e.aws.dynamodb,
+      AWS_ENDPOINT_URL_SQS: e.aws.sqs,
+      AWS_ENDPOINT_URL_S3: e.aws.s3,
+      S3_FORCE_PATH_STYLE: 'true',
+      PIN_TABLE: e.resources.pinsTable,
+      WORKER_TABLE: e.resources.workersTable,
+      PIN_QUEUE_URL: e.resources.pinQueueUrl,
+      TEMP_BUCKET: e.resources.tempBucket,
+      DESTINATION_BUCKET: e.resources.destinationBucket,
+      IPFS_PUBLIC_NETWORK: 'false',
+      // The local emulator takes parts up to 11 MiB.
+      UPLOAD_PART_BYTES: String(8 * MiB),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+}
+
+/** The process's peak resident set (VmHWM), in KiB. */
+async function peakRssKiB(child: ChildProcess): Promise<number> {
+  const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
+}
