@@ -41,6 +41,11 @@ export interface Pin {
   progress?: Progress
   /** Once pinned. */
   car?: CarInfo
+  /**
+   * Epoch milliseconds since which no request wants the content (set when its last request goes away, cleared
+   * by a new request). `sweepUnreferenced` deletes the CAR and the pin once this is older than the retention.
+   */
+  unreferencedSince?: number
 }
 
 export const MAX_ORIGINS = 20

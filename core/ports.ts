@@ -38,7 +38,8 @@ export interface PinStore {
   getMany(cids: readonly string[]): Promise<Map<string, Pin>>
   /**
    * Creates the pin as queued, or re-queues it if it failed. Content that is queued, pinning or pinned is
-   * returned unchanged except that new origins are merged. `enqueue` says whether a job must be sent.
+   * returned unchanged except that new origins are merged and an `unreferencedSince` mark is cleared (someone
+   * wants the content again). `enqueue` says whether a job must be sent.
    */
   request(cid: string, origins: readonly string[], now: number): Promise<{ pin: Pin; enqueue: boolean }>
   /**
@@ -67,6 +68,20 @@ export interface PinStore {
   /** Records the stored CAR; false when the pin was already pinned (by another attempt). */
   markPinned(cid: string, attemptId: string, car: CarInfo, now: number): Promise<boolean>
   listByStatus(status: PinStatus, opts: { limit: number; cursor?: string }): Promise<PinPage>
+  /**
+   * Marks the pin as wanted by no request since `now`; an existing mark is kept (its time is the older one).
+   * False when there is no such pin.
+   */
+  markUnreferenced(cid: string, now: number): Promise<boolean>
+  /** Pins marked unreferenced at or before `markedBefore`, oldest mark first, at most `limit` per page. */
+  listUnreferenced(opts: { markedBefore: number; limit: number; cursor?: string }): Promise<PinPage>
+  /** Clears the mark if it is still the one set at `since`. False otherwise. */
+  clearUnreferenced(cid: string, since: number): Promise<boolean>
+  /**
+   * Deletes the pin record if it is still marked unreferenced since `since` and is `pinned` or `failed`
+   * (never under a worker); returns the deleted pin, or undefined when any of that no longer holds.
+   */
+  deleteUnreferenced(cid: string, since: number): Promise<Pin | undefined>
 }
 
 // ---------------------------------------------------------------- queue
@@ -170,4 +185,109 @@ export interface WorkerRegistry {
   announce(info: WorkerInfo): Promise<void>
   remove(id: string): Promise<void>
   live(now: number): Promise<WorkerInfo[]>
+}
+
+// ---------------------------------------------------------------- requests
+
+/**
+ * One requester's wish to keep some content: the cluster API's claim (one per content, owner `cluster`) or a
+ * Pinning Service API request (owner `psa:<user>`). Many requests share one pin.
+ */
+export interface PinRequest {
+  requestid: string
+  owner: string
+  /** Content key of the pin (CIDv1). */
+  cid: string
+  /** The CID as the client gave it, echoed back. */
+  sourceCid: string
+  name?: string
+  meta: Record<string, string>
+  origins: string[]
+  /** Epoch milliseconds. */
+  created: number
+  /**
+   * Whether the content is known to be pinned. `pinned` is final while any request refers to the content
+   * (nothing unpins referenced content), so a request seen pinned once needs no pin read to know its status.
+   * `false`: tracked as possibly not pinned yet (the Pinning Service API's status queries read those pins);
+   * absent: not tracked (the cluster API's claim).
+   */
+  knownPinned?: boolean
+}
+
+export const NAME_MATCHES = ['exact', 'iexact', 'partial', 'ipartial'] as const
+export type NameMatch = (typeof NAME_MATCHES)[number]
+
+/** Filters over one owner's requests. All given conditions must hold. */
+export interface RequestFilter {
+  /** Content keys (CIDv1); at most 10. */
+  cids?: readonly string[]
+  /** `iexact` and `ipartial` compare `toLowerCase()` forms. */
+  name?: { text: string; match: NameMatch }
+  /** Every pair must be in the request's meta. */
+  meta?: Readonly<Record<string, string>>
+  /** Only requests created strictly before this (epoch ms). */
+  before?: number
+  /** Only requests created strictly after this (epoch ms). */
+  after?: number
+  /** Only requests with `knownPinned: false`. */
+  notKnownPinned?: boolean
+}
+
+export interface RequestPage {
+  requests: PinRequest[]
+  cursor?: string
+}
+
+export interface RequestStore {
+  /** Creates or replaces the request with this requestid. */
+  put(request: PinRequest): Promise<void>
+  get(requestid: string): Promise<PinRequest | undefined>
+  /** False when there was no such request. */
+  delete(requestid: string): Promise<boolean>
+  /** Up to `limit` requests for the content, any owner: whether anyone still wants it. */
+  forContent(cid: string, limit: number): Promise<PinRequest[]>
+  /** The owner's requests, newest first. */
+  listByOwner(owner: string, opts: { limit: number; cursor?: string }): Promise<RequestPage>
+  /** A request and the pin it points at, in one read (status lookups are the hot path). */
+  getWithPin(requestid: string, cid: string): Promise<{ request?: PinRequest; pin?: Pin }>
+  /** As getWithPin, for many pairs, in as few reads as the backend allows. */
+  getManyWithPins(
+    pairs: ReadonlyArray<{ requestid: string; cid: string }>,
+  ): Promise<Array<{ request?: PinRequest; pin?: Pin }>>
+  /**
+   * A `created` value for a new request of the owner: at least `at` and greater than every value reserved for
+   * the owner before, so no two of the owner's requests share one (paging by `created` relies on it).
+   */
+  reserveCreated(owner: string, at: number): Promise<number>
+  /**
+   * Up to `limit` of the owner's requests matching the filter, newest first. The next page is the same filter
+   * with `before` = the last one's `created` (unique per owner when created by `reserveCreated`).
+   */
+  find(owner: string, filter: RequestFilter, limit: number): Promise<PinRequest[]>
+  /** How many of the owner's requests match the filter, exactly. */
+  count(owner: string, filter: RequestFilter): Promise<number>
+  /** Sets `knownPinned` on these requests (those that still exist). */
+  markKnownPinned(requestids: readonly string[]): Promise<void>
+}
+
+// ---------------------------------------------------------------- access tokens
+
+/** A Pinning Service API access token, as stored: only its hash, never the token. */
+export interface AccessTokenRecord {
+  /** sha256 of the token, hex. */
+  hash: string
+  user: string
+  /** Epoch milliseconds. */
+  created: number
+  label?: string
+}
+
+export interface TokenStore {
+  /** Stores a new token; throws if one with this hash exists. */
+  put(record: AccessTokenRecord): Promise<void>
+  get(hash: string): Promise<AccessTokenRecord | undefined>
+  /** The user's tokens (every token without `user`), oldest first. */
+  list(opts?: { user?: string }): Promise<AccessTokenRecord[]>
+  /** False when there was no such token. */
+  delete(hash: string): Promise<boolean>
 }

@@ -17,6 +17,8 @@ export const localSchema = workerSchema.extend({
   CLUSTER_BASIC_AUTH_TOKEN: z.string().optional(),
   /** Whether the embedded IPFS node bootstraps into the public IPFS network (it works offline too). */
   IPFS_PUBLIC_NETWORK: flag(true),
+  /** Run a worker inside local mode; false to run workers as processes of their own (`node pickup/main.ts`). */
+  LOCAL_WORKER: flag(true),
   /** Listen addresses of the embedded IPFS node, comma-separated. */
   IPFS_LISTEN: z.string().default('/ip4/127.0.0.1/tcp/0'),
 })

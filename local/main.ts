@@ -19,6 +19,7 @@ const system = await startLocalSystem(cfg, {
   dataDir,
   clusterTokens,
   log,
+  worker: cfg.LOCAL_WORKER,
   servicePorts: await previousPorts(dataDir),
 })
 const { endpoints, names } = system.services

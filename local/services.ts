@@ -34,12 +34,14 @@ import {
 } from '@aws-sdk/client-sqs'
 import type { S3Event, S3EventRecord } from 'aws-lambda'
 import { type BuildAppOptions, buildApp } from 'fauxqs'
+import { S3_CHECKSUMS } from '../adapters/aws-clients.ts'
 import {
   createTableInput,
   pinsTable,
   requestsTable,
   type TableDefinition,
   tableName,
+  tokensTable,
   workersTable,
 } from '../adapters/dynamodb/tables.ts'
 import { bucketName, destinationBucket, tempBucket } from '../adapters/s3/buckets.ts'
@@ -57,6 +59,8 @@ export interface StartServicesOptions {
   ports?: { dynamodb?: number; fauxqs?: number }
   /** The pin queue's visibility timeout. Default 300 s, as deployed. */
   pinQueueVisibilityTimeoutSeconds?: number
+  /** Receives before a pin job goes to the dead-letter queue. Default 3, as deployed. */
+  pinQueueMaxReceiveCount?: number
   /** Waits before the retries of a failed S3 event delivery (one retry per entry). Default [200, 1000] ms. */
   eventRetryDelaysMs?: readonly number[]
   /** Where deliveries that failed every retry are reported. Default: stderr. */
@@ -73,6 +77,7 @@ export interface Services {
     pinsTable: string
     workersTable: string
     requestsTable: string
+    tokensTable: string
     pinQueueUrl: string
     pinQueueArn: string
     deadLetterQueueUrl: string
@@ -286,7 +291,18 @@ export async function ensureTable(client: DynamoDBClient, def: TableDefinition, 
   }
   for (let i = 0; i < 500; i++) {
     const { Table: t } = await client.send(new DescribeTableCommand({ TableName: name }))
-    const indexesActive = (t?.GlobalSecondaryIndexes ?? []).every((g) => g.IndexStatus === 'ACTIVE')
+    const indexes = t?.GlobalSecondaryIndexes ?? []
+    // dynalite cannot add an index to an existing table: data kept by an older pickup must be recreated.
+    const missing = def.globalSecondaryIndexes.filter(
+      (g) => !indexes.some((i) => i.IndexName === g.indexName),
+    )
+    if (missing.length > 0) {
+      throw new Error(
+        `table ${name} was created by an older pickup and lacks the index(es) ${missing.map((g) => g.indexName).join(', ')}; ` +
+          'stop pickup and delete <data dir>/services/dynamodb (pins and requests are lost, CARs are kept) to recreate it',
+      )
+    }
+    const indexesActive = indexes.every((g) => g.IndexStatus === 'ACTIVE')
     if (t?.TableStatus === 'ACTIVE' && indexesActive) return
     await sleep(10)
   }
@@ -483,7 +499,13 @@ export async function startServices(options: StartServicesOptions = {}): Promise
     const clients = {
       dynamodb: new DynamoDBClient({ endpoint: dynamodbEndpoint, region, credentials }),
       sqs: new SQSClient({ endpoint: fauxqsEndpoint, region, credentials }),
-      s3: new S3Client({ endpoint: fauxqsEndpoint, region, credentials, forcePathStyle: true }),
+      s3: new S3Client({
+        endpoint: fauxqsEndpoint,
+        region,
+        credentials,
+        forcePathStyle: true,
+        ...S3_CHECKSUMS,
+      }),
       sns: new SNSClient({ endpoint: fauxqsEndpoint, region, credentials }),
     }
     cleanups.push(async () => {
@@ -491,15 +513,15 @@ export async function startServices(options: StartServicesOptions = {}): Promise
     })
 
     // Resources
-    const pinQueue = pinQueueDefinition(
-      options.pinQueueVisibilityTimeoutSeconds === undefined
-        ? {}
-        : { visibilityTimeoutSeconds: options.pinQueueVisibilityTimeoutSeconds },
-    )
+    const pinQueue = pinQueueDefinition({
+      visibilityTimeoutSeconds: options.pinQueueVisibilityTimeoutSeconds,
+      maxReceiveCount: options.pinQueueMaxReceiveCount,
+    })
     const names = {
       pinsTable: tableName(prefix, pinsTable),
       workersTable: tableName(prefix, workersTable),
       requestsTable: tableName(prefix, requestsTable),
+      tokensTable: tableName(prefix, tokensTable),
       tempBucket: bucketName(prefix, tempBucket),
       destinationBucket: bucketName(prefix, destinationBucket),
     }
@@ -507,6 +529,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       ensureTable(clients.dynamodb, pinsTable, names.pinsTable),
       ensureTable(clients.dynamodb, workersTable, names.workersTable),
       ensureTable(clients.dynamodb, requestsTable, names.requestsTable),
+      ensureTable(clients.dynamodb, tokensTable, names.tokensTable),
       ensureBucket(clients.s3, names.tempBucket),
       ensureBucket(clients.s3, names.destinationBucket),
     ])

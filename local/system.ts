@@ -7,6 +7,8 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { serve } from '@hono/node-server'
 import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
+import { createDynamoRequestStore } from '../adapters/dynamodb/requests.ts'
+import { createDynamoTokenStore } from '../adapters/dynamodb/tokens.ts'
 import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
 import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
@@ -18,6 +20,8 @@ import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
 import { createValidateCarHandler } from '../api/validate-car.ts'
 import type { BlockSource, Clock, Logger } from '../core/ports.ts'
+import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/unreferenced-content.ts'
+import { PICKUP_VERSION } from '../core/version.ts'
 import { type RunningWorker, startWorker } from '../pickup/worker.ts'
 import type { LocalConfig } from './config.ts'
 import { type Services, startServices } from './services.ts'
@@ -33,6 +37,8 @@ export interface LocalSystemOptions {
   servicePorts?: { dynamodb?: number; fauxqs?: number }
   clusterTokens: string[]
   log: Logger
+  /** Deleting content no request wants: how long it is kept (default 7 days) and how often to look (1 h). */
+  unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
 }
 
 export interface LocalSystem {
@@ -59,11 +65,20 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       dataDir: opts.dataDir && join(opts.dataDir, 'services'),
       ports: opts.servicePorts,
       pinQueueVisibilityTimeoutSeconds: cfg.VISIBILITY_TIMEOUT_SECONDS,
+      pinQueueMaxReceiveCount: cfg.MAX_ATTEMPTS,
     })
     stops.push(() => services.stop())
     const { clients, names } = services
 
     const pins = createDynamoPinStore({ client: clients.dynamodb, tableName: names.pinsTable })
+    const requests = createDynamoRequestStore({
+      client: clients.dynamodb,
+      tableName: names.requestsTable,
+      pinsTableName: names.pinsTable,
+      // dynalite updates indexes with the item: a count may be cached right after a write.
+      countCache: { indexSettleMs: 0 },
+    })
+    const tokens = createDynamoTokenStore({ client: clients.dynamodb, tableName: names.tokensTable })
     const workers = createDynamoWorkerRegistry({ client: clients.dynamodb, tableName: names.workersTable })
     const queue = createSqsJobQueue({ client: clients.sqs, queueUrl: names.pinQueueUrl, log })
     const temp = createS3ObjectStore({
@@ -124,20 +139,60 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     }
 
     const app = createHttpApp(
-      { cluster: { basicAuthTokens: opts.clusterTokens, peerId: 'pickup', peerName: 'pickup' } },
+      {
+        cluster: {
+          basicAuthTokens: opts.clusterTokens,
+          // The embedded node's id, stable across restarts; with an external kubo, a fixed name.
+          peerId: helia?.libp2p.peerId.toString() ?? 'pickup',
+          peerName: 'pickup',
+          allowPrivateOrigins: true,
+          version: PICKUP_VERSION,
+        },
+        psa: { allowPrivateOrigins: true },
+        // With no worker live, the embedded node (or the kubo) is the delegate: it is the worker's node.
+        delegates: { cacheMs: 5_000, fallback: () => ipfs.multiaddrs() },
+      },
       {
         pins,
+        requests,
+        tokens,
         queue,
         clock,
         log: log.child({ fn: 'http' }),
         ready: () => ready,
-        delegates: async () => (await workers.live(clock.now())).flatMap((w) => w.multiaddrs).slice(0, 20),
+        workers,
       },
     )
     const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
       const s = serve({ fetch: app.fetch, port: cfg.PORT, hostname: '127.0.0.1' }, () => resolve(s))
     })
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+    const sweepLog = log.child({ fn: 'sweep-unreferenced' })
+    let sweeping: Promise<unknown> | undefined
+    const sweepTimer = setInterval(
+      () => {
+        sweeping ??= sweepUnreferenced(
+          { pins, requests, destination, clock, log: sweepLog },
+          {
+            retentionMs: opts.unreferencedSweep?.retentionMs ?? DEFAULT_UNREFERENCED_RETENTION_MS,
+            limit: 1000,
+          },
+        )
+          .catch((err) =>
+            sweepLog.error({ err: err instanceof Error ? err.stack : String(err) }, 'sweep failed'),
+          )
+          .finally(() => {
+            sweeping = undefined
+          })
+      },
+      opts.unreferencedSweep?.intervalMs ?? 60 * 60 * 1000,
+    )
+    sweepTimer.unref()
+    stops.push(async () => {
+      clearInterval(sweepTimer)
+      await sweeping
+    })
     const address = server.address()
     const port = typeof address === 'object' && address ? address.port : cfg.PORT
     ready = true

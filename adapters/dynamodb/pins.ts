@@ -4,11 +4,13 @@
  * Only conditional single-item writes are used, no transactions and no ReturnValuesOnConditionCheckFailure
  * (dynalite, the local implementation, has neither): when a condition fails, the item is read again with a
  * strongly consistent GetItem. Writes that depend on what was read (`request`) are guarded by an internal
- * `version` counter that every write increments (optimistic concurrency). Every write sets `updated`.
+ * `version` counter that every write increments (optimistic concurrency). Every write sets `updated`, except
+ * setting and clearing the unreferenced mark (neither changes the content or its status).
  */
 import {
   type AttributeValue,
   BatchGetItemCommand,
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -30,6 +32,9 @@ import { pinsTable } from './tables.ts'
 type Item = Record<string, AttributeValue>
 
 const STATUS_INDEX = pinsTable.globalSecondaryIndexes[0].indexName
+const UNREFERENCED_INDEX = pinsTable.globalSecondaryIndexes[1].indexName
+/** The constant value of `unreferenced`, the sparse index's partition key. */
+const UNREFERENCED = 'true'
 /** How many times a write that lost a race is retried (after re-reading the item) before giving up. */
 const MAX_CONFLICT_RETRIES = 16
 const BATCH_GET_MAX_KEYS = 100
@@ -44,8 +49,9 @@ export interface DynamoPinStoreOptions {
 
 /**
  * The item for a pin. Attributes: cid S, status S, created N, updated N, attempts N, origins L(S),
- * error S?, attemptId S?, leaseExpires N?, progress M{bytes N, blocks N}?, car M{cid S, bytes N, blocks N, key S}?
- * (plus the store's own `version` N, not part of the Pin).
+ * error S?, attemptId S?, leaseExpires N?, progress M{bytes N, blocks N}?, car M{cid S, bytes N, blocks N, key S}?,
+ * unreferencedSince N? with unreferenced S ('true', the sparse index's key, present exactly when
+ * unreferencedSince is) (plus the store's own `version` N, not part of the Pin).
  */
 export function encodePin(pin: Pin): Item {
   const item: Item = {
@@ -61,6 +67,10 @@ export function encodePin(pin: Pin): Item {
   if (pin.leaseExpires !== undefined) item.leaseExpires = n(pin.leaseExpires)
   if (pin.progress !== undefined) item.progress = encodeProgress(pin.progress)
   if (pin.car !== undefined) item.car = encodeCar(pin.car)
+  if (pin.unreferencedSince !== undefined) {
+    item.unreferenced = { S: UNREFERENCED }
+    item.unreferencedSince = n(pin.unreferencedSince)
+  }
   return item
 }
 
@@ -84,6 +94,7 @@ export function decodePin(item: Item): Pin {
     const m = map(item, 'car')
     pin.car = { cid: str(m, 'cid'), bytes: num(m, 'bytes'), blocks: num(m, 'blocks'), key: str(m, 'key') }
   }
+  if (item.unreferencedSince !== undefined) pin.unreferencedSince = num(item, 'unreferencedSince')
   return pin
 }
 
@@ -180,6 +191,31 @@ export function decodeCursor(cursor: string, status: PinStatus): CursorKey {
   throw new InvalidInputError('INVALID_CURSOR', `not a cursor of a ${status} pin listing`)
 }
 
+/** The cursor of the unreferenced listing: [unreferencedSince, cid] of the last pin, as base64url JSON. */
+export function encodeUnreferencedCursor(since: number, cid: string): string {
+  return Buffer.from(JSON.stringify(['unreferenced', since, cid])).toString('base64url')
+}
+
+export function decodeUnreferencedCursor(cursor: string): { since: number; cid: string } {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    parsed = undefined
+  }
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 3 &&
+    parsed[0] === 'unreferenced' &&
+    typeof parsed[1] === 'number' &&
+    Number.isFinite(parsed[1]) &&
+    typeof parsed[2] === 'string'
+  ) {
+    return { since: parsed[1], cid: parsed[2] }
+  }
+  throw new InvalidInputError('INVALID_CURSOR', 'not a cursor of the unreferenced pin listing')
+}
+
 // ---------------------------------------------------------------- expressions
 
 /** ExpressionAttributeNames for every `#name` in the expressions (DynamoDB rejects unused ones). */
@@ -269,10 +305,14 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       }
       const merged = mergeOrigins(current.pin.origins, origins)
       const requeue = current.pin.status === 'failed'
-      if (!requeue && sameList(merged, current.pin.origins)) return { pin: current.pin, enqueue: false }
+      const marked = current.pin.unreferencedSince !== undefined
+      if (!requeue && !marked && sameList(merged, current.pin.origins)) {
+        return { pin: current.pin, enqueue: false }
+      }
       const updated = await update(
         cid,
-        `SET #origins = :origins, #updated = :now, ${BUMP}${requeue ? ', #status = :queued' : ''}`,
+        `SET #origins = :origins, #updated = :now, ${BUMP}${requeue ? ', #status = :queued' : ''}` +
+          (marked ? ' REMOVE #unreferenced, #unreferencedSince' : ''),
         current.version === 0 ? 'attribute_not_exists(#version)' : '#version = :version',
         {
           ':origins': encodeOrigins(merged),
@@ -448,6 +488,82 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       const page = pins.slice(0, limit)
       const last = page[page.length - 1]!
       return { pins: page, cursor: encodeCursor({ status, updated: last.updated, cid: last.cid }) }
+    },
+
+    async markUnreferenced(cid, now) {
+      const pin = await update(
+        cid,
+        'SET #unreferenced = :unreferenced, #unreferencedSince = if_not_exists(#unreferencedSince, :now), ' +
+          BUMP,
+        'attribute_exists(#cid)',
+        { ':unreferenced': S(UNREFERENCED), ':now': n(now), ':zero': n(0), ':one': n(1) },
+      )
+      return pin !== undefined
+    },
+
+    async listUnreferenced({ markedBefore, limit, cursor }): Promise<PinPage> {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+      }
+      const after = cursor === undefined ? undefined : decodeUnreferencedCursor(cursor)
+      let startKey: Item | undefined = after && {
+        cid: S(after.cid),
+        unreferenced: S(UNREFERENCED),
+        unreferencedSince: n(after.since),
+      }
+      const pins: Pin[] = []
+      do {
+        const res = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: UNREFERENCED_INDEX,
+            KeyConditionExpression: '#unreferenced = :unreferenced AND #unreferencedSince <= :before',
+            ExpressionAttributeNames: {
+              '#unreferenced': 'unreferenced',
+              '#unreferencedSince': 'unreferencedSince',
+            },
+            ExpressionAttributeValues: { ':unreferenced': S(UNREFERENCED), ':before': n(markedBefore) },
+            ScanIndexForward: true,
+            Limit: limit + 1 - pins.length,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        )
+        for (const item of res.Items ?? []) pins.push(decodePin(item))
+        startKey = res.LastEvaluatedKey
+      } while (startKey && pins.length <= limit)
+      if (pins.length <= limit) return { pins }
+      const page = pins.slice(0, limit)
+      const last = page[page.length - 1]!
+      return { pins: page, cursor: encodeUnreferencedCursor(last.unreferencedSince!, last.cid) }
+    },
+
+    async clearUnreferenced(cid, since) {
+      const pin = await update(
+        cid,
+        `SET ${BUMP} REMOVE #unreferenced, #unreferencedSince`,
+        '#unreferencedSince = :since',
+        { ':since': n(since), ':zero': n(0), ':one': n(1) },
+      )
+      return pin !== undefined
+    },
+
+    async deleteUnreferenced(cid, since) {
+      try {
+        const res = await client.send(
+          new DeleteItemCommand({
+            TableName: tableName,
+            Key: { cid: S(cid) },
+            ConditionExpression: '#unreferencedSince = :since AND #status IN (:pinned, :failed)',
+            ExpressionAttributeNames: { '#unreferencedSince': 'unreferencedSince', '#status': 'status' },
+            ExpressionAttributeValues: { ':since': n(since), ':pinned': S('pinned'), ':failed': S('failed') },
+            ReturnValues: 'ALL_OLD',
+          }),
+        )
+        return res.Attributes ? decodePin(res.Attributes) : undefined
+      } catch (err) {
+        if (isConditionFailed(err)) return undefined
+        throw err
+      }
     },
   }
 }

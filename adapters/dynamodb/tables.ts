@@ -40,6 +40,14 @@ export const pinsTable = {
       sortKey: { name: 'updated', type: 'N' },
       projection: 'ALL',
     },
+    {
+      // Sparse: only pins no request wants any longer carry `unreferenced` (the constant 'true'), so the
+      // sweep reads exactly those, oldest mark first.
+      indexName: 'unreferenced-since',
+      partitionKey: { name: 'unreferenced', type: 'S' },
+      sortKey: { name: 'unreferencedSince', type: 'N' },
+      projection: 'ALL',
+    },
   ],
 } as const satisfies TableDefinition
 
@@ -51,7 +59,13 @@ export const workersTable = {
   timeToLiveAttribute: 'ttl',
 } as const satisfies TableDefinition
 
-/** Pinning Service API requests (one per user request; many may point at one pin). Used by the API. */
+/**
+ * Requests (a Pinning Service API request, or the cluster API's claim); many may point at one pin. See
+ * adapters/dynamodb/requests.ts for the item shape, the per-owner counter items and what each index serves.
+ * The indexes other than `owner-created` and `cid` are sparse or derived attributes: `ownerCid`, `ownerName`
+ * and `pendingOwner` are `<owner>#<cid>`, `<owner>#<lowercased name>` and `<owner>` (the last only while the
+ * request is not known to be pinned).
+ */
 export const requestsTable = {
   nameSuffix: 'requests',
   partitionKey: { name: 'requestid', type: 'S' },
@@ -68,10 +82,57 @@ export const requestsTable = {
       sortKey: { name: 'requestid', type: 'S' },
       projection: 'ALL',
     },
+    {
+      // Counting: the same keys as owner-created without the rest of the item, ~5x fewer bytes per request.
+      indexName: 'owner-created-keys',
+      partitionKey: { name: 'owner', type: 'S' },
+      sortKey: { name: 'created', type: 'N' },
+      projection: 'KEYS_ONLY',
+    },
+    {
+      indexName: 'owner-cid-created',
+      partitionKey: { name: 'ownerCid', type: 'S' },
+      sortKey: { name: 'created', type: 'N' },
+      projection: 'ALL',
+    },
+    {
+      indexName: 'owner-name-created',
+      partitionKey: { name: 'ownerName', type: 'S' },
+      sortKey: { name: 'created', type: 'N' },
+      projection: 'ALL',
+    },
+    {
+      indexName: 'pending-created',
+      partitionKey: { name: 'pendingOwner', type: 'S' },
+      sortKey: { name: 'created', type: 'N' },
+      projection: 'ALL',
+    },
   ],
 } as const satisfies TableDefinition
 
-export const tables = { pins: pinsTable, workers: workersTable, requests: requestsTable } as const
+/**
+ * Pinning Service API access tokens: one item per token, keyed by the token's sha256 (hex); the token itself
+ * is never stored. See adapters/dynamodb/tokens.ts.
+ */
+export const tokensTable = {
+  nameSuffix: 'tokens',
+  partitionKey: { name: 'hash', type: 'S' },
+  globalSecondaryIndexes: [
+    {
+      indexName: 'user-created',
+      partitionKey: { name: 'user', type: 'S' },
+      sortKey: { name: 'created', type: 'N' },
+      projection: 'ALL',
+    },
+  ],
+} as const satisfies TableDefinition
+
+export const tables = {
+  pins: pinsTable,
+  workers: workersTable,
+  requests: requestsTable,
+  tokens: tokensTable,
+} as const
 
 export function tableName(prefix: string, def: TableDefinition): string {
   return `${prefix}-${def.nameSuffix}`

@@ -35,6 +35,29 @@ function decodeCursor(cursor: string, status: PinStatus): { updated: number; cid
   throw new InvalidInputError('INVALID_CURSOR', `not a cursor of a ${status} pin listing`)
 }
 
+function encodeUnreferencedCursor(since: number, cid: string): string {
+  return Buffer.from(JSON.stringify(['unreferenced', since, cid])).toString('base64url')
+}
+
+function decodeUnreferencedCursor(cursor: string): { since: number; cid: string } {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    parsed = undefined
+  }
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 3 &&
+    parsed[0] === 'unreferenced' &&
+    typeof parsed[1] === 'number' &&
+    typeof parsed[2] === 'string'
+  ) {
+    return { since: parsed[1], cid: parsed[2] }
+  }
+  throw new InvalidInputError('INVALID_CURSOR', 'not a cursor of the unreferenced pin listing')
+}
+
 /** Newest first, as the status-updated index reads backwards; ties by cid, descending. */
 function compareNewestFirst(
   a: { updated: number; cid: string },
@@ -83,10 +106,12 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       }
       const merged = mergeOrigins(pin.origins, origins)
       const requeue = pin.status === 'failed'
+      const marked = pin.unreferencedSince !== undefined
       const changed = merged.length !== pin.origins.length || merged.some((o, i) => o !== pin.origins[i])
-      if (!requeue && !changed) return { pin: out(pin), enqueue: false }
+      if (!requeue && !changed && !marked) return { pin: out(pin), enqueue: false }
       pin.origins = merged
       pin.updated = now
+      delete pin.unreferencedSince
       if (requeue) pin.status = 'queued'
       return { pin: out(pin), enqueue: requeue }
     },
@@ -165,6 +190,52 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       return matching.length > limit && last
         ? { pins: page, cursor: encodeCursor(status, last) }
         : { pins: page }
+    },
+
+    async markUnreferenced(cid, now) {
+      const pin = pins.get(cid)
+      if (!pin) return false
+      pin.unreferencedSince ??= now
+      return true
+    },
+
+    async listUnreferenced({ markedBefore, limit, cursor }): Promise<PinPage> {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+      }
+      const after = cursor === undefined ? undefined : decodeUnreferencedCursor(cursor)
+      const key = (p: Pin) => [p.unreferencedSince!, p.cid] as const
+      const isAfter = (p: Pin) =>
+        !after ||
+        p.unreferencedSince! > after.since ||
+        (p.unreferencedSince === after.since && p.cid > after.cid)
+      const matching = [...pins.values()]
+        .filter((p) => p.unreferencedSince !== undefined && p.unreferencedSince <= markedBefore && isAfter(p))
+        .sort((a, b) => {
+          const [sa, ca] = key(a)
+          const [sb, cb] = key(b)
+          return sa - sb || (ca < cb ? -1 : ca > cb ? 1 : 0)
+        })
+      const page = matching.slice(0, limit).map(out)
+      const last = page[page.length - 1]
+      return matching.length > limit && last
+        ? { pins: page, cursor: encodeUnreferencedCursor(last.unreferencedSince!, last.cid) }
+        : { pins: page }
+    },
+
+    async clearUnreferenced(cid, since) {
+      const pin = pins.get(cid)
+      if (pin?.unreferencedSince !== since) return false
+      delete pin.unreferencedSince
+      return true
+    },
+
+    async deleteUnreferenced(cid, since) {
+      const pin = pins.get(cid)
+      if (!pin || pin.unreferencedSince !== since) return undefined
+      if (pin.status !== 'pinned' && pin.status !== 'failed') return undefined
+      pins.delete(cid)
+      return out(pin)
     },
   }
 }

@@ -26,15 +26,18 @@ export const pinDeadLetterQueue = {
   messageRetentionSeconds: 14 * DAY_SECONDS,
 } as const satisfies QueueDefinition
 
+/** Receives of a pin job before it goes to the dead-letter queue (the worker's MAX_ATTEMPTS, default 3). */
+export const PIN_QUEUE_MAX_RECEIVE_COUNT = 3
+
 /** Pin jobs (`PinJob` as JSON), consumed by the workers. */
 export function pinQueueDefinition(
-  opts: { visibilityTimeoutSeconds?: number } = {},
+  opts: { visibilityTimeoutSeconds?: number; maxReceiveCount?: number } = {},
 ): QueueDefinition & { deadLetter: RedriveDefinition & { queue: QueueDefinition } } {
   return {
     nameSuffix: 'pin',
     visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? PIN_QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     messageRetentionSeconds: 4 * DAY_SECONDS,
-    deadLetter: { maxReceiveCount: 3, queue: pinDeadLetterQueue },
+    deadLetter: { maxReceiveCount: opts.maxReceiveCount ?? PIN_QUEUE_MAX_RECEIVE_COUNT, queue: pinDeadLetterQueue },
   }
 }
 

@@ -2,20 +2,36 @@
  * pickup's HTTP API: one Hono app served by API Gateway + Lambda in AWS and by Node in local mode.
  */
 import { Hono } from 'hono'
+import { createDelegates, type DelegatesOptions } from '../../core/delegates.ts'
+import type { RequestStore, TokenStore, WorkerRegistry } from '../../core/ports.ts'
 import { type ClusterApiContext, type ClusterApiOptions, createClusterApi } from './cluster.ts'
+import { createPinningServiceApi, type PinningServiceApiOptions } from './psa/api.ts'
 
 export interface HttpAppOptions {
   cluster: ClusterApiOptions
+  /** Which peers both APIs hand to clients as delegates (see core/delegates.ts). */
+  delegates: DelegatesOptions
+  /** The Pinning Service API under `/psa`; served when given together with `tokens`. */
+  psa?: PinningServiceApiOptions
 }
 
-export interface HttpAppContext extends ClusterApiContext {
+export interface HttpAppContext extends Omit<ClusterApiContext, 'delegates'> {
+  requests: RequestStore
+  /** Live workers announce their multiaddrs here. */
+  workers: WorkerRegistry
+  /** Pinning Service API access tokens. */
+  tokens?: TokenStore
   /** Whether every component is up; `GET /healthz` answers 200 only then. */
   ready: () => boolean
 }
 
-export function createHttpApp(opts: HttpAppOptions, ctx: HttpAppContext): Hono {
+export function createHttpApp(opts: HttpAppOptions, context: HttpAppContext): Hono {
   const app = new Hono()
+  // One cached list for both APIs.
+  const ctx = { ...context, delegates: createDelegates(opts.delegates, context) }
   app.get('/healthz', (c) => (ctx.ready() ? c.json({ ok: true }) : c.json({ ok: false }, 503)))
+  if (opts.psa && ctx.tokens)
+    app.route('/psa', createPinningServiceApi(opts.psa, { ...ctx, tokens: ctx.tokens }))
   app.route('/', createClusterApi(opts.cluster, ctx))
   return app
 }

@@ -60,17 +60,32 @@ describe('local services (in memory)', () => {
       pinsTable: 'pickup-local-pins',
       workersTable: 'pickup-local-workers',
       requestsTable: 'pickup-local-requests',
+      tokensTable: 'pickup-local-tokens',
       tempBucket: 'pickup-local-temp',
       destinationBucket: 'pickup-local-cars',
     })
     const { Table: pins } = await clients.dynamodb.send(
       new DescribeTableCommand({ TableName: names.pinsTable }),
     )
-    expect(pins?.GlobalSecondaryIndexes?.map((g) => g.IndexName)).toEqual(['status-updated'])
+    expect(pins?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort()).toEqual([
+      'status-updated',
+      'unreferenced-since',
+    ])
     const { Table: requests } = await clients.dynamodb.send(
       new DescribeTableCommand({ TableName: names.requestsTable }),
     )
-    expect(requests?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort()).toEqual(['cid', 'owner-created'])
+    expect(requests?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort()).toEqual([
+      'cid',
+      'owner-cid-created',
+      'owner-created',
+      'owner-created-keys',
+      'owner-name-created',
+      'pending-created',
+    ])
+    const { Table: tokens } = await clients.dynamodb.send(
+      new DescribeTableCommand({ TableName: names.tokensTable }),
+    )
+    expect(tokens?.GlobalSecondaryIndexes?.map((g) => g.IndexName)).toEqual(['user-created'])
 
     const { Attributes: queue } = await clients.sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: names.pinQueueUrl, AttributeNames: ['All'] }),

@@ -91,7 +91,7 @@ describe('failures, end to end', () => {
     const before = new Set(await listKeys(t.destination))
     const job = { cid, origins: t.originAddrs() }
     await Promise.all([queue.send(job), queue.send(job), queue.send(job)])
-    await t.waitForStatus(cid, 'pinned')
+    await t.waitForPin(cid, 'pinned')
     // Give the other deliveries time to be handled, then count what was stored.
     await waitUntil(
       async () => (await t.system.services.clients.sqs.send(attributesOf(t.system.services.names.pinQueueUrl))).Attributes,

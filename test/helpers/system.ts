@@ -3,18 +3,23 @@
  * Helia node on loopback that serves the test's DAGs over real libp2p and bitswap.
  */
 import { CarBlockIterator } from '@ipld/car/iterator'
+import { equals } from 'multiformats/bytes'
 import type { CID } from 'multiformats/cid'
+import { sha256, sha512 } from 'multiformats/hashes/sha2'
+import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
+import { createDynamoRequestStore } from '../../adapters/dynamodb/requests.ts'
+import { createDynamoTokenStore } from '../../adapters/dynamodb/tokens.ts'
 import { createHeliaNode, type HeliaNode } from '../../adapters/helia/node.ts'
 import { createLogger } from '../../adapters/log.ts'
+import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
+import { createAccessToken } from '../../core/access-tokens.ts'
+import { normalizeCid } from '../../core/cid.ts'
 import { parseConfig } from '../../core/config.ts'
+import type { Pin, PinStatus } from '../../core/pin.ts'
+import type { ObjectStore, PinStore, RequestStore, TokenStore } from '../../core/ports.ts'
 import { localSchema } from '../../local/config.ts'
 import { type LocalSystem, startLocalSystem } from '../../local/system.ts'
-import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
-import type { ObjectStore, PinStore } from '../../core/ports.ts'
-import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
 import type { Block } from '../fixtures/dags.ts'
-import { equals } from 'multiformats/bytes'
-import { sha256, sha512 } from 'multiformats/hashes/sha2'
 
 export const TEST_TOKEN = Buffer.from('test:secret').toString('base64')
 
@@ -27,7 +32,16 @@ export interface TestSystem {
   originAddrs(): string[]
   api(path: string, init?: RequestInit): Promise<Response>
   addToOrigin(blocks: Iterable<Block> | AsyncIterable<Block>): Promise<void>
+  /** Polls the cluster API's status of a CID (so the CID must have been pinned through it). */
   waitForStatus(cid: string, status: string | string[], timeoutMs?: number): Promise<Record<string, unknown>>
+  /** Polls the pin record itself, whoever asked for the content. */
+  waitForPin(cid: string, status: PinStatus, timeoutMs?: number): Promise<Pin>
+  /** The Pinning Service API's base URL (`<api>/psa`). */
+  psaUrl: string
+  requests: RequestStore
+  tokens: TokenStore
+  /** A new Pinning Service API access token for the user. */
+  createPsaToken(user: string): Promise<string>
   stop(): Promise<void>
 }
 
@@ -45,26 +59,47 @@ export const FAST: Record<string, string> = {
 
 export async function startTestSystem(
   env: Record<string, string> = {},
-  opts: { worker?: boolean } = {},
+  opts: { worker?: boolean; unreferencedSweep?: { retentionMs?: number; intervalMs?: number } } = {},
 ): Promise<TestSystem> {
   const cfg = parseConfig(localSchema, { ...FAST, ...env })
   const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent')
   const origin = await createHeliaNode({ allowPrivateDials: true })
-  const system = await startLocalSystem(cfg, { clusterTokens: [TEST_TOKEN], log, worker: opts.worker })
+  const system = await startLocalSystem(cfg, {
+    clusterTokens: [TEST_TOKEN],
+    log,
+    worker: opts.worker,
+    ...(opts.unreferencedSweep ? { unreferencedSweep: opts.unreferencedSweep } : {}),
+  })
   const { clients, names } = system.services
   const temp = createS3ObjectStore({ client: clients.s3, bucket: names.tempBucket })
   const destination = createS3ObjectStore({ client: clients.s3, bucket: names.destinationBucket })
 
+  const pins = createDynamoPinStore({ client: clients.dynamodb, tableName: names.pinsTable })
+  const requests = createDynamoRequestStore({
+    client: clients.dynamodb,
+    tableName: names.requestsTable,
+    pinsTableName: names.pinsTable,
+  })
+  const tokens = createDynamoTokenStore({ client: clients.dynamodb, tableName: names.tokensTable })
   const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${system.url}${path}`, { ...init, headers: { authorization: `Basic ${TEST_TOKEN}`, ...init.headers } })
+    fetch(`${system.url}${path}`, {
+      ...init,
+      headers: { authorization: `Basic ${TEST_TOKEN}`, ...init.headers },
+    })
 
   return {
     system,
     origin,
     temp,
     destination,
-    pins: createDynamoPinStore({ client: clients.dynamodb, tableName: names.pinsTable }),
+    pins,
     api,
+    psaUrl: `${system.url}/psa`,
+    requests,
+    tokens,
+    async createPsaToken(user) {
+      return (await createAccessToken({ user }, { tokens, clock: { now: () => Date.now() } })).token
+    },
     originAddrs: () => origin.libp2p.getMultiaddrs().map((a) => a.toString()),
     async addToOrigin(blocks) {
       for await (const b of blocks) await origin.blockstore.put(b.cid, b.bytes)
@@ -80,6 +115,16 @@ export async function startTestSystem(
         if (Date.now() - started > timeoutMs) {
           throw new Error(`pin ${cid} is ${peer?.status}, not ${wanted.join('|')}, after ${timeoutMs} ms`)
         }
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    },
+    async waitForPin(cid, status, timeoutMs = 60_000) {
+      const { key } = normalizeCid(cid)
+      const started = Date.now()
+      for (;;) {
+        const pin = await pins.get(key)
+        if (pin?.status === status) return pin
+        if (Date.now() - started > timeoutMs) throw new Error(`pin ${cid} is ${pin?.status}, not ${status}`)
         await new Promise((r) => setTimeout(r, 100))
       }
     },
@@ -111,7 +156,8 @@ export async function verifyStoredCar(
   if (!object) throw new Error(`no object at ${key}`)
   const reader = await CarBlockIterator.fromIterable(object.body)
   const roots = await reader.getRoots()
-  if (roots.length !== 1 || !roots[0]!.equals(root)) throw new Error(`CAR root is ${roots.join(',')}, not ${root}`)
+  if (roots.length !== 1 || !roots[0]!.equals(root))
+    throw new Error(`CAR root is ${roots.join(',')}, not ${root}`)
   const seen = new Set<string>()
   for await (const { cid, bytes } of reader) {
     const hasher = cid.multihash.code === sha512.code ? sha512 : sha256
@@ -123,8 +169,9 @@ export async function verifyStoredCar(
   for await (const b of expected) wanted.add(blockId(b.cid))
   const missing = [...wanted].filter((k) => !seen.has(k))
   const extra = [...seen].filter((k) => !wanted.has(k))
-  if (missing.length || extra.length) throw new Error(`CAR blocks differ: ${missing.length} missing, ${extra.length} extra`)
+  if (missing.length || extra.length)
+    throw new Error(`CAR blocks differ: ${missing.length} missing, ${extra.length} extra`)
   return { blocks: seen.size }
 }
 
-const blockId = (cid: CID) => `${cid.code}:${Buffer.from(cid.multihash.bytes).toString("hex")}`
+const blockId = (cid: CID) => `${cid.code}:${Buffer.from(cid.multihash.bytes).toString('hex')}`

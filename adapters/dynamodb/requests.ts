@@ -1,0 +1,707 @@
+/**
+ * RequestStore on DynamoDB (table `requestsTable` in ./tables.ts): one item per request, plus one counter item
+ * per owner. Single-item conditional writes only (dynalite has no transactions).
+ *
+ * Request item: requestid S, owner S, cid S, sourceCid S, name S?, meta M(S), origins L(S), created N,
+ * knownPinned BOOL?, and the derived index keys ownerCid S (`<owner>#<cid>`), nameLower S? and ownerName S?
+ * (`<owner>#<lowercased name>`, when there is a name), pendingOwner S? (`<owner>`, only while knownPinned is
+ * false). Owners must not contain `#`.
+ *
+ * Owner item (requestid `#owner#<owner>`, no `owner` attribute, so in no index): lastCreated N (the latest
+ * `reserveCreated` value), version N (incremented after every put and delete of the owner's requests),
+ * lastWrite N (epoch ms of that increment).
+ *
+ * Which index answers `find` and `count`:
+ * - `cids`: `owner-cid-created`, one Query per CID (a user rarely holds more than a few requests per CID);
+ * - `name` exact or iexact: `owner-name-created` (exact adds a filter on the original case);
+ * - `notKnownPinned`: `pending-created`, sparse, holding only requests not yet seen pinned;
+ * - otherwise `owner-created` (`owner-created-keys`, KEYS_ONLY, when counting with nothing but a time range).
+ * `before`/`after` are key conditions on `created`; the remaining conditions (partial names, meta) are filter
+ * expressions on the chosen index.
+ *
+ * Counting: a count reads every matching index entry (DynamoDB keeps no counts under arbitrary conditions),
+ * and clients page through a large listing asking for `count` with every page (kubo stops when it equals what
+ * it received). So the sorted `created` values of the requests matching a filter (time range aside) are cached
+ * in memory per owner and filter (at most `maxValues` values in all), and any `before`/`after` range is
+ * counted from them by binary search. An entry is used only while the owner's `version` is the one it was
+ * computed at (one consistent GetItem per count; any put or delete of the owner's requests changes it) and for
+ * at most `ttlMs`; it is not stored while the owner's last write is younger than `indexSettleMs`, since GSIs
+ * are eventually consistent. For a user with 100,000 requests, a count with no filter but a time range reads
+ * `owner-created-keys`: ~110 bytes an entry, ~11 MB in ~11 Query pages, ~1,400 read request units (a fraction
+ * of a cent) and a few hundred milliseconds, once per listing (the cache is per process: a Lambda instance
+ * serves one client's consecutive pages as a rule; another instance recomputes); each further page costs one
+ * GetItem. Filters
+ * on CIDs or exact names read only their own small partitions. Partial-name and meta filters read the
+ * owner's whole `owner-created` partition (full items), once per listing as well.
+ */
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb'
+import { InvalidInputError } from '../../core/errors.ts'
+import type { Pin } from '../../core/pin.ts'
+import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
+import { decodePin } from './pins.ts'
+import { requestsTable } from './tables.ts'
+
+type Item = Record<string, AttributeValue>
+
+const [OWNER_INDEX, CID_INDEX, OWNER_KEYS_INDEX, OWNER_CID_INDEX, OWNER_NAME_INDEX, PENDING_INDEX] =
+  requestsTable.globalSecondaryIndexes.map((g) => g.indexName) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ]
+
+const BATCH_GET_MAX_KEYS = 100
+const BATCH_GET_MAX_RETRIES = 8
+const OWNER_ITEM_PREFIX = '#owner#'
+
+export interface CountCacheOptions {
+  /** Longest an entry is used. Default 60 s. */
+  ttlMs?: number
+  /** Entries are not stored until the owner's last write is this old (GSI propagation). Default 2 s. */
+  indexSettleMs?: number
+  /** Most `created` values kept over all entries, 8 bytes each (least recently used go first). Default 1M. */
+  maxValues?: number
+}
+
+export interface DynamoRequestStoreOptions {
+  client: DynamoDBClient
+  tableName: string
+  /** The pins table, read together with requests by getWithPin and getManyWithPins. */
+  pinsTableName: string
+  /** See the module comment; `false` turns the cache off. */
+  countCache?: false | CountCacheOptions
+  /** Wall clock for the count cache. Default Date.now. */
+  now?: () => number
+}
+
+// ---------------------------------------------------------------- encoding
+
+const S = (s: string): AttributeValue => ({ S: s })
+
+function n(value: number): AttributeValue {
+  if (!Number.isFinite(value)) throw new TypeError(`not a finite number: ${value}`)
+  return { N: String(value) }
+}
+
+export function encodeRequest(r: PinRequest): Item {
+  if (r.owner.includes('#')) throw new TypeError(`request owner must not contain '#': ${r.owner}`)
+  const item: Item = {
+    requestid: S(r.requestid),
+    owner: S(r.owner),
+    cid: S(r.cid),
+    sourceCid: S(r.sourceCid),
+    ownerCid: S(`${r.owner}#${r.cid}`),
+    meta: { M: Object.fromEntries(Object.entries(r.meta).map(([k, v]) => [k, S(v)])) },
+    origins: { L: r.origins.map(S) },
+    created: n(r.created),
+  }
+  if (r.name !== undefined) {
+    const lower = r.name.toLowerCase()
+    item.name = S(r.name)
+    item.nameLower = S(lower)
+    item.ownerName = S(`${r.owner}#${lower}`)
+  }
+  if (r.knownPinned !== undefined) item.knownPinned = { BOOL: r.knownPinned }
+  if (r.knownPinned === false) item.pendingOwner = S(r.owner)
+  return item
+}
+
+class MalformedItemError extends Error {
+  override readonly name = 'MalformedItemError'
+}
+
+function str(item: Item, name: string): string {
+  const v = item[name]?.S
+  if (v === undefined) throw new MalformedItemError(`request item: ${name} is not a string`)
+  return v
+}
+
+function num(item: Item, name: string): number {
+  const v = item[name]?.N
+  const x = v === undefined ? Number.NaN : Number(v)
+  if (!Number.isFinite(x)) throw new MalformedItemError(`request item: ${name} is not a number`)
+  return x
+}
+
+export function decodeRequest(item: Item): PinRequest {
+  const meta: Record<string, string> = {}
+  const m = item.meta?.M
+  if (m === undefined) throw new MalformedItemError('request item: meta is not a map')
+  for (const [k, v] of Object.entries(m)) {
+    if (v.S === undefined) throw new MalformedItemError('request item: a meta value is not a string')
+    meta[k] = v.S
+  }
+  const list = item.origins?.L
+  if (list === undefined) throw new MalformedItemError('request item: origins is not a list')
+  const origins = list.map((v) => {
+    if (v.S === undefined) throw new MalformedItemError('request item: an origin is not a string')
+    return v.S
+  })
+  const request: PinRequest = {
+    requestid: str(item, 'requestid'),
+    owner: str(item, 'owner'),
+    cid: str(item, 'cid'),
+    sourceCid: str(item, 'sourceCid'),
+    meta,
+    origins,
+    created: num(item, 'created'),
+  }
+  if (item.name !== undefined) request.name = str(item, 'name')
+  if (item.knownPinned !== undefined) {
+    const b = item.knownPinned.BOOL
+    if (b === undefined) throw new MalformedItemError('request item: knownPinned is not a boolean')
+    request.knownPinned = b
+  }
+  return request
+}
+
+/** A request item, as opposed to an owner's counter item. */
+const isRequestItem = (item: Item): boolean => item.owner !== undefined
+
+// ---------------------------------------------------------------- cursors
+
+function encodeCursor(r: PinRequest): string {
+  return Buffer.from(JSON.stringify([r.created, r.requestid])).toString('base64url')
+}
+
+function decodeCursor(cursor: string, owner: string): Item {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    parsed = undefined
+  }
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 2 &&
+    typeof parsed[0] === 'number' &&
+    Number.isFinite(parsed[0]) &&
+    typeof parsed[1] === 'string'
+  ) {
+    return { owner: S(owner), created: n(parsed[0]), requestid: S(parsed[1]) }
+  }
+  throw new InvalidInputError('INVALID_CURSOR', 'not a cursor of a request listing')
+}
+
+// ---------------------------------------------------------------- query plans
+
+interface QueryPlan {
+  index: string
+  partition: { name: string; value: string }
+  filters: string[]
+  names: Record<string, string>
+  values: Record<string, AttributeValue>
+}
+
+/** Inclusive integer bounds on `created` for the filter's exclusive `after`/`before`; undefined: none. */
+function createdRange(filter: RequestFilter): { lo?: number; hi?: number; empty: boolean } {
+  const lo = filter.after === undefined ? undefined : Math.floor(filter.after) + 1
+  const hi = filter.before === undefined ? undefined : Math.ceil(filter.before) - 1
+  return { lo, hi, empty: lo !== undefined && hi !== undefined && lo > hi }
+}
+
+/** One Query per plan; their results are disjoint. Empty when nothing can match. */
+function planQueries(owner: string, filter: RequestFilter, counting: boolean): QueryPlan[] {
+  const names: Record<string, string> = {}
+  const values: Record<string, AttributeValue> = {}
+  const filters: string[] = []
+  let index: string
+  let partitions: Array<{ name: string; value: string }>
+  const name = filter.name
+  let nameCovered = false
+  let pendingCovered = false
+
+  if (filter.cids !== undefined) {
+    index = OWNER_CID_INDEX
+    partitions = [...new Set(filter.cids)].map((cid) => ({ name: 'ownerCid', value: `${owner}#${cid}` }))
+  } else if (name && (name.match === 'exact' || name.match === 'iexact')) {
+    index = OWNER_NAME_INDEX
+    partitions = [{ name: 'ownerName', value: `${owner}#${name.text.toLowerCase()}` }]
+    nameCovered = name.match === 'iexact'
+  } else if (filter.notKnownPinned) {
+    index = PENDING_INDEX
+    partitions = [{ name: 'pendingOwner', value: owner }]
+    pendingCovered = true
+  } else {
+    index = OWNER_INDEX
+    partitions = [{ name: 'owner', value: owner }]
+  }
+
+  if (name && !nameCovered) {
+    names['#name'] = name.match === 'exact' || name.match === 'partial' ? 'name' : 'nameLower'
+    values[':name'] = S(
+      name.match === 'exact' || name.match === 'partial' ? name.text : name.text.toLowerCase(),
+    )
+    filters.push(
+      name.match === 'exact' || name.match === 'iexact' ? '#name = :name' : 'contains(#name, :name)',
+    )
+  }
+  if (filter.meta) {
+    const pairs = Object.entries(filter.meta)
+    if (pairs.length > 0) names['#meta'] = 'meta'
+    pairs.forEach(([k, v], i) => {
+      names[`#mk${i}`] = k
+      values[`:mv${i}`] = S(v)
+      filters.push(`#meta.#mk${i} = :mv${i}`)
+    })
+  }
+  if (filter.notKnownPinned && !pendingCovered) {
+    names['#pendingOwner'] = 'pendingOwner'
+    filters.push('attribute_exists(#pendingOwner)')
+  }
+  if (counting && index === OWNER_INDEX && filters.length === 0) index = OWNER_KEYS_INDEX
+  return partitions.map((partition) => ({ index, partition, filters, names, values }))
+}
+
+function queryInput(
+  tableName: string,
+  plan: QueryPlan,
+  range: { lo?: number; hi?: number },
+  extra: Partial<QueryCommandInput>,
+): QueryCommandInput {
+  let key = '#pk = :pk'
+  const names: Record<string, string> = { ...plan.names, '#pk': plan.partition.name }
+  const values: Record<string, AttributeValue> = { ...plan.values, ':pk': S(plan.partition.value) }
+  if (range.lo !== undefined || range.hi !== undefined) names['#created'] = 'created'
+  if (range.lo !== undefined && range.hi !== undefined) {
+    key += ' AND #created BETWEEN :lo AND :hi'
+    values[':lo'] = n(range.lo)
+    values[':hi'] = n(range.hi)
+  } else if (range.lo !== undefined) {
+    key += ' AND #created >= :lo'
+    values[':lo'] = n(range.lo)
+  } else if (range.hi !== undefined) {
+    key += ' AND #created <= :hi'
+    values[':hi'] = n(range.hi)
+  }
+  return {
+    TableName: tableName,
+    IndexName: plan.index,
+    KeyConditionExpression: key,
+    ...(plan.filters.length > 0 ? { FilterExpression: plan.filters.join(' AND ') } : {}),
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+    ScanIndexForward: false,
+    ...extra,
+  }
+}
+
+/** Newest first; ties (only possible across owners) by requestid, descending. */
+function compareNewestFirst(a: PinRequest, b: PinRequest): number {
+  if (a.created !== b.created) return b.created - a.created
+  return a.requestid < b.requestid ? 1 : a.requestid > b.requestid ? -1 : 0
+}
+
+/** How many sorted (ascending) values lie in [lo, hi]. */
+function countInRange(sorted: Float64Array, lo: number | undefined, hi: number | undefined): number {
+  const lowerBound = (x: number) => {
+    let a = 0
+    let b = sorted.length
+    while (a < b) {
+      const mid = (a + b) >>> 1
+      if (sorted[mid]! < x) a = mid + 1
+      else b = mid
+    }
+    return a
+  }
+  const start = lo === undefined ? 0 : lowerBound(lo)
+  const end = hi === undefined ? sorted.length : lowerBound(hi + 1)
+  return Math.max(0, end - start)
+}
+
+function isConditionFailed(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ConditionalCheckFailedException'
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+// ---------------------------------------------------------------- store
+
+interface CacheEntry {
+  version: number
+  at: number
+  created: Float64Array
+}
+
+export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): RequestStore {
+  const { client, tableName, pinsTableName } = opts
+  const now = opts.now ?? Date.now
+  const cacheOpts = opts.countCache === false ? undefined : (opts.countCache ?? {})
+  const ttlMs = cacheOpts?.ttlMs ?? 60_000
+  const settleMs = cacheOpts?.indexSettleMs ?? 2_000
+  const maxValues = cacheOpts?.maxValues ?? 1_000_000
+  const cache = new Map<string, CacheEntry>()
+  let cachedValues = 0
+  const forget = (key: string) => {
+    const entry = cache.get(key)
+    if (entry) cachedValues -= entry.created.length
+    cache.delete(key)
+  }
+
+  const ownerKey = (owner: string): Item => ({ requestid: S(`${OWNER_ITEM_PREFIX}${owner}`) })
+
+  async function readOwner(owner: string): Promise<{ version: number; lastWrite: number }> {
+    const res = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: ownerKey(owner), ConsistentRead: true }),
+    )
+    const item = res.Item
+    return {
+      version: item?.version ? num(item, 'version') : 0,
+      lastWrite: item?.lastWrite ? num(item, 'lastWrite') : 0,
+    }
+  }
+
+  /** Invalidates cached counts of the owner (every instance's: they compare versions). */
+  async function bumpOwner(owner: string): Promise<void> {
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: ownerKey(owner),
+        UpdateExpression: 'ADD #version :one SET #lastWrite = :now',
+        ExpressionAttributeNames: { '#version': 'version', '#lastWrite': 'lastWrite' },
+        ExpressionAttributeValues: { ':one': n(1), ':now': n(now()) },
+      }),
+    )
+  }
+
+  /** BatchGetItem over both tables, in chunks of 100 keys, retrying unprocessed keys. */
+  async function batchGet(
+    requestIds: readonly string[],
+    cids: readonly string[],
+  ): Promise<{ requests: Map<string, PinRequest>; pins: Map<string, Pin> }> {
+    const requests = new Map<string, PinRequest>()
+    const pins = new Map<string, Pin>()
+    const keys: Array<{ table: string; key: Item }> = [
+      ...[...new Set(requestIds)].map((id) => ({ table: tableName, key: { requestid: S(id) } })),
+      ...[...new Set(cids)].map((cid) => ({ table: pinsTableName, key: { cid: S(cid) } })),
+    ]
+    for (let start = 0; start < keys.length; start += BATCH_GET_MAX_KEYS) {
+      const chunk = keys.slice(start, start + BATCH_GET_MAX_KEYS)
+      let pending: Record<string, { Keys: Item[]; ConsistentRead: boolean }> = {}
+      for (const { table, key } of chunk) {
+        pending[table] ??= { Keys: [], ConsistentRead: true }
+        pending[table].Keys.push(key)
+      }
+      for (let attempt = 0; Object.keys(pending).length > 0; attempt++) {
+        if (attempt > BATCH_GET_MAX_RETRIES) {
+          throw new Error(`BatchGetItem left keys unprocessed after ${attempt} attempts`)
+        }
+        if (attempt > 0) await sleep(Math.min(25 * 2 ** attempt, 2_000) * (0.5 + Math.random()))
+        const res = await client.send(new BatchGetItemCommand({ RequestItems: pending }))
+        for (const item of res.Responses?.[tableName] ?? []) {
+          if (isRequestItem(item)) {
+            const r = decodeRequest(item)
+            requests.set(r.requestid, r)
+          }
+        }
+        for (const item of res.Responses?.[pinsTableName] ?? []) {
+          const pin = decodePin(item)
+          pins.set(pin.cid, pin)
+        }
+        pending = {}
+        for (const [table, value] of Object.entries(res.UnprocessedKeys ?? {})) {
+          if (value.Keys && value.Keys.length > 0) pending[table] = { Keys: value.Keys, ConsistentRead: true }
+        }
+      }
+    }
+    return { requests, pins }
+  }
+
+  async function findByPlan(plan: QueryPlan, range: { lo?: number; hi?: number }, limit: number) {
+    const found: PinRequest[] = []
+    let startKey: Item | undefined
+    do {
+      const remaining = limit - found.length
+      const res = await client.send(
+        new QueryCommand(
+          queryInput(tableName, plan, range, {
+            // With a filter, read more than needed per page: most entries may not match.
+            Limit: plan.filters.length > 0 ? Math.max(remaining * 4, 100) : remaining,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        ),
+      )
+      for (const item of res.Items ?? []) {
+        if (found.length < limit) found.push(decodeRequest(item))
+      }
+      startKey = res.LastEvaluatedKey
+    } while (startKey && found.length < limit)
+    return found
+  }
+
+  /** Every matching `created` value, any time, ascending (for the cache). */
+  async function allCreated(plans: QueryPlan[]): Promise<Float64Array> {
+    const values: number[] = []
+    for (const plan of plans) {
+      let startKey: Item | undefined
+      do {
+        const input = queryInput(
+          tableName,
+          plan,
+          {},
+          {
+            ProjectionExpression: '#created',
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          },
+        )
+        input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#created': 'created' }
+        const res = await client.send(new QueryCommand(input))
+        for (const item of res.Items ?? []) values.push(num(item, 'created'))
+        startKey = res.LastEvaluatedKey
+      } while (startKey)
+    }
+    return Float64Array.from(values).sort()
+  }
+
+  async function countDirect(plans: QueryPlan[], range: { lo?: number; hi?: number }): Promise<number> {
+    let total = 0
+    for (const plan of plans) {
+      let startKey: Item | undefined
+      do {
+        const res = await client.send(
+          new QueryCommand(
+            queryInput(tableName, plan, range, {
+              Select: 'COUNT',
+              ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+            }),
+          ),
+        )
+        total += res.Count ?? 0
+        startKey = res.LastEvaluatedKey
+      } while (startKey)
+    }
+    return total
+  }
+
+  function cacheKey(owner: string, filter: RequestFilter): string {
+    return JSON.stringify([
+      owner,
+      filter.cids === undefined ? null : [...new Set(filter.cids)].sort(),
+      filter.name ?? null,
+      filter.meta ? Object.entries(filter.meta).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : null,
+    ])
+  }
+
+  return {
+    async put(request) {
+      await client.send(new PutItemCommand({ TableName: tableName, Item: encodeRequest(request) }))
+      await bumpOwner(request.owner)
+    },
+
+    async get(requestid) {
+      const res = await client.send(
+        new GetItemCommand({ TableName: tableName, Key: { requestid: S(requestid) }, ConsistentRead: true }),
+      )
+      return res.Item && isRequestItem(res.Item) ? decodeRequest(res.Item) : undefined
+    },
+
+    async delete(requestid) {
+      if (requestid.startsWith(OWNER_ITEM_PREFIX)) return false
+      const res = await client.send(
+        new DeleteItemCommand({
+          TableName: tableName,
+          Key: { requestid: S(requestid) },
+          ReturnValues: 'ALL_OLD',
+        }),
+      )
+      const owner = res.Attributes?.owner?.S
+      if (owner === undefined) return false
+      await bumpOwner(owner)
+      return true
+    },
+
+    async forContent(cid, limit) {
+      // The index is eventually consistent: what it lists is checked against the table, so a request that
+      // was just deleted never counts as wanting the content.
+      const found: PinRequest[] = []
+      let startKey: Item | undefined
+      do {
+        const res = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: CID_INDEX,
+            KeyConditionExpression: '#cid = :cid',
+            ExpressionAttributeNames: { '#cid': 'cid' },
+            ExpressionAttributeValues: { ':cid': S(cid) },
+            Limit: Math.max(limit - found.length, 10),
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        )
+        const ids = (res.Items ?? []).map((item) => str(item, 'requestid'))
+        if (ids.length > 0) {
+          const { requests } = await batchGet(ids, [])
+          for (const id of ids) {
+            const r = requests.get(id)
+            if (r && r.cid === cid && found.length < limit) found.push(r)
+          }
+        }
+        startKey = res.LastEvaluatedKey
+      } while (startKey && found.length < limit)
+      return found
+    },
+
+    async listByOwner(owner, { limit, cursor }): Promise<RequestPage> {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+      }
+      let startKey: Item | undefined = cursor === undefined ? undefined : decodeCursor(cursor, owner)
+      const requests: PinRequest[] = []
+      do {
+        const res = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: OWNER_INDEX,
+            KeyConditionExpression: '#owner = :owner',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':owner': S(owner) },
+            ScanIndexForward: false,
+            Limit: limit + 1 - requests.length,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        )
+        for (const item of res.Items ?? []) requests.push(decodeRequest(item))
+        startKey = res.LastEvaluatedKey
+      } while (startKey && requests.length <= limit)
+      if (requests.length <= limit) return { requests }
+      const page = requests.slice(0, limit)
+      return { requests: page, cursor: encodeCursor(page[page.length - 1]!) }
+    },
+
+    async getWithPin(requestid, cid) {
+      const { requests, pins } = await batchGet([requestid], [cid])
+      const request = requests.get(requestid)
+      const pin = pins.get(cid)
+      return { ...(request ? { request } : {}), ...(pin ? { pin } : {}) }
+    },
+
+    async getManyWithPins(pairs) {
+      const { requests, pins } = await batchGet(
+        pairs.map((p) => p.requestid),
+        pairs.map((p) => p.cid),
+      )
+      return pairs.map(({ requestid, cid }) => {
+        const request = requests.get(requestid)
+        const pin = pins.get(cid)
+        // Copies: the same pin may answer several pairs.
+        return {
+          ...(request ? { request: structuredClone(request) } : {}),
+          ...(pin ? { pin: structuredClone(pin) } : {}),
+        }
+      })
+    },
+
+    async reserveCreated(owner, at) {
+      if (!Number.isInteger(at)) throw new TypeError(`created must be an integer, got ${at}`)
+      // Usually `at` is later than anything reserved: one conditional write. Otherwise (same millisecond, or
+      // a clock behind the last value) an atomic increment, whose results are unique without a retry loop;
+      // values only ever grow, so neither way can return a value the other did.
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: ownerKey(owner),
+            UpdateExpression: 'SET #lastCreated = :c',
+            ConditionExpression: 'attribute_not_exists(#lastCreated) OR #lastCreated < :c',
+            ExpressionAttributeNames: { '#lastCreated': 'lastCreated' },
+            ExpressionAttributeValues: { ':c': n(at) },
+          }),
+        )
+        return at
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err
+      }
+      const res = await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: ownerKey(owner),
+          UpdateExpression: 'ADD #lastCreated :one',
+          ExpressionAttributeNames: { '#lastCreated': 'lastCreated' },
+          ExpressionAttributeValues: { ':one': n(1) },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      )
+      if (!res.Attributes) throw new Error('UpdateItem returned no attributes')
+      return num(res.Attributes, 'lastCreated')
+    },
+
+    async find(owner, filter, limit) {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+      }
+      const range = createdRange(filter)
+      if (range.empty) return []
+      const plans = planQueries(owner, filter, false)
+      const found = (await Promise.all(plans.map((plan) => findByPlan(plan, range, limit)))).flat()
+      return found.sort(compareNewestFirst).slice(0, limit)
+    },
+
+    async count(owner, filter) {
+      const range = createdRange(filter)
+      if (range.empty) return 0
+      const plans = planQueries(owner, filter, true)
+      if (plans.length === 0) return 0
+      // Counts of requests not known to be pinned change without a put or delete: never cached.
+      if (!cacheOpts || filter.notKnownPinned) return countDirect(plans, range)
+      const key = cacheKey(owner, filter)
+      const { version, lastWrite } = await readOwner(owner)
+      const t = now()
+      const hit = cache.get(key)
+      if (hit && hit.version === version && t - hit.at < ttlMs) {
+        cache.delete(key)
+        cache.set(key, hit)
+        return countInRange(hit.created, range.lo, range.hi)
+      }
+      const created = await allCreated(plans)
+      forget(key)
+      if (t - lastWrite >= settleMs && created.length <= maxValues) {
+        cache.set(key, { version, at: t, created })
+        cachedValues += created.length
+        while (cachedValues > maxValues) forget(cache.keys().next().value!)
+      }
+      return countInRange(created, range.lo, range.hi)
+    },
+
+    async markKnownPinned(requestids) {
+      const unique = [...new Set(requestids)].filter((id) => !id.startsWith(OWNER_ITEM_PREFIX))
+      for (let start = 0; start < unique.length; start += 25) {
+        await Promise.all(
+          unique.slice(start, start + 25).map(async (id) => {
+            try {
+              await client.send(
+                new UpdateItemCommand({
+                  TableName: tableName,
+                  Key: { requestid: S(id) },
+                  UpdateExpression: 'SET #knownPinned = :true REMOVE #pendingOwner',
+                  ConditionExpression: 'attribute_exists(#owner)',
+                  ExpressionAttributeNames: {
+                    '#knownPinned': 'knownPinned',
+                    '#pendingOwner': 'pendingOwner',
+                    '#owner': 'owner',
+                  },
+                  ExpressionAttributeValues: { ':true': { BOOL: true } },
+                }),
+              )
+            } catch (err) {
+              if (!isConditionFailed(err)) throw err
+            }
+          }),
+        )
+      }
+    },
+  }
+}

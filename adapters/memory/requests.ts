@@ -1,0 +1,149 @@
+/**
+ * In-memory RequestStore with the DynamoDB store's semantics (adapters/dynamodb/requests.ts). Pins are read
+ * from the in-memory pin store it is given. Requests are copied in and out.
+ */
+import { InvalidInputError } from '../../core/errors.ts'
+import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
+import type { MemoryPinStore } from './pins.ts'
+
+/** Newest first; ties (only possible across owners) by requestid, descending. */
+function compareNewestFirst(a: PinRequest, b: PinRequest): number {
+  if (a.created !== b.created) return b.created - a.created
+  return a.requestid < b.requestid ? 1 : a.requestid > b.requestid ? -1 : 0
+}
+
+/** Whether the request matches every condition of the filter (the owner aside). */
+export function matchesFilter(r: PinRequest, filter: RequestFilter): boolean {
+  if (filter.cids !== undefined && !filter.cids.includes(r.cid)) return false
+  if (filter.before !== undefined && !(r.created < filter.before)) return false
+  if (filter.after !== undefined && !(r.created > filter.after)) return false
+  if (filter.notKnownPinned && r.knownPinned !== false) return false
+  if (filter.name) {
+    const { text, match } = filter.name
+    const name = r.name
+    if (name === undefined) return false
+    if (match === 'exact' && name !== text) return false
+    if (match === 'iexact' && name.toLowerCase() !== text.toLowerCase()) return false
+    if (match === 'partial' && !name.includes(text)) return false
+    if (match === 'ipartial' && !name.toLowerCase().includes(text.toLowerCase())) return false
+  }
+  if (filter.meta) {
+    for (const [k, v] of Object.entries(filter.meta)) {
+      if (!Object.hasOwn(r.meta, k) || r.meta[k] !== v) return false
+    }
+  }
+  return true
+}
+
+function cursorOf(r: PinRequest): string {
+  return Buffer.from(JSON.stringify([r.created, r.requestid])).toString('base64url')
+}
+
+function decodeCursor(cursor: string): { created: number; requestid: string } {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    parsed = undefined
+  }
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 2 &&
+    typeof parsed[0] === 'number' &&
+    typeof parsed[1] === 'string'
+  ) {
+    return { created: parsed[0], requestid: parsed[1] }
+  }
+  throw new InvalidInputError('INVALID_CURSOR', 'not a cursor of a request listing')
+}
+
+export function createMemoryRequestStore(pins: MemoryPinStore): RequestStore & { all(): PinRequest[] } {
+  const requests = new Map<string, PinRequest>()
+  const lastCreated = new Map<string, number>()
+  const out = (r: PinRequest): PinRequest => structuredClone(r)
+  const ofOwner = (owner: string) => [...requests.values()].filter((r) => r.owner === owner)
+
+  async function getWithPin(requestid: string, cid: string) {
+    const request = requests.get(requestid)
+    const pin = await pins.get(cid)
+    return { ...(request ? { request: out(request) } : {}), ...(pin ? { pin } : {}) }
+  }
+
+  return {
+    all() {
+      return [...requests.values()].map(out)
+    },
+
+    async put(request) {
+      if (request.owner.includes('#'))
+        throw new TypeError(`request owner must not contain '#': ${request.owner}`)
+      requests.set(request.requestid, structuredClone(request))
+    },
+
+    async get(requestid) {
+      const r = requests.get(requestid)
+      return r && out(r)
+    },
+
+    async delete(requestid) {
+      return requests.delete(requestid)
+    },
+
+    async forContent(cid, limit) {
+      return [...requests.values()]
+        .filter((r) => r.cid === cid)
+        .sort((a, b) => (a.requestid < b.requestid ? -1 : 1))
+        .slice(0, limit)
+        .map(out)
+    },
+
+    async listByOwner(owner, { limit, cursor }): Promise<RequestPage> {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+      }
+      const after = cursor === undefined ? undefined : decodeCursor(cursor)
+      const matching = ofOwner(owner)
+        .filter((r) => !after || compareNewestFirst({ ...r, ...after }, r) < 0)
+        .sort(compareNewestFirst)
+      const page = matching.slice(0, limit).map(out)
+      const last = page[page.length - 1]
+      return matching.length > limit && last ? { requests: page, cursor: cursorOf(last) } : { requests: page }
+    },
+
+    getWithPin,
+
+    async getManyWithPins(pairs) {
+      return Promise.all(pairs.map(({ requestid, cid }) => getWithPin(requestid, cid)))
+    },
+
+    async reserveCreated(owner, at) {
+      if (!Number.isInteger(at)) throw new TypeError(`created must be an integer, got ${at}`)
+      const last = lastCreated.get(owner)
+      const created = last === undefined ? at : Math.max(at, last + 1)
+      lastCreated.set(owner, created)
+      return created
+    },
+
+    async find(owner, filter, limit) {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+      }
+      return ofOwner(owner)
+        .filter((r) => matchesFilter(r, filter))
+        .sort(compareNewestFirst)
+        .slice(0, limit)
+        .map(out)
+    },
+
+    async count(owner, filter) {
+      return ofOwner(owner).filter((r) => matchesFilter(r, filter)).length
+    },
+
+    async markKnownPinned(requestids) {
+      for (const id of requestids) {
+        const r = requests.get(id)
+        if (r) r.knownPinned = true
+      }
+    },
+  }
+}

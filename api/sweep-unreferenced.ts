@@ -1,0 +1,33 @@
+/**
+ * Lambda handler for the scheduled sweep of unreferenced content (an EventBridge schedule, e.g. hourly):
+ * deletes the CARs and pin records of content no request has wanted for the retention period. Throws when the
+ * run failed so the invocation shows as an error; a partial run is harmless, the next one continues.
+ *
+ * The stack passes the resources (PIN_TABLE, REQUEST_TABLE, DESTINATION_BUCKET) and, optionally, the settings
+ * of `sweepUnreferencedSchema`. The function needs Query/GetItem/UpdateItem/DeleteItem on the pins table and
+ * its `unreferenced-since` index, Query on the requests table's `cid` index plus BatchGetItem on the table,
+ * and s3:DeleteObject on the destination bucket.
+ */
+import { z } from 'zod'
+import {
+  DEFAULT_UNREFERENCED_RETENTION_MS,
+  type SweepContext,
+  type SweepOptions,
+  type SweepResult,
+  sweepUnreferenced,
+} from '../core/unreferenced-content.ts'
+
+export const sweepUnreferencedSchema = z.object({
+  /** How long content no request wants is kept before its CAR is deleted. 7 days. */
+  UNREFERENCED_RETENTION_MS: z.coerce.number().int().min(0).default(DEFAULT_UNREFERENCED_RETENTION_MS),
+  /** Most pins one run examines (a run must finish within the function's timeout). */
+  UNREFERENCED_SWEEP_LIMIT: z.coerce.number().int().min(1).default(1000),
+})
+
+export function sweepOptionsFromConfig(cfg: z.infer<typeof sweepUnreferencedSchema>): SweepOptions {
+  return { retentionMs: cfg.UNREFERENCED_RETENTION_MS, limit: cfg.UNREFERENCED_SWEEP_LIMIT }
+}
+
+export function createSweepUnreferencedHandler(opts: SweepOptions, ctx: SweepContext) {
+  return async (): Promise<SweepResult> => sweepUnreferenced(ctx, opts)
+}

@@ -1,0 +1,272 @@
+/**
+ * The Pinning Service API's requests. Each request belongs to one user (owner `psa:<user>`), has its own
+ * requestid, name, meta and `created`, and points at the pin of its content, shared with every other request
+ * for the same CID from any user or API: its status is the pin's status.
+ *
+ * `created` is unique per user (`RequestStore.reserveCreated`), so clients page by `before = created of the
+ * last result`. The requestid embeds the content key (`<random>-<cid>`), so a status lookup reads the request
+ * and its pin in one round trip.
+ *
+ * Status filters and `count`: `pinned` is final while a request refers to the content, so a request seen
+ * pinned once (`knownPinned`) is pinned for good; the others (in flight or failed: normally few) sit in a
+ * sparse index and are joined with their pins on every status query. With `pinned` among the statuses asked
+ * for, the count is the count of requests matching the other filters minus the not-yet-known-pinned ones
+ * whose live status is not asked for; without it, it is the number of not-yet-known-pinned requests whose live
+ * status is. Requests found pinned on the way are recorded as such.
+ */
+import { randomBytes } from 'node:crypto'
+import { base32 } from 'multiformats/bases/base32'
+import { psaOwner } from './access-tokens.ts'
+import { normalizeCid } from './cid.ts'
+import { PickupError } from './errors.ts'
+import { parseOrigins } from './origins.ts'
+import { PIN_STATUSES, type Pin, type PinStatus } from './pin.ts'
+import type {
+  Clock,
+  NameMatch,
+  PinQueue,
+  PinRequest,
+  PinStore,
+  RequestFilter,
+  RequestStore,
+} from './ports.ts'
+import { requestPin } from './request-pin.ts'
+import { releaseContent } from './unreferenced-content.ts'
+
+export interface PsaContext {
+  requests: RequestStore
+  pins: PinStore
+  queue: PinQueue
+  clock: Clock
+  /** Local mode only: let workers dial origins on loopback and private networks. */
+  allowPrivateOrigins?: boolean
+}
+
+export interface PsaPinInput {
+  /** As the client sent it (any CID form). */
+  cid: string
+  name?: string
+  /** Multiaddrs, echoed back as given; workers dial only public ones (outside local mode). */
+  origins: string[]
+  meta: Record<string, string>
+}
+
+/** A request with the state of its content. `pin` is absent only in the moment between the two writes. */
+export interface PsaRequestView {
+  request: PinRequest
+  status: PinStatus
+  pin?: Pin
+}
+
+export interface PsaListQuery {
+  /** As the client sent them; normalised here. At most 10. */
+  cids?: string[]
+  name?: { text: string; match: NameMatch }
+  statuses?: PinStatus[]
+  /** Exclusive bounds on `created`, epoch ms (fractions allowed: the query may carry nanoseconds). */
+  before?: number
+  after?: number
+  meta?: Record<string, string>
+  limit: number
+}
+
+export interface PsaListResult {
+  count: number
+  results: PsaRequestView[]
+}
+
+export class RequestNotFoundError extends PickupError {
+  readonly code = 'NOT_FOUND'
+  override readonly retryable = false
+  constructor() {
+    super('no pin request with this requestid')
+  }
+}
+
+const REQUEST_ID = /^([a-z2-7]{26})-(b[a-z2-7]{10,500})$/
+/** Requests of one status query read per page while filtering by status. */
+const PAGE = 1000
+
+export function newRequestId(contentKey: string): string {
+  // 16 random bytes, base32 without the multibase prefix: 26 characters.
+  return `${base32.baseEncode(randomBytes(16))}-${contentKey}`
+}
+
+/** The content key a requestid names, or undefined when it cannot be one of ours. */
+export function contentKeyOfRequestId(requestid: string): string | undefined {
+  return REQUEST_ID.exec(requestid)?.[2]
+}
+
+function view(request: PinRequest, pin: Pin | undefined): PsaRequestView {
+  return { request, status: pin?.status ?? 'queued', ...(pin ? { pin } : {}) }
+}
+
+export async function createPsaRequest(
+  input: { user: string; pin: PsaPinInput },
+  ctx: PsaContext,
+): Promise<PsaRequestView> {
+  const { key } = normalizeCid(input.pin.cid)
+  const owner = psaOwner(input.user)
+  const created = await ctx.requests.reserveCreated(owner, ctx.clock.now())
+  // The content first: a failure to queue it leaves no request behind. A concurrent release of the same
+  // content between these two writes can mark it unreferenced; the sweep finds this request and unmarks it.
+  const { origins } = parseOrigins(input.pin.origins, { allowPrivate: ctx.allowPrivateOrigins ?? false })
+  const pin = await requestPin({ cid: key, origins }, ctx)
+  const request: PinRequest = {
+    requestid: newRequestId(key),
+    owner,
+    cid: key,
+    sourceCid: input.pin.cid,
+    ...(input.pin.name === undefined ? {} : { name: input.pin.name }),
+    meta: input.pin.meta,
+    origins: input.pin.origins,
+    created,
+    knownPinned: pin.status === 'pinned',
+  }
+  await ctx.requests.put(request)
+  return view(request, pin)
+}
+
+export async function getPsaRequest(
+  input: { user: string; requestid: string },
+  ctx: Pick<PsaContext, 'requests'>,
+): Promise<PsaRequestView> {
+  const cid = contentKeyOfRequestId(input.requestid)
+  if (cid === undefined) throw new RequestNotFoundError()
+  const { request, pin } = await ctx.requests.getWithPin(input.requestid, cid)
+  if (!request || request.owner !== psaOwner(input.user)) throw new RequestNotFoundError()
+  if (pin?.status === 'pinned' && request.knownPinned === false) {
+    await ctx.requests.markKnownPinned([request.requestid])
+    request.knownPinned = true
+  }
+  return view(request, pin)
+}
+
+/**
+ * Replaces a request: a new request (new requestid) for the new pin, then the old one is deleted, so content
+ * both share is never unreferenced in between. Of concurrent replaces (or a replace and a delete) of one
+ * request exactly one succeeds; the others undo their new request and answer not found.
+ */
+export async function replacePsaRequest(
+  input: { user: string; requestid: string; pin: PsaPinInput },
+  ctx: PsaContext,
+): Promise<PsaRequestView> {
+  const old = await ownedRequest(input, ctx)
+  const created = await createPsaRequest({ user: input.user, pin: input.pin }, ctx)
+  if (!(await ctx.requests.delete(old.requestid))) {
+    await ctx.requests.delete(created.request.requestid)
+    await releaseContent(created.request.cid, ctx)
+    throw new RequestNotFoundError()
+  }
+  if (old.cid !== created.request.cid) await releaseContent(old.cid, ctx)
+  return created
+}
+
+export async function deletePsaRequest(
+  input: { user: string; requestid: string },
+  ctx: Pick<PsaContext, 'requests' | 'pins' | 'clock'>,
+): Promise<void> {
+  const old = await ownedRequest(input, ctx)
+  if (!(await ctx.requests.delete(old.requestid))) throw new RequestNotFoundError()
+  await releaseContent(old.cid, ctx)
+}
+
+async function ownedRequest(
+  input: { user: string; requestid: string },
+  ctx: Pick<PsaContext, 'requests'>,
+): Promise<PinRequest> {
+  if (contentKeyOfRequestId(input.requestid) === undefined) throw new RequestNotFoundError()
+  const request = await ctx.requests.get(input.requestid)
+  if (!request || request.owner !== psaOwner(input.user)) throw new RequestNotFoundError()
+  return request
+}
+
+/**
+ * `GET /pins`: the user's requests matching every filter, newest first, and how many match in all. Without a
+ * status, all statuses when any other filter is given, else `pinned` only (the specification's default).
+ */
+export async function listPsaRequests(
+  input: { user: string; query: PsaListQuery },
+  ctx: Pick<PsaContext, 'requests' | 'pins'>,
+): Promise<PsaListResult> {
+  const { query } = input
+  const owner = psaOwner(input.user)
+  const filter: RequestFilter = {
+    ...(query.cids ? { cids: [...new Set(query.cids.map((c) => normalizeCid(c).key))] } : {}),
+    ...(query.name ? { name: query.name } : {}),
+    ...(query.meta && Object.keys(query.meta).length > 0 ? { meta: query.meta } : {}),
+    ...(query.before === undefined ? {} : { before: query.before }),
+    ...(query.after === undefined ? {} : { after: query.after }),
+  }
+  const otherFilter =
+    filter.cids !== undefined ||
+    filter.name !== undefined ||
+    filter.meta !== undefined ||
+    filter.before !== undefined ||
+    filter.after !== undefined
+  const wanted = new Set<PinStatus>(query.statuses ?? (otherFilter ? PIN_STATUSES : ['pinned']))
+  const all = PIN_STATUSES.every((s) => wanted.has(s))
+
+  if (all) {
+    const [count, requests] = await Promise.all([
+      ctx.requests.count(owner, filter),
+      ctx.requests.find(owner, filter, query.limit),
+    ])
+    return { count, results: await withPins(requests, ctx) }
+  }
+
+  // The requests not known to be pinned, with their live status: every status but `pinned` is among them.
+  const [pendingRequests, matchingAny] = await Promise.all([
+    findAll(owner, { ...filter, notKnownPinned: true }, ctx),
+    wanted.has('pinned') ? ctx.requests.count(owner, filter) : Promise.resolve(0),
+  ])
+  const pending = await withPins(pendingRequests, ctx)
+  const nowPinned = pending.filter((v) => v.status === 'pinned').map((v) => v.request.requestid)
+  if (nowPinned.length > 0) await ctx.requests.markKnownPinned(nowPinned)
+
+  if (!wanted.has('pinned')) {
+    const matching = pending.filter((v) => wanted.has(v.status))
+    return { count: matching.length, results: matching.slice(0, query.limit) }
+  }
+
+  const excluded = new Set(pending.filter((v) => !wanted.has(v.status)).map((v) => v.request.requestid))
+  const count = matchingAny - excluded.size
+  const results: PsaRequestView[] = []
+  // Read past the excluded ones in one go where possible.
+  const pageSize = Math.min(PAGE, query.limit + excluded.size)
+  let before = filter.before
+  for (;;) {
+    const page = await ctx.requests.find(
+      owner,
+      { ...filter, ...(before === undefined ? {} : { before }) },
+      pageSize,
+    )
+    const candidates = page.filter((r) => !excluded.has(r.requestid))
+    for (const v of await withPins(candidates, ctx)) {
+      if (wanted.has(v.status) && results.length < query.limit) results.push(v)
+    }
+    if (results.length >= query.limit || page.length < pageSize) break
+    before = page[page.length - 1]!.created
+  }
+  return { count, results }
+}
+
+async function findAll(owner: string, filter: RequestFilter, ctx: Pick<PsaContext, 'requests'>) {
+  const all: PinRequest[] = []
+  let before = filter.before
+  for (;;) {
+    const page = await ctx.requests.find(
+      owner,
+      { ...filter, ...(before === undefined ? {} : { before }) },
+      PAGE,
+    )
+    all.push(...page)
+    if (page.length < PAGE) return all
+    before = page[page.length - 1]!.created
+  }
+}
+
+async function withPins(requests: PinRequest[], ctx: Pick<PsaContext, 'pins'>): Promise<PsaRequestView[]> {
+  const pins = await ctx.pins.getMany(requests.map((r) => r.cid))
+  return requests.map((r) => view(r, pins.get(r.cid)))
+}

@@ -1,0 +1,113 @@
+/**
+ * Content nobody wants any longer. When the last request for some content goes away (a Pinning Service API
+ * delete or replace, or the cluster API's unpin), its pin is marked unreferenced; a new request for it clears
+ * the mark. `sweepUnreferenced` deletes the CAR and the pin record of content that stayed unreferenced for the
+ * retention period, re-checking first that no request appeared meanwhile.
+ *
+ * Retention: 7 days by default. Long enough that a user who deletes by mistake, or replaces a pin and then
+ * returns to the old CID, finds it still `pinned` at once, and that a crashed client's delete-then-re-add is
+ * free; short enough that storage for abandoned content stops within a week. A request that comes back after
+ * the sweep simply fetches the content again.
+ *
+ * Order of the sweep, and why: the pin record is deleted first, conditionally on the mark still being the one
+ * read (a request that arrived meanwhile cleared it, and then nothing is deleted), then the CAR. The other
+ * order could leave a `pinned` record without its CAR. A failed CAR delete leaves an object no record points
+ * at (logged), never a record without its data.
+ */
+import type { Clock, Logger, ObjectStore, PinStore, RequestStore } from './ports.ts'
+
+export const DEFAULT_UNREFERENCED_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
+
+export interface ReleaseContext {
+  pins: PinStore
+  requests: Pick<RequestStore, 'forContent'>
+  clock: Clock
+}
+
+/**
+ * Call after deleting a request for the content (any API): marks the pin unreferenced when no request for it
+ * is left. Returns whether it did.
+ */
+export async function releaseContent(cid: string, ctx: ReleaseContext): Promise<boolean> {
+  const left = await ctx.requests.forContent(cid, 1)
+  if (left.length > 0) return false
+  return ctx.pins.markUnreferenced(cid, ctx.clock.now())
+}
+
+export interface SweepContext extends ReleaseContext {
+  destination: ObjectStore
+  log: Logger
+}
+
+export interface SweepOptions {
+  retentionMs: number
+  /** Most pins examined in one run. */
+  limit: number
+}
+
+export interface SweepResult {
+  examined: number
+  /** Pin records and CARs deleted. */
+  deleted: number
+  bytesFreed: number
+  /** Wanted again (a request exists): the mark was cleared. */
+  kept: number
+  /** Still queued or pinning, or changed while the sweep ran: left for a later run. */
+  skipped: number
+}
+
+export async function sweepUnreferenced(ctx: SweepContext, opts: SweepOptions): Promise<SweepResult> {
+  const started = ctx.clock.now()
+  const result: SweepResult = { examined: 0, deleted: 0, bytesFreed: 0, kept: 0, skipped: 0 }
+  let cursor: string | undefined
+  do {
+    const page = await ctx.pins.listUnreferenced({
+      markedBefore: started - opts.retentionMs,
+      limit: Math.min(100, opts.limit - result.examined),
+      ...(cursor === undefined ? {} : { cursor }),
+    })
+    cursor = page.cursor
+    for (const pin of page.pins) {
+      result.examined++
+      const since = pin.unreferencedSince
+      if (since === undefined) continue
+      const log = ctx.log.child({ cid: pin.cid, unreferencedSince: since })
+      if ((await ctx.requests.forContent(pin.cid, 1)).length > 0) {
+        await ctx.pins.clearUnreferenced(pin.cid, since)
+        result.kept++
+        continue
+      }
+      if (pin.status !== 'pinned' && pin.status !== 'failed') {
+        // A worker may still be on it, or a job is queued: once it settles, a later run takes it.
+        result.skipped++
+        continue
+      }
+      const deleted = await ctx.pins.deleteUnreferenced(pin.cid, since)
+      if (!deleted) {
+        result.skipped++
+        continue
+      }
+      result.deleted++
+      if (deleted.car) {
+        try {
+          await ctx.destination.delete(deleted.car.key)
+          result.bytesFreed += deleted.car.bytes
+        } catch (err) {
+          log.error(
+            { key: deleted.car.key, err: err instanceof Error ? err.message : String(err) },
+            'unreferenced content: pin deleted but its CAR was not; delete the object by hand',
+          )
+        }
+      }
+      log.info(
+        { status: deleted.status, car: deleted.car?.key, bytes: deleted.car?.bytes ?? 0 },
+        'unreferenced content deleted',
+      )
+    }
+  } while (cursor !== undefined && result.examined < opts.limit)
+  ctx.log.info(
+    { ...result, ms: ctx.clock.now() - started, retentionMs: opts.retentionMs },
+    'unreferenced sweep done',
+  )
+  return result
+}

@@ -1,0 +1,205 @@
+/**
+ * The Pinning Service API's core against in-memory ports: status filters and counts as content moves along,
+ * replace races, failures to queue, and the sweep of unreferenced content.
+ */
+import { beforeEach, describe, expect, it } from 'vitest'
+import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
+import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
+import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
+import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
+import { normalizeCid } from '../../core/cid.ts'
+import type { CarInfo } from '../../core/pin.ts'
+import type { ObjectStore, RequestStore } from '../../core/ports.ts'
+import {
+  createPsaRequest,
+  deletePsaRequest,
+  getPsaRequest,
+  listPsaRequests,
+  RequestNotFoundError,
+  replacePsaRequest,
+} from '../../core/psa-requests.ts'
+import { releaseContent, sweepUnreferenced } from '../../core/unreferenced-content.ts'
+import { rawBlock } from '../fixtures/dags.ts'
+import { createTestLogger } from '../helpers/log.ts'
+
+let now = 1_700_000_000_000
+const clock = { now: () => now }
+let pins: MemoryPinStore
+let requests: RequestStore
+let queue: MemoryJobQueue
+let destination: ObjectStore
+let ctx: Parameters<typeof createPsaRequest>[1]
+
+let n = 0
+const newCid = () => rawBlock(8, `core-psa-${++n}`).root.toString()
+const key = (cid: string) => normalizeCid(cid).key
+const pin = (cid: string) => ({ cid, origins: [], meta: {} })
+
+async function pinned(cid: string): Promise<CarInfo> {
+  const car: CarInfo = { cid: `bagcar${n}`, bytes: 100, blocks: 1, key: `bagcar${n}/bagcar${n}.car` }
+  await destination.put(
+    car.key,
+    (async function* () {
+      yield new Uint8Array(100)
+    })(),
+  )
+  await pins.markPinned(key(cid), 'att', car, now)
+  return car
+}
+
+beforeEach(() => {
+  pins = createMemoryPinStore()
+  requests = createMemoryRequestStore(pins)
+  queue = createMemoryJobQueue({ clock })
+  destination = createMemoryObjectStore({ bucket: 'cars' })
+  ctx = { requests, pins, queue, clock }
+})
+
+describe('status queries', () => {
+  it('count and list by status as content moves, recording requests found pinned', async () => {
+    const cids = Array.from({ length: 6 }, newCid)
+    const made = []
+    for (const c of cids) {
+      now += 1
+      made.push(await createPsaRequest({ user: 'alice', pin: pin(c) }, ctx))
+    }
+    const count = async (statuses?: Array<'queued' | 'pinning' | 'pinned' | 'failed'>) =>
+      (
+        await listPsaRequests(
+          { user: 'alice', query: { limit: 100, ...(statuses ? { statuses } : {}) } },
+          ctx,
+        )
+      ).count
+    expect(await count()).toBe(0)
+    expect(await count(['queued'])).toBe(6)
+
+    await pinned(cids[0]!)
+    await pinned(cids[1]!)
+    await pins.settle(key(cids[2]!), undefined, { status: 'failed', error: 'E: x' }, now)
+    expect(await count()).toBe(2)
+    expect(await count(['queued'])).toBe(3)
+    expect(await count(['failed', 'pinned'])).toBe(3)
+    expect(await count(['queued', 'pinning', 'pinned', 'failed'])).toBe(6)
+    // Listing found them pinned: they are known pinned now, outside the pending set.
+    expect((await requests.get(made[0]!.request.requestid))!.knownPinned).toBe(true)
+    expect(await requests.count('psa:alice', { notKnownPinned: true })).toBe(4)
+
+    // Failed content requested again (by anyone) is queued again: the request follows.
+    await createPsaRequest({ user: 'bob', pin: pin(cids[2]!) }, ctx)
+    expect(await count(['failed'])).toBe(0)
+    expect(await count(['queued'])).toBe(4)
+
+    const page = await listPsaRequests(
+      { user: 'alice', query: { limit: 2, statuses: ['queued', 'pinned'] } },
+      ctx,
+    )
+    expect(page.count).toBe(6)
+    expect(page.results.map((r) => r.request.requestid)).toEqual([
+      made[5]!.request.requestid,
+      made[4]!.request.requestid,
+    ])
+  })
+
+  it('marks a request known pinned when its status is read as pinned', async () => {
+    const c = newCid()
+    const made = await createPsaRequest({ user: 'alice', pin: pin(c) }, ctx)
+    expect(made.request.knownPinned).toBe(false)
+    await pinned(c)
+    const got = await getPsaRequest({ user: 'alice', requestid: made.request.requestid }, ctx)
+    expect(got.status).toBe('pinned')
+    expect((await requests.get(made.request.requestid))!.knownPinned).toBe(true)
+  })
+})
+
+describe('create, replace, delete', () => {
+  it('stores no request when the content cannot be queued', async () => {
+    const failing = { ...ctx, queue: { send: async () => Promise.reject(new Error('queue down')) } }
+    const c = newCid()
+    await expect(createPsaRequest({ user: 'alice', pin: pin(c) }, failing)).rejects.toThrow('queue down')
+    expect(await requests.count('psa:alice', {})).toBe(0)
+    expect((await pins.get(key(c)))!.status).toBe('failed')
+    // A retry queues it again.
+    const again = await createPsaRequest({ user: 'alice', pin: pin(c) }, ctx)
+    expect(again.status).toBe('queued')
+    expect(queue.stats().visible).toBe(1)
+  })
+
+  it('lets exactly one of two concurrent replaces win', async () => {
+    const old = await createPsaRequest({ user: 'alice', pin: pin(newCid()) }, ctx)
+    const results = await Promise.allSettled([
+      replacePsaRequest({ user: 'alice', requestid: old.request.requestid, pin: pin(newCid()) }, ctx),
+      replacePsaRequest({ user: 'alice', requestid: old.request.requestid, pin: pin(newCid()) }, ctx),
+    ])
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+    const lost = results.find((r) => r.status === 'rejected')
+    expect(lost?.status === 'rejected' && lost.reason).toBeInstanceOf(RequestNotFoundError)
+    expect(await requests.count('psa:alice', {})).toBe(1)
+  })
+
+  it('never lets a user touch another user’s request', async () => {
+    const mine = await createPsaRequest({ user: 'alice', pin: pin(newCid()) }, ctx)
+    const id = mine.request.requestid
+    await expect(getPsaRequest({ user: 'bob', requestid: id }, ctx)).rejects.toBeInstanceOf(
+      RequestNotFoundError,
+    )
+    await expect(deletePsaRequest({ user: 'bob', requestid: id }, ctx)).rejects.toBeInstanceOf(
+      RequestNotFoundError,
+    )
+    await expect(
+      replacePsaRequest({ user: 'bob', requestid: id, pin: pin(newCid()) }, ctx),
+    ).rejects.toBeInstanceOf(RequestNotFoundError)
+    expect(await requests.get(id)).toBeDefined()
+  })
+
+  it('counts the cluster claim as wanting the content', async () => {
+    const c = newCid()
+    await requests.put({
+      requestid: `cluster:${key(c)}`,
+      owner: 'cluster',
+      cid: key(c),
+      sourceCid: c,
+      meta: {},
+      origins: [],
+      created: now,
+    })
+    const mine = await createPsaRequest({ user: 'alice', pin: pin(c) }, ctx)
+    await deletePsaRequest({ user: 'alice', requestid: mine.request.requestid }, ctx)
+    expect((await pins.get(key(c)))!.unreferencedSince).toBeUndefined()
+    await requests.delete(`cluster:${key(c)}`)
+    expect(await releaseContent(key(c), ctx)).toBe(true)
+    expect((await pins.get(key(c)))!.unreferencedSince).toBe(now)
+  })
+})
+
+describe('sweepUnreferenced', () => {
+  const DAY = 24 * 60 * 60 * 1000
+
+  it('deletes CARs and records after the retention, keeps what is wanted again, waits for unsettled pins', async () => {
+    const [gone, back, failed, busy] = [newCid(), newCid(), newCid(), newCid()]
+    const made = []
+    for (const c of [gone, back, failed, busy])
+      made.push(await createPsaRequest({ user: 'alice', pin: pin(c) }, ctx))
+    const car = await pinned(gone)
+    await pinned(back)
+    await pins.settle(key(failed), undefined, { status: 'failed', error: 'E: x' }, now)
+    for (const m of made) await deletePsaRequest({ user: 'alice', requestid: m.request.requestid }, ctx)
+    const log = createTestLogger()
+    const sweepCtx = { pins, requests, destination, clock, log }
+
+    now += DAY
+    expect(await sweepUnreferenced(sweepCtx, { retentionMs: 7 * DAY, limit: 100 })).toMatchObject({
+      examined: 0,
+    })
+
+    // Someone wants `back` again, but only its request exists (the mark is cleared by the sweep, not lost).
+    await requests.put({ ...made[1]!.request, requestid: 'r-back', owner: 'psa:bob' })
+    now += 7 * DAY
+    const result = await sweepUnreferenced(sweepCtx, { retentionMs: 7 * DAY, limit: 100 })
+    expect(result).toMatchObject({ examined: 4, deleted: 2, kept: 1, skipped: 1, bytesFreed: car.bytes })
+    expect(await pins.get(key(gone))).toBeUndefined()
+    expect(await destination.head(car.key)).toBeUndefined()
+    expect(await pins.get(key(failed))).toBeUndefined()
+    expect((await pins.get(key(back)))!.unreferencedSince).toBeUndefined()
+    expect((await pins.get(key(busy)))!.status).toBe('queued')
+  })
+})
