@@ -37,7 +37,10 @@ export function pinQueueDefinition(
     nameSuffix: 'pin',
     visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? PIN_QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     messageRetentionSeconds: 4 * DAY_SECONDS,
-    deadLetter: { maxReceiveCount: opts.maxReceiveCount ?? PIN_QUEUE_MAX_RECEIVE_COUNT, queue: pinDeadLetterQueue },
+    deadLetter: {
+      maxReceiveCount: opts.maxReceiveCount ?? PIN_QUEUE_MAX_RECEIVE_COUNT,
+      queue: pinDeadLetterQueue,
+    },
   }
 }
 

@@ -92,7 +92,10 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     }
     const query = new URL(c.req.url).search
     if (query.length > MAX_QUERY_BYTES) {
-      throw new InvalidInputError('QUERY_TOO_LARGE', `the query string is longer than ${MAX_QUERY_BYTES} bytes`)
+      throw new InvalidInputError(
+        'QUERY_TOO_LARGE',
+        `the query string is longer than ${MAX_QUERY_BYTES} bytes`,
+      )
     }
     await next()
   }
@@ -122,16 +125,28 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
   app.post('/pins/:cid', async (c) => {
     const cid = c.req.param('cid')
     const options = parsePinOptions(c.req.queries(), opts)
-    const { request } = await pinForCluster({ cid, name: options.name, meta: options.meta, origins: options.origins }, ctx)
+    const { request } = await pinForCluster(
+      { cid, name: options.name, meta: options.meta, origins: options.origins },
+      ctx,
+    )
     const delegates = await ctx.delegates()
-    return c.json(pinObject(cid, request, { ...options, metadata: { ...options.meta, delegates: delegates.join(',') } }, peer))
+    return c.json(
+      pinObject(
+        cid,
+        request,
+        { ...options, metadata: { ...options.meta, delegates: delegates.join(',') } },
+        peer,
+      ),
+    )
   })
 
   app.delete('/pins/:cid', async (c) => {
     const cid = c.req.param('cid')
     const removed = await unpinForCluster(cid, ctx)
     if (!removed) throw new HttpError(404, 'NOT_FOUND', `${cid} is not pinned`)
-    return c.json(pinObject(cid, removed, { ...DEFAULT_OPTIONS, metadata: removed.meta, origins: removed.origins }, peer))
+    return c.json(
+      pinObject(cid, removed, { ...DEFAULT_OPTIONS, metadata: removed.meta, origins: removed.origins }, peer),
+    )
   })
 
   app.get('/pins/:cid', async (c) => {
@@ -155,12 +170,17 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     c.header('Content-Type', 'application/x-ndjson')
     return stream(c, async (out) => {
       const emit = async (cid: string, request?: PinRequest, pin?: Pin) => {
-        if (selected(request, pin)) await out.write(`${JSON.stringify(globalPinInfo(cid, request, pin, { ...peer, addresses }, now))}\n`)
+        if (selected(request, pin))
+          await out.write(
+            `${JSON.stringify(globalPinInfo(cid, request, pin, { ...peer, addresses }, now))}\n`,
+          )
       }
       if (cids) {
         for (let i = 0; i < cids.length; i += STATUS_BATCH) {
           const batch = cids.slice(i, i + STATUS_BATCH)
-          const found = await ctx.requests.getManyWithPins(batch.map((b) => ({ requestid: clusterRequestId(b.key), cid: b.key })))
+          const found = await ctx.requests.getManyWithPins(
+            batch.map((b) => ({ requestid: clusterRequestId(b.key), cid: b.key })),
+          )
           for (const [j, b] of batch.entries()) await emit(b.given, found[j]?.request, found[j]?.pin)
         }
         return
@@ -171,7 +191,9 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
         let cursor: string | undefined
         do {
           const page = await ctx.pins.listByStatus(status, { limit: STATUS_BATCH, cursor })
-          const found = await ctx.requests.getManyWithPins(page.pins.map((p) => ({ requestid: clusterRequestId(p.cid), cid: p.cid })))
+          const found = await ctx.requests.getManyWithPins(
+            page.pins.map((p) => ({ requestid: clusterRequestId(p.cid), cid: p.cid })),
+          )
           for (const [j, p] of page.pins.entries()) {
             // Content no cluster client asked for is not in the cluster's pinset.
             if (found[j]?.request) await emit(p.cid, found[j]?.request, found[j]?.pin ?? p)
@@ -221,12 +243,14 @@ function parsePinOptions(queries: Record<string, string[]>, opts: ClusterApiOpti
 
   const name = one('name')
   if (name !== undefined) {
-    if (name.length > MAX_NAME_LENGTH) bad('INVALID_NAME', `name is longer than ${MAX_NAME_LENGTH} characters`)
+    if (name.length > MAX_NAME_LENGTH)
+      bad('INVALID_NAME', `name is longer than ${MAX_NAME_LENGTH} characters`)
     options.name = name
   }
   const mode = one('mode')
   if (mode !== undefined && mode !== '') {
-    if (mode !== 'recursive' && mode !== 'direct') bad('INVALID_MODE', `unknown mode ${JSON.stringify(mode)}: use recursive or direct`)
+    if (mode !== 'recursive' && mode !== 'direct')
+      bad('INVALID_MODE', `unknown mode ${JSON.stringify(mode)}: use recursive or direct`)
     options.mode = mode
   }
   options.replicationMin = integer(one('replication-min'), 'replication-min', -1) ?? -1
@@ -237,33 +261,44 @@ function parsePinOptions(queries: Record<string, string[]>, opts: ClusterApiOpti
   const expireAt = one('expire-at')
   if (expireAt !== undefined && expireAt !== '') {
     const date = new Date(expireAt)
-    if (Number.isNaN(date.getTime())) bad('INVALID_EXPIRE_AT', `expire-at is not a date: ${JSON.stringify(expireAt)}`)
+    if (Number.isNaN(date.getTime()))
+      bad('INVALID_EXPIRE_AT', `expire-at is not a date: ${JSON.stringify(expireAt)}`)
     options.expireAt = date.toISOString()
   }
   const pinUpdate = one('pin-update')
   if (pinUpdate !== undefined && pinUpdate !== '') options.pinUpdate = parseCid(pinUpdate).toString()
   const origins = one('origins')
   if (origins !== undefined) {
-    options.origins = parseOrigins(origins.split(',').map((o) => o.trim()).filter(Boolean), {
-      allowPrivate: opts.allowPrivateOrigins,
-    }).origins
+    options.origins = parseOrigins(
+      origins
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+      {
+        allowPrivate: opts.allowPrivateOrigins,
+      },
+    ).origins
   }
   for (const [key, values] of Object.entries(queries)) {
     if (!key.startsWith('meta-')) continue
     const k = key.slice('meta-'.length)
     const v = values[0] ?? ''
-    if (k.length === 0 || k.length > MAX_META_KEY_LENGTH) bad('INVALID_META', `metadata key ${JSON.stringify(k)} is empty or too long`)
-    if (v.length > MAX_META_VALUE_LENGTH) bad('INVALID_META', `metadata value of ${k} is longer than ${MAX_META_VALUE_LENGTH}`)
+    if (k.length === 0 || k.length > MAX_META_KEY_LENGTH)
+      bad('INVALID_META', `metadata key ${JSON.stringify(k)} is empty or too long`)
+    if (v.length > MAX_META_VALUE_LENGTH)
+      bad('INVALID_META', `metadata value of ${k} is longer than ${MAX_META_VALUE_LENGTH}`)
     options.meta[k] = v
   }
-  if (Object.keys(options.meta).length > MAX_META_ENTRIES) bad('INVALID_META', `more than ${MAX_META_ENTRIES} metadata entries`)
+  if (Object.keys(options.meta).length > MAX_META_ENTRIES)
+    bad('INVALID_META', `more than ${MAX_META_ENTRIES} metadata entries`)
   return options
 }
 
 function integer(value: string | undefined, name: string, min: number): number | undefined {
   if (value === undefined || value === '') return undefined
   const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < min) bad('INVALID_OPTION', `${name} must be an integer of at least ${min}`)
+  if (!Number.isSafeInteger(n) || n < min)
+    bad('INVALID_OPTION', `${name} must be an integer of at least ${min}`)
   return n
 }
 
@@ -279,7 +314,10 @@ function parseFilter(value: string | undefined): Set<PinStatus | 'unpinned'> {
 }
 
 function parseCidList(value: string): Array<{ given: string; key: string }> {
-  const given = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+  const given = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
   if (given.length > MAX_STATUS_CIDS) bad('TOO_MANY_CIDS', `at most ${MAX_STATUS_CIDS} CIDs per request`)
   return given.map((g) => ({ given: g, key: normalizeCid(g).key }))
 }

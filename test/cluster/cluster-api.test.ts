@@ -60,9 +60,16 @@ describe('with the @nftstorage/ipfs-cluster client', () => {
 
     const all = await cluster.statusAll({ cids: [unknown, pinned.root.toString(), nowhere] })
     expect(all.map((s) => s.cid)).toEqual([unknown, pinned.root.toString(), nowhere])
-    expect(all.map((s) => s.peerMap[peerId]?.status)).toEqual(['unpinned', 'pinned', expect.stringMatching(/^(pin_queued|pinning)$/)])
+    expect(all.map((s) => s.peerMap[peerId]?.status)).toEqual([
+      'unpinned',
+      'pinned',
+      expect.stringMatching(/^(pin_queued|pinning)$/),
+    ])
 
-    const onlyPinned = await cluster.statusAll({ cids: [unknown, pinned.root.toString(), nowhere], filter: ['pinned'] })
+    const onlyPinned = await cluster.statusAll({
+      cids: [unknown, pinned.root.toString(), nowhere],
+      filter: ['pinned'],
+    })
     expect(onlyPinned.map((s) => s.cid)).toEqual([pinned.root.toString()])
   })
 
@@ -189,21 +196,44 @@ describe('shapes and bad input', () => {
     const res = await t.api(`/pins/${cid}`)
     expect(res.status).toBe(200)
     const body = (await res.json()) as Record<string, unknown>
-    expect(Object.keys(body).sort()).toEqual(['allocations', 'cid', 'created', 'metadata', 'name', 'origins', 'peer_map'])
+    expect(Object.keys(body).sort()).toEqual([
+      'allocations',
+      'cid',
+      'created',
+      'metadata',
+      'name',
+      'origins',
+      'peer_map',
+    ])
     const peers = body.peer_map as Record<string, Record<string, unknown>>
     expect(Object.keys(peers)).toEqual([peerId])
-    expect(Object.keys(peers[peerId]!).sort()).toEqual(
-      ['attempt_count', 'error', 'ipfs_peer_addresses', 'ipfs_peer_id', 'peername', 'priority_pin', 'status', 'timestamp'],
-    )
-    expect(peers[peerId]).toMatchObject({ status: 'unpinned', attempt_count: 0, error: '', priority_pin: false })
+    expect(Object.keys(peers[peerId]!).sort()).toEqual([
+      'attempt_count',
+      'error',
+      'ipfs_peer_addresses',
+      'ipfs_peer_id',
+      'peername',
+      'priority_pin',
+      'status',
+      'timestamp',
+    ])
+    expect(peers[peerId]).toMatchObject({
+      status: 'unpinned',
+      attempt_count: 0,
+      error: '',
+      priority_pin: false,
+    })
   })
 
   it('drops origins that are not multiaddrs', async () => {
     const cid = rawBlock(64, 'origins').root.toString()
     const good = t.originAddrs()[0]!
-    const res = await t.api(`/pins/${cid}?origins=${encodeURIComponent(`${good},nonsense,/ip4/1.2.3.4/tcp/x`)}`, {
-      method: 'POST',
-    })
+    const res = await t.api(
+      `/pins/${cid}?origins=${encodeURIComponent(`${good},nonsense,/ip4/1.2.3.4/tcp/x`)}`,
+      {
+        method: 'POST',
+      },
+    )
     expect(((await res.json()) as { origins: string[] }).origins).toEqual([good])
   })
 
@@ -220,9 +250,19 @@ describe('shapes and bad input', () => {
     ['malformed pin-update', 'POST', `/pins/${bad}?pin-update=nope`, 'not a valid CID'],
     ['oversize name', 'POST', `/pins/${bad}?name=${'n'.repeat(256)}`, 'name'],
     ['oversize metadata value', 'POST', `/pins/${bad}?meta-k=${'v'.repeat(2049)}`, 'metadata'],
-    ['oversize query', 'POST', `/pins/${bad}?meta-a=${'v'.repeat(2000)}&meta-b=${'v'.repeat(2000)}&meta-c=${'v'.repeat(2000)}&meta-d=${'v'.repeat(2000)}&meta-e=${'v'.repeat(500)}`, 'query string'],
+    [
+      'oversize query',
+      'POST',
+      `/pins/${bad}?meta-a=${'v'.repeat(2000)}&meta-b=${'v'.repeat(2000)}&meta-c=${'v'.repeat(2000)}&meta-d=${'v'.repeat(2000)}&meta-e=${'v'.repeat(500)}`,
+      'query string',
+    ],
     ['unknown filter', 'GET', '/pins?filter=sideways', 'unknown filter'],
-    ['too many CIDs', 'GET', `/pins?cids=${Array.from({ length: 101 }, () => rawBlock(1).root).join(',')}`, 'at most 100'],
+    [
+      'too many CIDs',
+      'GET',
+      `/pins?cids=${Array.from({ length: 101 }, () => rawBlock(1).root).join(',')}`,
+      'at most 100',
+    ],
   ]
   it.each(cases)('%s -> 400, nothing stored or enqueued', async (_label, method, path, reason) => {
     const before = await t.pins.get(contentKey(bad))

@@ -3,13 +3,22 @@ import { createMemoryWorkerRegistry } from '../../adapters/memory/workers.ts'
 import { createDelegates } from '../../core/delegates.ts'
 import type { WorkerInfo, WorkerRegistry } from '../../core/ports.ts'
 
-const p2p = (i: number) => `/ip4/10.0.0.${i}/tcp/4001/p2p/12D3KooWD2sxGYDXC87bVNEA7n1yQTZZmsnKVUFoaVvkr85smwKB`
+const p2p = (i: number) =>
+  `/ip4/10.0.0.${i}/tcp/4001/p2p/12D3KooWD2sxGYDXC87bVNEA7n1yQTZZmsnKVUFoaVvkr85smwKB`
 
 describe('delegates', () => {
   it('uses live workers’ /p2p/ addresses, at most 20, without repeats, filtering before cutting', async () => {
     const workers = createMemoryWorkerRegistry()
-    await workers.announce({ id: 'w1', multiaddrs: ['/ip4/1.2.3.4/tcp/1', 'garbage/p2p/x', p2p(0)], expires: 10_000 })
-    await workers.announce({ id: 'w2', multiaddrs: Array.from({ length: 25 }, (_, i) => p2p(i)), expires: 10_000 })
+    await workers.announce({
+      id: 'w1',
+      multiaddrs: ['/ip4/1.2.3.4/tcp/1', 'garbage/p2p/x', p2p(0)],
+      expires: 10_000,
+    })
+    await workers.announce({
+      id: 'w2',
+      multiaddrs: Array.from({ length: 25 }, (_, i) => p2p(i)),
+      expires: 10_000,
+    })
     const delegates = createDelegates({ cacheMs: 0 }, { workers, clock: { now: () => 0 } })
     expect(await delegates()).toEqual(Array.from({ length: 20 }, (_, i) => p2p(i)))
   })
@@ -18,7 +27,9 @@ describe('delegates', () => {
     const workers = createMemoryWorkerRegistry()
     await workers.announce({ id: 'expired', multiaddrs: [p2p(1)], expires: 10 })
     const clock = { now: () => 100 }
-    expect(await createDelegates({ cacheMs: 0, fallback: () => [p2p(9)] }, { workers, clock })()).toEqual([p2p(9)])
+    expect(await createDelegates({ cacheMs: 0, fallback: () => [p2p(9)] }, { workers, clock })()).toEqual([
+      p2p(9),
+    ])
     expect(await createDelegates({ cacheMs: 0 }, { workers, clock })()).toEqual([])
   })
 

@@ -87,14 +87,19 @@ describe('failures, end to end', () => {
     const file = await unixfsFile(3 * 1024 * 1024, { seed: 'duplicate' })
     await t.addToOrigin(file.blocks)
     const cid = contentKey(file.root)
-    const queue = createSqsPinQueue({ client: t.system.services.clients.sqs, queueUrl: t.system.services.names.pinQueueUrl })
+    const queue = createSqsPinQueue({
+      client: t.system.services.clients.sqs,
+      queueUrl: t.system.services.names.pinQueueUrl,
+    })
     const before = new Set(await listKeys(t.destination))
     const job = { cid, origins: t.originAddrs() }
     await Promise.all([queue.send(job), queue.send(job), queue.send(job)])
     await t.waitForPin(cid, 'pinned')
     // Give the other deliveries time to be handled, then count what was stored.
     await waitUntil(
-      async () => (await t.system.services.clients.sqs.send(attributesOf(t.system.services.names.pinQueueUrl))).Attributes,
+      async () =>
+        (await t.system.services.clients.sqs.send(attributesOf(t.system.services.names.pinQueueUrl)))
+          .Attributes,
       (a) => a?.ApproximateNumberOfMessages === '0' && a?.ApproximateNumberOfMessagesNotVisible === '0',
     )
     const added = (await listKeys(t.destination)).filter((k) => !before.has(k))

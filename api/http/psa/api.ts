@@ -50,7 +50,11 @@ export function createPinningServiceApi(
   const delegates = async () => {
     const list = await ctx.delegates()
     if (list.length === 0) {
-      throw new HttpError(503, 'SERVICE_UNAVAILABLE', 'no IPFS peer is available to act as a delegate; try again soon')
+      throw new HttpError(
+        503,
+        'SERVICE_UNAVAILABLE',
+        'no IPFS peer is available to act as a delegate; try again soon',
+      )
     }
     return list
   }
