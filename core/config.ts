@@ -9,6 +9,9 @@ const MiB = 1024 ** 2
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def)
 
+/** The pin queue's visibility timeout and the worker's lease, unless configured: 5 minutes. */
+export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300
+
 /** What the worker needs to fetch and upload one DAG. */
 export const workerSchema = z.object({
   /** Largest CAR pickup will store; a larger DAG fails at once, without retry. 31 GiB. */
@@ -26,7 +29,7 @@ export const workerSchema = z.object({
   /** S3 multipart part size. 8 MiB: 10,000 parts reach 78 GiB; the local emulator refuses bodies over 11 MiB. */
   UPLOAD_PART_BYTES: int(8 * MiB, 5 * MiB),
   /** How long a received message stays invisible; the worker renews it every third of this while it works. */
-  VISIBILITY_TIMEOUT_SECONDS: int(300, 10),
+  VISIBILITY_TIMEOUT_SECONDS: int(DEFAULT_VISIBILITY_TIMEOUT_SECONDS, 10),
   /** First retry delay; it doubles with every receive, up to RETRY_MAX_DELAY_SECONDS. */
   RETRY_BASE_DELAY_SECONDS: int(30),
   RETRY_MAX_DELAY_SECONDS: int(900),

@@ -45,6 +45,7 @@ import {
   workersTable,
 } from '../adapters/dynamodb/tables.ts'
 import { bucketName, destinationBucket, tempBucket } from '../adapters/s3/buckets.ts'
+import { carStoredTopic, topicName } from '../adapters/sns/events.ts'
 import { pinQueueDefinition, queueAttributes, queueName } from '../adapters/sqs/queues.ts'
 import type { Logger } from '../core/ports.ts'
 
@@ -548,7 +549,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         maxReceiveCount: pinQueue.deadLetter.maxReceiveCount,
       }),
     )
-    const topic = await clients.sns.send(new CreateTopicCommand({ Name: `${prefix}-car-stored` }))
+    const topic = await clients.sns.send(new CreateTopicCommand({ Name: topicName(prefix, carStoredTopic) }))
     if (!topic.TopicArn) throw new Error('CreateTopic returned no TopicArn')
 
     let stopped: Promise<void> | undefined

@@ -2,29 +2,42 @@
  * The worker sidecar's entry point (one per ECS task, beside kubo; or on its own with an embedded Helia node
  * when IPFS_API_URL is unset). SIGTERM stops polling and gives in-flight jobs SHUTDOWN_GRACE_MS to finish
  * before releasing them for another worker.
+ *
+ * In ECS (ECS_AGENT_URI set) the task is protected from scale-in while the worker holds jobs; beside kubo,
+ * kubo's repo is garbage-collected while the worker holds none; HEALTH_PORT serves the container health check.
  */
 import { createAwsClients } from '../adapters/aws-clients.ts'
 import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
 import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
+import { createTaskProtection } from '../adapters/ecs/task-protection.ts'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
 import { createHeliaNode } from '../adapters/helia/node.ts'
 import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
+import { createKuboGc, type KuboGc } from '../adapters/kubo/gc.ts'
 import { createLogger } from '../adapters/log.ts'
 import { createS3ObjectStore } from '../adapters/s3/objects.ts'
 import { createSqsJobQueue } from '../adapters/sqs/queue.ts'
-import { parseConfig, workerSchema } from '../core/config.ts'
-import { resourcesSchema } from '../core/config-resources.ts'
+import { parseConfig } from '../core/config.ts'
 import type { BlockSource } from '../core/ports.ts'
+import { workerEnvSchema } from './config.ts'
+import { createLoopWatch, startHealthServer } from './health.ts'
 import { startWorker } from './worker.ts'
 
-const cfg = parseConfig(workerSchema.extend(resourcesSchema.shape), process.env)
+const cfg = parseConfig(workerEnvSchema, process.env)
 const log = createLogger('pickup-worker')
 const aws = createAwsClients(cfg)
 const stops: Array<() => Promise<void>> = []
 
 let ipfs: BlockSource
+let gc: KuboGc | undefined
 if (cfg.IPFS_API_URL) {
   ipfs = createKuboBlockSource({ url: cfg.IPFS_API_URL, log, connectTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+  gc = createKuboGc({
+    apiUrl: cfg.IPFS_API_URL,
+    log,
+    minIntervalMs: cfg.KUBO_GC_MIN_INTERVAL_MS,
+    highWaterBytes: cfg.KUBO_GC_HIGH_WATER_BYTES,
+  })
 } else {
   const helia = await createHeliaNode({ publicNetwork: process.env.IPFS_PUBLIC_NETWORK !== 'false', log })
   stops.push(async () => {
@@ -33,20 +46,50 @@ if (cfg.IPFS_API_URL) {
   ipfs = createHeliaBlockSource(helia, { log, dialTimeoutMs: cfg.DIAL_TIMEOUT_MS })
 }
 
+const protection = cfg.ECS_AGENT_URI
+  ? createTaskProtection({ agentUri: cfg.ECS_AGENT_URI, log, expiresInMinutes: cfg.TASK_PROTECTION_MINUTES })
+  : undefined
+// The loop long-polls for at most 20 s at a time, and backs off at most 30 s after a failed receive.
+const loop = createLoopWatch(createSqsJobQueue({ client: aws.sqs, queueUrl: cfg.PIN_QUEUE_URL, log }), {
+  staleMs: 2 * 60 * 1000,
+})
+
 const running = await startWorker(cfg, {
-  queue: createSqsJobQueue({ client: aws.sqs, queueUrl: cfg.PIN_QUEUE_URL, log }),
+  queue: gc ? gc.gate(loop.queue) : loop.queue,
   pins: createDynamoPinStore({ client: aws.dynamodb, tableName: cfg.PIN_TABLE }),
   temp: createS3ObjectStore({ client: aws.s3, bucket: cfg.TEMP_BUCKET, partSize: cfg.UPLOAD_PART_BYTES }),
   workers: createDynamoWorkerRegistry({ client: aws.dynamodb, tableName: cfg.WORKER_TABLE }),
   ipfs,
   clock: { now: () => Date.now() },
   log,
+  onBusyChange: (jobs) => {
+    void protection?.set(jobs > 0)
+    gc?.jobs(jobs)
+  },
 })
+
+if (cfg.HEALTH_PORT > 0) {
+  const health = await startHealthServer({
+    port: cfg.HEALTH_PORT,
+    check: async () => {
+      const inFlight = running.worker.inFlight
+      const looping = loop.alive({ inFlight, slots: cfg.BATCH_SIZE, paused: gc?.pausing })
+      const ipfsAnswers = await ipfs.multiaddrs().then(
+        () => true,
+        () => false,
+      )
+      return { ok: looping && ipfsAnswers, looping, ipfsAnswers, inFlight, protected: protection?.protected }
+    },
+  })
+  stops.unshift(() => health.close())
+}
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, async () => {
     log.info({ signal, inFlight: running.worker.inFlight }, 'shutting down')
+    gc?.stop()
     await running.stop()
+    protection?.stop()
     for (const stop of stops) await stop()
     process.exit(0)
   })

@@ -8,9 +8,9 @@
  * Jobs are copied in and out. Timers use real time; `clock` only says what time it is.
  */
 import { randomUUID } from 'node:crypto'
+import { DEFAULT_VISIBILITY_TIMEOUT_SECONDS } from '../../core/config.ts'
 import type { PinJob } from '../../core/pin.ts'
 import type { Clock, JobQueue, ReceivedJob } from '../../core/ports.ts'
-import { PIN_QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../sqs/queues.ts'
 
 export interface MemoryJobQueueOptions {
   /** Default 300, as the deployed pin queue. */
@@ -47,7 +47,7 @@ const systemClock: Clock = { now: () => Date.now() }
 const adopters = new WeakMap<MemoryJobQueue, (message: StoredMessage) => void>()
 
 export function createMemoryJobQueue(options: MemoryJobQueueOptions = {}): MemoryJobQueue {
-  const visibilityMs = (options.visibilityTimeoutSeconds ?? PIN_QUEUE_VISIBILITY_TIMEOUT_SECONDS) * 1000
+  const visibilityMs = (options.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS) * 1000
   const clock = options.clock ?? systemClock
   const messages = new Map<string, StoredMessage>()
   /** Every receipt ever issued, to the message id. */

@@ -15,7 +15,8 @@ export interface BucketDefinition {
  */
 export const tempBucket = {
   nameSuffix: 'temp',
-  expireAfterDays: 7,
+  // A CAR waits here minutes, for the validator; what is left after a day was abandoned.
+  expireAfterDays: 1,
 } as const satisfies BucketDefinition
 
 /** Where validated CARs live for good (`<carCid>/<carCid>.car`). */

@@ -7,6 +7,13 @@ import type { CarStoredEvent, EventSink } from '../../core/ports.ts'
 
 export const CAR_STORED_EVENT_TYPE = 'car-stored'
 
+/** The topic "CAR stored" events go to, named `<prefix>-car-stored` in the stack and in local mode alike. */
+export const carStoredTopic = { nameSuffix: 'car-stored' } as const
+
+export function topicName(prefix: string, def: { nameSuffix: string }): string {
+  return `${prefix}-${def.nameSuffix}`
+}
+
 export interface SnsEventSinkOptions {
   client: SNSClient
   topicArn: string

@@ -1,6 +1,7 @@
 /**
  * The SQS queues, one definition each, for the CDK stack and the local harness alike.
  */
+import { DEFAULT_VISIBILITY_TIMEOUT_SECONDS } from '../../core/config.ts'
 
 export interface QueueDefinition {
   /** The queue is named `<prefix>-<nameSuffix>` (see `queueName`). */
@@ -17,7 +18,6 @@ export interface RedriveDefinition {
 const DAY_SECONDS = 24 * 60 * 60
 
 /** Default pin queue visibility timeout: how long a received job stays hidden before the worker extends it. */
-export const PIN_QUEUE_VISIBILITY_TIMEOUT_SECONDS = 300
 
 /** The dead-letter queue of the pin queue: jobs that failed `maxReceiveCount` deliveries, kept 14 days. */
 export const pinDeadLetterQueue = {
@@ -35,7 +35,7 @@ export function pinQueueDefinition(
 ): QueueDefinition & { deadLetter: RedriveDefinition & { queue: QueueDefinition } } {
   return {
     nameSuffix: 'pin',
-    visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? PIN_QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
     messageRetentionSeconds: 4 * DAY_SECONDS,
     deadLetter: {
       maxReceiveCount: opts.maxReceiveCount ?? PIN_QUEUE_MAX_RECEIVE_COUNT,

@@ -1,0 +1,94 @@
+# Deploy-time variables of pickup's SST app. Copy to `.env.<stage>` (e.g. `.env.production`) or `.env.local`,
+# or export them in the shell; `npx sst deploy --stage <stage>` checks them all before synthesizing anything.
+# Every variable is optional: the value shown is the default. Units are in the names.
+# Secrets are not set here: `npx sst secrets set CLUSTER_BASIC_AUTH_TOKEN <token> --stage <stage>`.
+# AWS credentials and region come from the usual AWS variables/profile (`--region` overrides, default us-east-1).
+
+# ---------------------------------------------------------------- storage
+# Store validated CARs in this existing bucket (same account and region) instead of creating one. It is
+# imported, never modified: its versioning, encryption and policies stay its owner's business.
+DESTINATION_BUCKET_NAME=
+
+# ---------------------------------------------------------------- HTTP API
+# Serve the API on this domain, in the Route 53 hosted zone given by id and name (all three, or none).
+API_DOMAIN=
+API_HOSTED_ZONE_ID=
+API_HOSTED_ZONE_NAME=
+# Origins allowed by CORS, comma-separated.
+API_CORS_ORIGINS=*
+# Delegates the Pinning Service API hands out while no worker is live (WORKER_MIN_TASKS=0, or all restarting):
+# stable /p2p/ multiaddrs of peers of yours, comma-separated. None: it answers 503 until a worker is up.
+PSA_DELEGATES=
+
+# ---------------------------------------------------------------- worker tasks (ECS Fargate)
+# Autoscaling bounds, in tasks. Scaling aims at BATCH_SIZE pin jobs (waiting or in flight) per task.
+WORKER_MIN_TASKS=1
+WORKER_MAX_TASKS=10
+# Task size shared by kubo and the sidecar: CPU units (1024 = 1 vCPU: 1024, 2048, 4096, 8192 or 16384) and
+# memory in MiB (a size Fargate allows for that CPU).
+WORKER_CPU=2048
+WORKER_MEMORY_MIB=8192
+# x86_64 or arm64 (Graviton, ~20% cheaper; the images are then built for arm64, emulated on x86 machines).
+WORKER_CPU_ARCHITECTURE=x86_64
+# Disk per task = BATCH_SIZE x this + 10 GiB, within Fargate's 21-200 GiB: kubo keeps every block of the
+# running jobs until the sidecar collects garbage between jobs.
+WORKER_TYPICAL_CAR_GIB=8
+# Availability zones of the worker VPC (1-3).
+WORKER_AZS=2
+# kubo's connection manager: above HIGH_WATER connections it trims down to LOW_WATER.
+KUBO_CONNMGR_LOW_WATER=100
+KUBO_CONNMGR_HIGH_WATER=400
+# Shortest interval between two `ipfs repo gc` runs of one worker, in ms (GC runs only while it holds no jobs).
+KUBO_GC_MIN_INTERVAL_MS=600000
+
+# ---------------------------------------------------------------- worker tuning (core/config.ts)
+# Largest CAR pickup stores, in bytes (31 GiB). Also what the validator is sized for: a value the validator
+# Lambda cannot check within its budget is refused (stacks/validator-sizing.ts).
+MAX_CAR_BYTES=33285996544
+# Longest one fetch may take (4 hours) and longest wait for the next byte (2 minutes).
+FETCH_TIMEOUT_MS=14400000
+FETCH_CHUNK_TIMEOUT_MS=120000
+# Pin jobs one worker runs at once (and the most messages it holds).
+BATCH_SIZE=10
+# Blocks fetched in parallel within one job.
+FETCH_CONCURRENCY=32
+# Each dial of a request's origins gives up after this.
+DIAL_TIMEOUT_MS=10000
+# S3 multipart part size in bytes (8 MiB; at least 5 MiB).
+UPLOAD_PART_BYTES=8388608
+# The pin queue's visibility timeout and the worker's lease, in seconds: one value for both; the worker renews
+# it every third of it while it works.
+VISIBILITY_TIMEOUT_SECONDS=300
+# Retry delays: the first, doubling per receive, capped.
+RETRY_BASE_DELAY_SECONDS=30
+RETRY_MAX_DELAY_SECONDS=900
+# How often a running job records its progress on the pin.
+PROGRESS_INTERVAL_MS=5000
+# On SIGTERM, how long running jobs may finish before they are released (at most 90000: Fargate kills the
+# container 120 s after SIGTERM).
+SHUTDOWN_GRACE_MS=30000
+# Attempts per pin: the pin queue's maxReceiveCount (receives before a job is dead-lettered) and the
+# validator's bound on retries of invalid CARs, one value for both.
+MAX_ATTEMPTS=3
+
+# ---------------------------------------------------------------- sweep of unreferenced content
+# Content no request has wanted for this long (ms, 7 days) has its CAR and pin record deleted. The created
+# destination bucket is versioned: a deleted CAR stays recoverable for 30 more days.
+UNREFERENCED_RETENTION_MS=604800000
+# Most pins one sweep examines, and how often the sweep runs (minutes, at least 5).
+UNREFERENCED_SWEEP_LIMIT=1000
+UNREFERENCED_SWEEP_INTERVAL_MINUTES=60
+
+# ---------------------------------------------------------------- functions and logs
+# Validator Lambda memory in MB (3538 = 2 vCPUs; see stacks/validator-sizing.ts).
+VALIDATOR_MEMORY_MB=3538
+# fatal, error, warn, info, debug or trace.
+LOG_LEVEL=info
+
+# ---------------------------------------------------------------- alarms
+# Alarm notifications go to this address too (confirm the subscription mail).
+ALARM_EMAIL=
+# Worker log lines at level error or above, per 5 minutes, that raise the worker-errors alarm.
+ALARM_WORKER_ERRORS=5
+# Age in seconds of the oldest pin job that raises the oldest-job alarm. Default: FETCH_TIMEOUT_MS + 1 hour.
+ALARM_QUEUE_AGE_SECONDS=

@@ -1,0 +1,52 @@
+/**
+ * The environment of each Lambda function: only the resources it uses. The stacks set exactly these
+ * variables (test/stacks checks that each function's environment parses), so names cannot drift apart.
+ */
+import { z } from 'zod'
+import { workerSchema } from '../../core/config.ts'
+import { resourcesSchema } from '../../core/config-resources.ts'
+import { sweepUnreferencedSchema } from '../sweep-unreferenced.ts'
+
+const aws = resourcesSchema.pick({ AWS_REGION: true, S3_FORCE_PATH_STYLE: true })
+
+/**
+ * The HTTP API (api/http.ts). The cluster API's credentials come from the SST secret, not from the
+ * environment. REQUEST_TABLE and TOKEN_TABLE belong in core/config-resources.ts once more than this entry
+ * point reads them from the environment.
+ */
+export const httpEnvSchema = aws
+  .extend(resourcesSchema.pick({ PIN_TABLE: true, WORKER_TABLE: true, PIN_QUEUE_URL: true }).shape)
+  .extend({
+    REQUEST_TABLE: z.string().min(1),
+    TOKEN_TABLE: z.string().min(1),
+    /**
+     * Delegates handed out while no worker is live (scaled to zero, or all restarting): stable `/p2p/`
+     * multiaddrs of the service's own peers, comma-separated. Without any, the Pinning Service API answers
+     * 503 until a worker is up.
+     */
+    PSA_DELEGATES: z.string().default(''),
+  })
+
+/** The validator on the temporary bucket's ObjectCreated events (api/lambda/validate-car.ts). */
+export const validateCarEnvSchema = aws
+  .extend(
+    resourcesSchema.pick({
+      PIN_TABLE: true,
+      PIN_QUEUE_URL: true,
+      TEMP_BUCKET: true,
+      DESTINATION_BUCKET: true,
+    }).shape,
+  )
+  .extend({ CAR_STORED_TOPIC_ARN: z.string().min(1) })
+  .extend(
+    workerSchema.pick({ MAX_CAR_BYTES: true, MAX_ATTEMPTS: true, RETRY_BASE_DELAY_SECONDS: true }).shape,
+  )
+
+/** The dead-letter queue's consumer (api/lambda/dead-letter.ts). */
+export const deadLetterEnvSchema = aws.extend(resourcesSchema.pick({ PIN_TABLE: true }).shape)
+
+/** The scheduled sweep of unreferenced content (api/lambda/sweep-unreferenced.ts). */
+export const sweepUnreferencedEnvSchema = aws
+  .extend(resourcesSchema.pick({ PIN_TABLE: true, DESTINATION_BUCKET: true }).shape)
+  .extend({ REQUEST_TABLE: z.string().min(1) })
+  .extend(sweepUnreferencedSchema.shape)

@@ -1,0 +1,42 @@
+/**
+ * The worker sidecar's environment: the worker's tuning (core/config.ts), the resources it uses, and the
+ * sidecar's own variables. The stack builds the task's environment against this schema (test/stacks checks
+ * that it parses), so the names cannot drift apart.
+ */
+import { z } from 'zod'
+import { workerSchema } from '../core/config.ts'
+import { resourcesSchema } from '../core/config-resources.ts'
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def)
+
+export const sidecarSchema = z.object({
+  /**
+   * Port of the health endpoint on 127.0.0.1 (see pickup/health.ts). 0, the default: no endpoint, so several
+   * workers can run on one machine; the worker image and the ECS task set 8081.
+   */
+  HEALTH_PORT: int(0, 0, 65535),
+  /** Set by ECS in every task: the agent endpoint for task scale-in protection. Unset: no protection. */
+  ECS_AGENT_URI: z.string().url().optional(),
+  /** How long one task protection lasts; renewed every half of it while the worker holds jobs. */
+  TASK_PROTECTION_MINUTES: int(60, 1, 2880),
+  /** Shortest interval between two kubo `repo gc` runs (GC runs only while the worker holds no jobs). */
+  KUBO_GC_MIN_INTERVAL_MS: int(10 * 60 * 1000),
+  /** kubo repo size above which the worker stops taking jobs until it is idle and has collected. 0: never. */
+  KUBO_GC_HIGH_WATER_BYTES: int(0),
+})
+
+export const workerEnvSchema = workerSchema
+  .extend(
+    resourcesSchema.pick({
+      AWS_REGION: true,
+      S3_FORCE_PATH_STYLE: true,
+      PIN_TABLE: true,
+      WORKER_TABLE: true,
+      PIN_QUEUE_URL: true,
+      TEMP_BUCKET: true,
+    }).shape,
+  )
+  .extend(sidecarSchema.shape)
+
+export type WorkerEnv = z.infer<typeof workerEnvSchema>

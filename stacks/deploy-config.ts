@@ -1,0 +1,169 @@
+/**
+ * Deploy-time configuration: parsed once, in sst.config.ts, from the environment SST loads (`.env`,
+ * `.env.<stage>`; see .env.tpl), and handed to the stacks through the app. The worker's own tuning variables
+ * (core/config.ts) are validated here too and passed to the tasks and functions explicitly, so what is
+ * deployed is what was checked. Every problem is reported together, before anything is synthesized.
+ */
+import type { App } from 'sst/constructs'
+import { z } from 'zod'
+import { sweepUnreferencedSchema } from '../api/sweep-unreferenced.ts'
+import { parseConfig, workerSchema } from '../core/config.ts'
+import { estimateValidatorSeconds } from './validator-sizing.ts'
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def)
+const optionalString = z.string().min(1).optional()
+
+/** Fargate's valid memory sizes (MiB) per CPU size (units of 1/1024 vCPU). */
+const FARGATE_MEMORY: Record<number, { min: number; max: number; step: number }> = {
+  1024: { min: 2048, max: 8192, step: 1024 },
+  2048: { min: 4096, max: 16384, step: 1024 },
+  4096: { min: 8192, max: 30720, step: 1024 },
+  8192: { min: 16384, max: 61440, step: 4096 },
+  16384: { min: 32768, max: 122880, step: 8192 },
+}
+
+/** Fargate gives a container at most 120 s between SIGTERM and SIGKILL. */
+export const WORKER_STOP_TIMEOUT_SECONDS = 120
+
+export const deploySchema = workerSchema
+  .omit({ IPFS_API_URL: true })
+  .extend(sweepUnreferencedSchema.shape)
+  .extend({
+    /** How often the sweep of unreferenced content runs. */
+    UNREFERENCED_SWEEP_INTERVAL_MINUTES: int(60, 5, 24 * 60),
+
+    /** Store CARs in this existing bucket instead of creating one (it is imported, never modified). */
+    DESTINATION_BUCKET_NAME: optionalString,
+
+    /** Serve the API on this domain (e.g. pickup.example.org); needs the hosted zone below. */
+    API_DOMAIN: optionalString,
+    API_HOSTED_ZONE_ID: optionalString,
+    API_HOSTED_ZONE_NAME: optionalString,
+    /** Origins allowed by CORS, comma-separated. */
+    API_CORS_ORIGINS: z.string().default('*'),
+    /** Delegates the Pinning Service API hands out while no worker is live: `/p2p/` multiaddrs, comma-separated. */
+    PSA_DELEGATES: z.string().default(''),
+
+    /** Bounds of the worker service's autoscaling. */
+    WORKER_MIN_TASKS: int(1, 0, 1000),
+    WORKER_MAX_TASKS: int(10, 1, 1000),
+    /** Task size: CPU units (1024 = 1 vCPU) and memory, shared by kubo and the sidecar. */
+    WORKER_CPU: z.coerce
+      .number()
+      .int()
+      .refine((v) => v in FARGATE_MEMORY, 'one of 1024, 2048, 4096, 8192, 16384')
+      .default(2048),
+    WORKER_MEMORY_MIB: int(8192, 2048),
+    WORKER_CPU_ARCHITECTURE: z.enum(['x86_64', 'arm64']).default('x86_64'),
+    /** Disk per task is BATCH_SIZE x this + 10 GiB (kubo keeps the blocks of running jobs), 21-200 GiB. */
+    WORKER_TYPICAL_CAR_GIB: int(8, 1, 200),
+    /** Availability zones the worker VPC spans. */
+    WORKER_AZS: int(2, 1, 3),
+
+    /** kubo's connection manager: trims connections above HIGH down to LOW. */
+    KUBO_CONNMGR_LOW_WATER: int(100, 1),
+    KUBO_CONNMGR_HIGH_WATER: int(400, 1),
+    /** Shortest interval between two `repo gc` runs of one worker. */
+    KUBO_GC_MIN_INTERVAL_MS: int(10 * 60 * 1000, 0),
+
+    /** Lambda memory of the validator: 3538 MB = 2 vCPUs (see stacks/validator-sizing.ts). */
+    VALIDATOR_MEMORY_MB: int(3538, 1769, 10240),
+
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+
+    /** Alarm notifications go to this address (SNS email subscription; confirm the first mail). */
+    ALARM_EMAIL: z.string().email().optional(),
+    /** Worker log lines at level error or above, per 5 minutes, that raise the alarm. */
+    ALARM_WORKER_ERRORS: int(5, 1),
+    /** Age of the oldest pin job that raises the alarm. Default: FETCH_TIMEOUT_MS + 1 hour. */
+    ALARM_QUEUE_AGE_SECONDS: z.coerce.number().int().min(60).optional(),
+  })
+  .superRefine((cfg, ctx) => {
+    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message })
+    if (cfg.WORKER_MAX_TASKS < cfg.WORKER_MIN_TASKS) {
+      problem('WORKER_MAX_TASKS', `must be at least WORKER_MIN_TASKS (${cfg.WORKER_MIN_TASKS})`)
+    }
+    const memory = FARGATE_MEMORY[cfg.WORKER_CPU]
+    if (
+      memory &&
+      (cfg.WORKER_MEMORY_MIB < memory.min ||
+        cfg.WORKER_MEMORY_MIB > memory.max ||
+        cfg.WORKER_MEMORY_MIB % memory.step !== 0)
+    ) {
+      problem(
+        'WORKER_MEMORY_MIB',
+        `Fargate with WORKER_CPU=${cfg.WORKER_CPU} takes ${memory.min}-${memory.max} MiB in steps of ${memory.step}`,
+      )
+    }
+    if (cfg.KUBO_CONNMGR_HIGH_WATER <= cfg.KUBO_CONNMGR_LOW_WATER) {
+      problem('KUBO_CONNMGR_HIGH_WATER', 'must be above KUBO_CONNMGR_LOW_WATER')
+    }
+    if (cfg.MAX_ATTEMPTS > 1000) {
+      problem('MAX_ATTEMPTS', "is the pin queue's maxReceiveCount too, which SQS caps at 1000")
+    }
+    if (cfg.SHUTDOWN_GRACE_MS > (WORKER_STOP_TIMEOUT_SECONDS - 30) * 1000) {
+      problem(
+        'SHUTDOWN_GRACE_MS',
+        `at most ${(WORKER_STOP_TIMEOUT_SECONDS - 30) * 1000}: Fargate kills a container ${WORKER_STOP_TIMEOUT_SECONDS} s after SIGTERM, and releasing jobs takes time too`,
+      )
+    }
+    if (cfg.VISIBILITY_TIMEOUT_SECONDS > 12 * 60 * 60) {
+      problem('VISIBILITY_TIMEOUT_SECONDS', 'SQS allows at most 43200 (12 hours)')
+    }
+    const estimate = estimateValidatorSeconds(cfg.MAX_CAR_BYTES)
+    if (!estimate.fits) {
+      problem(
+        'MAX_CAR_BYTES',
+        `the validator Lambda would need ~${Math.round(estimate.totalSeconds)} s for a CAR this large, over its ` +
+          `${estimate.budgetSeconds} s budget (stacks/validator-sizing.ts): lower it, or validate large CARs on ECS`,
+      )
+    }
+    if (cfg.API_DOMAIN && !(cfg.API_HOSTED_ZONE_ID && cfg.API_HOSTED_ZONE_NAME)) {
+      problem(
+        'API_DOMAIN',
+        'needs API_HOSTED_ZONE_ID and API_HOSTED_ZONE_NAME (the Route 53 zone it lives in)',
+      )
+    }
+  })
+
+export type DeployConfig = z.infer<typeof deploySchema>
+
+/** Parses and checks the deploy-time environment; throws one ConfigError naming every problem. */
+export function parseDeployConfig(env: Record<string, string | undefined>): DeployConfig {
+  return parseConfig(deploySchema, env)
+}
+
+/** Disk per worker task: room for BATCH_SIZE typical DAGs in kubo's repo, plus images and headroom. */
+export function workerEphemeralStorageGiB(cfg: DeployConfig): number {
+  return Math.min(200, Math.max(21, cfg.BATCH_SIZE * cfg.WORKER_TYPICAL_CAR_GIB + 10))
+}
+
+/** The oldest-message alarm: a job may legitimately be in flight for a whole fetch. */
+export function queueAgeAlarmSeconds(cfg: DeployConfig): number {
+  return cfg.ALARM_QUEUE_AGE_SECONDS ?? Math.round(cfg.FETCH_TIMEOUT_MS / 1000) + 3600
+}
+
+const configs = new WeakMap<App, DeployConfig>()
+
+/** Called once by sst.config.ts (or a test) before the stacks are added. */
+export function setDeployConfig(app: App, cfg: DeployConfig): void {
+  configs.set(app, cfg)
+}
+
+export function useDeployConfig(app: App): DeployConfig {
+  const cfg = configs.get(app)
+  if (!cfg)
+    throw new Error('no deploy configuration: call setDeployConfig(app, parseDeployConfig(env)) first')
+  return cfg
+}
+
+/** `<stage>-pickup`: the prefix of every table, queue and topic name (as `app.logicalPrefixedName`). */
+export function resourcePrefix(app: App): string {
+  return `${app.stage}-${app.name}`
+}
+
+/** Bucket names are global: the account and region make them unique. At most 63 characters. */
+export function bucketPrefix(app: App): string {
+  return `${app.stage}-${app.name}-${app.account}-${app.region}`
+}

@@ -1,0 +1,219 @@
+/**
+ * Alarms and the dashboard. Every alarm notifies the stage's alarm topic (and ALARM_EMAIL, if set), when it
+ * fires and when it clears; docs/deploy.md says what each one means and what to do.
+ */
+import { Duration } from 'aws-cdk-lib'
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch'
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions'
+import * as sns from 'aws-cdk-lib/aws-sns'
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
+import { type StackContext, use } from 'sst/constructs'
+import { ApiStack } from './api.ts'
+import { queueAgeAlarmSeconds, resourcePrefix, useDeployConfig } from './deploy-config.ts'
+import { suppress, suppressFrameworkResources } from './nag.ts'
+import { PipelineStack } from './pipeline.ts'
+import { applyStagePolicy, stagePolicy } from './stage.ts'
+import { VALIDATOR_BUDGET_SHARE, VALIDATOR_TIMEOUT_SECONDS } from './validator-sizing.ts'
+import { WorkerStack } from './worker.ts'
+
+export interface MonitoringResources {
+  alarmTopic: sns.Topic
+  alarms: Record<string, cloudwatch.Alarm>
+  dashboard: cloudwatch.Dashboard
+}
+
+export function MonitoringStack({ app, stack }: StackContext): MonitoringResources {
+  const cfg = useDeployConfig(app)
+  const policy = stagePolicy(app.stage)
+  applyStagePolicy(stack, policy)
+  const pipeline = use(PipelineStack)
+  const worker = use(WorkerStack)
+  const { api, handler: httpHandler } = use(ApiStack)
+  const prefix = resourcePrefix(app)
+
+  const alarmTopic = new sns.Topic(stack, 'AlarmTopic', { topicName: `${prefix}-alarms`, enforceSSL: true })
+  suppress(alarmTopic, [
+    {
+      id: 'AwsSolutions-SNS2',
+      reason: 'Alarm notifications name alarms and thresholds only; nothing to hide.',
+    },
+  ])
+  if (cfg.ALARM_EMAIL) alarmTopic.addSubscription(new EmailSubscription(cfg.ALARM_EMAIL))
+  const notify = new SnsAction(alarmTopic)
+
+  const fiveMinutes = Duration.minutes(5)
+  const alarm = (
+    id: string,
+    props: Omit<cloudwatch.AlarmProps, 'alarmName' | 'actionsEnabled' | 'treatMissingData'> & {
+      name: string
+    },
+  ) => {
+    const { name, ...rest } = props
+    const a = new cloudwatch.Alarm(stack, id, {
+      alarmName: `${prefix}-${name}`,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      ...rest,
+    })
+    a.addAlarmAction(notify)
+    a.addOkAction(notify)
+    return a
+  }
+
+  const alarms = {
+    deadLetters: alarm('DeadLettersAlarm', {
+      name: 'dead-letters-not-handled',
+      alarmDescription:
+        'The pin dead-letter queue has not been empty for 15 minutes: its consumer is failing to mark dead ' +
+        "jobs' pins failed (see the DeadLetterConsumer logs).",
+      metric: pipeline.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+    }),
+    oldestJob: alarm('OldestJobAlarm', {
+      name: 'pin-queue-oldest-job',
+      alarmDescription:
+        `A pin job has waited over ${queueAgeAlarmSeconds(cfg)} s (a full fetch plus an hour): workers are not ` +
+        'keeping up (at WORKER_MAX_TASKS?) or are stuck.',
+      metric: pipeline.queue.metricApproximateAgeOfOldestMessage({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
+      threshold: queueAgeAlarmSeconds(cfg),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+    }),
+    workerErrors: alarm('WorkerErrorsAlarm', {
+      name: 'worker-errors',
+      alarmDescription: `The workers logged ${cfg.ALARM_WORKER_ERRORS} or more lines at level error or above in 5 minutes.`,
+      metric: worker.workerErrors,
+      threshold: cfg.ALARM_WORKER_ERRORS,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+    validatorErrors: alarm('ValidatorErrorsAlarm', {
+      name: 'validator-errors',
+      alarmDescription:
+        'The validator failed on a CAR (crashed or timed out; invalid CARs are not errors). S3 retries twice, ' +
+        'then the event lands in the validator failure queue.',
+      metric: pipeline.validator.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+    validatorNearTimeout: alarm('ValidatorDurationAlarm', {
+      name: 'validator-near-timeout',
+      alarmDescription:
+        `A validation took over ${VALIDATOR_BUDGET_SHARE * 100}% of the 15-minute limit: the sizing in ` +
+        'stacks/validator-sizing.ts no longer holds for the CARs seen.',
+      metric: pipeline.validator.metricDuration({ period: fiveMinutes, statistic: 'Maximum' }),
+      threshold: VALIDATOR_TIMEOUT_SECONDS * VALIDATOR_BUDGET_SHARE * 1000,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+    sweepErrors: alarm('SweepErrorsAlarm', {
+      name: 'sweep-errors',
+      alarmDescription:
+        'The sweep of unreferenced content failed (see the SweepUnreferenced logs). Unwanted CARs are kept ' +
+        'longer until a run succeeds; nothing is lost.',
+      metric: pipeline.sweeper.metricErrors({ period: Duration.hours(3), statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+    validatorEventsLost: alarm('ValidatorFailuresAlarm', {
+      name: 'validator-events-failed',
+      alarmDescription:
+        'S3 events the validator failed on three times are waiting in the validator failure queue; their pins ' +
+        'stay pinning until the events are replayed.',
+      metric: pipeline.validatorFailures.metricApproximateNumberOfMessagesVisible({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+  }
+
+  const dashboard = new cloudwatch.Dashboard(stack, 'Dashboard', {
+    dashboardName: prefix,
+    defaultInterval: Duration.hours(6),
+  })
+  const graph = (title: string, left: cloudwatch.IMetric[], width = 8) =>
+    new cloudwatch.GraphWidget({ title, left, width, height: 6 })
+  dashboard.addWidgets(
+    new cloudwatch.AlarmStatusWidget({
+      title: 'Alarms',
+      alarms: Object.values(alarms),
+      width: 24,
+      height: 3,
+    }),
+  )
+  dashboard.addWidgets(
+    graph('Pin queue', [
+      pipeline.queue.metricApproximateNumberOfMessagesVisible({ label: 'waiting' }),
+      pipeline.queue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight or delayed' }),
+    ]),
+    graph('Oldest pin job (s)', [pipeline.queue.metricApproximateAgeOfOldestMessage()]),
+    graph('Dead letters', [
+      pipeline.deadLetterQueue.metricNumberOfMessagesReceived({ label: 'received', statistic: 'Sum' }),
+      pipeline.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'waiting' }),
+    ]),
+  )
+  dashboard.addWidgets(
+    graph('Workers', [
+      new cloudwatch.Metric({
+        namespace: 'ECS/ContainerInsights',
+        metricName: 'RunningTaskCount',
+        dimensionsMap: { ClusterName: worker.cluster.clusterName, ServiceName: worker.service.serviceName },
+        label: 'running tasks',
+      }),
+      new cloudwatch.Metric({
+        namespace: 'ECS/ContainerInsights',
+        metricName: 'DesiredTaskCount',
+        dimensionsMap: { ClusterName: worker.cluster.clusterName, ServiceName: worker.service.serviceName },
+        label: 'desired tasks',
+      }),
+    ]),
+    graph('Pin jobs per task (scaling metric)', [worker.backlogPerTask]),
+    graph('Worker errors', [worker.workerErrors]),
+  )
+  dashboard.addWidgets(
+    graph('Validator', [
+      pipeline.validator.metricInvocations({ statistic: 'Sum' }),
+      pipeline.validator.metricErrors({ statistic: 'Sum' }),
+    ]),
+    graph('Sweep of unreferenced content', [
+      pipeline.sweeper.metricInvocations({ statistic: 'Sum' }),
+      pipeline.sweeper.metricErrors({ statistic: 'Sum' }),
+    ]),
+    graph('Validator duration (ms)', [
+      pipeline.validator.metricDuration({ statistic: 'Maximum', label: 'max' }),
+      pipeline.validator.metricDuration({ statistic: 'p50', label: 'p50' }),
+    ]),
+    graph('HTTP API', [
+      new cloudwatch.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName: 'Count',
+        dimensionsMap: { ApiId: api.httpApiId },
+        statistic: 'Sum',
+        label: 'requests',
+      }),
+      new cloudwatch.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName: '5xx',
+        dimensionsMap: { ApiId: api.httpApiId },
+        statistic: 'Sum',
+        label: '5xx',
+      }),
+      httpHandler.metricErrors({ statistic: 'Sum', label: 'function errors' }),
+    ]),
+  )
+
+  suppressFrameworkResources(stack)
+  return { alarmTopic, alarms, dashboard }
+}

@@ -1,0 +1,280 @@
+/**
+ * The pin pipeline between the API and the destination bucket: the pin queue and its dead-letter queue (with
+ * the consumer that marks dead jobs' pins failed), the temporary bucket the workers upload CARs to, and the
+ * validator that checks each CAR on ObjectCreated and promotes it.
+ *
+ * Two numbers tie the queue to the worker. VISIBILITY_TIMEOUT_SECONDS is both the queue's visibility timeout
+ * and the worker's lease, which it renews every third of it (core/pin-worker.ts), so a live worker's
+ * message never reappears and a dead worker's does within one timeout. MAX_ATTEMPTS is both the queue's
+ * maxReceiveCount and the validator's bound on retries, so both agree on which attempt is the last.
+ *
+ * Also here: the scheduled sweep that deletes the CARs and pin records of content no request has wanted for
+ * UNREFERENCED_RETENTION_MS (api/sweep-unreferenced.ts).
+ */
+import { Duration } from 'aws-cdk-lib'
+import * as events from 'aws-cdk-lib/aws-events'
+import * as targets from 'aws-cdk-lib/aws-events-targets'
+import * as iam from 'aws-cdk-lib/aws-iam'
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations'
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources'
+import * as s3 from 'aws-cdk-lib/aws-s3'
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications'
+import * as sqs from 'aws-cdk-lib/aws-sqs'
+import { type Function as SstFunction, type StackContext, use } from 'sst/constructs'
+import { bucketName, tempBucket } from '../adapters/s3/buckets.ts'
+import { pinQueueDefinition, type QueueDefinition, queueName } from '../adapters/sqs/queues.ts'
+import { type DataResources, DataStack } from './data.ts'
+import { bucketPrefix, resourcePrefix, useDeployConfig } from './deploy-config.ts'
+import { pickupFunction } from './lambda.ts'
+import { type AppliesTo, arnWildcard, suppress, suppressFrameworkResources } from './nag.ts'
+import { applyStagePolicy, stagePolicy } from './stage.ts'
+import { VALIDATOR_TIMEOUT_SECONDS } from './validator-sizing.ts'
+
+/** The dead-letter consumer's timeout: a sixth of the DLQ's visibility timeout, as AWS advises for SQS sources. */
+export function deadLetterTimeoutSeconds(dlq: QueueDefinition): number {
+  return Math.max(1, Math.floor(dlq.visibilityTimeoutSeconds / 6))
+}
+
+/** Where S3 event deliveries that failed every retry land, to be replayed (14 days). */
+const VALIDATOR_FAILURE_RETENTION = Duration.days(14)
+
+/** The cdk-nag finding for object-level actions on the destination bucket (created or imported). */
+function destinationObjectFindings(data: DataResources): AppliesTo {
+  return data.destinationImported
+    ? [`Resource::arn:<AWS::Partition>:s3:::${data.destination.bucketName}/*`]
+    : [arnWildcard('DestinationBucket', '/*')]
+}
+
+export interface PipelineResources {
+  queue: sqs.Queue
+  deadLetterQueue: sqs.Queue
+  deadLetterConsumer: SstFunction
+  temp: s3.Bucket
+  validator: SstFunction
+  validatorFailures: sqs.Queue
+  sweeper: SstFunction
+}
+
+export function PipelineStack({ app, stack }: StackContext): PipelineResources {
+  const cfg = useDeployConfig(app)
+  const policy = stagePolicy(app.stage)
+  applyStagePolicy(stack, policy)
+  const data = use(DataStack)
+  const prefix = resourcePrefix(app)
+  const pins = data.tables.pins
+
+  // ------------------------------------------------------------ queues
+  // The worker's lease and attempts, and the queue's visibility timeout and receives: the same two values.
+  const def = pinQueueDefinition({
+    visibilityTimeoutSeconds: cfg.VISIBILITY_TIMEOUT_SECONDS,
+    maxReceiveCount: cfg.MAX_ATTEMPTS,
+  })
+  const dlqDef = def.deadLetter.queue
+  const deadLetterQueue = new sqs.Queue(stack, 'PinDeadLetterQueue', {
+    queueName: queueName(prefix, dlqDef),
+    visibilityTimeout: Duration.seconds(dlqDef.visibilityTimeoutSeconds),
+    retentionPeriod: Duration.seconds(dlqDef.messageRetentionSeconds),
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  })
+  const queue = new sqs.Queue(stack, 'PinQueue', {
+    queueName: queueName(prefix, def),
+    visibilityTimeout: Duration.seconds(def.visibilityTimeoutSeconds),
+    retentionPeriod: Duration.seconds(def.messageRetentionSeconds),
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: def.deadLetter.maxReceiveCount },
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  })
+
+  const deadLetterConsumer = pickupFunction(
+    stack,
+    'DeadLetterConsumer',
+    {
+      handler: 'api/lambda/dead-letter.handler',
+      description: 'Marks the pins of dead-lettered jobs failed',
+      memorySize: 512,
+      timeout: Duration.seconds(deadLetterTimeoutSeconds(dlqDef)),
+      environment: { PIN_TABLE: pins.tableName },
+      permissions: [
+        new iam.PolicyStatement({
+          sid: 'PinsReadSettle',
+          actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+          resources: [pins.tableArn],
+        }),
+      ],
+    },
+    cfg,
+    policy,
+  )
+  // Grants exactly ReceiveMessage, ChangeMessageVisibility, GetQueueUrl, DeleteMessage, GetQueueAttributes.
+  deadLetterConsumer.addEventSource(
+    new SqsEventSource(deadLetterQueue, { batchSize: 10, reportBatchItemFailures: true }),
+  )
+
+  // ------------------------------------------------------------ temporary bucket and validator
+  const temp = new s3.Bucket(stack, 'TempBucket', {
+    bucketName: bucketName(bucketPrefix(app), tempBucket),
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    enforceSSL: true,
+    lifecycleRules: [
+      {
+        // Left-overs only: the validator deletes every CAR it has handled.
+        id: 'expire-temporary-cars',
+        expiration: Duration.days(tempBucket.expireAfterDays),
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      },
+    ],
+    autoDeleteObjects: policy.autoDeleteObjects,
+    removalPolicy: policy.dataRemovalPolicy,
+  })
+  suppress(temp, [
+    {
+      id: 'AwsSolutions-S1',
+      reason:
+        'Temporary uploads, read once by the validator and deleted; only pickup roles can reach the bucket. ' +
+        'The destination bucket has access logs.',
+    },
+  ])
+
+  const validatorFailures = new sqs.Queue(stack, 'ValidatorFailureQueue', {
+    queueName: `${prefix}-validator-failures`,
+    retentionPeriod: VALIDATOR_FAILURE_RETENTION,
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  })
+  suppress(validatorFailures, [
+    {
+      id: 'AwsSolutions-SQS3',
+      reason: "This queue is itself a dead-letter destination: the validator's failed S3 event deliveries.",
+    },
+  ])
+
+  const destinationObjects = data.destination.arnForObjects('*')
+  const validator = pickupFunction(
+    stack,
+    'ValidateCar',
+    {
+      handler: 'api/lambda/validate-car.handler',
+      description: 'Validates CARs uploaded to the temporary bucket and promotes them',
+      memorySize: cfg.VALIDATOR_MEMORY_MB,
+      timeout: Duration.seconds(VALIDATOR_TIMEOUT_SECONDS),
+      environment: {
+        PIN_TABLE: pins.tableName,
+        PIN_QUEUE_URL: queue.queueUrl,
+        TEMP_BUCKET: temp.bucketName,
+        DESTINATION_BUCKET: data.destination.bucketName,
+        CAR_STORED_TOPIC_ARN: data.carStored.topicArn,
+        MAX_CAR_BYTES: String(cfg.MAX_CAR_BYTES),
+        MAX_ATTEMPTS: String(cfg.MAX_ATTEMPTS),
+        RETRY_BASE_DELAY_SECONDS: String(cfg.RETRY_BASE_DELAY_SECONDS),
+      },
+      permissions: [
+        new iam.PolicyStatement({
+          sid: 'PinsReadSettle',
+          actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+          resources: [pins.tableArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'TempReadDelete',
+          actions: ['s3:GetObject', 's3:DeleteObject'],
+          resources: [temp.arnForObjects('*')],
+        }),
+        // Without ListBucket, S3 answers 403 instead of 404 for a missing key, and an already handled
+        // (redelivered) event would fail instead of being recognised.
+        new iam.PolicyStatement({ sid: 'TempList', actions: ['s3:ListBucket'], resources: [temp.bucketArn] }),
+        new iam.PolicyStatement({
+          sid: 'DestinationWrite',
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+          resources: [destinationObjects],
+        }),
+        new iam.PolicyStatement({
+          sid: 'RetryJob',
+          actions: ['sqs:SendMessage'],
+          resources: [queue.queueArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'PublishCarStored',
+          actions: ['sns:Publish'],
+          resources: [data.carStored.topicArn],
+        }),
+      ],
+    },
+    cfg,
+    policy,
+  )
+  suppress(validator, [
+    {
+      id: 'AwsSolutions-IAM5',
+      reason:
+        'Object-level S3 actions on the CARs of the two buckets: object keys are per CID, not known ahead.',
+      appliesTo: [arnWildcard('TempBucket', '/*'), ...destinationObjectFindings(data)],
+    },
+  ])
+  validator.configureAsyncInvoke({
+    retryAttempts: 2,
+    maxEventAge: Duration.hours(6),
+    onFailure: new SqsDestination(validatorFailures),
+  })
+  temp.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(validator), {
+    suffix: '.car',
+  })
+
+  // ------------------------------------------------------------ sweep of unreferenced content
+  const requests = data.tables.requests
+  const sweeper = pickupFunction(
+    stack,
+    'SweepUnreferenced',
+    {
+      handler: 'api/lambda/sweep-unreferenced.handler',
+      description: 'Deletes the CARs and pins of content no request has wanted for the retention period',
+      memorySize: 512,
+      // Shorter than the shortest schedule interval (5 minutes), so runs never overlap.
+      timeout: Duration.minutes(4),
+      environment: {
+        PIN_TABLE: pins.tableName,
+        REQUEST_TABLE: requests.tableName,
+        DESTINATION_BUCKET: data.destination.bucketName,
+        UNREFERENCED_RETENTION_MS: String(cfg.UNREFERENCED_RETENTION_MS),
+        UNREFERENCED_SWEEP_LIMIT: String(cfg.UNREFERENCED_SWEEP_LIMIT),
+      },
+      permissions: [
+        new iam.PolicyStatement({
+          sid: 'SweepPins',
+          actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+          resources: [pins.tableArn, `${pins.tableArn}/index/unreferenced-since`],
+        }),
+        new iam.PolicyStatement({
+          sid: 'FindRequests',
+          actions: ['dynamodb:Query', 'dynamodb:BatchGetItem'],
+          resources: [requests.tableArn, `${requests.tableArn}/index/cid`],
+        }),
+        new iam.PolicyStatement({
+          sid: 'DeleteCars',
+          actions: ['s3:DeleteObject'],
+          resources: [data.destination.arnForObjects('*')],
+        }),
+      ],
+    },
+    cfg,
+    policy,
+  )
+  suppress(sweeper, [
+    {
+      id: 'AwsSolutions-IAM5',
+      reason: 'Deletes CARs of the destination bucket, whose keys are per CID and not known ahead.',
+      appliesTo: destinationObjectFindings(data),
+    },
+  ])
+  new events.Rule(stack, 'SweepSchedule', {
+    description: 'Runs the sweep of unreferenced content',
+    schedule: events.Schedule.rate(Duration.minutes(cfg.UNREFERENCED_SWEEP_INTERVAL_MINUTES)),
+    // A failed run is not retried: the next one continues where it stopped.
+    targets: [new targets.LambdaFunction(sweeper, { retryAttempts: 0 })],
+  })
+
+  suppressFrameworkResources(stack)
+  stack.addOutputs({ PinQueueUrl: queue.queueUrl, TempBucket: temp.bucketName })
+  return { queue, deadLetterQueue, deadLetterConsumer, temp, validator, validatorFailures, sweeper }
+}

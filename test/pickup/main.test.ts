@@ -1,0 +1,113 @@
+/**
+ * The sidecar's entry point (`pickup/main.ts`) run as a process, as in its ECS task: against local mode's
+ * embedded services, with HEALTH_PORT set and ECS_AGENT_URI pointing at a node:http stand-in of the ECS
+ * agent's task-protection endpoint (the real agent exists only inside an ECS task). Without kubo the worker
+ * uses an embedded Helia node, so kubo's GC is not exercised here (see test/adapters/kubo-gc.test.ts).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { contentKey } from '../../core/cid.ts'
+import { unixfsFile } from '../fixtures/dags.ts'
+import { startTestSystem, type TestSystem } from '../helpers/system.ts'
+
+let t: TestSystem
+let agent: Server
+const protections: boolean[] = []
+let child: ChildProcess | undefined
+
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const { port } = s.address() as AddressInfo
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return port
+}
+
+beforeAll(async () => {
+  t = await startTestSystem({}, { worker: false })
+  agent = createServer((req, res) => {
+    let raw = ''
+    req.on('data', (c: Buffer) => {
+      raw += c.toString()
+    })
+    req.on('end', () => {
+      const { ProtectionEnabled } = JSON.parse(raw) as { ProtectionEnabled: boolean }
+      if (req.method === 'PUT' && req.url === '/v4/agent/task-protection/v1/state')
+        protections.push(ProtectionEnabled)
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ protection: { ProtectionEnabled, TaskArn: 'arn:aws:ecs:::task/c/1' } }))
+    })
+  })
+  await new Promise<void>((resolve) => agent.listen(0, '127.0.0.1', resolve))
+})
+
+afterAll(async () => {
+  child?.kill('SIGKILL')
+  await new Promise<void>((resolve) => agent?.close(() => resolve()))
+  await t?.stop()
+})
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const started = Date.now()
+  for (;;) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined) return value
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+describe('the worker sidecar in an ECS-like task', () => {
+  it('answers its health check, protects its task while it holds a job, and stops on SIGTERM', async () => {
+    const { endpoints, names, credentials } = t.system.services
+    const healthPort = await freePort()
+    child = spawn(process.execPath, ['pickup/main.ts'], {
+      env: {
+        PATH: process.env.PATH,
+        LOG_LEVEL: 'silent',
+        AWS_REGION: endpoints.region,
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+        AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+        AWS_ENDPOINT_URL_S3: endpoints.s3,
+        S3_FORCE_PATH_STYLE: 'true',
+        PIN_TABLE: names.pinsTable,
+        WORKER_TABLE: names.workersTable,
+        PIN_QUEUE_URL: names.pinQueueUrl,
+        TEMP_BUCKET: names.tempBucket,
+        IPFS_PUBLIC_NETWORK: 'false',
+        VISIBILITY_TIMEOUT_SECONDS: '10',
+        UPLOAD_PART_BYTES: String(5 * 1024 * 1024),
+        HEALTH_PORT: String(healthPort),
+        ECS_AGENT_URI: `http://127.0.0.1:${(agent.address() as AddressInfo).port}/v4/agent`,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+
+    const health = await waitFor('a healthy worker', async () => {
+      const res = await fetch(`http://127.0.0.1:${healthPort}/health`)
+      return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined
+    })
+    expect(health).toMatchObject({ ok: true, looping: true, ipfsAnswers: true, inFlight: 0 })
+    expect((await fetch(`http://127.0.0.1:${healthPort}/nope`)).status).toBe(404)
+
+    const file = await unixfsFile(2 * 1024 * 1024, { seed: 'sidecar' })
+    await t.addToOrigin(file.blocks)
+    const cid = contentKey(file.root)
+    const res = await t.api(`/pins/${cid}?origins=${encodeURIComponent(t.originAddrs().join(','))}`, {
+      method: 'POST',
+    })
+    expect(res.status).toBe(200)
+    await t.waitForPin(cid, 'pinned', 60_000)
+    // Protected when the job arrived, unprotected when it was done.
+    await waitFor('protection lifted', async () => (protections.at(-1) === false ? true : undefined))
+    expect(protections).toEqual([true, false])
+
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', resolve))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+  })
+})

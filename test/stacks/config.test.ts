@@ -1,0 +1,122 @@
+/**
+ * Deploy-time configuration (stacks/deploy-config.ts), the stage policy's naming rules, the validator sizing
+ * arithmetic (stacks/validator-sizing.ts), and .env.tpl listing exactly the variables the deploy reads.
+ */
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { ConfigError } from '../../core/config.ts'
+import { deploySchema, parseDeployConfig, workerEphemeralStorageGiB } from '../../stacks/deploy-config.ts'
+import { stagePolicy } from '../../stacks/stage.ts'
+import { estimateValidatorSeconds, VALIDATOR_TIMEOUT_SECONDS } from '../../stacks/validator-sizing.ts'
+
+const GiB = 1024 ** 3
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    parseDeployConfig(env)
+    return []
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+}
+
+describe('deploy configuration', () => {
+  it('has defaults for everything', () => {
+    const cfg = parseDeployConfig({})
+    expect(cfg).toMatchObject({
+      MAX_CAR_BYTES: 31 * GiB,
+      VISIBILITY_TIMEOUT_SECONDS: 300,
+      MAX_ATTEMPTS: 3,
+      WORKER_MIN_TASKS: 1,
+      WORKER_MAX_TASKS: 10,
+      WORKER_CPU: 2048,
+      WORKER_MEMORY_MIB: 8192,
+      VALIDATOR_MEMORY_MB: 3538,
+    })
+    expect(cfg.DESTINATION_BUCKET_NAME).toBeUndefined()
+    expect(workerEphemeralStorageGiB(cfg)).toBe(90)
+  })
+
+  it('reports every problem at once', () => {
+    const found = problems({
+      MAX_ATTEMPTS: '1001',
+      WORKER_MIN_TASKS: '8',
+      WORKER_MAX_TASKS: '4',
+      WORKER_CPU: '2048',
+      WORKER_MEMORY_MIB: '2048',
+      API_DOMAIN: 'pickup.example.org',
+      SHUTDOWN_GRACE_MS: '100000',
+      MAX_CAR_BYTES: String(64 * GiB),
+    })
+    expect(found.map((p) => p.split(':')[0]).sort()).toEqual([
+      'API_DOMAIN',
+      'MAX_ATTEMPTS',
+      'MAX_CAR_BYTES',
+      'SHUTDOWN_GRACE_MS',
+      'WORKER_MAX_TASKS',
+      'WORKER_MEMORY_MIB',
+    ])
+  })
+
+  it('treats empty values as unset, as a copied .env.tpl leaves them', () => {
+    expect(
+      parseDeployConfig({ DESTINATION_BUCKET_NAME: '', ALARM_QUEUE_AGE_SECONDS: '' }).DESTINATION_BUCKET_NAME,
+    ).toBe(undefined)
+  })
+
+  it('keeps the disk within what Fargate offers', () => {
+    expect(
+      workerEphemeralStorageGiB(parseDeployConfig({ BATCH_SIZE: '1', WORKER_TYPICAL_CAR_GIB: '1' })),
+    ).toBe(21)
+    expect(
+      workerEphemeralStorageGiB(parseDeployConfig({ BATCH_SIZE: '50', WORKER_TYPICAL_CAR_GIB: '31' })),
+    ).toBe(200)
+  })
+
+  it('is listed in .env.tpl, one line per variable, nothing else', () => {
+    const tpl = readFileSync(new URL('../../.env.tpl', import.meta.url), 'utf8')
+    const listed = [...tpl.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1])
+    expect(listed.sort()).toEqual(Object.keys(deploySchema.shape).sort())
+    for (const [, key, value] of tpl.matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)) {
+      if (value === '') continue
+      // The values shown are the defaults.
+      expect(String(parseDeployConfig({})[key as keyof ReturnType<typeof parseDeployConfig>]), key).toBe(
+        value,
+      )
+    }
+  })
+})
+
+describe('stages', () => {
+  it('production and staging keep their data; pull-request and personal stages do not', () => {
+    expect(stagePolicy('production').persistent).toBe(true)
+    expect(stagePolicy('staging').persistent).toBe(true)
+    expect(stagePolicy('pr-123').persistent).toBe(false)
+    expect(stagePolicy('alice').persistent).toBe(false)
+  })
+
+  it('refuses names that cannot be part of a bucket name', () => {
+    for (const bad of ['Production', 'pr_1', '1pr', 'pr-', 'a-very-long-stage-name-indeed']) {
+      expect(() => stagePolicy(bad), bad).toThrow(/stage/)
+    }
+  })
+})
+
+describe('validator sizing', () => {
+  it('validates the largest CAR (31 GiB) within 80% of 15 minutes', () => {
+    const e = estimateValidatorSeconds(31 * GiB)
+    // 33,285,996,544 B at 1,000 MB/s (CPU) = 33 s; at 90 MB/s (one S3 stream) = 370 s; copy at 200 MB/s = 166 s.
+    expect(Math.round(e.validateSeconds)).toBe(33)
+    expect(Math.round(e.readSeconds)).toBe(370)
+    expect(Math.round(e.copySeconds)).toBe(166)
+    expect(Math.round(e.totalSeconds)).toBe(536)
+    expect(e.budgetSeconds).toBe(0.8 * VALIDATOR_TIMEOUT_SECONDS)
+    expect(e.fits).toBe(true)
+  })
+
+  it('refuses a MAX_CAR_BYTES the Lambda could not validate in time', () => {
+    expect(estimateValidatorSeconds(41 * GiB).fits).toBe(true)
+    expect(estimateValidatorSeconds(42 * GiB).fits).toBe(false)
+  })
+})

@@ -1,0 +1,755 @@
+/**
+ * The synthesized CloudFormation of every stack, offline (see ./synth.ts for how SST's app is synthesized
+ * without AWS): the properties that decide whether pickup works and what it may touch.
+ */
+import { Match } from 'aws-cdk-lib/assertions'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { attributeDefinitions, createTableInput, tableName, tables } from '../../adapters/dynamodb/tables.ts'
+import { bucketName, destinationBucket, tempBucket } from '../../adapters/s3/buckets.ts'
+import { pinQueueDefinition } from '../../adapters/sqs/queues.ts'
+import {
+  deadLetterEnvSchema,
+  httpEnvSchema,
+  sweepUnreferencedEnvSchema,
+  validateCarEnvSchema,
+} from '../../api/lambda/env.ts'
+import { workerEnvSchema } from '../../pickup/config.ts'
+import { workerEphemeralStorageGiB } from '../../stacks/deploy-config.ts'
+import { VALIDATOR_MEMORY_MB, VALIDATOR_TIMEOUT_SECONDS } from '../../stacks/validator-sizing.ts'
+import { HEALTH_PORT, SWARM_PORT } from '../../stacks/worker.ts'
+import {
+  ACCOUNT,
+  actionsOf,
+  concreteEnv,
+  containerEnv,
+  REGION,
+  type Resource,
+  resourceOf,
+  resourcesOf,
+  roleStatements,
+  type Synthesized,
+  synthesize,
+  synthesizeFromConfig,
+} from './synth.ts'
+
+let production: Synthesized
+let preview: Synthesized
+let custom: Synthesized
+
+const CUSTOM_ENV = {
+  DESTINATION_BUCKET_NAME: 'existing-car-bucket',
+  API_DOMAIN: 'pickup.example.org',
+  API_HOSTED_ZONE_ID: 'Z0123456789ABCDEFGHIJ',
+  API_HOSTED_ZONE_NAME: 'example.org',
+  API_CORS_ORIGINS: 'https://app.example.org, https://example.org',
+  WORKER_MIN_TASKS: '2',
+  WORKER_MAX_TASKS: '25',
+  WORKER_CPU: '4096',
+  WORKER_MEMORY_MIB: '16384',
+  WORKER_CPU_ARCHITECTURE: 'arm64',
+  BATCH_SIZE: '4',
+  WORKER_TYPICAL_CAR_GIB: '20',
+  VISIBILITY_TIMEOUT_SECONDS: '600',
+  MAX_ATTEMPTS: '5',
+  ALARM_EMAIL: 'ops@example.org',
+}
+
+beforeAll(async () => {
+  production = await synthesize('production')
+  preview = await synthesize('pr-42')
+  custom = await synthesize('staging', CUSTOM_ENV)
+})
+
+type ContainerDef = {
+  Name: string
+  Environment?: Array<{ Name: string; Value: unknown }>
+  HealthCheck?: { Command: string[] }
+  PortMappings?: Array<{ ContainerPort: number; Protocol: string }>
+  DependsOn?: Array<{ ContainerName: string; Condition: string }>
+  StopTimeout?: number
+}
+
+function containers(s: Synthesized): Record<string, ContainerDef> {
+  const task = resourceOf(s.templates.worker, 'AWS::ECS::TaskDefinition', 'WorkerTask')
+  const defs = task.Properties?.ContainerDefinitions as ContainerDef[]
+  return Object.fromEntries(defs.map((c) => [c.Name, c]))
+}
+
+function functionEnv(s: Synthesized, stack: 'pipeline' | 'api', idPrefix: string): Record<string, unknown> {
+  const fn = resourceOf(s.templates[stack], 'AWS::Lambda::Function', idPrefix)
+  return (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables
+}
+
+describe('tables', () => {
+  it('are built from the definitions local mode uses, with on-demand billing and point-in-time recovery', () => {
+    for (const def of Object.values(tables)) {
+      const name = tableName('production-pickup', def)
+      const local = createTableInput(def, name)
+      production.templates.data.hasResourceProperties('AWS::DynamoDB::Table', {
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: local.KeySchema,
+        AttributeDefinitions: Match.arrayEquals(
+          attributeDefinitions(def).map((a) => ({ AttributeName: a.name, AttributeType: a.type })),
+        ),
+        GlobalSecondaryIndexes:
+          local.GlobalSecondaryIndexes === undefined
+            ? Match.absent()
+            : local.GlobalSecondaryIndexes.map((g) => ({
+                IndexName: g.IndexName,
+                KeySchema: g.KeySchema,
+                Projection: g.Projection,
+              })),
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      })
+    }
+    expect(resourcesOf(production.templates.data, 'AWS::DynamoDB::Table')).toHaveLength(
+      Object.keys(tables).length,
+    )
+  })
+
+  it('has the pins status-updated index and the workers TTL on `ttl`', () => {
+    production.templates.data.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: 'production-pickup-pins',
+      GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: 'status-updated' })]),
+    })
+    production.templates.data.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: 'production-pickup-workers',
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+    })
+  })
+
+  it('are protected and retained on persistent stages, disposable on preview stages', () => {
+    for (const [, table] of resourcesOf(production.templates.data, 'AWS::DynamoDB::Table')) {
+      expect(table.DeletionPolicy).toBe('Retain')
+      expect(table.Properties?.DeletionProtectionEnabled).toBe(true)
+    }
+    for (const [, table] of resourcesOf(preview.templates.data, 'AWS::DynamoDB::Table')) {
+      expect(table.DeletionPolicy).toBe('Delete')
+      expect(table.Properties?.DeletionProtectionEnabled).toBe(false)
+    }
+  })
+})
+
+describe('queues', () => {
+  it('send a job to the dead-letter queue after MAX_ATTEMPTS receives', () => {
+    const t = production.templates.pipeline
+    const def = pinQueueDefinition()
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'production-pickup-pin',
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PinDeadLetterQueue'), 'Arn'] },
+        maxReceiveCount: 3,
+      },
+      MessageRetentionPeriod: def.messageRetentionSeconds,
+      SqsManagedSseEnabled: true,
+    })
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'production-pickup-pin-dlq',
+      MessageRetentionPeriod: def.deadLetter.queue.messageRetentionSeconds,
+    })
+    custom.templates.pipeline.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'staging-pickup-pin',
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }),
+    })
+  })
+
+  it("share one visibility timeout with the worker's lease, renewed every third of it", () => {
+    for (const s of [production, custom]) {
+      const queue = resourceOf(s.templates.pipeline, 'AWS::SQS::Queue', 'PinQueue')
+      const worker = containerEnv(containers(s).worker!)
+      expect(queue.Properties?.VisibilityTimeout).toBe(s.cfg.VISIBILITY_TIMEOUT_SECONDS)
+      expect(worker.VISIBILITY_TIMEOUT_SECONDS).toBe(String(s.cfg.VISIBILITY_TIMEOUT_SECONDS))
+      // core/pin-worker.ts extends every third of the timeout: two renewals can fail before the job reappears.
+      const renewEverySeconds = s.cfg.VISIBILITY_TIMEOUT_SECONDS / 3
+      expect(2 * renewEverySeconds).toBeLessThan(s.cfg.VISIBILITY_TIMEOUT_SECONDS)
+      expect(renewEverySeconds).toBeGreaterThanOrEqual(10)
+    }
+    expect(
+      resourceOf(custom.templates.pipeline, 'AWS::SQS::Queue', 'PinQueue').Properties?.VisibilityTimeout,
+    ).toBe(600)
+  })
+
+  it("agree on the last attempt: the worker and the validator get the queue's maxReceiveCount", () => {
+    for (const s of [production, custom]) {
+      const queue = resourceOf(s.templates.pipeline, 'AWS::SQS::Queue', 'PinQueue')
+      const attempts = String(
+        (queue.Properties!.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount,
+      )
+      expect(attempts).toBe(String(s.cfg.MAX_ATTEMPTS))
+      expect(containerEnv(containers(s).worker!).MAX_ATTEMPTS).toBe(attempts)
+      expect(functionEnv(s, 'pipeline', 'ValidateCar').MAX_ATTEMPTS).toBe(attempts)
+    }
+  })
+
+  it('refuse requests without TLS', () => {
+    for (const [, policy] of resourcesOf(production.templates.pipeline, 'AWS::SQS::QueuePolicy')) {
+      expect(JSON.stringify(policy.Properties)).toContain('"aws:SecureTransport":"false"')
+    }
+  })
+})
+
+describe('dead-letter consumer', () => {
+  it('reports batch item failures, and times out well within the DLQ visibility timeout', () => {
+    const t = production.templates.pipeline
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PinDeadLetterQueue'), 'Arn'] },
+      FunctionName: { Ref: Match.stringLikeRegexp('^DeadLetterConsumer') },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 10,
+    })
+    const fn = resourceOf(t, 'AWS::Lambda::Function', 'DeadLetterConsumer')
+    expect(6 * (fn.Properties?.Timeout as number)).toBeLessThanOrEqual(
+      pinQueueDefinition().deadLetter.queue.visibilityTimeoutSeconds,
+    )
+  })
+})
+
+describe('buckets', () => {
+  it('temporary: a validator notification on ObjectCreated for .car keys only', () => {
+    production.templates.pipeline.hasResourceProperties('Custom::S3BucketNotifications', {
+      BucketName: { Ref: Match.stringLikeRegexp('^TempBucket') },
+      NotificationConfiguration: {
+        LambdaFunctionConfigurations: [
+          {
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'suffix', Value: '.car' }] } },
+            LambdaFunctionArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ValidateCar'), 'Arn'] },
+          },
+        ],
+      },
+    })
+  })
+
+  it('temporary: objects expire as the bucket definition says, incomplete uploads after a day', () => {
+    production.templates.pipeline.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: bucketName(`production-pickup-${ACCOUNT}-${REGION}`, tempBucket),
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            Id: 'expire-temporary-cars',
+            Status: 'Enabled',
+            ExpirationInDays: tempBucket.expireAfterDays,
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+          },
+        ],
+      },
+    })
+  })
+
+  it('destination: versioned, encrypted, private, TLS only, access-logged', () => {
+    const t = production.templates.data
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: bucketName(`production-pickup-${ACCOUNT}-${REGION}`, destinationBucket),
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      LoggingConfiguration: { DestinationBucketName: { Ref: Match.stringLikeRegexp('^AccessLogsBucket') } },
+    })
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: Match.stringLikeRegexp('^DestinationBucket') },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    })
+  })
+
+  it('every created bucket is encrypted, private and TLS only', () => {
+    for (const s of [production, preview]) {
+      for (const stack of ['data', 'pipeline'] as const) {
+        for (const [id, bucket] of resourcesOf(s.templates[stack], 'AWS::S3::Bucket')) {
+          expect(bucket.Properties?.BucketEncryption, id).toBeDefined()
+          expect(bucket.Properties?.PublicAccessBlockConfiguration, id).toEqual({
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          })
+          const policy = resourcesOf(s.templates[stack], 'AWS::S3::BucketPolicy').find(
+            ([, p]) => (p.Properties!.Bucket as { Ref?: string }).Ref === id,
+          )
+          expect(JSON.stringify(policy?.[1].Properties), id).toContain('"aws:SecureTransport":"false"')
+        }
+      }
+    }
+  })
+
+  it('destination: an existing bucket is imported, not created, and used by name', () => {
+    expect(
+      resourcesOf(custom.templates.data, 'AWS::S3::Bucket').filter(([id]) =>
+        id.startsWith('DestinationBucket'),
+      ),
+    ).toEqual([])
+    expect(functionEnv(custom, 'pipeline', 'ValidateCar').DESTINATION_BUCKET).toBe('existing-car-bucket')
+    const write = roleStatements(custom.templates.pipeline, 'ValidateCarServiceRole').find(
+      (s) => s.Sid === 'DestinationWrite',
+    )
+    expect(JSON.stringify(write?.Resource)).toContain(':s3:::existing-car-bucket/*')
+  })
+})
+
+describe('validator', () => {
+  it('has 15 minutes, 2 vCPUs of memory and the default ephemeral storage (it streams)', () => {
+    const fn = resourceOf(production.templates.pipeline, 'AWS::Lambda::Function', 'ValidateCar')
+    expect(fn.Properties?.Timeout).toBe(VALIDATOR_TIMEOUT_SECONDS)
+    expect(fn.Properties?.MemorySize).toBe(VALIDATOR_MEMORY_MB)
+    expect(fn.Properties?.EphemeralStorage).toEqual({ Size: 512 })
+    expect(fn.Properties?.Architectures).toEqual(['arm64'])
+  })
+
+  it('retries failed events twice, then keeps them in a queue', () => {
+    production.templates.pipeline.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^ValidateCar') },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: {
+        OnFailure: {
+          Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ValidatorFailureQueue'), 'Arn'] },
+        },
+      },
+    })
+  })
+})
+
+describe('sweep of unreferenced content', () => {
+  it('runs on a schedule, without retries', () => {
+    production.templates.pipeline.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SweepUnreferenced'), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0 },
+        }),
+      ],
+    })
+    const fn = resourceOf(production.templates.pipeline, 'AWS::Lambda::Function', 'SweepUnreferenced')
+    expect((fn.Properties?.Timeout as number) / 60).toBeLessThan(5)
+  })
+})
+
+describe('function environments', () => {
+  it('parse with the schema each entry point reads', () => {
+    for (const s of [production, custom]) {
+      expect(() =>
+        validateCarEnvSchema.parse(concreteEnv(functionEnv(s, 'pipeline', 'ValidateCar'))),
+      ).not.toThrow()
+      expect(() =>
+        deadLetterEnvSchema.parse(concreteEnv(functionEnv(s, 'pipeline', 'DeadLetterConsumer'))),
+      ).not.toThrow()
+      expect(() => httpEnvSchema.parse(concreteEnv(functionEnv(s, 'api', 'HttpApi')))).not.toThrow()
+      expect(() =>
+        sweepUnreferencedEnvSchema.parse(concreteEnv(functionEnv(s, 'pipeline', 'SweepUnreferenced'))),
+      ).not.toThrow()
+      expect(() => workerEnvSchema.parse(concreteEnv(containerEnv(containers(s).worker!)))).not.toThrow()
+    }
+  })
+
+  it('hold no secret: the cluster token is fetched from SSM at cold start', () => {
+    const env = functionEnv(production, 'api', 'HttpApi')
+    expect(env.SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN).toBe('__FETCH_FROM_SSM__')
+    expect(Object.keys(env).filter((k) => /TOKEN(?!_TABLE)|SECRET|PASSWORD/i.test(k))).toEqual([
+      'SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN',
+    ])
+  })
+})
+
+describe('IAM', () => {
+  const byId = (statements: ReturnType<typeof roleStatements>) =>
+    Object.fromEntries(
+      statements
+        .filter((s) => s.Sid)
+        .map((s) => [s.Sid, { actions: actionsOf(s).sort(), resource: JSON.stringify(s.Resource) }]),
+    )
+
+  it('never grants a wildcard action, except to the frameworks own deploy-time handlers', () => {
+    // CDK's S3 auto-delete provider (preview stages) is the only exception: a CloudFormation-time handler.
+    for (const s of [production, preview, custom]) {
+      for (const [name, template] of Object.entries(s.templates)) {
+        for (const [id, policy] of resourcesOf(template, 'AWS::IAM::Policy')) {
+          const statements = (
+            policy.Properties!.PolicyDocument as { Statement: Parameters<typeof actionsOf>[0][] }
+          ).Statement
+          for (const st of statements) {
+            for (const action of actionsOf(st)) expect(action, `${name}/${id}`).not.toContain('*')
+          }
+        }
+      }
+    }
+  })
+
+  it('validator: exactly what promoting a CAR takes', () => {
+    const st = byId(roleStatements(production.templates.pipeline, 'ValidateCarServiceRole'))
+    expect(st.PinsReadSettle?.actions).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem'])
+    expect(st.PinsReadSettle?.resource).toContain('PinsTable')
+    expect(st.TempReadDelete?.actions).toEqual(['s3:DeleteObject', 's3:GetObject'])
+    expect(st.TempReadDelete?.resource).toMatch(/TempBucket.*\/\*/)
+    expect(st.TempList?.actions).toEqual(['s3:ListBucket'])
+    expect(st.DestinationWrite?.actions).toEqual([
+      's3:AbortMultipartUpload',
+      's3:DeleteObject',
+      's3:PutObject',
+    ])
+    expect(st.DestinationWrite?.resource).toMatch(/DestinationBucket.*\/\*/)
+    expect(st.RetryJob).toEqual({
+      actions: ['sqs:SendMessage'],
+      resource: expect.stringContaining('PinQueue'),
+    })
+    expect(st.PublishCarStored).toEqual({
+      actions: ['sns:Publish'],
+      resource: expect.stringContaining('CarStoredTopic'),
+    })
+  })
+
+  it('dead-letter consumer: read and settle pins, consume its queue', () => {
+    const statements = roleStatements(production.templates.pipeline, 'DeadLetterConsumerServiceRole')
+    expect(byId(statements).PinsReadSettle?.actions).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem'])
+    const consume = statements.find((s) => !s.Sid)
+    expect(actionsOf(consume!).sort()).toEqual([
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
+    ])
+    expect(JSON.stringify(consume!.Resource)).toContain('PinDeadLetterQueue')
+  })
+
+  it('HTTP API: pins, requests, token lookups, live workers, enqueue, and only its own secret', () => {
+    const statements = roleStatements(production.templates.api, 'HttpApiServiceRole')
+    const st = byId(statements)
+    expect(st.Pins?.actions).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ])
+    expect(st.Requests?.actions).toContain('dynamodb:DeleteItem')
+    expect(st.AccessTokens).toEqual({
+      actions: ['dynamodb:GetItem'],
+      resource: expect.stringContaining('TokensTable'),
+    })
+    expect(st.LiveWorkers?.actions).toEqual(['dynamodb:Scan'])
+    expect(st.EnqueuePins?.actions).toEqual(['sqs:SendMessage'])
+    const ssm = statements.find((s) => actionsOf(s).includes('ssm:GetParameters'))
+    expect(actionsOf(ssm!)).toEqual(['ssm:GetParameters'])
+    expect(JSON.stringify(ssm!.Resource)).toContain(
+      `:ssm:${REGION}:${ACCOUNT}:parameter/sst/pickup/production/Secret/CLUSTER_BASIC_AUTH_TOKEN/value`,
+    )
+  })
+
+  it('sweep: unreferenced pins and their requests, and deleting CARs', () => {
+    const st = byId(roleStatements(production.templates.pipeline, 'SweepUnreferencedServiceRole'))
+    expect(st.SweepPins?.actions).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ])
+    expect(st.SweepPins?.resource).toContain('/index/unreferenced-since')
+    expect(st.FindRequests?.actions).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query'])
+    expect(st.FindRequests?.resource).toContain('/index/cid')
+    expect(st.DeleteCars?.actions).toEqual(['s3:DeleteObject'])
+    expect(st.DeleteCars?.resource).toMatch(/DestinationBucket.*\/\*/)
+  })
+
+  it('worker task: its queue, claim and settle pins, announce itself, upload CARs, protect its task', () => {
+    const st = byId(roleStatements(production.templates.worker, 'WorkerTaskTaskRole'))
+    expect(st.PinJobs?.actions).toEqual([
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:ReceiveMessage',
+      'sqs:SendMessage',
+    ])
+    expect(st.PinsClaimSettle?.actions).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem'])
+    expect(st.AnnounceWorker?.actions).toEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem'])
+    expect(st.UploadCars?.actions).toEqual(['s3:AbortMultipartUpload', 's3:PutObject'])
+    expect(st.UploadCars?.resource).toMatch(/TempBucket.*\/\*/)
+    expect(st.TaskScaleInProtection?.actions).toEqual(['ecs:GetTaskProtection', 'ecs:UpdateTaskProtection'])
+    expect(st.TaskScaleInProtection?.resource).toMatch(
+      new RegExp(`:ecs:${REGION}:${ACCOUNT}:task/.*Cluster[0-9A-F]{8}.*/\\*`),
+    )
+    expect(Object.keys(st).sort()).toEqual([
+      'AnnounceWorker',
+      'PinJobs',
+      'PinsClaimSettle',
+      'TaskScaleInProtection',
+      'UploadCars',
+    ])
+  })
+})
+
+describe('worker service', () => {
+  it('runs kubo and the sidecar: swarm port 4001 tcp/udp, sidecar after kubo is healthy, real health checks', () => {
+    const c = containers(production)
+    expect(c.kubo?.PortMappings).toEqual([
+      { ContainerPort: SWARM_PORT, Protocol: 'tcp' },
+      { ContainerPort: SWARM_PORT, Protocol: 'udp' },
+    ])
+    expect(containerEnv(c.kubo!).IPFS_PROFILE).toBe('server')
+    expect(c.kubo?.HealthCheck?.Command.join(' ')).toContain('ipfs --api=/ip4/127.0.0.1/tcp/5001 id')
+    expect(c.worker?.DependsOn).toEqual([{ ContainerName: 'kubo', Condition: 'HEALTHY' }])
+    expect(c.worker?.HealthCheck?.Command.join(' ')).toContain('/health')
+    const env = containerEnv(c.worker!)
+    expect(env.HEALTH_PORT).toBe(String(HEALTH_PORT))
+    expect(env.IPFS_API_URL).toBe('http://127.0.0.1:5001')
+    // SIGTERM, SHUTDOWN_GRACE_MS for running jobs, then their release: all before Fargate's SIGKILL.
+    expect(c.worker?.StopTimeout).toBeGreaterThanOrEqual(production.cfg.SHUTDOWN_GRACE_MS / 1000 + 30)
+  })
+
+  it('opens only the swarm port', () => {
+    const sg = resourceOf(production.templates.worker, 'AWS::EC2::SecurityGroup', 'WorkerSecurityGroup')
+    expect(sg.Properties?.SecurityGroupIngress).toEqual([
+      expect.objectContaining({
+        CidrIp: '0.0.0.0/0',
+        IpProtocol: 'tcp',
+        FromPort: SWARM_PORT,
+        ToPort: SWARM_PORT,
+      }),
+      expect.objectContaining({
+        CidrIp: '0.0.0.0/0',
+        IpProtocol: 'udp',
+        FromPort: SWARM_PORT,
+        ToPort: SWARM_PORT,
+      }),
+    ])
+  })
+
+  it('sizes the task from the configuration, disk from BATCH_SIZE x typical CAR', () => {
+    for (const s of [production, custom]) {
+      s.templates.worker.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        Cpu: String(s.cfg.WORKER_CPU),
+        Memory: String(s.cfg.WORKER_MEMORY_MIB),
+        EphemeralStorage: { SizeInGiB: workerEphemeralStorageGiB(s.cfg) },
+        RuntimePlatform: { CpuArchitecture: s.cfg.WORKER_CPU_ARCHITECTURE === 'arm64' ? 'ARM64' : 'X86_64' },
+      })
+    }
+    expect(workerEphemeralStorageGiB(production.cfg)).toBe(10 * 8 + 10)
+    expect(workerEphemeralStorageGiB(custom.cfg)).toBe(4 * 20 + 10)
+  })
+
+  it('protects busy tasks from scale-in through the ECS agent, tags tasks, uses public subnets', () => {
+    production.templates.worker.hasResourceProperties('AWS::ECS::Service', {
+      LaunchType: 'FARGATE',
+      PropagateTags: 'SERVICE',
+      EnableECSManagedTags: true,
+      NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'ENABLED' } },
+      DesiredCount: Match.absent(),
+    })
+    production.templates.worker.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    })
+  })
+
+  it('scales on pin jobs per running task, in-flight jobs included, within the configured bounds', () => {
+    for (const s of [production, custom]) {
+      const t = s.templates.worker
+      t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+        MinCapacity: s.cfg.WORKER_MIN_TASKS,
+        MaxCapacity: s.cfg.WORKER_MAX_TASKS,
+        ScalableDimension: 'ecs:service:DesiredCount',
+        RoleARN: Match.objectLike({}),
+      })
+      const policy = resourceOf(t, 'AWS::ApplicationAutoScaling::ScalingPolicy', 'BacklogPerTaskScaling')
+      const cfg = policy.Properties?.TargetTrackingScalingPolicyConfiguration as {
+        TargetValue: number
+        CustomizedMetricSpecification: {
+          Metrics: Array<{
+            Id: string
+            Expression?: string
+            ReturnData: boolean
+            MetricStat?: { Metric: { Namespace: string; MetricName: string } }
+          }>
+        }
+      }
+      expect(policy.Properties?.PolicyType).toBe('TargetTrackingScaling')
+      expect(cfg.TargetValue).toBe(s.cfg.BATCH_SIZE)
+      const metrics = Object.fromEntries(cfg.CustomizedMetricSpecification.Metrics.map((m) => [m.Id, m]))
+      expect(metrics.visible?.MetricStat?.Metric).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+      })
+      expect(metrics.inflight?.MetricStat?.Metric).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesNotVisible',
+      })
+      expect(metrics.running?.MetricStat?.Metric).toMatchObject({
+        Namespace: 'ECS/ContainerInsights',
+        MetricName: 'RunningTaskCount',
+      })
+      expect(metrics.backlogPerTask?.Expression).toBe(
+        'IF(running > 0, (visible + inflight) / running, visible + inflight)',
+      )
+      expect(cfg.CustomizedMetricSpecification.Metrics.filter((m) => m.ReturnData).map((m) => m.Id)).toEqual([
+        'backlogPerTask',
+      ])
+    }
+  })
+})
+
+describe('HTTP API', () => {
+  it('routes everything to the Hono function, with CORS and access logs', () => {
+    const t = custom.templates.api
+    t.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'HTTP',
+      CorsConfiguration: Match.objectLike({
+        AllowOrigins: ['https://app.example.org', 'https://example.org'],
+        AllowHeaders: ['authorization', 'content-type'],
+      }),
+    })
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' })
+    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', { AccessLogSettings: Match.objectLike({}) })
+  })
+
+  it('serves a custom domain from its Route 53 zone, without a lookup', () => {
+    const t = custom.templates.api
+    t.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'pickup.example.org' })
+    t.hasResourceProperties('AWS::CertificateManager::Certificate', { DomainName: 'pickup.example.org' })
+    t.hasResourceProperties('AWS::Route53::RecordSet', {
+      Name: 'pickup.example.org.',
+      Type: 'A',
+      HostedZoneId: 'Z0123456789ABCDEFGHIJ',
+    })
+    expect(resourcesOf(production.templates.api, 'AWS::ApiGatewayV2::DomainName')).toEqual([])
+  })
+})
+
+describe('alarms', () => {
+  const alarm = (s: Synthesized, name: string) =>
+    resourcesOf(s.templates.monitoring, 'AWS::CloudWatch::Alarm').find(
+      ([, a]) => a.Properties?.AlarmName === `${s.app.stage}-pickup-${name}`,
+    )?.[1].Properties as Record<string, unknown> | undefined
+
+  it('fire on dead letters, old jobs, worker errors and validator errors, and notify the alarm topic', () => {
+    expect(alarm(production, 'dead-letters-not-handled')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    })
+    expect(alarm(production, 'pin-queue-oldest-job')).toMatchObject({
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Threshold: production.cfg.FETCH_TIMEOUT_MS / 1000 + 3600,
+    })
+    expect(alarm(production, 'worker-errors')).toMatchObject({
+      Namespace: 'pickup/production',
+      MetricName: 'WorkerErrors',
+      Statistic: 'Sum',
+      Threshold: production.cfg.ALARM_WORKER_ERRORS,
+    })
+    expect(alarm(production, 'validator-errors')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+    })
+    expect(alarm(production, 'validator-near-timeout')).toMatchObject({
+      MetricName: 'Duration',
+      Threshold: 0.8 * VALIDATOR_TIMEOUT_SECONDS * 1000,
+    })
+    expect(alarm(production, 'sweep-errors')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors' })
+    expect(alarm(production, 'validator-events-failed')).toMatchObject({
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+    })
+    for (const [, a] of resourcesOf(production.templates.monitoring, 'AWS::CloudWatch::Alarm')) {
+      expect(JSON.stringify(a.Properties?.AlarmActions)).toContain('AlarmTopic')
+      expect(a.Properties?.TreatMissingData).toBe('notBreaching')
+    }
+    custom.templates.monitoring.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.org',
+    })
+  })
+
+  it('count worker log lines at pino level error or above', () => {
+    production.templates.worker.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ $.level >= 50 }',
+      LogGroupName: { Ref: Match.stringLikeRegexp('^WorkerLogs') },
+      MetricTransformations: [
+        {
+          MetricNamespace: 'pickup/production',
+          MetricName: 'WorkerErrors',
+          MetricValue: '1',
+          DefaultValue: 0,
+        },
+      ],
+    })
+  })
+
+  it('and one dashboard', () => {
+    expect(resourcesOf(production.templates.monitoring, 'AWS::CloudWatch::Dashboard')).toHaveLength(1)
+  })
+})
+
+describe('stage policy', () => {
+  const all = (s: Synthesized): Array<[string, Resource]> =>
+    Object.entries(s.templates).flatMap(([stack, t]) =>
+      resourcesOf(t).map(([id, r]) => [`${stack}/${id}`, r] as [string, Resource]),
+    )
+
+  it('preview stages destroy everything on removal, and empty their buckets first', () => {
+    for (const [id, r] of all(preview)) expect(r.DeletionPolicy ?? 'Delete', id).toBe('Delete')
+    expect(resourcesOf(preview.templates.pipeline, 'Custom::S3AutoDeleteObjects')).toHaveLength(1)
+    expect(resourcesOf(preview.templates.data, 'Custom::S3AutoDeleteObjects')).toHaveLength(2)
+  })
+
+  it('persistent stages retain their data', () => {
+    const retained = all(production)
+      .filter(([, r]) => ['AWS::DynamoDB::Table', 'AWS::S3::Bucket'].includes(r.Type))
+      .map(([id, r]) => [id, r.DeletionPolicy])
+    expect(retained.length).toBe(Object.keys(tables).length + 3)
+    for (const [id, policy] of retained) expect(policy, id).toBe('Retain')
+    expect(resourcesOf(production.templates.data, 'Custom::S3AutoDeleteObjects')).toEqual([])
+  })
+
+  it('tags every taggable resource with project and stage', () => {
+    for (const s of [production, preview]) {
+      let tagged = 0
+      for (const [id, r] of all(s)) {
+        const tags = r.Properties?.Tags
+        if (tags === undefined) continue
+        tagged++
+        const map = Array.isArray(tags)
+          ? Object.fromEntries((tags as Array<{ Key: string; Value: string }>).map((t) => [t.Key, t.Value]))
+          : (tags as Record<string, string>)
+        expect(map, id).toMatchObject({ project: 'pickup', stage: s.app.stage })
+      }
+      expect(tagged).toBeGreaterThan(30)
+      // CDK's S3 auto-delete provider (preview stages) is a raw CloudFormation resource that takes no tags.
+      const types = [
+        'AWS::DynamoDB::Table',
+        'AWS::SQS::Queue',
+        'AWS::S3::Bucket',
+        'AWS::Lambda::Function',
+        'AWS::ECS::Service',
+      ]
+      for (const [id, r] of all(s).filter(
+        ([id, r]) => types.includes(r.Type) && !id.includes('AutoDeleteObjects'),
+      )) {
+        expect(r.Properties?.Tags, id).toBeDefined()
+      }
+    }
+  })
+})
+
+describe('sst.config.ts', () => {
+  it("loads with SST's own loader and adds every stack, as `sst deploy` does", async () => {
+    const app = await synthesizeFromConfig('pr-99')
+    const stacks = app.node.children.map((c) => c.node.id).filter((id) => id.startsWith('pr-99-'))
+    expect(stacks.sort()).toEqual([
+      'pr-99-pickup-ApiStack',
+      'pr-99-pickup-DataStack',
+      'pr-99-pickup-MonitoringStack',
+      'pr-99-pickup-PipelineStack',
+      'pr-99-pickup-WorkerStack',
+    ])
+  })
+})
