@@ -18,6 +18,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
+import { concatBytes } from './bytes.ts'
 import { CAR_CODEC } from './car-format.ts'
 import { UnsupportedCodecError } from './errors.ts'
 import { blockKey, isInline, linksOf, SUPPORTED_CODECS } from './links.ts'
@@ -243,17 +244,6 @@ class ChunkQueue {
 }
 
 const EMPTY = new Uint8Array(0)
-
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!
-  const out = new Uint8Array(length)
-  let off = 0
-  for (const p of parts) {
-    out.set(p, off)
-    off += p.length
-  }
-  return out
-}
 
 // ---------------------------------------------------------------- varints
 
@@ -570,7 +560,7 @@ class CarParser {
       this.dag.set(key, (seen % FLAGS) + this.start * FLAGS + PRESENT)
       this.blocks++
       if (cid.code !== raw.code) {
-        for (const link of this.decodeLinks(cid, concat(parts, n))) this.linkTo(link, this.start)
+        for (const link of this.decodeLinks(cid, concatBytes(parts, n))) this.linkTo(link, this.start)
       }
     }
     this.consume(n)
@@ -583,7 +573,7 @@ class CarParser {
     const mh = cid.multihash
     let actual: Uint8Array
     if (mh.code === IDENTITY) {
-      actual = concat(parts, n)
+      actual = concatBytes(parts, n)
     } else {
       const h = createHash(mh.code === SHA2_256 ? 'sha256' : 'sha512')
       for (const p of parts) h.update(p)

@@ -8,6 +8,7 @@ import type { Helia } from '@helia/interface'
 import type { Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Blockstore } from 'interface-blockstore'
+import { collectBytes } from '../../core/bytes.ts'
 import { UnsupportedHashError } from '../../core/errors.ts'
 import type { BlockSource, Logger } from '../../core/ports.ts'
 
@@ -62,7 +63,7 @@ export function createHeliaBlockSource(
       const present = local ? await helia.blockstore.has(cid, { signal }) : true
       let bytes: Uint8Array
       try {
-        bytes = await collect(helia.blockstore.get(cid, { signal }))
+        bytes = await collectBytes(helia.blockstore.get(cid, { signal }))
       } catch (err) {
         if (err instanceof Error && err.name === 'UnknownHashAlgorithmError')
           throw new UnsupportedHashError(cid.multihash.code)
@@ -86,24 +87,6 @@ export function createHeliaBlockSource(
       })
     },
   }
-}
-
-/** Helia 7's blockstore get streams a block as chunks (blockstore-fs reads files in 64 KiB pieces). */
-async function collect(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = []
-  let length = 0
-  for await (const chunk of chunks) {
-    parts.push(chunk)
-    length += chunk.length
-  }
-  if (parts.length === 1) return parts[0]!
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
 }
 
 /** Helia's BlockStorage has `unwrap()` (not in its interface): the networked store without the GC lock. */

@@ -5,6 +5,7 @@
  */
 
 import { nextOrAbort } from '../../core/abort.ts'
+import { concatBytes } from '../../core/bytes.ts'
 import type { ObjectStore, PutOptions } from '../../core/ports.ts'
 
 interface StoredObject {
@@ -42,13 +43,7 @@ async function readAll(
   } finally {
     if (!finished) void Promise.resolve(it.return?.()).catch(() => {})
   }
-  const data = new Uint8Array(length)
-  let offset = 0
-  for (const c of chunks) {
-    data.set(c, offset)
-    offset += c.byteLength
-  }
-  return data
+  return concatBytes(chunks, length)
 }
 
 async function* chunksOf(data: Uint8Array, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
