@@ -33,8 +33,11 @@ export interface FetchPinContext {
 
 export type FetchOutcome =
   | { kind: 'already-pinned' }
-  /** Another live attempt holds the pin: this delivery is a duplicate. */
-  | { kind: 'busy'; attemptId?: string }
+  /**
+   * Another attempt holds the pin under a lease that has not run out: a duplicate delivery while it works, or
+   * the job of a worker that died, come back before its lease expired. `leaseExpires` says when to look again.
+   */
+  | { kind: 'busy'; attemptId?: string; leaseExpires: number }
   | { kind: 'uploaded'; attemptId: string; key: string; bytes: number; blocks: number }
   | { kind: 'failed'; attemptId: string; code: string; reason: string; retryable: boolean; attempts: number }
 
@@ -56,7 +59,9 @@ export async function fetchPin(
   const now = ctx.clock.now()
   const claim = await ctx.pins.claim(job.cid, attemptId, now + limits.leaseMs, now)
   if (claim.kind === 'pinned') return { kind: 'already-pinned' }
-  if (claim.kind === 'busy') return { kind: 'busy', attemptId: claim.pin.attemptId }
+  if (claim.kind === 'busy') {
+    return { kind: 'busy', attemptId: claim.pin.attemptId, leaseExpires: claim.pin.leaseExpires ?? now }
+  }
 
   const attempts = claim.pin.attempts
   const log = ctx.log.child({ cid: job.cid, attemptId, attempt: attempts })
@@ -83,13 +88,17 @@ export async function fetchPin(
     )
   }
 
+  // Progress is recorded every beat; the lease is renewed every third of its length, in step with the
+  // message's visibility, so that when a dead worker's message reappears its lease has run out too.
   const heartbeatEvery = Math.min(limits.progressIntervalMs, limits.leaseMs / 3)
+  let leaseExpires = now + limits.leaseMs
   let beating: Promise<void> = Promise.resolve()
   const heartbeat = setInterval(() => {
     beating = beating.then(async () => {
       try {
         const t = ctx.clock.now()
-        const held = await ctx.pins.heartbeat(job.cid, attemptId, t + limits.leaseMs, { ...progress }, t)
+        if (leaseExpires - t <= (limits.leaseMs * 2) / 3) leaseExpires = t + limits.leaseMs
+        const held = await ctx.pins.heartbeat(job.cid, attemptId, leaseExpires, { ...progress }, t)
         if (!held) abort(new LeaseLostError())
       } catch (err) {
         // A failed heartbeat is not fatal: the lease outlives several missed beats.

@@ -9,6 +9,9 @@ import type { FetchOutcome } from './fetch-pin.ts'
 import type { PinJob } from './pin.ts'
 import type { JobQueue, Logger, ReceivedJob } from './ports.ts'
 
+/** SQS's longest message delay. */
+const MAX_DELAY_SECONDS = 900
+
 export interface PinWorkerOptions {
   slots: number
   visibilityTimeoutSeconds: number
@@ -110,6 +113,15 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   }
 
   async function settleMessage(message: ReceivedJob, outcome: FetchOutcome, jobLog: Logger): Promise<void> {
+    if (outcome.kind === 'busy') {
+      // Not deleted: if the holder died, this message is the only one left for the pin. It comes back when
+      // the lease has run out (then the claim succeeds) or been renewed (a live holder: busy again; a
+      // duplicate that keeps finding the pin busy ends in the dead-letter queue, whose consumer leaves a
+      // pin with a live lease alone).
+      const delay = Math.ceil(Math.max(0, outcome.leaseExpires - Date.now()) / 1000) + 1
+      await releaseOrResend(message, Math.min(delay, MAX_DELAY_SECONDS), jobLog)
+      return
+    }
     if (outcome.kind !== 'failed' || !outcome.retryable) {
       await ctx.queue.delete(message.receipt).catch((err) => {
         jobLog.warn({ err: describeError(err) }, 'delete failed: the message will be delivered again')
@@ -121,15 +133,15 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   }
 
   /**
-   * Makes the message visible again after `delay`. If it is gone (a duplicate delivery of it was deleted by
-   * another worker that found the pin busy), sends the job again so the retry is not lost.
+   * Makes the message visible again after `delay`. If it is gone (another delivery of the same message was
+   * deleted meanwhile), sends the job again so the retry is not lost.
    */
   async function releaseOrResend(message: ReceivedJob, delaySeconds: number, jobLog: Logger): Promise<void> {
     try {
       await ctx.queue.release(message.receipt, delaySeconds)
     } catch (err) {
       jobLog.warn({ err: describeError(err) }, 'release failed: sending the job again')
-      await ctx.queue.send(message.job, { delaySeconds: Math.min(900, delaySeconds) })
+      await ctx.queue.send(message.job, { delaySeconds: Math.min(MAX_DELAY_SECONDS, delaySeconds) })
     }
   }
 

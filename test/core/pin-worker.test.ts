@@ -138,6 +138,37 @@ describe('pin worker', () => {
     expect(queue.stats()).toEqual({ visible: 0, invisible: 0 })
   })
 
+  it('does not delete a job whose pin another attempt holds: it comes back when that lease runs out', async () => {
+    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    let runs = 0
+    worker = createPinWorker(
+      {
+        slots: 1,
+        visibilityTimeoutSeconds: 30,
+        fetchTimeoutMs: 60_000,
+        waitSeconds: 1,
+        retryDelaySeconds: () => 0,
+      },
+      {
+        queue,
+        log,
+        run: async () => {
+          runs++
+          // The first delivery finds a lease that runs out in 1 s (its worker died); the next one claims.
+          return runs === 1 ? { kind: 'busy', attemptId: 'dead', leaseExpires: Date.now() + 1000 } : uploaded
+        },
+      },
+    )
+    await queue.send({ cid: 'a', origins: [] })
+    worker.start()
+    await waitFor(() => runs === 1)
+    // Released with a delay, not deleted.
+    await waitFor(() => queue.stats().visible + queue.stats().invisible === 1)
+    expect(runs).toBe(1)
+    await waitFor(() => runs === 2, 8000)
+    await waitFor(() => queue.stats().invisible === 0 && queue.stats().visible === 0)
+  })
+
   it('on stop, aborts jobs past the grace period and releases their messages at once', async () => {
     const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 300 })
     let started = false

@@ -164,6 +164,20 @@ describe('fetch then promote', () => {
     expect(ipfs.gets).toBe(gets)
   })
 
+  it('a job for a pin another attempt holds is busy until that lease runs out', async () => {
+    const dag = rawBlock(1000, 'held')
+    const cid = contentKey(dag.root)
+    const ipfs = createMemoryBlockSource(dag.blocks)
+    const lease = clock.now() + 60_000
+    await pins.claim(cid, 'other', lease, clock.now())
+    expect(await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })).toEqual({
+      kind: 'busy',
+      attemptId: 'other',
+      leaseExpires: lease,
+    })
+    expect(ipfs.gets).toBe(0)
+  })
+
   it('two CARs for the same content: the second is discarded, one copy stays', async () => {
     const dag = dagCborDag()
     const cid = contentKey(dag.root)
