@@ -33,6 +33,16 @@ export interface PinPage {
   cursor?: string
 }
 
+export interface ListByStatusOptions {
+  limit: number
+  /** From the previous page of the same listing (same status and order). */
+  cursor?: string
+  /** By `updated`: newest first (the default) or oldest first. */
+  order?: 'newest' | 'oldest'
+  /** Only pins last updated strictly before this (epoch ms). */
+  updatedBefore?: number
+}
+
 export interface PinStore {
   get(cid: string): Promise<Pin | undefined>
   getMany(cids: readonly string[]): Promise<Map<string, Pin>>
@@ -67,7 +77,21 @@ export interface PinStore {
   ): Promise<boolean>
   /** Records the stored CAR; false when the pin was already pinned (by another attempt). */
   markPinned(cid: string, attemptId: string, car: CarInfo, now: number): Promise<boolean>
-  listByStatus(status: PinStatus, opts: { limit: number; cursor?: string }): Promise<PinPage>
+  listByStatus(status: PinStatus, opts: ListByStatusOptions): Promise<PinPage>
+  /** How many pins have the status, counting at most `max` (an answer of `max` means "at least"). */
+  countByStatus(status: PinStatus, opts: { max: number }): Promise<number>
+  /**
+   * Sets the pin `queued` or `failed` with `error`, if it is still as `seen` (same status, `updated` and
+   * `attempts`; never pinned), ending any attempt's hold on it (lease and progress removed). For the reconciler and operators,
+   * who act on what they read: a pin that changed meanwhile (a worker claimed or renewed it) is left alone.
+   * False when it changed or is gone.
+   */
+  settleIfUnchanged(
+    cid: string,
+    seen: { status: PinStatus; updated: number; attempts: number },
+    outcome: { status: 'queued' | 'failed'; error: string },
+    now: number,
+  ): Promise<boolean>
   /**
    * Marks the pin as wanted by no request since `now`; an existing mark is kept (its time is the older one).
    * False when there is no such pin.
@@ -113,6 +137,50 @@ export interface JobQueue extends PinQueue {
   /** Makes the message visible again after `delaySeconds` (0: at once). */
   release(receipt: string, delaySeconds: number): Promise<void>
   delete(receipt: string): Promise<void>
+}
+
+/** A queue's approximate message counts (exact in local mode). */
+export interface QueueCounts {
+  /** Waiting to be received. */
+  visible: number
+  /** Received and neither deleted nor visible again yet: in a worker's hands, or being read. */
+  inFlight: number
+  /** Sent with a delay that has not passed yet (retries waiting out their backoff). */
+  delayed: number
+}
+
+export interface QueueCounter {
+  counts(): Promise<QueueCounts>
+}
+
+/** A message of the pin queue's dead-letter queue: a job that was received MAX_ATTEMPTS times. */
+export interface DeadLetter {
+  /** The message id, stable for the message's life (also across the move from the pin queue). */
+  id: string
+  /** Identifies this receive: `release` and `delete` take it. */
+  receipt: string
+  body: string
+  /** Undefined when the body is not a pin job (nothing can process it). */
+  job?: PinJob
+  /** Receives so far, on the pin queue and here: reading the dead-letter queue counts too. */
+  receiveCount: number
+  /** When the job was first sent to the pin queue, epoch ms (kept across the move). */
+  sentAt: number
+}
+
+/**
+ * The dead-letter queue as operators use it. Reading is receiving: a received message is hidden from other
+ * readers (and from the dead-letter consumer, where one runs) until released, deleted, or `hideSeconds` pass.
+ */
+export interface DeadLetterQueue extends QueueCounter {
+  /** Up to `max` (at most 10) messages; an empty answer after `waitSeconds` means none is visible. */
+  receive(opts: { max: number; hideSeconds: number; waitSeconds: number }): Promise<DeadLetter[]>
+  /** Makes received messages visible again at once. Stale receipts are ignored. */
+  release(receipts: readonly string[]): Promise<void>
+  /** Deletes received messages; answers the receipts it could not delete (they stay in the queue). */
+  delete(receipts: readonly string[]): Promise<{ failed: string[] }>
+  /** Deletes every message, those being read included. */
+  purge(): Promise<void>
 }
 
 // ---------------------------------------------------------------- objects

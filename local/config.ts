@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { reconcileSettingsSchema } from '../api/reconcile.ts'
 import { workerSchema } from '../core/config.ts'
 
 const flag = (def: boolean) =>
@@ -8,19 +9,23 @@ const flag = (def: boolean) =>
     .transform((v) => v === 'true' || v === '1')
 
 /** Local mode: the whole system on one machine. */
-export const localSchema = workerSchema.extend({
-  /** The HTTP API's port on 127.0.0.1. */
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  /** Where pins, queues, CARs and the IPFS node's blocks persist across restarts. */
-  PICKUP_DATA_DIR: z.string().default('.pickup'),
-  /** Accepted cluster API credentials (comma-separated). Unset: one is generated and kept in the data dir. */
-  CLUSTER_BASIC_AUTH_TOKEN: z.string().optional(),
-  /** Whether the embedded IPFS node bootstraps into the public IPFS network (it works offline too). */
-  IPFS_PUBLIC_NETWORK: flag(true),
-  /** Run a worker inside local mode; false to run workers as processes of their own (`node pickup/main.ts`). */
-  LOCAL_WORKER: flag(true),
-  /** Listen addresses of the embedded IPFS node, comma-separated. */
-  IPFS_LISTEN: z.string().default('/ip4/127.0.0.1/tcp/0'),
-})
+export const localSchema = workerSchema
+  .extend({
+    /** The HTTP API's port on 127.0.0.1. */
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    /** Where pins, queues, CARs and the IPFS node's blocks persist across restarts. */
+    PICKUP_DATA_DIR: z.string().default('.pickup'),
+    /** Accepted cluster API credentials (comma-separated). Unset: one is generated and kept in the data dir. */
+    CLUSTER_BASIC_AUTH_TOKEN: z.string().optional(),
+    /** Whether the embedded IPFS node bootstraps into the public IPFS network (it works offline too). */
+    IPFS_PUBLIC_NETWORK: flag(true),
+    /** Run a worker inside local mode; false to run workers as processes of their own (`node pickup/main.ts`). */
+    LOCAL_WORKER: flag(true),
+    /** Listen addresses of the embedded IPFS node, comma-separated. */
+    IPFS_LISTEN: z.string().default('/ip4/127.0.0.1/tcp/0'),
+    /** How often the reconciler looks for pins no job will move (core/reconcile.ts). */
+    RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1).default(60_000),
+  })
+  .extend(reconcileSettingsSchema.shape)
 
 export type LocalConfig = z.infer<typeof localSchema>

@@ -18,8 +18,10 @@ import { createSnsEventSink } from '../adapters/sns/events.ts'
 import { createSqsJobQueue } from '../adapters/sqs/queue.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
+import { reconcileOptionsFromConfig } from '../api/reconcile.ts'
 import { createValidateCarHandler } from '../api/validate-car.ts'
 import type { BlockSource, Clock, Logger } from '../core/ports.ts'
+import { reconcilePins } from '../core/reconcile.ts'
 import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/unreferenced-content.ts'
 import { PICKUP_VERSION } from '../core/version.ts'
 import { type RunningWorker, startWorker } from '../pickup/worker.ts'
@@ -39,6 +41,12 @@ export interface LocalSystemOptions {
   log: Logger
   /** Deleting content no request wants: how long it is kept (default 7 days) and how often to look (1 h). */
   unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
+  /**
+   * Run the dead-letter consumer, which marks dead jobs' pins failed and deletes the messages (default true,
+   * as deployed). Off, dead jobs stay in the dead-letter queue for `pickup dlq` and the reconciler fails
+   * their pins.
+   */
+  deadLetterConsumer?: boolean
 }
 
 export interface LocalSystem {
@@ -99,17 +107,19 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     )
     services.onObjectCreated(names.tempBucket, validate)
 
-    const deadLetters = pollQueueToHandler(
-      {
-        client: clients.sqs,
-        queueUrl: names.deadLetterQueueUrl,
-        queueArn: names.deadLetterQueueArn,
-        waitSeconds: 1,
-      },
-      createDeadLetterHandler({ pins, clock, log: log.child({ fn: 'dead-letter' }) }),
-      log,
-    )
-    stops.push(() => deadLetters.stop())
+    if (opts.deadLetterConsumer ?? true) {
+      const deadLetters = pollQueueToHandler(
+        {
+          client: clients.sqs,
+          queueUrl: names.deadLetterQueueUrl,
+          queueArn: names.deadLetterQueueArn,
+          waitSeconds: 1,
+        },
+        createDeadLetterHandler({ pins, clock, log: log.child({ fn: 'dead-letter' }) }),
+        log,
+      )
+      stops.push(() => deadLetters.stop())
+    }
 
     let helia: HeliaNode | undefined
     let ipfs: BlockSource
@@ -192,6 +202,28 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     stops.push(async () => {
       clearInterval(sweepTimer)
       await sweeping
+    })
+    // The reconciler (an EventBridge schedule in AWS): pins no job will move are enqueued again or failed.
+    const reconcileLog = log.child({ fn: 'reconcile' })
+    let reconciling: Promise<unknown> | undefined
+    const reconcileTimer = setInterval(() => {
+      reconciling ??= reconcilePins(reconcileOptionsFromConfig(cfg), {
+        pins,
+        queue,
+        clock,
+        log: reconcileLog,
+      })
+        .catch((err) =>
+          reconcileLog.error({ err: err instanceof Error ? err.stack : String(err) }, 'reconcile failed'),
+        )
+        .finally(() => {
+          reconciling = undefined
+        })
+    }, cfg.RECONCILE_INTERVAL_MS)
+    reconcileTimer.unref()
+    stops.push(async () => {
+      clearInterval(reconcileTimer)
+      await reconciling
     })
     const address = server.address()
     const port = typeof address === 'object' && address ? address.port : cfg.PORT

@@ -458,7 +458,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       return pin !== undefined
     },
 
-    async listByStatus(status, { limit, cursor }): Promise<PinPage> {
+    async listByStatus(status, { limit, cursor, order, updatedBefore }): Promise<PinPage> {
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
@@ -466,6 +466,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       let startKey: Item | undefined = after
         ? { cid: S(after.cid), status: S(after.status), updated: n(after.updated) }
         : undefined
+      const before = updatedBefore === undefined ? '' : ' AND #updated < :before'
       // Ask for one more than the page so the cursor is only given when another page exists.
       const pins: Pin[] = []
       do {
@@ -473,10 +474,13 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
           new QueryCommand({
             TableName: tableName,
             IndexName: STATUS_INDEX,
-            KeyConditionExpression: '#status = :status',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':status': S(status) },
-            ScanIndexForward: false,
+            KeyConditionExpression: `#status = :status${before}`,
+            ExpressionAttributeNames: namesOf(`#status${before}`),
+            ExpressionAttributeValues: {
+              ':status': S(status),
+              ...(updatedBefore === undefined ? {} : { ':before': n(updatedBefore) }),
+            },
+            ScanIndexForward: order === 'oldest',
             Limit: limit + 1 - pins.length,
             ...(startKey ? { ExclusiveStartKey: startKey } : {}),
           }),
@@ -488,6 +492,48 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       const page = pins.slice(0, limit)
       const last = page[page.length - 1]!
       return { pins: page, cursor: encodeCursor({ status, updated: last.updated, cid: last.cid }) }
+    },
+
+    async countByStatus(status, { max }) {
+      let count = 0
+      let startKey: Item | undefined
+      do {
+        const res = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: STATUS_INDEX,
+            KeyConditionExpression: '#status = :status',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':status': S(status) },
+            Select: 'COUNT',
+            Limit: Math.max(1, max - count),
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        )
+        count += res.Count ?? 0
+        startKey = res.LastEvaluatedKey
+      } while (startKey && count < max)
+      return Math.min(count, max)
+    },
+
+    async settleIfUnchanged(cid, seen, outcome, now) {
+      const pin = await update(
+        cid,
+        `SET #status = :status, #error = :error, #updated = :now, ${BUMP} REMOVE #leaseExpires, #progress`,
+        '#status = :seenStatus AND #updated = :seenUpdated AND #attempts = :seenAttempts AND #status <> :pinned',
+        {
+          ':status': S(outcome.status),
+          ':error': S(outcome.error),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':seenStatus': S(seen.status),
+          ':seenUpdated': n(seen.updated),
+          ':seenAttempts': n(seen.attempts),
+          ':pinned': S('pinned'),
+        },
+      )
+      return pin !== undefined
     },
 
     async markUnreferenced(cid, now) {

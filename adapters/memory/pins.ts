@@ -177,19 +177,51 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       return true
     },
 
-    async listByStatus(status, { limit, cursor }): Promise<PinPage> {
+    async listByStatus(status, { limit, cursor, order, updatedBefore }): Promise<PinPage> {
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
       const after = cursor === undefined ? undefined : decodeCursor(cursor, status)
+      type Key = { updated: number; cid: string }
+      const compare = order === 'oldest' ? (a: Key, b: Key) => compareNewestFirst(b, a) : compareNewestFirst
       const matching = [...pins.values()]
-        .filter((p) => p.status === status && (!after || compareNewestFirst(after, p) < 0))
-        .sort(compareNewestFirst)
+        .filter(
+          (p) =>
+            p.status === status &&
+            (updatedBefore === undefined || p.updated < updatedBefore) &&
+            (!after || compare(after, p) < 0),
+        )
+        .sort(compare)
       const page = matching.slice(0, limit).map(out)
       const last = page[page.length - 1]
       return matching.length > limit && last
         ? { pins: page, cursor: encodeCursor(status, last) }
         : { pins: page }
+    },
+
+    async countByStatus(status, { max }) {
+      let count = 0
+      for (const p of pins.values()) if (p.status === status) count++
+      return Math.min(count, max)
+    },
+
+    async settleIfUnchanged(cid, seen, outcome, now) {
+      const pin = pins.get(cid)
+      if (
+        !pin ||
+        pin.status === 'pinned' ||
+        pin.status !== seen.status ||
+        pin.updated !== seen.updated ||
+        pin.attempts !== seen.attempts
+      ) {
+        return false
+      }
+      pin.status = outcome.status
+      pin.error = outcome.error
+      pin.updated = now
+      delete pin.leaseExpires
+      delete pin.progress
+      return true
     },
 
     async markUnreferenced(cid, now) {

@@ -20,8 +20,11 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
     .argument('<user>', "the user the token acts as (letters, digits, '.', '_', '@', '-')")
     .option('--label <text>', 'what the token is for (a device, an app)')
     .action(async (user: string, opts: { label?: string }) => {
-      await cli.withBackend(async (backend) => {
-        const tokens = createDynamoTokenStore({ client: backend.dynamodb, tableName: backend.tables.tokens })
+      await cli.withBackend(['tokensTable'], async (backend) => {
+        const tokens = createDynamoTokenStore({
+          client: backend.dynamodb,
+          tableName: backend.resource('tokensTable'),
+        })
         const { token: secret, record } = await backend.run(() =>
           createAccessToken(
             { user, ...(opts.label ? { label: opts.label } : {}) },
@@ -44,8 +47,11 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
     .argument('[user]', 'only this user')
     .option('--json', 'print JSON')
     .action(async (user: string | undefined, opts: { json?: boolean }) => {
-      await cli.withBackend(async (backend) => {
-        const tokens = createDynamoTokenStore({ client: backend.dynamodb, tableName: backend.tables.tokens })
+      await cli.withBackend(['tokensTable'], async (backend) => {
+        const tokens = createDynamoTokenStore({
+          client: backend.dynamodb,
+          tableName: backend.resource('tokensTable'),
+        })
         const records = await backend.run(() =>
           listAccessTokens(user === undefined ? {} : { user }, { tokens }),
         )
@@ -58,8 +64,11 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
     .description('revoke a token, given as the token or a prefix of its hash (at least 8 hex digits)')
     .argument('<token-or-hash-prefix>')
     .action(async (ref: string) => {
-      await cli.withBackend(async (backend) => {
-        const tokens = createDynamoTokenStore({ client: backend.dynamodb, tableName: backend.tables.tokens })
+      await cli.withBackend(['tokensTable'], async (backend) => {
+        const tokens = createDynamoTokenStore({
+          client: backend.dynamodb,
+          tableName: backend.resource('tokensTable'),
+        })
         const record = await backend.run(() => revokeAccessToken(ref, { tokens }))
         cli.out(`Revoked token ${record.hash.slice(0, SHORT_HASH)} of ${record.user}.\n`)
       })

@@ -350,6 +350,75 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
       })
     })
 
+    describe('settleIfUnchanged', () => {
+      it('settles a pin still as read, ending an expired hold', async () => {
+        const c = cid()
+        await store.request(c, ['/a'], T0)
+        await store.claim(c, 'att1', T0 + 1000, T0 + 1)
+        await store.heartbeat(c, 'att1', T0 + 1000, { bytes: 5, blocks: 1 }, T0 + 2)
+        const seen = (await store.get(c))!
+        expect(
+          await store.settleIfUnchanged(c, seen, { status: 'queued', error: 'RECONCILED: x' }, T0 + 5000),
+        ).toBe(true)
+        const pin = await store.get(c)
+        expect(pin).toMatchObject({
+          status: 'queued',
+          error: 'RECONCILED: x',
+          updated: T0 + 5000,
+          attempts: 1,
+        })
+        expect(pin?.leaseExpires).toBeUndefined()
+        expect(pin?.progress).toBeUndefined()
+        // What was read is stale now.
+        expect(await store.settleIfUnchanged(c, seen, { status: 'failed', error: 'X: y' }, T0 + 6000)).toBe(
+          false,
+        )
+        expect((await store.get(c))?.status).toBe('queued')
+      })
+
+      it('leaves a pin that changed since it was read, a pinned pin and an unknown one', async () => {
+        const c = cid()
+        await store.request(c, [], T0)
+        const seen = (await store.get(c))!
+        await store.claim(c, 'att1', T0 + 1000, T0 + 1)
+        expect(await store.settleIfUnchanged(c, seen, { status: 'queued', error: 'X: y' }, T0 + 2)).toBe(
+          false,
+        )
+        expect(await store.get(c)).toMatchObject({ status: 'pinning', attemptId: 'att1' })
+        await store.markPinned(c, 'att1', car, T0 + 3)
+        const pinned = (await store.get(c))!
+        expect(await store.settleIfUnchanged(c, pinned, { status: 'queued', error: 'X: y' }, T0 + 4)).toBe(
+          false,
+        )
+        expect(await store.settleIfUnchanged(cid(), seen, { status: 'queued', error: 'X: y' }, T0 + 4)).toBe(
+          false,
+        )
+      })
+
+      it('notices an attempt that took the pin within the same millisecond', async () => {
+        const c = cid()
+        await store.request(c, [], T0)
+        await store.claim(c, 'att1', T0 - 1, T0)
+        const seen = (await store.get(c))!
+        await store.claim(c, 'att2', T0 + 1000, T0)
+        expect(await store.settleIfUnchanged(c, seen, { status: 'queued', error: 'X: y' }, T0)).toBe(false)
+        expect(await store.get(c)).toMatchObject({ status: 'pinning', attemptId: 'att2', attempts: 2 })
+      })
+    })
+
+    describe('countByStatus', () => {
+      it('counts the pins of a status, up to a bound', async () => {
+        for (let i = 0; i < 5; i++) await store.request(cid(), [], T0 + i)
+        const other = cid()
+        await store.request(other, [], T0)
+        await store.claim(other, 'att', T0 + 1000, T0 + 1)
+        expect(await store.countByStatus('queued', { max: 100 })).toBe(5)
+        expect(await store.countByStatus('queued', { max: 3 })).toBe(3)
+        expect(await store.countByStatus('pinning', { max: 100 })).toBe(1)
+        expect(await store.countByStatus('failed', { max: 100 })).toBe(0)
+      })
+    })
+
     describe('markPinned', () => {
       it('records the CAR and clears error, lease and progress', async () => {
         const c = cid()
@@ -453,6 +522,26 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         await store.claim(a, 'att', T0 + 1000, T0 + 2)
         expect((await store.listByStatus('queued', { limit: 10 })).pins.map((p) => p.cid)).toEqual([b])
         expect((await store.listByStatus('pinning', { limit: 10 })).pins.map((p) => p.cid)).toEqual([a])
+      })
+
+      it('pages oldest first, and only pins updated before a time', async () => {
+        const queued = Array.from({ length: 5 }, cid)
+        for (const [i, c] of queued.entries()) await store.request(c, [], T0 + i * 10)
+        const seen: string[] = []
+        let cursor: string | undefined
+        do {
+          const page = await store.listByStatus('queued', {
+            limit: 2,
+            order: 'oldest',
+            updatedBefore: T0 + 40,
+            cursor,
+          })
+          seen.push(...page.pins.map((p) => p.cid))
+          cursor = page.cursor
+        } while (cursor)
+        expect(seen).toEqual(queued.slice(0, 4))
+        const newest = await store.listByStatus('queued', { limit: 10, updatedBefore: T0 + 20 })
+        expect(newest.pins.map((p) => p.cid)).toEqual([queued[1], queued[0]])
       })
 
       it('rejects cursors it did not make, or made for another status', async () => {

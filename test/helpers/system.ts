@@ -2,6 +2,8 @@
  * Starts local mode for a test: embedded services in memory, the real handlers and worker, and an origin
  * Helia node on loopback that serves the test's DAGs over real libp2p and bitswap.
  */
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { equals } from 'multiformats/bytes'
 import type { CID } from 'multiformats/cid'
@@ -59,7 +61,11 @@ export const FAST: Record<string, string> = {
 
 export async function startTestSystem(
   env: Record<string, string> = {},
-  opts: { worker?: boolean; unreferencedSweep?: { retentionMs?: number; intervalMs?: number } } = {},
+  opts: {
+    worker?: boolean
+    unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
+    deadLetterConsumer?: boolean
+  } = {},
 ): Promise<TestSystem> {
   const cfg = parseConfig(localSchema, { ...FAST, ...env })
   const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent')
@@ -69,6 +75,7 @@ export async function startTestSystem(
     log,
     worker: opts.worker,
     ...(opts.unreferencedSweep ? { unreferencedSweep: opts.unreferencedSweep } : {}),
+    ...(opts.deadLetterConsumer === undefined ? {} : { deadLetterConsumer: opts.deadLetterConsumer }),
   })
   const { clients, names } = system.services
   const temp = createS3ObjectStore({ client: clients.s3, bucket: names.tempBucket })
@@ -133,6 +140,15 @@ export async function startTestSystem(
       await origin.stop()
     },
   }
+}
+
+/** Writes `<dir>/endpoints.json` as `npm start` does (local/main.ts), for the `pickup` command. */
+export async function writeEndpointsFile(system: LocalSystem, dir: string): Promise<void> {
+  const { endpoints, credentials, names } = system.services
+  await writeFile(
+    join(dir, 'endpoints.json'),
+    JSON.stringify({ api: system.url, aws: { ...endpoints, credentials }, resources: names }),
+  )
 }
 
 /** Every key in a bucket. */

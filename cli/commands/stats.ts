@@ -1,0 +1,71 @@
+/**
+ * `pickup stats`: pins per status, the pin queue's and the dead-letter queue's depth, and how long the oldest
+ * queued pin has waited. Reads no message (queue counts are the queues' own approximate attributes).
+ */
+import type { Command } from 'commander'
+import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
+import { createSqsQueueCounter } from '../../adapters/sqs/dead-letters.ts'
+import { PIN_STATUSES } from '../../core/pin.ts'
+import { collectStats } from '../../core/pin-admin.ts'
+import type { QueueCounts } from '../../core/ports.ts'
+import { formatAge, toJson } from '../format.ts'
+import type { CliContext } from '../main.ts'
+import { positiveInt } from './dlq.ts'
+
+function queueLine(c: QueueCounts): string {
+  return `${c.visible} waiting, ${c.inFlight} in flight, ${c.delayed} delayed`
+}
+
+export function registerStatsCommand(program: Command, cli: CliContext): void {
+  program
+    .command('stats')
+    .description('pins per status, queue and dead-letter queue depth, age of the oldest queued pin')
+    .option(
+      '--count-limit <n>',
+      'count at most this many pins per status (a count reads every item)',
+      positiveInt,
+      100_000,
+    )
+    .option('--json', 'print JSON')
+    .action(async (opts: { countLimit: number; json?: boolean }) => {
+      await cli.withBackend(['pinsTable', 'pinQueueUrl', 'deadLetterQueueUrl'], async (backend) => {
+        const stats = await backend.run(() =>
+          collectStats(
+            { countLimit: opts.countLimit },
+            {
+              pins: createDynamoPinStore({
+                client: backend.dynamodb,
+                tableName: backend.resource('pinsTable'),
+              }),
+              queue: createSqsQueueCounter({
+                client: backend.sqs,
+                queueUrl: backend.resource('pinQueueUrl'),
+              }),
+              deadLetters: createSqsQueueCounter({
+                client: backend.sqs,
+                queueUrl: backend.resource('deadLetterQueueUrl'),
+              }),
+              clock: cli.clock,
+            },
+          ),
+        )
+        if (opts.json) {
+          cli.out(toJson(stats))
+          return
+        }
+        const count = (n: number) => (n >= stats.countLimit ? `>= ${n}` : String(n))
+        const lines = [
+          'Pins',
+          ...PIN_STATUSES.map((s) => `  ${s.padEnd(8)} ${count(stats.pins[s])}`),
+          `Pin queue          ${queueLine(stats.queue)}`,
+          `Dead-letter queue  ${queueLine(stats.deadLetters)}`,
+          `Oldest queued pin  ${
+            stats.oldestQueued
+              ? `${formatAge(stats.oldestQueued.ageMs)} (${stats.oldestQueued.cid}; since its last update)`
+              : '(none queued)'
+          }`,
+        ]
+        cli.out(`${lines.join('\n')}\n`)
+      })
+    })
+}

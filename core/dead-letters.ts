@@ -1,0 +1,283 @@
+/**
+ * What operators do with the pin queue's dead-letter queue (`pickup dlq ...`): list and show its messages
+ * beside their pins' state, send them back to the pin queue, purge it.
+ *
+ * Reading is receiving. A queue has no "peek": every message read is hidden from other readers for
+ * `hideSeconds` (default 30 s) and released (made visible again) when the read ends; if the reader dies first,
+ * the messages reappear when `hideSeconds` pass. Each read also adds one to the messages' receive counts.
+ *
+ * Redrive never loses a message: each one is sent to the pin queue first and deleted from the dead-letter
+ * queue only once the send succeeded. A crash between the two leaves the job in both queues; the duplicate
+ * is harmless, since the worker claims by pin state (a pin that is already pinned or held is skipped).
+ */
+import type { Pin, PinStatus } from './pin.ts'
+import type { Clock, DeadLetter, DeadLetterQueue, Logger, PinQueue, PinStore } from './ports.ts'
+
+/** How long a message being read stays hidden from other readers if the reader dies before releasing it. */
+export const DEFAULT_HIDE_SECONDS = 30
+
+/** A dead letter as shown to operators: the message and the state of its pin. */
+export interface DeadLetterView {
+  id: string
+  /** Undefined when the body is not a pin job. */
+  cid?: string
+  origins?: string[]
+  /** The raw body, when it is not a pin job. */
+  body?: string
+  receiveCount: number
+  /** Epoch ms the job was first sent to the pin queue. */
+  sentAt: number
+  ageMs: number
+  /** Undefined when there is no pin record (no request wants the content any longer). */
+  pin?: {
+    status: PinStatus
+    attempts: number
+    /** The last failure reason, `CODE: message`. */
+    error?: string
+    updated: number
+  }
+}
+
+export interface DeadLetterReadContext {
+  deadLetters: DeadLetterQueue
+  pins: Pick<PinStore, 'getMany'>
+  clock: Clock
+}
+
+export interface ReadOptions {
+  hideSeconds?: number
+  signal?: AbortSignal
+}
+
+/**
+ * Reads every visible message once, in batches, handing each batch of messages not seen before to `visit`.
+ * `visit` answers the receipts it deleted and whether to stop; every other message is kept hidden until the
+ * scan ends (so later receives move on through the queue) and then released. Ends when the queue has no
+ * visible message left, when `visit` says stop, or on abort (after the batch in hand).
+ */
+async function scan(
+  deadLetters: DeadLetterQueue,
+  opts: ReadOptions,
+  visit: (batch: DeadLetter[]) => Promise<{ deleted?: ReadonlySet<string>; stop?: boolean }>,
+): Promise<void> {
+  const hideSeconds = opts.hideSeconds ?? DEFAULT_HIDE_SECONDS
+  const seen = new Set<string>()
+  const held: string[] = []
+  try {
+    while (!opts.signal?.aborted) {
+      // A short receive first. An empty one is not proof of an empty queue on SQS (it samples some of its
+      // servers), so unless the counts say nothing is visible, ask once more with a long poll.
+      let batch = await deadLetters.receive({ max: 10, hideSeconds, waitSeconds: 0 })
+      if (batch.length === 0 && (await deadLetters.counts()).visible > 0) {
+        batch = await deadLetters.receive({ max: 10, hideSeconds, waitSeconds: 1 })
+      }
+      if (batch.length === 0) break
+      // A message seen before reappeared (the scan outlasted `hideSeconds`): hold it again, don't revisit.
+      const fresh = batch.filter((m) => !seen.has(m.id))
+      for (const m of batch) if (seen.has(m.id)) held.push(m.receipt)
+      if (fresh.length === 0) break
+      for (const m of fresh) seen.add(m.id)
+      let outcome: Awaited<ReturnType<typeof visit>>
+      try {
+        outcome = await visit(fresh)
+      } catch (err) {
+        // Release them all (releasing a deleted one does nothing) rather than leave them hidden.
+        for (const m of fresh) held.push(m.receipt)
+        throw err
+      }
+      for (const m of fresh) if (!outcome.deleted?.has(m.receipt)) held.push(m.receipt)
+      if (outcome.stop) break
+    }
+  } finally {
+    await deadLetters.release(held)
+  }
+}
+
+async function pinsOf(batch: readonly DeadLetter[], pins: Pick<PinStore, 'getMany'>) {
+  const cids = batch.flatMap((m) => (m.job ? [m.job.cid] : []))
+  return cids.length > 0 ? pins.getMany(cids) : new Map<string, Pin>()
+}
+
+function view(m: DeadLetter, pin: Pin | undefined, now: number): DeadLetterView {
+  return {
+    id: m.id,
+    ...(m.job ? { cid: m.job.cid, origins: m.job.origins } : { body: m.body }),
+    receiveCount: m.receiveCount,
+    sentAt: m.sentAt,
+    ageMs: Math.max(0, now - m.sentAt),
+    ...(pin
+      ? {
+          pin: {
+            status: pin.status,
+            attempts: pin.attempts,
+            ...(pin.error === undefined ? {} : { error: pin.error }),
+            updated: pin.updated,
+          },
+        }
+      : {}),
+  }
+}
+
+/** Up to `limit` messages, oldest first, with their pins. */
+export async function listDeadLetters(
+  opts: ReadOptions & { limit: number },
+  ctx: DeadLetterReadContext,
+): Promise<DeadLetterView[]> {
+  const views: DeadLetterView[] = []
+  await scan(ctx.deadLetters, opts, async (batch) => {
+    const pins = await pinsOf(batch, ctx.pins)
+    const now = ctx.clock.now()
+    for (const m of batch.slice(0, opts.limit - views.length)) {
+      views.push(view(m, m.job && pins.get(m.job.cid), now))
+    }
+    return { stop: views.length >= opts.limit }
+  })
+  return views.sort((a, b) => a.sentAt - b.sentAt)
+}
+
+/** The message with this id, or undefined when the queue holds none (it is left in the queue either way). */
+export async function findDeadLetter(
+  id: string,
+  opts: ReadOptions,
+  ctx: DeadLetterReadContext,
+): Promise<DeadLetterView | undefined> {
+  let found: DeadLetterView | undefined
+  await scan(ctx.deadLetters, opts, async (batch) => {
+    const m = batch.find((x) => x.id === id)
+    if (!m) return {}
+    const pins = await pinsOf([m], ctx.pins)
+    found = view(m, m.job && pins.get(m.job.cid), ctx.clock.now())
+    return { stop: true }
+  })
+  return found
+}
+
+export interface RedriveContext extends DeadLetterReadContext {
+  pins: Pick<PinStore, 'getMany' | 'settleIfUnchanged'>
+  queue: PinQueue
+  log: Logger
+}
+
+export interface RedriveOptions extends ReadOptions {
+  /** Only these message ids; every message when absent. */
+  ids?: readonly string[]
+  /** Most messages sent back in one run. */
+  limit?: number
+  onProgress?: (p: { redriven: number; examined: number }) => void
+}
+
+export interface RedriveResult {
+  /** Sent to the pin queue (and, but for `notDeleted`, deleted from the dead-letter queue). */
+  redriven: number
+  /** Of those, pins that were `failed` and are `queued` again. */
+  requeued: number
+  /** Sent but not deleted (the delete failed): on both queues now, harmlessly; a later redrive resends them. */
+  notDeleted: number
+  /** Left in the dead-letter queue: */
+  skipped: {
+    /** the body is not a pin job (purge them); */
+    notPinJob: number
+    /** no pin record: no request wants the content any longer, so nothing should fetch it (purge them); */
+    noPin: number
+    /** the pin queue refused the send (see the log; run the redrive again). */
+    sendFailed: number
+  }
+  /** Of the ids asked for, those not found in the dead-letter queue. */
+  notFound: string[]
+}
+
+/**
+ * Sends messages back to the pin queue: each is sent, then deleted from the dead-letter queue. A `failed` pin
+ * is set `queued` again first, so its status says what is happening (its last error is kept). Stops after the
+ * batch in hand on abort: what was not sent stays in the dead-letter queue.
+ */
+export async function redriveDeadLetters(opts: RedriveOptions, ctx: RedriveContext): Promise<RedriveResult> {
+  const wanted = opts.ids && new Set(opts.ids)
+  const found = new Set<string>()
+  const result: RedriveResult = {
+    redriven: 0,
+    requeued: 0,
+    notDeleted: 0,
+    skipped: { notPinJob: 0, noPin: 0, sendFailed: 0 },
+    notFound: [],
+  }
+  let examined = 0
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY
+  const started = ctx.clock.now()
+  await scan(ctx.deadLetters, opts, async (batch) => {
+    const selected = (wanted ? batch.filter((m) => wanted.has(m.id)) : batch).slice(
+      0,
+      Math.max(0, limit - result.redriven),
+    )
+    examined += batch.length
+    for (const m of selected) found.add(m.id)
+    const pins = await pinsOf(selected, ctx.pins)
+    const toSend: Array<{ m: DeadLetter; job: NonNullable<DeadLetter['job']> }> = []
+    for (const m of selected) {
+      if (!m.job) {
+        result.skipped.notPinJob++
+        continue
+      }
+      const pin = pins.get(m.job.cid)
+      if (!pin) {
+        result.skipped.noPin++
+        continue
+      }
+      if (pin.status === 'failed') {
+        const requeued = await ctx.pins.settleIfUnchanged(
+          pin.cid,
+          pin,
+          { status: 'queued', error: pin.error ?? 'REDRIVEN: sent back to the pin queue by an operator' },
+          ctx.clock.now(),
+        )
+        if (requeued) result.requeued++
+      }
+      toSend.push({ m, job: m.job })
+    }
+    const sent = await Promise.allSettled(toSend.map(({ job }) => ctx.queue.send(job)))
+    const receipts: string[] = []
+    sent.forEach((outcome, i) => {
+      const { m } = toSend[i]!
+      if (outcome.status === 'fulfilled') {
+        receipts.push(m.receipt)
+        return
+      }
+      result.skipped.sendFailed++
+      ctx.log.error(
+        { messageId: m.id, cid: m.job?.cid, err: String(outcome.reason) },
+        'redrive: the pin queue refused the job; it stays in the dead-letter queue',
+      )
+    })
+    const { failed } = receipts.length > 0 ? await ctx.deadLetters.delete(receipts) : { failed: [] }
+    const notDeleted = new Set(failed)
+    result.redriven += receipts.length
+    result.notDeleted += notDeleted.size
+    for (const { m } of toSend) {
+      if (notDeleted.has(m.receipt)) {
+        ctx.log.warn(
+          { messageId: m.id, cid: m.job?.cid },
+          'redrive: sent but not deleted from the dead-letter queue (now a harmless duplicate)',
+        )
+      }
+    }
+    opts.onProgress?.({ redriven: result.redriven, examined })
+    const deleted = new Set(receipts.filter((r) => !notDeleted.has(r)))
+    const allFound = wanted !== undefined && found.size >= wanted.size
+    return { deleted, stop: allFound || result.redriven >= limit }
+  })
+  if (wanted) result.notFound = [...wanted].filter((id) => !found.has(id))
+  ctx.log.info({ ...result, ms: ctx.clock.now() - started }, 'dead letters redriven')
+  return result
+}
+
+/** Deletes every message; answers how many there were (approximately, as the queue counts them). */
+export async function purgeDeadLetters(ctx: {
+  deadLetters: DeadLetterQueue
+  log: Logger
+}): Promise<{ purged: number }> {
+  const { visible, inFlight, delayed } = await ctx.deadLetters.counts()
+  await ctx.deadLetters.purge()
+  const purged = visible + inFlight + delayed
+  ctx.log.warn({ purged }, 'dead-letter queue purged')
+  return { purged }
+}
