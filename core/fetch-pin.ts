@@ -33,6 +33,8 @@ export interface FetchPinContext {
 
 export type FetchOutcome =
   | { kind: 'already-pinned' }
+  /** No pin record: nobody wants the content (it was swept, say, before an old job was redriven). */
+  | { kind: 'unwanted' }
   /**
    * Another attempt holds the pin under a lease that has not run out: a duplicate delivery while it works, or
    * the job of a worker that died, come back before its lease expired. `leaseExpires` says when to look again.
@@ -55,6 +57,8 @@ export async function fetchPin(
   ctx: FetchPinContext,
   signal?: AbortSignal,
 ): Promise<FetchOutcome> {
+  // Every request writes the pin record before it enqueues the job; a job without one has no requester.
+  if (!(await ctx.pins.get(job.cid))) return { kind: 'unwanted' }
   const attemptId = ctx.newId()
   const now = ctx.clock.now()
   const claim = await ctx.pins.claim(job.cid, attemptId, now + limits.leaseMs, now)

@@ -311,7 +311,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       }
       const updated = await update(
         cid,
-        `SET #origins = :origins, #updated = :now, ${BUMP}${requeue ? ', #status = :queued' : ''}` +
+        `SET #origins = :origins, #updated = :now, ${BUMP}${requeue ? ', #status = :queued, #attempts = :zero' : ''}` +
           (marked ? ' REMOVE #unreferenced, #unreferencedSince' : ''),
         current.version === 0 ? 'attribute_not_exists(#version)' : '#version = :version',
         {

@@ -112,7 +112,11 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       pin.origins = merged
       pin.updated = now
       delete pin.unreferencedSince
-      if (requeue) pin.status = 'queued'
+      if (requeue) {
+        // A new request starts a new round of attempts.
+        pin.status = 'queued'
+        pin.attempts = 0
+      }
       return { pin: out(pin), enqueue: requeue }
     },
 

@@ -98,7 +98,7 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         expect(await store.get(c)).toEqual(first.pin)
       })
 
-      it('re-queues a failed pin, keeping its last error and attempts', async () => {
+      it('re-queues a failed pin with a fresh count of attempts, keeping its last error', async () => {
         const c = cid()
         await store.request(c, ['/a'], T0)
         await store.claim(c, 'att1', T0 + 1000, T0 + 1)
@@ -110,7 +110,8 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         expect(res.pin).toMatchObject({
           status: 'queued',
           error: 'FETCH_STALLED: no data',
-          attempts: 1,
+          // A new request starts a new round: the validator and the reconciler bound attempts per round.
+          attempts: 0,
           origins: ['/b', '/a'],
           updated: T0 + 3,
         })

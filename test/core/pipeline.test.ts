@@ -139,6 +139,7 @@ describe('fetch then promote', () => {
   it('a duplicate S3 event for a promoted CAR changes nothing', async () => {
     const dag = rawBlock(1000)
     const cid = contentKey(dag.root)
+    await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks)
     const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
     const key = out.kind === 'uploaded' ? out.key : ''
@@ -154,6 +155,7 @@ describe('fetch then promote', () => {
   it('a second attempt for pinned content is acknowledged without fetching', async () => {
     const dag = rawBlock(1000)
     const cid = contentKey(dag.root)
+    await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks)
     const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
     await promoteCar(out.kind === 'uploaded' ? out.key : '', promoteOpts, promoteCtx())
@@ -162,6 +164,23 @@ describe('fetch then promote', () => {
       kind: 'already-pinned',
     })
     expect(ipfs.gets).toBe(gets)
+  })
+
+  it('a job for content without a pin record (nobody asked for it) is dropped without fetching', async () => {
+    const dag = rawBlock(100, 'nobody')
+    const ipfs = createMemoryBlockSource(dag.blocks)
+    expect(
+      await fetchPin({ cid: contentKey(dag.root), origins: [] }, limits, {
+        pins,
+        temp,
+        ipfs,
+        clock,
+        log,
+        newId,
+      }),
+    ).toEqual({ kind: 'unwanted' })
+    expect(ipfs.gets).toBe(0)
+    expect(pins.all()).toEqual([])
   })
 
   it('a job for a pin another attempt holds is busy until that lease runs out', async () => {
@@ -181,6 +200,7 @@ describe('fetch then promote', () => {
   it('two CARs for the same content: the second is discarded, one copy stays', async () => {
     const dag = dagCborDag()
     const cid = contentKey(dag.root)
+    await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks)
     const a = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
     // A second worker got a duplicate delivery after the first one's lease ran out.
@@ -197,6 +217,7 @@ describe('failures', () => {
   it('a DAG with an unreachable block stalls, and the pin goes back to the queue with the reason', async () => {
     const dag = dagCborDag()
     const cid = contentKey(dag.root)
+    await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks.filter((b) => b !== dag.byName.leafRaw))
     const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
     expect(out).toMatchObject({ kind: 'failed', code: 'FETCH_STALLED', retryable: true, attempts: 1 })
@@ -209,6 +230,7 @@ describe('failures', () => {
   it('a DAG over the size limit fails at once, without retry', async () => {
     const dag = rawBlock(2000)
     const cid = contentKey(dag.root)
+    await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks)
     const out = await fetchPin(
       { cid, origins: [] },
@@ -261,6 +283,7 @@ describe('failures', () => {
   it('the stored CAR is byte for byte what the worker uploaded', async () => {
     const dag = rawBlock(5000)
     const cid = contentKey(dag.root)
+    await pins.request(cid, [], clock.now())
     const out = await fetchPin({ cid, origins: [] }, limits, {
       pins,
       temp,

@@ -93,6 +93,8 @@ describe('failures, end to end', () => {
     })
     const before = new Set(await listKeys(t.destination))
     const job = { cid, origins: t.originAddrs() }
+    // The record first, as every request writes it before it enqueues; then the same job three times.
+    await t.pins.request(cid, job.origins, Date.now())
     await Promise.all([queue.send(job), queue.send(job), queue.send(job)])
     await t.waitForPin(cid, 'pinned')
     // Give the other deliveries time to be handled, then count what was stored.
