@@ -27,6 +27,7 @@ import {
   type Progress,
 } from '../../core/pin.ts'
 import type { ClaimResult, PinPage, PinStore } from '../../core/ports.ts'
+import { pinCursor, unreferencedCursor } from '../cursors.ts'
 import { pinsTable } from './tables.ts'
 
 type Item = Record<string, AttributeValue>
@@ -156,64 +157,6 @@ function decodeOrigins(value: AttributeValue | undefined): string[] {
 
 function decodeVersion(item: Item): number {
   return item.version === undefined ? 0 : num(item, 'version')
-}
-
-// ---------------------------------------------------------------- cursor
-
-interface CursorKey {
-  status: PinStatus
-  updated: number
-  cid: string
-}
-
-/** The cursor is the index key of the last pin of a page, as base64url JSON. Memory and DynamoDB agree on it. */
-export function encodeCursor(key: CursorKey): string {
-  return Buffer.from(JSON.stringify([key.status, key.updated, key.cid])).toString('base64url')
-}
-
-export function decodeCursor(cursor: string, status: PinStatus): CursorKey {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    parsed = undefined
-  }
-  if (
-    Array.isArray(parsed) &&
-    parsed.length === 3 &&
-    parsed[0] === status &&
-    typeof parsed[1] === 'number' &&
-    Number.isFinite(parsed[1]) &&
-    typeof parsed[2] === 'string'
-  ) {
-    return { status, updated: parsed[1], cid: parsed[2] }
-  }
-  throw new InvalidInputError('INVALID_CURSOR', `not a cursor of a ${status} pin listing`)
-}
-
-/** The cursor of the unreferenced listing: [unreferencedSince, cid] of the last pin, as base64url JSON. */
-export function encodeUnreferencedCursor(since: number, cid: string): string {
-  return Buffer.from(JSON.stringify(['unreferenced', since, cid])).toString('base64url')
-}
-
-export function decodeUnreferencedCursor(cursor: string): { since: number; cid: string } {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    parsed = undefined
-  }
-  if (
-    Array.isArray(parsed) &&
-    parsed.length === 3 &&
-    parsed[0] === 'unreferenced' &&
-    typeof parsed[1] === 'number' &&
-    Number.isFinite(parsed[1]) &&
-    typeof parsed[2] === 'string'
-  ) {
-    return { since: parsed[1], cid: parsed[2] }
-  }
-  throw new InvalidInputError('INVALID_CURSOR', 'not a cursor of the unreferenced pin listing')
 }
 
 // ---------------------------------------------------------------- expressions
@@ -462,9 +405,9 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
-      const after = cursor === undefined ? undefined : decodeCursor(cursor, status)
+      const after = cursor === undefined ? undefined : pinCursor.decode(cursor, status)
       let startKey: Item | undefined = after
-        ? { cid: S(after.cid), status: S(after.status), updated: n(after.updated) }
+        ? { cid: S(after.cid), status: S(status), updated: n(after.updated) }
         : undefined
       const before = updatedBefore === undefined ? '' : ' AND #updated < :before'
       // Ask for one more than the page so the cursor is only given when another page exists.
@@ -491,7 +434,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       if (pins.length <= limit) return { pins }
       const page = pins.slice(0, limit)
       const last = page[page.length - 1]!
-      return { pins: page, cursor: encodeCursor({ status, updated: last.updated, cid: last.cid }) }
+      return { pins: page, cursor: pinCursor.encode(status, last.updated, last.cid) }
     },
 
     async countByStatus(status, { max }) {
@@ -551,7 +494,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
-      const after = cursor === undefined ? undefined : decodeUnreferencedCursor(cursor)
+      const after = cursor === undefined ? undefined : unreferencedCursor.decode(cursor)
       let startKey: Item | undefined = after && {
         cid: S(after.cid),
         unreferenced: S(UNREFERENCED),
@@ -580,7 +523,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       if (pins.length <= limit) return { pins }
       const page = pins.slice(0, limit)
       const last = page[page.length - 1]!
-      return { pins: page, cursor: encodeUnreferencedCursor(last.unreferencedSince!, last.cid) }
+      return { pins: page, cursor: unreferencedCursor.encode(last.unreferencedSince!, last.cid) }
     },
 
     async clearUnreferenced(cid, since) {

@@ -48,6 +48,7 @@ import {
 import { InvalidInputError } from '../../core/errors.ts'
 import type { Pin } from '../../core/pin.ts'
 import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
+import { requestCursor } from '../cursors.ts'
 import { decodePin } from './pins.ts'
 import { requestsTable } from './tables.ts'
 
@@ -173,27 +174,8 @@ const isRequestItem = (item: Item): boolean => item.owner !== undefined
 
 // ---------------------------------------------------------------- cursors
 
-function encodeCursor(r: PinRequest): string {
-  return Buffer.from(JSON.stringify([r.created, r.requestid])).toString('base64url')
-}
-
-function decodeCursor(cursor: string, owner: string): Item {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    parsed = undefined
-  }
-  if (
-    Array.isArray(parsed) &&
-    parsed.length === 2 &&
-    typeof parsed[0] === 'number' &&
-    Number.isFinite(parsed[0]) &&
-    typeof parsed[1] === 'string'
-  ) {
-    return { owner: S(owner), created: n(parsed[0]), requestid: S(parsed[1]) }
-  }
-  throw new InvalidInputError('INVALID_CURSOR', 'not a cursor of a request listing')
+function requestStartKey(owner: string, after: { created: number; requestid: string }): Item {
+  return { owner: S(owner), created: n(after.created), requestid: S(after.requestid) }
 }
 
 // ---------------------------------------------------------------- query plans
@@ -559,7 +541,8 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
-      let startKey: Item | undefined = cursor === undefined ? undefined : decodeCursor(cursor, owner)
+      let startKey: Item | undefined =
+        cursor === undefined ? undefined : requestStartKey(owner, requestCursor.decode(cursor))
       const requests: PinRequest[] = []
       do {
         const res = await client.send(
@@ -579,7 +562,10 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
       } while (startKey && requests.length <= limit)
       if (requests.length <= limit) return { requests }
       const page = requests.slice(0, limit)
-      return { requests: page, cursor: encodeCursor(page[page.length - 1]!) }
+      return {
+        requests: page,
+        cursor: requestCursor.encode(page[page.length - 1]!.created, page[page.length - 1]!.requestid),
+      }
     },
 
     async getWithPin(requestid, cid) {

@@ -3,59 +3,15 @@
  * writes in one synchronous step, as atomic as a conditional write, and every write sets `updated`.
  * Pins are copied in and out, so callers never share state with the store.
  */
+
 import { InvalidInputError } from '../../core/errors.ts'
-import { mergeOrigins, type Pin, type PinStatus } from '../../core/pin.ts'
+import { mergeOrigins, type Pin } from '../../core/pin.ts'
 import type { ClaimResult, PinPage, PinStore } from '../../core/ports.ts'
+import { pinCursor, unreferencedCursor } from '../cursors.ts'
 
 export interface MemoryPinStore extends PinStore {
   /** Every pin, for assertions. */
   all(): Pin[]
-}
-
-function encodeCursor(status: PinStatus, pin: Pin): string {
-  return Buffer.from(JSON.stringify([status, pin.updated, pin.cid])).toString('base64url')
-}
-
-function decodeCursor(cursor: string, status: PinStatus): { updated: number; cid: string } {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    parsed = undefined
-  }
-  if (
-    Array.isArray(parsed) &&
-    parsed.length === 3 &&
-    parsed[0] === status &&
-    typeof parsed[1] === 'number' &&
-    typeof parsed[2] === 'string'
-  ) {
-    return { updated: parsed[1], cid: parsed[2] }
-  }
-  throw new InvalidInputError('INVALID_CURSOR', `not a cursor of a ${status} pin listing`)
-}
-
-function encodeUnreferencedCursor(since: number, cid: string): string {
-  return Buffer.from(JSON.stringify(['unreferenced', since, cid])).toString('base64url')
-}
-
-function decodeUnreferencedCursor(cursor: string): { since: number; cid: string } {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    parsed = undefined
-  }
-  if (
-    Array.isArray(parsed) &&
-    parsed.length === 3 &&
-    parsed[0] === 'unreferenced' &&
-    typeof parsed[1] === 'number' &&
-    typeof parsed[2] === 'string'
-  ) {
-    return { since: parsed[1], cid: parsed[2] }
-  }
-  throw new InvalidInputError('INVALID_CURSOR', 'not a cursor of the unreferenced pin listing')
 }
 
 /** Newest first, as the status-updated index reads backwards; ties by cid, descending. */
@@ -185,7 +141,7 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
-      const after = cursor === undefined ? undefined : decodeCursor(cursor, status)
+      const after = cursor === undefined ? undefined : pinCursor.decode(cursor, status)
       type Key = { updated: number; cid: string }
       const compare = order === 'oldest' ? (a: Key, b: Key) => compareNewestFirst(b, a) : compareNewestFirst
       const matching = [...pins.values()]
@@ -199,7 +155,7 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       const page = matching.slice(0, limit).map(out)
       const last = page[page.length - 1]
       return matching.length > limit && last
-        ? { pins: page, cursor: encodeCursor(status, last) }
+        ? { pins: page, cursor: pinCursor.encode(status, last.updated, last.cid) }
         : { pins: page }
     },
 
@@ -239,7 +195,7 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
-      const after = cursor === undefined ? undefined : decodeUnreferencedCursor(cursor)
+      const after = cursor === undefined ? undefined : unreferencedCursor.decode(cursor)
       const key = (p: Pin) => [p.unreferencedSince!, p.cid] as const
       const isAfter = (p: Pin) =>
         !after ||
@@ -255,7 +211,7 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       const page = matching.slice(0, limit).map(out)
       const last = page[page.length - 1]
       return matching.length > limit && last
-        ? { pins: page, cursor: encodeUnreferencedCursor(last.unreferencedSince!, last.cid) }
+        ? { pins: page, cursor: unreferencedCursor.encode(last.unreferencedSince!, last.cid) }
         : { pins: page }
     },
 

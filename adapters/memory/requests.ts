@@ -2,8 +2,10 @@
  * In-memory RequestStore with the DynamoDB store's semantics (adapters/dynamodb/requests.ts). Pins are read
  * from the in-memory pin store it is given. Requests are copied in and out.
  */
+
 import { InvalidInputError } from '../../core/errors.ts'
 import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
+import { requestCursor } from '../cursors.ts'
 import type { MemoryPinStore } from './pins.ts'
 
 /** Newest first; ties (only possible across owners) by requestid, descending. */
@@ -33,28 +35,6 @@ export function matchesFilter(r: PinRequest, filter: RequestFilter): boolean {
     }
   }
   return true
-}
-
-function cursorOf(r: PinRequest): string {
-  return Buffer.from(JSON.stringify([r.created, r.requestid])).toString('base64url')
-}
-
-function decodeCursor(cursor: string): { created: number; requestid: string } {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    parsed = undefined
-  }
-  if (
-    Array.isArray(parsed) &&
-    parsed.length === 2 &&
-    typeof parsed[0] === 'number' &&
-    typeof parsed[1] === 'string'
-  ) {
-    return { created: parsed[0], requestid: parsed[1] }
-  }
-  throw new InvalidInputError('INVALID_CURSOR', 'not a cursor of a request listing')
 }
 
 export function createMemoryRequestStore(pins: MemoryPinStore): RequestStore & { all(): PinRequest[] } {
@@ -101,13 +81,15 @@ export function createMemoryRequestStore(pins: MemoryPinStore): RequestStore & {
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
-      const after = cursor === undefined ? undefined : decodeCursor(cursor)
+      const after = cursor === undefined ? undefined : requestCursor.decode(cursor)
       const matching = ofOwner(owner)
         .filter((r) => !after || compareNewestFirst({ ...r, ...after }, r) < 0)
         .sort(compareNewestFirst)
       const page = matching.slice(0, limit).map(out)
       const last = page[page.length - 1]
-      return matching.length > limit && last ? { requests: page, cursor: cursorOf(last) } : { requests: page }
+      return matching.length > limit && last
+        ? { requests: page, cursor: requestCursor.encode(last.created, last.requestid) }
+        : { requests: page }
     },
 
     getWithPin,
