@@ -17,7 +17,6 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
-import { InvalidInputError } from '../../core/errors.ts'
 import {
   type CarInfo,
   mergeOrigins,
@@ -28,6 +27,7 @@ import {
 } from '../../core/pin.ts'
 import type { ClaimResult, PinPage, PinStore } from '../../core/ports.ts'
 import { pinCursor, unreferencedCursor } from '../cursors.ts'
+import { queryPage } from './query-page.ts'
 import { pinsTable } from './tables.ts'
 
 type Item = Record<string, AttributeValue>
@@ -402,39 +402,28 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
     },
 
     async listByStatus(status, { limit, cursor, order, updatedBefore }): Promise<PinPage> {
-      if (!Number.isInteger(limit) || limit < 1) {
-        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
-      }
       const after = cursor === undefined ? undefined : pinCursor.decode(cursor, status)
-      let startKey: Item | undefined = after
-        ? { cid: S(after.cid), status: S(status), updated: n(after.updated) }
-        : undefined
       const before = updatedBefore === undefined ? '' : ' AND #updated < :before'
-      // Ask for one more than the page so the cursor is only given when another page exists.
-      const pins: Pin[] = []
-      do {
-        const res = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: STATUS_INDEX,
-            KeyConditionExpression: `#status = :status${before}`,
-            ExpressionAttributeNames: namesOf(`#status${before}`),
-            ExpressionAttributeValues: {
-              ':status': S(status),
-              ...(updatedBefore === undefined ? {} : { ':before': n(updatedBefore) }),
-            },
-            ScanIndexForward: order === 'oldest',
-            Limit: limit + 1 - pins.length,
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        )
-        for (const item of res.Items ?? []) pins.push(decodePin(item))
-        startKey = res.LastEvaluatedKey
-      } while (startKey && pins.length <= limit)
-      if (pins.length <= limit) return { pins }
-      const page = pins.slice(0, limit)
-      const last = page[page.length - 1]!
-      return { pins: page, cursor: pinCursor.encode(status, last.updated, last.cid) }
+      const { items, more } = await queryPage(
+        client,
+        {
+          TableName: tableName,
+          IndexName: STATUS_INDEX,
+          KeyConditionExpression: `#status = :status${before}`,
+          ExpressionAttributeNames: namesOf(`#status${before}`),
+          ExpressionAttributeValues: {
+            ':status': S(status),
+            ...(updatedBefore === undefined ? {} : { ':before': n(updatedBefore) }),
+          },
+          ScanIndexForward: order === 'oldest',
+        },
+        decodePin,
+        { limit, startKey: after && { cid: S(after.cid), status: S(status), updated: n(after.updated) } },
+      )
+      const last = items[items.length - 1]
+      return more && last
+        ? { pins: items, cursor: pinCursor.encode(status, last.updated, last.cid) }
+        : { pins: items }
     },
 
     async countByStatus(status, { max }) {
@@ -491,39 +480,34 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
     },
 
     async listUnreferenced({ markedBefore, limit, cursor }): Promise<PinPage> {
-      if (!Number.isInteger(limit) || limit < 1) {
-        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
-      }
       const after = cursor === undefined ? undefined : unreferencedCursor.decode(cursor)
-      let startKey: Item | undefined = after && {
-        cid: S(after.cid),
-        unreferenced: S(UNREFERENCED),
-        unreferencedSince: n(after.since),
-      }
-      const pins: Pin[] = []
-      do {
-        const res = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: UNREFERENCED_INDEX,
-            KeyConditionExpression: '#unreferenced = :unreferenced AND #unreferencedSince <= :before',
-            ExpressionAttributeNames: {
-              '#unreferenced': 'unreferenced',
-              '#unreferencedSince': 'unreferencedSince',
-            },
-            ExpressionAttributeValues: { ':unreferenced': S(UNREFERENCED), ':before': n(markedBefore) },
-            ScanIndexForward: true,
-            Limit: limit + 1 - pins.length,
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        )
-        for (const item of res.Items ?? []) pins.push(decodePin(item))
-        startKey = res.LastEvaluatedKey
-      } while (startKey && pins.length <= limit)
-      if (pins.length <= limit) return { pins }
-      const page = pins.slice(0, limit)
-      const last = page[page.length - 1]!
-      return { pins: page, cursor: unreferencedCursor.encode(last.unreferencedSince!, last.cid) }
+      const { items, more } = await queryPage(
+        client,
+        {
+          TableName: tableName,
+          IndexName: UNREFERENCED_INDEX,
+          KeyConditionExpression: '#unreferenced = :unreferenced AND #unreferencedSince <= :before',
+          ExpressionAttributeNames: {
+            '#unreferenced': 'unreferenced',
+            '#unreferencedSince': 'unreferencedSince',
+          },
+          ExpressionAttributeValues: { ':unreferenced': S(UNREFERENCED), ':before': n(markedBefore) },
+          ScanIndexForward: true,
+        },
+        decodePin,
+        {
+          limit,
+          startKey: after && {
+            cid: S(after.cid),
+            unreferenced: S(UNREFERENCED),
+            unreferencedSince: n(after.since),
+          },
+        },
+      )
+      const last = items[items.length - 1]
+      return more && last
+        ? { pins: items, cursor: unreferencedCursor.encode(last.unreferencedSince!, last.cid) }
+        : { pins: items }
     },
 
     async clearUnreferenced(cid, since) {

@@ -50,6 +50,7 @@ import type { Pin } from '../../core/pin.ts'
 import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
 import { requestCursor } from '../cursors.ts'
 import { decodePin } from './pins.ts'
+import { queryPage } from './query-page.ts'
 import { requestsTable } from './tables.ts'
 
 type Item = Record<string, AttributeValue>
@@ -538,34 +539,26 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
     },
 
     async listByOwner(owner, { limit, cursor }): Promise<RequestPage> {
-      if (!Number.isInteger(limit) || limit < 1) {
-        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
-      }
-      let startKey: Item | undefined =
-        cursor === undefined ? undefined : requestStartKey(owner, requestCursor.decode(cursor))
-      const requests: PinRequest[] = []
-      do {
-        const res = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: OWNER_INDEX,
-            KeyConditionExpression: '#owner = :owner',
-            ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: { ':owner': S(owner) },
-            ScanIndexForward: false,
-            Limit: limit + 1 - requests.length,
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        )
-        for (const item of res.Items ?? []) requests.push(decodeRequest(item))
-        startKey = res.LastEvaluatedKey
-      } while (startKey && requests.length <= limit)
-      if (requests.length <= limit) return { requests }
-      const page = requests.slice(0, limit)
-      return {
-        requests: page,
-        cursor: requestCursor.encode(page[page.length - 1]!.created, page[page.length - 1]!.requestid),
-      }
+      const { items, more } = await queryPage(
+        client,
+        {
+          TableName: tableName,
+          IndexName: OWNER_INDEX,
+          KeyConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': S(owner) },
+          ScanIndexForward: false,
+        },
+        decodeRequest,
+        {
+          limit,
+          startKey: cursor === undefined ? undefined : requestStartKey(owner, requestCursor.decode(cursor)),
+        },
+      )
+      const last = items[items.length - 1]
+      return more && last
+        ? { requests: items, cursor: requestCursor.encode(last.created, last.requestid) }
+        : { requests: items }
     },
 
     async getWithPin(requestid, cid) {
