@@ -79,6 +79,15 @@ UNREFERENCED_RETENTION_MS=604800000
 UNREFERENCED_SWEEP_LIMIT=1000
 UNREFERENCED_SWEEP_INTERVAL_MINUTES=60
 
+# ---------------------------------------------------------------- reconciler of stuck pins (README.md, "The reconciler")
+# How often it runs (minutes, 1-60).
+RECONCILE_INTERVAL_MINUTES=5
+# How long a pin stays queued, or pinning under an expired lease, before it counts as having no job (ms).
+# Default: 1 hour, or 2 x (RETRY_MAX_DELAY_SECONDS + VISIBILITY_TIMEOUT_SECONDS) when that is more.
+RECONCILE_AFTER_MS=
+# Most pins one run examines (the next run continues).
+RECONCILE_LIMIT=500
+
 # ---------------------------------------------------------------- functions and logs
 # Validator Lambda memory in MB (3538 = 2 vCPUs; see stacks/validator-sizing.ts).
 VALIDATOR_MEMORY_MB=3538

@@ -1,5 +1,5 @@
 /**
- * SST v2 app: `npx sst deploy --stage <stage>` (see docs/deploy.md). Deploy-time variables come from the
+ * SST v2 app: `npx sst deploy --stage <stage>` (see README.md, "Deploying to AWS"). Deploy-time variables come from the
  * environment and the `.env` / `.env.<stage>` files SST loads (listed in .env.tpl); they are checked before
  * anything is synthesized.
  */

@@ -4,14 +4,15 @@
  * Throws when the run failed so the invocation shows as an error; a partial run is harmless, the next one
  * continues. Runs may overlap: every write is conditional on the pin being as read.
  *
- * The stack passes the resources (PIN_TABLE, PIN_QUEUE_URL) and the settings of `reconcileSchema`: MAX_ATTEMPTS,
- * VISIBILITY_TIMEOUT_SECONDS and RETRY_MAX_DELAY_SECONDS as the worker has them (they set the default
- * threshold), optionally RECONCILE_AFTER_MS and RECONCILE_LIMIT. The function needs Query on the pins table's
- * `status-updated` index, UpdateItem on the table, and sqs:SendMessage on the pin queue.
+ * The stack (stacks/pipeline.ts) runs it every RECONCILE_INTERVAL_MINUTES and passes the resources (PIN_TABLE,
+ * PIN_QUEUE_URL) and the settings of `reconcileSchema` (its environment: `reconcileEnvSchema` in
+ * api/lambda/env.ts): MAX_ATTEMPTS, VISIBILITY_TIMEOUT_SECONDS and RETRY_MAX_DELAY_SECONDS as the worker has
+ * them (they set the default threshold), optionally RECONCILE_AFTER_MS and RECONCILE_LIMIT. The function needs
+ * Query on the pins table's `status-updated` index, UpdateItem on the table, and sqs:SendMessage on the pin
+ * queue.
  */
 import { z } from 'zod'
 import { workerSchema } from '../core/config.ts'
-import { resourcesSchema } from '../core/config-resources.ts'
 import {
   DEFAULT_RECONCILE_LIMIT,
   type ReconcileContext,
@@ -36,11 +37,6 @@ export const reconcileSchema = reconcileSettingsSchema.extend(
   workerSchema.pick({ MAX_ATTEMPTS: true, VISIBILITY_TIMEOUT_SECONDS: true, RETRY_MAX_DELAY_SECONDS: true })
     .shape,
 )
-
-/** The environment of api/lambda/reconcile.ts. */
-export const reconcileEnvSchema = resourcesSchema
-  .pick({ AWS_REGION: true, S3_FORCE_PATH_STYLE: true, PIN_TABLE: true, PIN_QUEUE_URL: true })
-  .extend(reconcileSchema.shape)
 
 export function reconcileOptionsFromConfig(cfg: z.infer<typeof reconcileSchema>): ReconcileOptions {
   return {

@@ -13,6 +13,7 @@
  * | tokens table | TOKEN_TABLE | TokensTable |
  * | pin queue | PIN_QUEUE_URL | PinQueueUrl |
  * | dead-letter queue | DEAD_LETTER_QUEUE_URL | DeadLetterQueueUrl |
+ * | failed-jobs queue | FAILED_JOBS_QUEUE_URL | FailedJobsQueueUrl |
  * | destination bucket | DESTINATION_BUCKET | DestinationBucket |
  * | region | AWS_REGION (or AWS_DEFAULT_REGION; else the queue URLs' region) | |
  *
@@ -81,6 +82,13 @@ export const RESOURCES = {
     env: 'DEAD_LETTER_QUEUE_URL',
     output: 'DeadLetterQueueUrl',
     example: 'https://sqs.<region>.amazonaws.com/<account>/<stage>-pickup-pin-dlq',
+  },
+  failedJobsQueueUrl: {
+    service: 'sqs',
+    what: 'the failed-jobs queue',
+    env: 'FAILED_JOBS_QUEUE_URL',
+    output: 'FailedJobsQueueUrl',
+    example: 'https://sqs.<region>.amazonaws.com/<account>/<stage>-pickup-pin-failed',
   },
   destinationBucket: {
     service: 's3',
@@ -404,7 +412,8 @@ async function awsBackend(
     env.AWS_REGION ||
     env.AWS_DEFAULT_REGION ||
     regionOfQueueUrl(setting(RESOURCES.pinQueueUrl)) ||
-    regionOfQueueUrl(setting(RESOURCES.deadLetterQueueUrl))
+    regionOfQueueUrl(setting(RESOURCES.deadLetterQueueUrl)) ||
+    regionOfQueueUrl(setting(RESOURCES.failedJobsQueueUrl))
   if (!region) missing.push('AWS_REGION')
   if (missing.length > 0) {
     throw new CliError(

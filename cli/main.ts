@@ -58,19 +58,21 @@ const HELP_FOOTER = `
 Where it finds pickup:
   local mode  <data dir>/endpoints.json, written by \`npm start\` (--data-dir, else PICKUP_DATA_DIR, else .pickup)
   AWS         --aws, or any variable below set: PIN_TABLE, REQUEST_TABLE, TOKEN_TABLE, PIN_QUEUE_URL,
-              DEAD_LETTER_QUEUE_URL, DESTINATION_BUCKET, AWS_REGION (else the queue URLs' region), with
-              credentials from the AWS SDK's chain (AWS_PROFILE, ...). --outputs .sst/outputs.json fills in
-              what the environment does not set from the stage's outputs (written by \`sst deploy\`).
-  Each command needs only the resources it uses. See docs/cli.md.
+              DEAD_LETTER_QUEUE_URL, FAILED_JOBS_QUEUE_URL, DESTINATION_BUCKET, AWS_REGION (else the queue
+              URLs' region), with credentials from the AWS SDK's chain (AWS_PROFILE, ...). --outputs
+              .sst/outputs.json fills in what the environment does not set from the stage's outputs (written
+              by \`sst deploy\`).
+  Each command needs only the resources it uses. See the README, "Operating pickup".
 
-Reading the dead-letter queue receives its messages: while \`dlq list/show/redrive\` runs they are hidden from
-other readers, and for --hide-seconds (30 s) at most if it dies.
+\`dlq\` works on the failed-jobs queue: the jobs the dead-letter consumer gave up on (their pins failed).
+Reading it receives its messages: while \`dlq list/show/redrive\` runs they are hidden from other readers,
+and for --hide-seconds (30 s) at most if it dies.
 `
 
 /** Runs the command line; returns the exit code (0 done, 1 failed, 2 usage, 130 interrupted). */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   const program = new Command('pickup')
-    .description("pickup's operator tools: dead letters, pins, stored CARs, statistics, access tokens")
+    .description("pickup's operator tools: failed jobs, pins, stored CARs, statistics, access tokens")
     .option('--data-dir <dir>', 'local mode: its data directory (default PICKUP_DATA_DIR, else .pickup)')
     .option('--aws', 'use the AWS resources named by the environment (see below)')
     .option('--outputs <file>', 'AWS: read resource names from these stage outputs (.sst/outputs.json)')

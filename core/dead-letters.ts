@@ -1,12 +1,14 @@
 /**
- * What operators do with the pin queue's dead-letter queue (`pickup dlq ...`): list and show its messages
- * beside their pins' state, send them back to the pin queue, purge it.
+ * What operators do with the failed-jobs queue (`pickup dlq ...`): the jobs the dead-letter consumer gave up
+ * on, each with what it recorded then (the reason, the receives, when). List and show them beside their pins'
+ * current state, send them back to the pin queue, purge them. (The dead-letter queue proper is emptied by its
+ * consumer within seconds; the failed-jobs queue keeps the jobs 14 days.) "Dead letter" here means such a job.
  *
  * Reading is receiving. A queue has no "peek": every message read is hidden from other readers for
  * `hideSeconds` (default 30 s) and released (made visible again) when the read ends; if the reader dies first,
  * the messages reappear when `hideSeconds` pass. Each read also adds one to the messages' receive counts.
  *
- * Redrive never loses a message: each one is sent to the pin queue first and deleted from the dead-letter
+ * Redrive never loses a message: each one is sent to the pin queue first and deleted from the failed-jobs
  * queue only once the send succeeded. A crash between the two leaves the job in both queues; the duplicate
  * is harmless, since the worker claims by pin state (a pin that is already pinned or held is skipped).
  */
@@ -16,7 +18,7 @@ import type { Clock, DeadLetter, DeadLetterQueue, Logger, PinQueue, PinStore } f
 /** How long a message being read stays hidden from other readers if the reader dies before releasing it. */
 export const DEFAULT_HIDE_SECONDS = 30
 
-/** A dead letter as shown to operators: the message and the state of its pin. */
+/** A dead letter as shown to operators: the message, what became of the job, and the state of its pin. */
 export interface DeadLetterView {
   id: string
   /** Undefined when the body is not a pin job. */
@@ -24,10 +26,18 @@ export interface DeadLetterView {
   origins?: string[]
   /** The raw body, when it is not a pin job. */
   body?: string
+  /**
+   * Receives of the job before it was given up (on the pin queue and the dead-letter queue); for a message
+   * put in by other means, its receives in this queue (reading counts too).
+   */
   receiveCount: number
   /** Epoch ms the job was first sent to the pin queue. */
   sentAt: number
   ageMs: number
+  /** The pin's failure reason when the job was given up (the pin's last error may have changed since). */
+  reason?: string
+  /** Epoch ms the dead-letter consumer gave the job up; absent for a message put in by other means. */
+  failedAt?: number
   /** Undefined when there is no pin record (no request wants the content any longer). */
   pin?: {
     status: PinStatus
@@ -99,12 +109,15 @@ async function pinsOf(batch: readonly DeadLetter[], pins: Pick<PinStore, 'getMan
 }
 
 function view(m: DeadLetter, pin: Pin | undefined, now: number): DeadLetterView {
+  const f = m.failure
   return {
     id: m.id,
     ...(m.job ? { cid: m.job.cid, origins: m.job.origins } : { body: m.body }),
-    receiveCount: m.receiveCount,
+    receiveCount: f ? f.receiveCount : m.receiveCount,
     sentAt: m.sentAt,
     ageMs: Math.max(0, now - m.sentAt),
+    ...(f?.reason === undefined ? {} : { reason: f.reason }),
+    ...(f ? { failedAt: f.failedAt } : {}),
     ...(pin
       ? {
           pin: {
@@ -118,7 +131,7 @@ function view(m: DeadLetter, pin: Pin | undefined, now: number): DeadLetterView 
   }
 }
 
-/** Up to `limit` messages, oldest first, with their pins. */
+/** Up to `limit` messages, oldest first (by when their jobs were first sent), with their pins. */
 export async function listDeadLetters(
   opts: ReadOptions & { limit: number },
   ctx: DeadLetterReadContext,
@@ -167,13 +180,13 @@ export interface RedriveOptions extends ReadOptions {
 }
 
 export interface RedriveResult {
-  /** Sent to the pin queue (and, but for `notDeleted`, deleted from the dead-letter queue). */
+  /** Sent to the pin queue (and, but for `notDeleted`, deleted from the failed-jobs queue). */
   redriven: number
   /** Of those, pins that were `failed` and are `queued` again. */
   requeued: number
   /** Sent but not deleted (the delete failed): on both queues now, harmlessly; a later redrive resends them. */
   notDeleted: number
-  /** Left in the dead-letter queue: */
+  /** Left in the failed-jobs queue: */
   skipped: {
     /** the body is not a pin job (purge them); */
     notPinJob: number
@@ -182,14 +195,14 @@ export interface RedriveResult {
     /** the pin queue refused the send (see the log; run the redrive again). */
     sendFailed: number
   }
-  /** Of the ids asked for, those not found in the dead-letter queue. */
+  /** Of the ids asked for, those not found in the failed-jobs queue. */
   notFound: string[]
 }
 
 /**
- * Sends messages back to the pin queue: each is sent, then deleted from the dead-letter queue. A `failed` pin
+ * Sends messages back to the pin queue: each is sent, then deleted from the failed-jobs queue. A `failed` pin
  * is set `queued` again first, so its status says what is happening (its last error is kept). Stops after the
- * batch in hand on abort: what was not sent stays in the dead-letter queue.
+ * batch in hand on abort: what was not sent stays in the failed-jobs queue.
  */
 export async function redriveDeadLetters(opts: RedriveOptions, ctx: RedriveContext): Promise<RedriveResult> {
   const wanted = opts.ids && new Set(opts.ids)
@@ -245,7 +258,7 @@ export async function redriveDeadLetters(opts: RedriveOptions, ctx: RedriveConte
       result.skipped.sendFailed++
       ctx.log.error(
         { messageId: m.id, cid: m.job?.cid, err: String(outcome.reason) },
-        'redrive: the pin queue refused the job; it stays in the dead-letter queue',
+        'redrive: the pin queue refused the job; it stays in the failed-jobs queue',
       )
     })
     const { failed } = receipts.length > 0 ? await ctx.deadLetters.delete(receipts) : { failed: [] }
@@ -256,7 +269,7 @@ export async function redriveDeadLetters(opts: RedriveOptions, ctx: RedriveConte
       if (notDeleted.has(m.receipt)) {
         ctx.log.warn(
           { messageId: m.id, cid: m.job?.cid },
-          'redrive: sent but not deleted from the dead-letter queue (now a harmless duplicate)',
+          'redrive: sent but not deleted from the failed-jobs queue (now a harmless duplicate)',
         )
       }
     }
@@ -278,6 +291,6 @@ export async function purgeDeadLetters(ctx: {
   const { visible, inFlight, delayed } = await ctx.deadLetters.counts()
   await ctx.deadLetters.purge()
   const purged = visible + inFlight + delayed
-  ctx.log.warn({ purged }, 'dead-letter queue purged')
+  ctx.log.warn({ purged }, 'failed-jobs queue purged')
   return { purged }
 }

@@ -121,7 +121,10 @@ export interface Stats {
   pins: Record<PinStatus, number>
   countLimit: number
   queue: QueueCounts
+  /** The dead-letter queue: jobs that ran out of receives, which its consumer handles within seconds. */
   deadLetters: QueueCounts
+  /** The failed-jobs queue: jobs given up on, waiting for an operator (`pickup dlq`). */
+  failedJobs: QueueCounts
   /** The queued pin waiting longest (by its last update): how far behind the workers are. */
   oldestQueued?: { cid: string; ageMs: number }
 }
@@ -132,13 +135,15 @@ export async function collectStats(
     pins: Pick<PinStore, 'countByStatus' | 'listByStatus'>
     queue: QueueCounter
     deadLetters: QueueCounter
+    failedJobs: QueueCounter
     clock: Clock
   },
 ): Promise<Stats> {
-  const [counts, queue, deadLetters, oldest] = await Promise.all([
+  const [counts, queue, deadLetters, failedJobs, oldest] = await Promise.all([
     Promise.all(PIN_STATUSES.map((s) => ctx.pins.countByStatus(s, { max: opts.countLimit }))),
     ctx.queue.counts(),
     ctx.deadLetters.counts(),
+    ctx.failedJobs.counts(),
     ctx.pins.listByStatus('queued', { limit: 1, order: 'oldest' }),
   ])
   const pins = Object.fromEntries(PIN_STATUSES.map((s, i) => [s, counts[i] ?? 0])) as Record<
@@ -151,6 +156,7 @@ export async function collectStats(
     countLimit: opts.countLimit,
     queue,
     deadLetters,
+    failedJobs,
     ...(first
       ? { oldestQueued: { cid: first.cid, ageMs: Math.max(0, ctx.clock.now() - first.updated) } }
       : {}),

@@ -153,24 +153,50 @@ export interface QueueCounter {
   counts(): Promise<QueueCounts>
 }
 
-/** A message of the pin queue's dead-letter queue: a job that was received MAX_ATTEMPTS times. */
+/** What became of a dead job, recorded with it in the failed-jobs queue by the dead-letter consumer. */
+export interface FailedJobInfo {
+  /** The pin's failure reason when the job was given up (`CODE: message`). */
+  reason?: string
+  /** Receives of the job before it was given up: on the pin queue, and on the dead-letter queue. */
+  receiveCount: number
+  /** When the job was first sent to the pin queue, epoch ms, when known. */
+  sentAt?: number
+  /** When the dead-letter consumer gave the job up, epoch ms. */
+  failedAt: number
+}
+
+/**
+ * The failed-jobs queue as the dead-letter consumer writes it: dead jobs whose pins it marked `failed`, kept
+ * there for operators (the dead-letter queue itself is emptied by its consumer within seconds).
+ */
+export interface FailedJobs {
+  /** Adds a dead job: its message body, unchanged, and what became of it. */
+  add(body: string, info: FailedJobInfo): Promise<void>
+}
+
+/**
+ * A dead job as operators read it, from the failed-jobs queue (or any queue of pin jobs: one filled by hand
+ * has no `failure`).
+ */
 export interface DeadLetter {
-  /** The message id, stable for the message's life (also across the move from the pin queue). */
+  /** The message id, stable for the message's life in this queue. */
   id: string
   /** Identifies this receive: `release` and `delete` take it. */
   receipt: string
   body: string
   /** Undefined when the body is not a pin job (nothing can process it). */
   job?: PinJob
-  /** Receives so far, on the pin queue and here: reading the dead-letter queue counts too. */
+  /** Receives of this message so far: reading it counts too (the job's attempts are in `failure`). */
   receiveCount: number
-  /** When the job was first sent to the pin queue, epoch ms (kept across the move). */
+  /** When the job was first sent to the pin queue, epoch ms (`failure.sentAt`, else when this message was sent). */
   sentAt: number
+  /** What the dead-letter consumer recorded when it gave the job up; absent on a message put in otherwise. */
+  failure?: FailedJobInfo
 }
 
 /**
- * The dead-letter queue as operators use it. Reading is receiving: a received message is hidden from other
- * readers (and from the dead-letter consumer, where one runs) until released, deleted, or `hideSeconds` pass.
+ * The failed-jobs queue as operators use it (`pickup dlq`). Reading is receiving: a received message is
+ * hidden from other readers until released, deleted, or `hideSeconds` pass.
  */
 export interface DeadLetterQueue extends QueueCounter {
   /** Up to `max` (at most 10) messages; an empty answer after `waitSeconds` means none is visible. */

@@ -46,7 +46,7 @@ import {
 } from '../adapters/dynamodb/tables.ts'
 import { bucketName, destinationBucket, tempBucket } from '../adapters/s3/buckets.ts'
 import { carStoredTopic, topicName } from '../adapters/sns/events.ts'
-import { pinQueueDefinition, queueAttributes, queueName } from '../adapters/sqs/queues.ts'
+import { failedJobsQueue, pinQueueDefinition, queueAttributes, queueName } from '../adapters/sqs/queues.ts'
 import type { Logger } from '../core/ports.ts'
 
 export interface StartServicesOptions {
@@ -83,6 +83,9 @@ export interface Services {
     pinQueueArn: string
     deadLetterQueueUrl: string
     deadLetterQueueArn: string
+    /** Where the dead-letter consumer forwards the jobs it gave up on, for operators (`pickup dlq`). */
+    failedJobsQueueUrl: string
+    failedJobsQueueArn: string
     tempBucket: string
     destinationBucket: string
     carStoredTopicArn: string
@@ -534,12 +537,20 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       ensureBucket(clients.s3, names.tempBucket),
       ensureBucket(clients.s3, names.destinationBucket),
     ])
-    const dlq = await ensureQueue(
-      clients.sqs,
-      fauxqsEndpoint,
-      queueName(prefix, pinQueue.deadLetter.queue),
-      queueAttributes(pinQueue.deadLetter.queue),
-    )
+    const [dlq, failedJobs] = await Promise.all([
+      ensureQueue(
+        clients.sqs,
+        fauxqsEndpoint,
+        queueName(prefix, pinQueue.deadLetter.queue),
+        queueAttributes(pinQueue.deadLetter.queue),
+      ),
+      ensureQueue(
+        clients.sqs,
+        fauxqsEndpoint,
+        queueName(prefix, failedJobsQueue),
+        queueAttributes(failedJobsQueue),
+      ),
+    ])
     const queue = await ensureQueue(
       clients.sqs,
       fauxqsEndpoint,
@@ -569,6 +580,8 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         pinQueueArn: queue.arn,
         deadLetterQueueUrl: dlq.url,
         deadLetterQueueArn: dlq.arn,
+        failedJobsQueueUrl: failedJobs.url,
+        failedJobsQueueArn: failedJobs.arn,
         carStoredTopicArn: topic.TopicArn,
       },
       onObjectCreated(bucket, handler) {

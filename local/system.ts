@@ -1,7 +1,8 @@
 /**
  * The whole of pickup on one machine: embedded DynamoDB (dynalite), SQS + S3 + SNS (fauxqs), the HTTP API,
- * the worker with an embedded Helia node (or an external kubo), the validator on S3 events and the
- * dead-letter consumer. The same handlers and adapters as in AWS; only the wiring differs.
+ * the worker with an embedded Helia node (or an external kubo), the validator on S3 events, the dead-letter
+ * consumer (which forwards dead jobs to the failed-jobs queue, for `pickup dlq`), the sweep of unreferenced
+ * content and the reconciler. The same handlers and adapters as in AWS; only the wiring differs.
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -15,6 +16,7 @@ import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
 import { createS3ObjectStore } from '../adapters/s3/objects.ts'
 import { createSnsEventSink } from '../adapters/sns/events.ts'
+import { createSqsFailedJobs } from '../adapters/sqs/dead-letters.ts'
 import { createSqsJobQueue } from '../adapters/sqs/queue.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
@@ -41,12 +43,6 @@ export interface LocalSystemOptions {
   log: Logger
   /** Deleting content no request wants: how long it is kept (default 7 days) and how often to look (1 h). */
   unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
-  /**
-   * Run the dead-letter consumer, which marks dead jobs' pins failed and deletes the messages (default true,
-   * as deployed). Off, dead jobs stay in the dead-letter queue for `pickup dlq` and the reconciler fails
-   * their pins.
-   */
-  deadLetterConsumer?: boolean
 }
 
 export interface LocalSystem {
@@ -107,19 +103,23 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     )
     services.onObjectCreated(names.tempBucket, validate)
 
-    if (opts.deadLetterConsumer ?? true) {
-      const deadLetters = pollQueueToHandler(
-        {
-          client: clients.sqs,
-          queueUrl: names.deadLetterQueueUrl,
-          queueArn: names.deadLetterQueueArn,
-          waitSeconds: 1,
-        },
-        createDeadLetterHandler({ pins, clock, log: log.child({ fn: 'dead-letter' }) }),
-        log,
-      )
-      stops.push(() => deadLetters.stop())
-    }
+    // Lambda's SQS event source mapping in AWS: marks dead jobs' pins failed, forwards the jobs for operators.
+    const deadLetters = pollQueueToHandler(
+      {
+        client: clients.sqs,
+        queueUrl: names.deadLetterQueueUrl,
+        queueArn: names.deadLetterQueueArn,
+        waitSeconds: 1,
+      },
+      createDeadLetterHandler({
+        pins,
+        failedJobs: createSqsFailedJobs({ client: clients.sqs, queueUrl: names.failedJobsQueueUrl }),
+        clock,
+        log: log.child({ fn: 'dead-letter' }),
+      }),
+      log,
+    )
+    stops.push(() => deadLetters.stop())
 
     let helia: HeliaNode | undefined
     let ipfs: BlockSource

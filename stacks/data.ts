@@ -155,8 +155,11 @@ export function DataStack({ app, stack }: StackContext): DataResources {
   ])
 
   suppressFrameworkResources(stack)
+  // What the `pickup` command reads with `--outputs` (cli/backend.ts).
   stack.addOutputs({
     PinsTable: created.pins.tableName,
+    RequestsTable: created.requests.tableName,
+    TokensTable: created.tokens.tableName,
     DestinationBucket: destination.bucketName,
     CarStoredTopicArn: carStored.topicArn,
   })

@@ -6,6 +6,7 @@
  */
 import type { App } from 'sst/constructs'
 import { z } from 'zod'
+import { reconcileSettingsSchema } from '../api/reconcile.ts'
 import { sweepUnreferencedSchema } from '../api/sweep-unreferenced.ts'
 import { parseConfig, workerSchema } from '../core/config.ts'
 import { estimateValidatorSeconds } from './validator-sizing.ts'
@@ -29,9 +30,15 @@ export const WORKER_STOP_TIMEOUT_SECONDS = 120
 export const deploySchema = workerSchema
   .omit({ IPFS_API_URL: true })
   .extend(sweepUnreferencedSchema.shape)
+  .extend(reconcileSettingsSchema.shape)
   .extend({
     /** How often the sweep of unreferenced content runs. */
     UNREFERENCED_SWEEP_INTERVAL_MINUTES: int(60, 5, 24 * 60),
+    /**
+     * How often the reconciler runs (api/reconcile.ts). At most an hour: its errors alarm looks at two
+     * consecutive runs, and CloudWatch evaluates at most a day.
+     */
+    RECONCILE_INTERVAL_MINUTES: int(5, 1, 60),
 
     /** Store CARs in this existing bucket instead of creating one (it is imported, never modified). */
     DESTINATION_BUCKET_NAME: optionalString,

@@ -1,6 +1,6 @@
 /**
  * Alarms and the dashboard. Every alarm notifies the stage's alarm topic (and ALARM_EMAIL, if set), when it
- * fires and when it clears; docs/deploy.md says what each one means and what to do.
+ * fires and when it clears; the README's Alarms table says what each one means and what to do.
  */
 import { Duration } from 'aws-cdk-lib'
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch'
@@ -64,7 +64,7 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       name: 'dead-letters-not-handled',
       alarmDescription:
         'The pin dead-letter queue has not been empty for 15 minutes: its consumer is failing to mark dead ' +
-        "jobs' pins failed (see the DeadLetterConsumer logs).",
+        "jobs' pins failed and forward them to the failed-jobs queue (see the DeadLetterConsumer logs).",
       metric: pipeline.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         period: fiveMinutes,
         statistic: 'Maximum',
@@ -72,6 +72,19 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 3,
+    }),
+    failedJobs: alarm('FailedJobsAlarm', {
+      name: 'failed-jobs-waiting',
+      alarmDescription:
+        'Jobs given up on after MAX_ATTEMPTS receives (their pins are failed) wait in the failed-jobs queue for ' +
+        'an operator: see why with `pickup dlq list`, then redrive or purge them. They expire after 14 days.',
+      metric: pipeline.failedJobs.metricApproximateNumberOfMessagesVisible({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
     }),
     oldestJob: alarm('OldestJobAlarm', {
       name: 'pin-queue-oldest-job',
@@ -124,6 +137,20 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
     }),
+    reconcileErrors: alarm('ReconcileErrorsAlarm', {
+      name: 'reconcile-errors',
+      alarmDescription:
+        'The reconciler of stuck pins failed in two consecutive runs (see the Reconcile logs). Pins whose job ' +
+        'was lost stay queued or pinning until a run succeeds; nothing is lost.',
+      metric: pipeline.reconciler.metricErrors({
+        period: Duration.minutes(Math.max(5, cfg.RECONCILE_INTERVAL_MINUTES)),
+        statistic: 'Sum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
+    }),
     validatorEventsLost: alarm('ValidatorFailuresAlarm', {
       name: 'validator-events-failed',
       alarmDescription:
@@ -159,9 +186,13 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       pipeline.queue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight or delayed' }),
     ]),
     graph('Oldest pin job (s)', [pipeline.queue.metricApproximateAgeOfOldestMessage()]),
-    graph('Dead letters', [
-      pipeline.deadLetterQueue.metricNumberOfMessagesReceived({ label: 'received', statistic: 'Sum' }),
-      pipeline.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'waiting' }),
+    graph('Dead letters and failed jobs', [
+      pipeline.deadLetterQueue.metricNumberOfMessagesReceived({
+        label: 'dead letters received',
+        statistic: 'Sum',
+      }),
+      pipeline.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'dead letters waiting' }),
+      pipeline.failedJobs.metricApproximateNumberOfMessagesVisible({ label: 'failed jobs waiting' }),
     ]),
   )
   dashboard.addWidgets(
@@ -190,6 +221,10 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
     graph('Sweep of unreferenced content', [
       pipeline.sweeper.metricInvocations({ statistic: 'Sum' }),
       pipeline.sweeper.metricErrors({ statistic: 'Sum' }),
+    ]),
+    graph('Reconciler of stuck pins', [
+      pipeline.reconciler.metricInvocations({ statistic: 'Sum' }),
+      pipeline.reconciler.metricErrors({ statistic: 'Sum' }),
     ]),
     graph('Validator duration (ms)', [
       pipeline.validator.metricDuration({ statistic: 'Maximum', label: 'max' }),

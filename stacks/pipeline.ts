@@ -1,15 +1,17 @@
 /**
  * The pin pipeline between the API and the destination bucket: the pin queue and its dead-letter queue (with
- * the consumer that marks dead jobs' pins failed), the temporary bucket the workers upload CARs to, and the
- * validator that checks each CAR on ObjectCreated and promotes it.
+ * the consumer that marks dead jobs' pins failed and forwards the jobs to the failed-jobs queue, which
+ * operators read with `pickup dlq`), the temporary bucket the workers upload CARs to, and the validator that
+ * checks each CAR on ObjectCreated and promotes it.
  *
  * Two numbers tie the queue to the worker. VISIBILITY_TIMEOUT_SECONDS is both the queue's visibility timeout
  * and the worker's lease, which it renews every third of it (core/pin-worker.ts), so a live worker's
  * message never reappears and a dead worker's does within one timeout. MAX_ATTEMPTS is both the queue's
  * maxReceiveCount and the validator's bound on retries, so both agree on which attempt is the last.
  *
- * Also here: the scheduled sweep that deletes the CARs and pin records of content no request has wanted for
- * UNREFERENCED_RETENTION_MS (api/sweep-unreferenced.ts).
+ * Also here, on EventBridge schedules: the sweep that deletes the CARs and pin records of content no request
+ * has wanted for UNREFERENCED_RETENTION_MS (api/sweep-unreferenced.ts), and the reconciler that re-enqueues
+ * pins no job will move any more, or fails them after MAX_ATTEMPTS attempts (api/reconcile.ts).
  */
 import { Duration } from 'aws-cdk-lib'
 import * as events from 'aws-cdk-lib/aws-events'
@@ -22,7 +24,12 @@ import * as s3n from 'aws-cdk-lib/aws-s3-notifications'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { type Function as SstFunction, type StackContext, use } from 'sst/constructs'
 import { bucketName, tempBucket } from '../adapters/s3/buckets.ts'
-import { pinQueueDefinition, type QueueDefinition, queueName } from '../adapters/sqs/queues.ts'
+import {
+  failedJobsQueue,
+  pinQueueDefinition,
+  type QueueDefinition,
+  queueName,
+} from '../adapters/sqs/queues.ts'
 import { type DataResources, DataStack } from './data.ts'
 import { bucketPrefix, resourcePrefix, useDeployConfig } from './deploy-config.ts'
 import { pickupFunction } from './lambda.ts'
@@ -49,10 +56,13 @@ export interface PipelineResources {
   queue: sqs.Queue
   deadLetterQueue: sqs.Queue
   deadLetterConsumer: SstFunction
+  /** Dead jobs the consumer gave up on, kept for operators (`pickup dlq`). */
+  failedJobs: sqs.Queue
   temp: s3.Bucket
   validator: SstFunction
   validatorFailures: sqs.Queue
   sweeper: SstFunction
+  reconciler: SstFunction
 }
 
 export function PipelineStack({ app, stack }: StackContext): PipelineResources {
@@ -86,20 +96,43 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
     enforceSSL: true,
   })
 
+  // The dead-letter queue's consumer forwards each job it gave up on here. Only operators read it.
+  const failedJobs = new sqs.Queue(stack, 'FailedJobsQueue', {
+    queueName: queueName(prefix, failedJobsQueue),
+    visibilityTimeout: Duration.seconds(failedJobsQueue.visibilityTimeoutSeconds),
+    retentionPeriod: Duration.seconds(failedJobsQueue.messageRetentionSeconds),
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  })
+  suppress(failedJobs, [
+    {
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'The end of the line for dead jobs: the dead-letter consumer forwards them here for operators, and ' +
+        'nothing consumes this queue (operators read it with `pickup dlq`), so nothing fails to process it.',
+    },
+  ])
+
   const deadLetterConsumer = pickupFunction(
     stack,
     'DeadLetterConsumer',
     {
       handler: 'api/lambda/dead-letter.handler',
-      description: 'Marks the pins of dead-lettered jobs failed',
+      description:
+        'Marks the pins of dead-lettered jobs failed and forwards the jobs to the failed-jobs queue',
       memorySize: 512,
       timeout: Duration.seconds(deadLetterTimeoutSeconds(dlqDef)),
-      environment: { PIN_TABLE: pins.tableName },
+      environment: { PIN_TABLE: pins.tableName, FAILED_JOBS_QUEUE_URL: failedJobs.queueUrl },
       permissions: [
         new iam.PolicyStatement({
           sid: 'PinsReadSettle',
           actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
           resources: [pins.tableArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ForwardFailedJobs',
+          actions: ['sqs:SendMessage'],
+          resources: [failedJobs.queueArn],
         }),
       ],
     },
@@ -274,7 +307,74 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
     targets: [new targets.LambdaFunction(sweeper, { retryAttempts: 0 })],
   })
 
+  // ------------------------------------------------------------ reconciler of stuck pins
+  const reconciler = pickupFunction(
+    stack,
+    'Reconcile',
+    {
+      handler: 'api/lambda/reconcile.handler',
+      description:
+        'Re-enqueues pins no job will move any more; fails those stuck after MAX_ATTEMPTS attempts',
+      memorySize: 512,
+      // A run examines at most RECONCILE_LIMIT pins; runs that overlap are harmless (conditional writes).
+      timeout: Duration.minutes(4),
+      environment: {
+        PIN_TABLE: pins.tableName,
+        PIN_QUEUE_URL: queue.queueUrl,
+        // As the worker and the queue have them: they decide the default threshold and the last attempt.
+        MAX_ATTEMPTS: String(cfg.MAX_ATTEMPTS),
+        VISIBILITY_TIMEOUT_SECONDS: String(cfg.VISIBILITY_TIMEOUT_SECONDS),
+        RETRY_MAX_DELAY_SECONDS: String(cfg.RETRY_MAX_DELAY_SECONDS),
+        RECONCILE_LIMIT: String(cfg.RECONCILE_LIMIT),
+        ...(cfg.RECONCILE_AFTER_MS === undefined
+          ? {}
+          : { RECONCILE_AFTER_MS: String(cfg.RECONCILE_AFTER_MS) }),
+      },
+      permissions: [
+        new iam.PolicyStatement({
+          sid: 'FindStuckPins',
+          actions: ['dynamodb:Query'],
+          resources: [`${pins.tableArn}/index/status-updated`],
+        }),
+        new iam.PolicyStatement({
+          sid: 'SettlePins',
+          actions: ['dynamodb:UpdateItem'],
+          resources: [pins.tableArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'RequeuePins',
+          actions: ['sqs:SendMessage'],
+          resources: [queue.queueArn],
+        }),
+      ],
+    },
+    cfg,
+    policy,
+  )
+  new events.Rule(stack, 'ReconcileSchedule', {
+    description: 'Runs the reconciler of stuck pins',
+    schedule: events.Schedule.rate(Duration.minutes(cfg.RECONCILE_INTERVAL_MINUTES)),
+    // A failed run is not retried: the next one looks again.
+    targets: [new targets.LambdaFunction(reconciler, { retryAttempts: 0 })],
+  })
+
   suppressFrameworkResources(stack)
-  stack.addOutputs({ PinQueueUrl: queue.queueUrl, TempBucket: temp.bucketName })
-  return { queue, deadLetterQueue, deadLetterConsumer, temp, validator, validatorFailures, sweeper }
+  // What the `pickup` command reads with `--outputs` (cli/backend.ts), and the temporary bucket.
+  stack.addOutputs({
+    PinQueueUrl: queue.queueUrl,
+    DeadLetterQueueUrl: deadLetterQueue.queueUrl,
+    FailedJobsQueueUrl: failedJobs.queueUrl,
+    TempBucket: temp.bucketName,
+  })
+  return {
+    queue,
+    deadLetterQueue,
+    deadLetterConsumer,
+    failedJobs,
+    temp,
+    validator,
+    validatorFailures,
+    sweeper,
+    reconciler,
+  }
 }

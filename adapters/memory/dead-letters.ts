@@ -1,18 +1,19 @@
 /**
- * In-memory DeadLetterQueue with the SQS adapter's semantics (adapters/sqs/dead-letters.ts against SQS or
- * fauxqs): receiving hides a message for `hideSeconds` and counts a receive; a released or expired message
- * is visible again; only a message's latest receipt releases or deletes it. `add` puts a message in, as SQS
- * does when a job's receives run out (its receive count and first send time kept).
+ * The in-memory failed-jobs queue, with the SQS adapter's semantics (adapters/sqs/dead-letters.ts against SQS
+ * or fauxqs): receiving hides a message for `hideSeconds` and counts a receive; a released or expired message
+ * is visible again; only a message's latest receipt releases or deletes it. `add` puts a message in (for
+ * tests: with any receive count and send time); `createMemoryFailedJobs` is the dead-letter consumer's side,
+ * which puts the job in with what became of it, as the SQS adapter does with message attributes.
  */
 import { randomUUID } from 'node:crypto'
 import { parsePinJob } from '../../core/pin.ts'
-import type { Clock, DeadLetter, DeadLetterQueue } from '../../core/ports.ts'
+import type { Clock, DeadLetter, DeadLetterQueue, FailedJobInfo, FailedJobs } from '../../core/ports.ts'
 
 export interface MemoryDeadLetterQueue extends DeadLetterQueue {
   /** Adds a message; returns its id. */
-  add(body: string, opts?: { receiveCount?: number; sentAt?: number }): string
-  /** Every message's id, body and visibility, for assertions. */
-  all(): Array<{ id: string; body: string; visible: boolean }>
+  add(body: string, opts?: { receiveCount?: number; sentAt?: number; failure?: FailedJobInfo }): string
+  /** Every message's id, body, visibility and failure info, for assertions. */
+  all(): Array<{ id: string; body: string; visible: boolean; failure?: FailedJobInfo }>
   /** Makes the next `delete` calls fail for these receipts' messages (to test partial failures). */
   failDeletesOf(ids: readonly string[]): void
 }
@@ -24,6 +25,7 @@ interface StoredLetter {
   sentAt: number
   visibleAt: number
   receipt?: string
+  failure?: FailedJobInfo
 }
 
 const systemClock: Clock = { now: () => Date.now() }
@@ -45,15 +47,21 @@ export function createMemoryDeadLetterQueue(opts: { clock?: Clock } = {}): Memor
         id,
         body,
         receiveCount: o.receiveCount ?? 0,
-        sentAt: o.sentAt ?? clock.now(),
+        sentAt: o.failure?.sentAt ?? o.sentAt ?? clock.now(),
         visibleAt: clock.now(),
+        ...(o.failure ? { failure: { ...o.failure } } : {}),
       })
       return id
     },
 
     all() {
       const now = clock.now()
-      return [...letters.values()].map((l) => ({ id: l.id, body: l.body, visible: l.visibleAt <= now }))
+      return [...letters.values()].map((l) => ({
+        id: l.id,
+        body: l.body,
+        visible: l.visibleAt <= now,
+        ...(l.failure ? { failure: { ...l.failure } } : {}),
+      }))
     },
 
     failDeletesOf(ids) {
@@ -84,6 +92,7 @@ export function createMemoryDeadLetterQueue(opts: { clock?: Clock } = {}): Memor
           ...(job ? { job } : {}),
           receiveCount: l.receiveCount,
           sentAt: l.sentAt,
+          ...(l.failure ? { failure: { ...l.failure } } : {}),
         })
       }
       // Received messages go to the back, as in SQS (and fauxqs) the same few do not come first every time.
@@ -114,6 +123,29 @@ export function createMemoryDeadLetterQueue(opts: { clock?: Clock } = {}): Memor
 
     async purge() {
       letters.clear()
+    },
+  }
+}
+
+export interface MemoryFailedJobs extends FailedJobs {
+  /** Makes the next `n` adds reject (to test a forward that fails). */
+  failAdds(n: number): void
+}
+
+/** The dead-letter consumer's side of an in-memory failed-jobs queue: what it adds, `queue` gives back. */
+export function createMemoryFailedJobs(queue: MemoryDeadLetterQueue): MemoryFailedJobs {
+  let failing = 0
+  return {
+    async add(body, info) {
+      if (failing > 0) {
+        failing--
+        throw new Error('the failed-jobs queue refused the message')
+      }
+      // The message starts unread, as a message SQS just took: the job's receives are in `failure`.
+      queue.add(body, { receiveCount: 0, failure: info })
+    },
+    failAdds(n) {
+      failing = n
     },
   }
 }

@@ -1,6 +1,8 @@
 /**
- * The pin queue's dead-letter queue on SQS, as operators read it (core/dead-letters.ts), and the message
- * counts of any queue. Only what fauxqs also implements: ReceiveMessage with a per-call visibility timeout,
+ * The failed-jobs queue on SQS: the dead-letter consumer's side (`createSqsFailedJobs`: each dead job's body,
+ * unchanged, with what became of it as message attributes) and the operators' side (`createSqsDeadLetterQueue`,
+ * read by core/dead-letters.ts), plus the message counts of any queue. Only what fauxqs also implements:
+ * SendMessage with message attributes, ReceiveMessage with a per-call visibility timeout,
  * ChangeMessageVisibilityBatch, DeleteMessageBatch, PurgeQueue and GetQueueAttributes (no
  * StartMessageMoveTask, which fauxqs lacks and which cannot move selected messages anyway).
  */
@@ -8,11 +10,20 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
+  type MessageAttributeValue,
   PurgeQueueCommand,
   ReceiveMessageCommand,
+  SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs'
-import type { DeadLetter, DeadLetterQueue, QueueCounter, QueueCounts } from '../../core/ports.ts'
+import type {
+  DeadLetter,
+  DeadLetterQueue,
+  FailedJobInfo,
+  FailedJobs,
+  QueueCounter,
+  QueueCounts,
+} from '../../core/ports.ts'
 import { decodeJob } from './queue.ts'
 
 const MAX_BATCH = 10
@@ -39,6 +50,80 @@ function count(attributes: Record<string, string> | undefined, name: string): nu
   return Number.isFinite(n) && n >= 0 ? n : 0
 }
 
+// ---------------------------------------------------------------- failed-job attributes
+
+/** The message attributes a failed job carries: one definition for the writer and the reader. */
+const ATTR = {
+  reason: 'reason',
+  receiveCount: 'receiveCount',
+  sentAt: 'sentAt',
+  failedAt: 'failedAt',
+} as const
+
+/** Longest reason kept (a message and its attributes must stay well under SQS's 256 KiB). */
+const MAX_REASON_CHARS = 4096
+
+/**
+ * SQS accepts only XML characters in attribute values (tab, newline, carriage return, U+0020 on, no lone
+ * surrogates): the others become U+FFFD, so a reason can never make the forward fail.
+ */
+function xmlSafe(text: string): string {
+  return (
+    text
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: exactly the characters SQS refuses.
+      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '\uFFFD')
+      .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+  )
+}
+
+export function encodeFailedJobInfo(info: FailedJobInfo): Record<string, MessageAttributeValue> {
+  const number = (v: number): MessageAttributeValue => ({ DataType: 'Number', StringValue: String(v) })
+  const reason = info.reason && xmlSafe(info.reason.slice(0, MAX_REASON_CHARS))
+  return {
+    // SQS refuses empty attribute values: an unknown reason or send time is left out.
+    ...(reason ? { [ATTR.reason]: { DataType: 'String', StringValue: reason } } : {}),
+    [ATTR.receiveCount]: number(info.receiveCount),
+    ...(info.sentAt === undefined ? {} : { [ATTR.sentAt]: number(info.sentAt) }),
+    [ATTR.failedAt]: number(info.failedAt),
+  }
+}
+
+/** What a failed job's attributes say; undefined for a message without them (put in by other means). */
+export function decodeFailedJobInfo(
+  attributes: Record<string, MessageAttributeValue> | undefined,
+): FailedJobInfo | undefined {
+  const num = (name: string) => {
+    const v = attributes?.[name]?.StringValue
+    const n = v === undefined ? Number.NaN : Number(v)
+    return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+  }
+  const failedAt = num(ATTR.failedAt)
+  if (failedAt === undefined) return undefined
+  const reason = attributes?.[ATTR.reason]?.StringValue
+  const sentAt = num(ATTR.sentAt)
+  return {
+    ...(reason ? { reason } : {}),
+    receiveCount: num(ATTR.receiveCount) ?? 0,
+    ...(sentAt === undefined ? {} : { sentAt }),
+    failedAt,
+  }
+}
+
+/** The dead-letter consumer's side of the failed-jobs queue. */
+export function createSqsFailedJobs({ client, queueUrl }: SqsQueueOptions): FailedJobs {
+  return {
+    async add(body, info) {
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: body,
+          MessageAttributes: encodeFailedJobInfo(info),
+        }),
+      )
+    },
+  }
+}
+
 /** The queue's approximate counts (GetQueueAttributes). */
 export function createSqsQueueCounter({ client, queueUrl }: SqsQueueOptions): QueueCounter {
   return {
@@ -62,6 +147,7 @@ export function createSqsQueueCounter({ client, queueUrl }: SqsQueueOptions): Qu
   }
 }
 
+/** The operators' side of the failed-jobs queue. */
 export function createSqsDeadLetterQueue({ client, queueUrl }: SqsQueueOptions): DeadLetterQueue {
   return {
     ...createSqsQueueCounter({ client, queueUrl }),
@@ -74,6 +160,7 @@ export function createSqsDeadLetterQueue({ client, queueUrl }: SqsQueueOptions):
           VisibilityTimeout: clamp(hideSeconds, 0, MAX_VISIBILITY_SECONDS),
           WaitTimeSeconds: clamp(waitSeconds, 0, MAX_WAIT_SECONDS),
           MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+          MessageAttributeNames: Object.values(ATTR),
         }),
       )
       const letters: DeadLetter[] = []
@@ -81,13 +168,15 @@ export function createSqsDeadLetterQueue({ client, queueUrl }: SqsQueueOptions):
         if (m.MessageId === undefined || m.ReceiptHandle === undefined) continue
         const body = m.Body ?? ''
         const job = decodeJob(body)
+        const failure = decodeFailedJobInfo(m.MessageAttributes)
         letters.push({
           id: m.MessageId,
           receipt: m.ReceiptHandle,
           body,
           ...(job ? { job } : {}),
           receiveCount: count(m.Attributes, 'ApproximateReceiveCount'),
-          sentAt: count(m.Attributes, 'SentTimestamp'),
+          sentAt: failure?.sentAt ?? count(m.Attributes, 'SentTimestamp'),
+          ...(failure ? { failure } : {}),
         })
       }
       return letters

@@ -17,11 +17,21 @@ export interface RedriveDefinition {
 
 const DAY_SECONDS = 24 * 60 * 60
 
-/** Default pin queue visibility timeout: how long a received job stays hidden before the worker extends it. */
-
 /** The dead-letter queue of the pin queue: jobs that failed `maxReceiveCount` deliveries, kept 14 days. */
 export const pinDeadLetterQueue = {
   nameSuffix: 'pin-dlq',
+  visibilityTimeoutSeconds: 30,
+  messageRetentionSeconds: 14 * DAY_SECONDS,
+} as const satisfies QueueDefinition
+
+/**
+ * The failed-jobs queue: jobs the dead-letter consumer gave up on, forwarded once their pins were marked
+ * `failed` (the body unchanged, with what became of them as message attributes: adapters/sqs/dead-letters.ts),
+ * kept 14 days for operators (`pickup dlq`). Nothing consumes it: only operators read, redrive and purge, so
+ * it has no redrive policy of its own.
+ */
+export const failedJobsQueue = {
+  nameSuffix: 'pin-failed',
   visibilityTimeoutSeconds: 30,
   messageRetentionSeconds: 14 * DAY_SECONDS,
 } as const satisfies QueueDefinition

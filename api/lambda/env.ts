@@ -5,6 +5,7 @@
 import { z } from 'zod'
 import { workerSchema } from '../../core/config.ts'
 import { resourcesSchema } from '../../core/config-resources.ts'
+import { reconcileSchema } from '../reconcile.ts'
 import { sweepUnreferencedSchema } from '../sweep-unreferenced.ts'
 
 const aws = resourcesSchema.pick({ AWS_REGION: true, S3_FORCE_PATH_STYLE: true })
@@ -42,11 +43,22 @@ export const validateCarEnvSchema = aws
     workerSchema.pick({ MAX_CAR_BYTES: true, MAX_ATTEMPTS: true, RETRY_BASE_DELAY_SECONDS: true }).shape,
   )
 
-/** The dead-letter queue's consumer (api/lambda/dead-letter.ts). */
-export const deadLetterEnvSchema = aws.extend(resourcesSchema.pick({ PIN_TABLE: true }).shape)
+/** The dead-letter queue's consumer (api/lambda/dead-letter.ts): it forwards dead jobs to the failed-jobs queue. */
+export const deadLetterEnvSchema = aws
+  .extend(resourcesSchema.pick({ PIN_TABLE: true }).shape)
+  .extend({ FAILED_JOBS_QUEUE_URL: z.string().url() })
 
 /** The scheduled sweep of unreferenced content (api/lambda/sweep-unreferenced.ts). */
 export const sweepUnreferencedEnvSchema = aws
   .extend(resourcesSchema.pick({ PIN_TABLE: true, DESTINATION_BUCKET: true }).shape)
   .extend({ REQUEST_TABLE: z.string().min(1) })
   .extend(sweepUnreferencedSchema.shape)
+
+/**
+ * The scheduled reconciler (api/lambda/reconcile.ts): the resources, and the settings of `reconcileSchema`
+ * (MAX_ATTEMPTS, VISIBILITY_TIMEOUT_SECONDS and RETRY_MAX_DELAY_SECONDS as the worker has them, optionally
+ * RECONCILE_AFTER_MS and RECONCILE_LIMIT).
+ */
+export const reconcileEnvSchema = aws
+  .extend(resourcesSchema.pick({ PIN_TABLE: true, PIN_QUEUE_URL: true }).shape)
+  .extend(reconcileSchema.shape)

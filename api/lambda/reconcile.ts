@@ -4,7 +4,8 @@ import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
 import { createLogger } from '../../adapters/log.ts'
 import { createSqsPinQueue } from '../../adapters/sqs/queue.ts'
 import { parseConfig } from '../../core/config.ts'
-import { createReconcileHandler, reconcileEnvSchema, reconcileOptionsFromConfig } from '../reconcile.ts'
+import { createReconcileHandler, reconcileOptionsFromConfig } from '../reconcile.ts'
+import { reconcileEnvSchema } from './env.ts'
 
 const cfg = parseConfig(reconcileEnvSchema, process.env)
 const aws = createAwsClients(cfg)

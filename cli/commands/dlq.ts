@@ -1,6 +1,8 @@
 /**
- * `pickup dlq list|show|redrive|purge`: the pin queue's dead-letter queue (jobs received MAX_ATTEMPTS times),
- * each message shown beside its pin's state. Reading receives: see core/dead-letters.ts.
+ * `pickup dlq list|show|redrive|purge`: the failed-jobs queue, where the dead-letter consumer forwards the jobs
+ * it gave up on (received MAX_ATTEMPTS times; their pins marked failed), each shown with the reason, receives
+ * and time recorded then, beside its pin's current state. Named `dlq`, what operators look for. Reading
+ * receives: see core/dead-letters.ts.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
@@ -66,7 +68,7 @@ function readContext(backend: Backend, cli: CliContext) {
   return {
     deadLetters: createSqsDeadLetterQueue({
       client: backend.sqs,
-      queueUrl: backend.resource('deadLetterQueueUrl'),
+      queueUrl: backend.resource('failedJobsQueueUrl'),
     }),
     pins: createDynamoPinStore({ client: backend.dynamodb, tableName: backend.resource('pinsTable') }),
     clock: cli.clock,
@@ -77,6 +79,7 @@ function viewJson(v: DeadLetterView) {
   return {
     ...v,
     sent: isoTime(v.sentAt),
+    ...(v.failedAt === undefined ? {} : { failed: isoTime(v.failedAt) }),
     ...(v.pin ? { pin: { ...v.pin, updatedAt: isoTime(v.pin.updated) } } : {}),
   }
 }
@@ -89,16 +92,20 @@ function pinState(v: DeadLetterView): string {
 export function registerDlqCommands(program: Command, cli: CliContext): void {
   const dlq = program
     .command('dlq')
-    .description("the pin queue's dead-letter queue: jobs that failed MAX_ATTEMPTS receives")
+    .description(
+      'the failed-jobs queue: jobs given up on after MAX_ATTEMPTS receives (their pins failed), kept 14 days',
+    )
 
   dlq
     .command('list')
-    .description('list dead letters, oldest first: id, cid, pin status, attempts, receives, age, last error')
+    .description(
+      'list failed jobs, oldest first: id, cid, pin status, attempts, receives, when it failed, the reason',
+    )
     .option('--limit <n>', 'most messages to read', positiveInt, 1000)
     .addOption(hideOption())
     .option('--json', 'print JSON')
     .action(async (opts: { limit: number; hideSeconds: number; json?: boolean }) => {
-      await cli.withBackend(['deadLetterQueueUrl', 'pinsTable'], async (backend) => {
+      await cli.withBackend(['failedJobsQueueUrl', 'pinsTable'], async (backend) => {
         const views = await cli.interruptible((signal) =>
           backend.run(() =>
             listDeadLetters(
@@ -112,20 +119,22 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
           return
         }
         if (views.length === 0) {
-          cli.out('the dead-letter queue is empty\n')
+          cli.out('the failed-jobs queue is empty\n')
           return
         }
+        const now = cli.clock.now()
         cli.out(
           formatTable(
-            ['ID', 'CID', 'PIN', 'ATTEMPTS', 'RECEIVES', 'AGE', 'LAST ERROR'],
+            ['ID', 'CID', 'PIN', 'ATTEMPTS', 'RECEIVES', 'FAILED', 'REASON'],
             views.map((v) => [
               v.id,
               v.cid ?? truncate(v.body ?? '', 40),
               pinState(v),
               v.pin ? String(v.pin.attempts) : '-',
               String(v.receiveCount),
-              formatAge(v.ageMs),
-              truncate(v.pin?.error ?? '', 100),
+              v.failedAt === undefined ? '-' : `${formatAge(now - v.failedAt)} ago`,
+              // Without a recorded reason (a message put in by hand), the pin's last error.
+              truncate(v.reason ?? v.pin?.error ?? '', 100),
             ]),
           ),
         )
@@ -135,12 +144,12 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
 
   dlq
     .command('show')
-    .description('one dead letter in full, with its pin (it stays in the queue)')
+    .description('one failed job in full, with its pin (it stays in the queue)')
     .argument('<id>', 'the message id, as `dlq list` shows it')
     .addOption(hideOption())
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { hideSeconds: number; json?: boolean }) => {
-      await cli.withBackend(['deadLetterQueueUrl', 'pinsTable'], async (backend) => {
+      await cli.withBackend(['failedJobsQueueUrl', 'pinsTable'], async (backend) => {
         const v = await cli.interruptible((signal) =>
           backend.run(() =>
             findDeadLetter(id, { hideSeconds: opts.hideSeconds, signal }, readContext(backend, cli)),
@@ -148,7 +157,7 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
         )
         if (!v) {
           throw new CliError(
-            `no message ${id} in the dead-letter queue (\`pickup dlq list\` shows the ids of those there)`,
+            `no message ${id} in the failed-jobs queue (\`pickup dlq list\` shows the ids of those there)`,
           )
         }
         if (opts.json) {
@@ -166,8 +175,18 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
                 [string, string]
               >)),
           ['Sent', `${isoTime(v.sentAt)} (${formatAge(v.ageMs)} ago)`],
-          ['Receives', `${v.receiveCount} (reading the dead-letter queue counts too)`],
         ]
+        if (v.failedAt === undefined) {
+          rows.push(['Receives', `${v.receiveCount} (reads of this queue: no failure was recorded with it)`])
+        } else {
+          rows.push(
+            [
+              'Failed',
+              `${isoTime(v.failedAt)} (${formatAge(cli.clock.now() - v.failedAt)} ago), after ${v.receiveCount} receives`,
+            ],
+            ['Reason', v.reason ?? '(none recorded)'],
+          )
+        }
         if (v.cid && v.pin) {
           rows.push(
             ['Pin', `${v.pin.status}, ${v.pin.attempts} attempts, updated ${isoTime(v.pin.updated)}`],
@@ -183,11 +202,11 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
   dlq
     .command('redrive')
     .description(
-      'send dead letters back to the pin queue: each is deleted from the dead-letter queue only once it is on ' +
+      'send failed jobs back to the pin queue: each is deleted from the failed-jobs queue only once it is on ' +
         'the pin queue, so an interrupted redrive loses nothing (at worst a job is on both, harmlessly)',
     )
     .argument('[ids...]', 'message ids, as `dlq list` shows them')
-    .option('--all', 'every message in the dead-letter queue')
+    .option('--all', 'every message in the failed-jobs queue')
     .option('--limit <n>', 'most messages to send back', positiveInt)
     .addOption(hideOption())
     .option('--json', 'print the outcome as JSON')
@@ -196,7 +215,7 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
         if (Boolean(opts.all) === ids.length > 0) {
           throw new CliError('name the messages to redrive (their ids), or pass --all, not both')
         }
-        await cli.withBackend(['deadLetterQueueUrl', 'pinsTable', 'pinQueueUrl'], async (backend) => {
+        await cli.withBackend(['failedJobsQueueUrl', 'pinsTable', 'pinQueueUrl'], async (backend) => {
           const ctx = {
             ...readContext(backend, cli),
             queue: createSqsPinQueue({ client: backend.sqs, queueUrl: backend.resource('pinQueueUrl') }),
@@ -241,7 +260,7 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
           ]
           if (result.notDeleted > 0) {
             lines.push(
-              `${result.notDeleted} of them could not be deleted from the dead-letter queue: they are on both ` +
+              `${result.notDeleted} of them could not be deleted from the failed-jobs queue: they are on both ` +
                 'queues (harmless; a later redrive sends them again).',
             )
           }
@@ -255,10 +274,10 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
           if (s.sendFailed > 0)
             lines.push(`Left ${s.sendFailed} the pin queue refused: run the redrive again.`)
           if (result.notFound.length > 0) {
-            lines.push(`Not in the dead-letter queue: ${result.notFound.join(', ')}`)
+            lines.push(`Not in the failed-jobs queue: ${result.notFound.join(', ')}`)
           }
           if (interrupted)
-            lines.push('Interrupted: the messages not sent are still in the dead-letter queue.')
+            lines.push('Interrupted: the messages not sent are still in the failed-jobs queue.')
           cli.out(`${lines.join('\n')}\n`)
         })
       },
@@ -266,19 +285,19 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
 
   dlq
     .command('purge')
-    .description('delete every message in the dead-letter queue (asks first)')
+    .description('delete every message in the failed-jobs queue (asks first)')
     .option('--yes', 'do not ask (needed when there is no terminal to ask on)')
     .option('--json', 'print the outcome as JSON')
     .action(async (opts: { yes?: boolean; json?: boolean }) => {
-      await cli.withBackend(['deadLetterQueueUrl'], async (backend) => {
+      await cli.withBackend(['failedJobsQueueUrl'], async (backend) => {
         const deadLetters = createSqsDeadLetterQueue({
           client: backend.sqs,
-          queueUrl: backend.resource('deadLetterQueueUrl'),
+          queueUrl: backend.resource('failedJobsQueueUrl'),
         })
         const counts = await backend.run(() => deadLetters.counts())
         const n = counts.visible + counts.inFlight + counts.delayed
         if (n === 0) {
-          cli.out(opts.json ? toJson({ purged: 0 }) : 'the dead-letter queue is empty\n')
+          cli.out(opts.json ? toJson({ purged: 0 }) : 'the failed-jobs queue is empty\n')
           return
         }
         if (!opts.yes) {
@@ -288,7 +307,7 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
             )
           }
           const answer = await cli.prompt(
-            `Delete all ${n} messages of the dead-letter queue ${backend.resource('deadLetterQueueUrl')}? ` +
+            `Delete all ${n} messages of the failed-jobs queue ${backend.resource('failedJobsQueueUrl')}? ` +
               'Their pins are not changed. This cannot be undone. Type "yes" to confirm: ',
           )
           if (answer.trim().toLowerCase() !== 'yes') {
@@ -307,7 +326,7 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
             throw err
           }
         })
-        cli.out(opts.json ? toJson({ purged }) : `Purged the dead-letter queue (${purged} messages).\n`)
+        cli.out(opts.json ? toJson({ purged }) : `Purged the failed-jobs queue (${purged} messages).\n`)
       })
     })
 }

@@ -1,6 +1,7 @@
 /**
- * `pickup stats`: pins per status, the pin queue's and the dead-letter queue's depth, and how long the oldest
- * queued pin has waited. Reads no message (queue counts are the queues' own approximate attributes).
+ * `pickup stats`: pins per status, the depth of the pin queue, of the dead-letter queue (jobs its consumer is
+ * about to handle) and of the failed-jobs queue (jobs waiting for an operator), and how long the oldest queued
+ * pin has waited. Reads no message (queue counts are the queues' own approximate attributes).
  */
 import type { Command } from 'commander'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
@@ -19,7 +20,9 @@ function queueLine(c: QueueCounts): string {
 export function registerStatsCommand(program: Command, cli: CliContext): void {
   program
     .command('stats')
-    .description('pins per status, queue and dead-letter queue depth, age of the oldest queued pin')
+    .description(
+      'pins per status, depth of the pin, dead-letter and failed-jobs queues, age of the oldest queued pin',
+    )
     .option(
       '--count-limit <n>',
       'count at most this many pins per status (a count reads every item)',
@@ -28,7 +31,8 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
     )
     .option('--json', 'print JSON')
     .action(async (opts: { countLimit: number; json?: boolean }) => {
-      await cli.withBackend(['pinsTable', 'pinQueueUrl', 'deadLetterQueueUrl'], async (backend) => {
+      const needs = ['pinsTable', 'pinQueueUrl', 'deadLetterQueueUrl', 'failedJobsQueueUrl'] as const
+      await cli.withBackend(needs, async (backend) => {
         const stats = await backend.run(() =>
           collectStats(
             { countLimit: opts.countLimit },
@@ -45,6 +49,10 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
                 client: backend.sqs,
                 queueUrl: backend.resource('deadLetterQueueUrl'),
               }),
+              failedJobs: createSqsQueueCounter({
+                client: backend.sqs,
+                queueUrl: backend.resource('failedJobsQueueUrl'),
+              }),
               clock: cli.clock,
             },
           ),
@@ -59,6 +67,7 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
           ...PIN_STATUSES.map((s) => `  ${s.padEnd(8)} ${count(stats.pins[s])}`),
           `Pin queue          ${queueLine(stats.queue)}`,
           `Dead-letter queue  ${queueLine(stats.deadLetters)}`,
+          `Failed jobs        ${queueLine(stats.failedJobs)} (pickup dlq list)`,
           `Oldest queued pin  ${
             stats.oldestQueued
               ? `${formatAge(stats.oldestQueued.ageMs)} (${stats.oldestQueued.cid}; since its last update)`

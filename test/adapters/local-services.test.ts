@@ -99,6 +99,13 @@ describe('local services (in memory)', () => {
       new GetQueueAttributesCommand({ QueueUrl: names.deadLetterQueueUrl, AttributeNames: ['All'] }),
     )
     expect(dlq?.MessageRetentionPeriod).toBe(String(14 * 24 * 3600))
+    const { Attributes: failed } = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: names.failedJobsQueueUrl, AttributeNames: ['All'] }),
+    )
+    expect(names.failedJobsQueueUrl).toMatch(/\/pickup-local-pin-failed$/)
+    expect(failed?.MessageRetentionPeriod).toBe(String(14 * 24 * 3600))
+    expect(failed?.RedrivePolicy).toBeUndefined()
+    expect(failed?.QueueArn).toBe(names.failedJobsQueueArn)
     await clients.sns.send(new GetTopicAttributesCommand({ TopicArn: names.carStoredTopicArn }))
     await clients.s3.send(new HeadBucketCommand({ Bucket: names.tempBucket }))
     await clients.s3.send(new HeadBucketCommand({ Bucket: names.destinationBucket }))

@@ -153,14 +153,18 @@ describe('pickup stats', () => {
       pins: Record<string, number>
       queue: { visible: number }
       deadLetters: { visible: number }
+      failedJobs: { visible: number }
     }
     expect(s.pins.pinned).toBeGreaterThanOrEqual(2)
     expect(s.pins.failed).toBe(0)
     expect(typeof s.queue.visible).toBe('number')
     expect(s.deadLetters.visible).toBe(0)
+    expect(s.failedJobs.visible).toBe(0)
     const table = await runPickup(dataDir, ['stats'])
     expect(table.stdout).toMatch(/^ {2}pinned +\d+$/m)
     expect(table.stdout).toMatch(/^Pin queue +\d+ waiting, \d+ in flight, \d+ delayed$/m)
+    expect(table.stdout).toMatch(/^Dead-letter queue +0 waiting, 0 in flight, 0 delayed$/m)
+    expect(table.stdout).toMatch(/^Failed jobs +0 waiting, 0 in flight, 0 delayed \(pickup dlq list\)$/m)
     expect(table.stdout).toMatch(/^Oldest queued pin +\(none queued\)$/m)
   })
 })

@@ -86,7 +86,7 @@ describe('against a stopped local mode', () => {
     const res = await pickup(old, ['dlq', 'list'], { env: { PICKUP_DATA_DIR: old } })
     expect(res).toMatchObject({
       code: 1,
-      stderr: expect.stringMatching(/lacks resources\.deadLetterQueueUrl, aws\.sqs .*restart local mode/),
+      stderr: expect.stringMatching(/lacks resources\.failedJobsQueueUrl, aws\.sqs .*restart local mode/),
     })
     await rm(old, { recursive: true, force: true })
   })
@@ -96,10 +96,11 @@ describe('for AWS', () => {
   it('names every setting the command needs and lacks', async () => {
     const res = await pickup(dataDir, ['--aws', 'dlq', 'redrive', '--all'], { env: {} })
     expect(res.code).toBe(1)
-    for (const name of ['DEAD_LETTER_QUEUE_URL', 'PIN_TABLE', 'PIN_QUEUE_URL', 'AWS_REGION', '--outputs']) {
+    for (const name of ['FAILED_JOBS_QUEUE_URL', 'PIN_TABLE', 'PIN_QUEUE_URL', 'AWS_REGION', '--outputs']) {
       expect(res.stderr).toContain(name)
     }
     expect(res.stderr).not.toContain('TOKEN_TABLE')
+    expect(res.stderr).not.toContain('DEAD_LETTER_QUEUE_URL')
   })
 
   it('is chosen by a resource variable, and fills the rest from the stage outputs', async () => {
@@ -117,9 +118,9 @@ describe('for AWS', () => {
       }),
     )
     const partial = await pickup(dataDir, ['--outputs', outputs, 'stats'], { env: {} })
-    // The region comes from the queue URL; only the dead-letter queue is missing.
+    // The region comes from the queue URL; only the dead-letter and failed-jobs queues are missing.
     expect(partial.stderr).toMatch(
-      /^pickup: for AWS, set DEAD_LETTER_QUEUE_URL \(the dead-letter queue, e\.g\. [^)]*\)\n$/,
+      /^pickup: for AWS, set DEAD_LETTER_QUEUE_URL \(the dead-letter queue, e\.g\. [^)]*\) and FAILED_JOBS_QUEUE_URL \(the failed-jobs queue, e\.g\. [^)]*pin-failed\)\n$/,
     )
     expect(
       await pickup(dataDir, ['--outputs', join(dataDir, 'none.json'), 'stats'], { env: {} }),

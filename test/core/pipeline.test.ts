@@ -4,6 +4,7 @@
  */
 import { CID } from 'multiformats/cid'
 import { beforeEach, describe, expect, it } from 'vitest'
+import { createMemoryDeadLetterQueue, createMemoryFailedJobs } from '../../adapters/memory/dead-letters.ts'
 import { createMemoryEventSink, type MemoryEventSink } from '../../adapters/memory/events.ts'
 import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
 import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
@@ -268,16 +269,30 @@ describe('failures', () => {
     expect(queue.stats().visible).toBe(2)
   })
 
-  it('a dead letter fails its pin with the last reason, but leaves pinned and live pins alone', async () => {
+  it('a dead letter fails its pin with the last reason and is forwarded for operators; pinned and live pins are left alone', async () => {
     const a = contentKey(rawBlock(1, 'a').root)
     const b = contentKey(rawBlock(1, 'b').root)
     await pins.request(a, [], clock.now())
     await pins.settle(a, undefined, { status: 'queued', error: 'FETCH_STALLED: no data' }, clock.now())
     await pins.claim(b, 'live', clock.now() + 60_000, clock.now())
-    expect(await failDeadLetter({ cid: a, origins: [] }, 4, { pins, clock, log })).toBe('failed')
-    expect(await failDeadLetter({ cid: b, origins: [] }, 4, { pins, clock, log })).toBe('skipped')
-    expect((await pins.get(a))?.error).toBe('FETCH_STALLED: no data (gave up after 4 receives)')
+    const failed = createMemoryDeadLetterQueue()
+    const ctx = { pins, failedJobs: createMemoryFailedJobs(failed), clock, log }
+    const bodyA = JSON.stringify({ cid: a, origins: [] })
+    const before = clock.now()
+    expect(await failDeadLetter({ body: bodyA, receiveCount: 4, sentAt: 1000 }, ctx)).toBe('failed')
+    const bodyB = JSON.stringify({ cid: b, origins: [] })
+    expect(await failDeadLetter({ body: bodyB, receiveCount: 4 }, ctx)).toBe('skipped')
+    const reason = 'FETCH_STALLED: no data (gave up after 4 receives)'
+    expect((await pins.get(a))?.error).toBe(reason)
     expect((await pins.get(b))?.status).toBe('pinning')
+    const forwarded = failed.all()
+    expect(forwarded).toEqual([
+      expect.objectContaining({
+        body: bodyA,
+        failure: { reason, receiveCount: 4, sentAt: 1000, failedAt: expect.any(Number) },
+      }),
+    ])
+    expect(forwarded[0]!.failure!.failedAt).toBeGreaterThanOrEqual(before)
   })
 
   it('the stored CAR is byte for byte what the worker uploaded', async () => {

@@ -1,9 +1,11 @@
 /**
- * Failure paths end to end in local mode: retries, the dead-letter queue, stalls, the size limit and
- * duplicate deliveries, through the real worker, queue, validator and dead-letter consumer.
+ * Failure paths end to end in local mode: retries, the dead-letter queue (and the failed-jobs queue its
+ * consumer forwards to), stalls, the size limit and duplicate deliveries, through the real worker, queue,
+ * validator and dead-letter consumer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHeliaNode } from '../../adapters/helia/node.ts'
+import { createSqsDeadLetterQueue } from '../../adapters/sqs/dead-letters.ts'
 import { createSqsPinQueue } from '../../adapters/sqs/queue.ts'
 import { contentKey } from '../../core/cid.ts'
 import { dagCborDag, rawBlock, unixfsFile } from '../fixtures/dags.ts'
@@ -33,14 +35,44 @@ async function waitUntil<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeo
 }
 
 describe('failures, end to end', () => {
-  it('an unreachable CID is retried, lands in the dead-letter queue and ends failed with its reason', async () => {
+  it('an unreachable CID is retried, lands in the dead-letter queue, ends failed with its reason and waits in the failed-jobs queue', async () => {
     const dag = rawBlock(100, 'nowhere') // never added to any node
     const cid = dag.root.toString()
+    const requestedAt = Date.now()
     expect((await t.api(`/pins/${cid}`, { method: 'POST' })).status).toBe(200)
     const body = await t.waitForStatus(cid, 'pin_error', 60_000)
     const peer = Object.values(body.peer_map as Record<string, { error: string; attempt_count: number }>)[0]!
     expect(peer.attempt_count).toBe(3)
     expect(peer.error).toMatch(/^FETCH_STALLED: no data received for 500 ms \(gave up after \d receives\)$/)
+
+    // The consumer forwarded the job, as it was, with what became of it; the dead-letter queue is empty.
+    const { clients, names } = t.system.services
+    const failedJobs = createSqsDeadLetterQueue({ client: clients.sqs, queueUrl: names.failedJobsQueueUrl })
+    const letters = await waitUntil(
+      () => failedJobs.receive({ max: 10, hideSeconds: 1, waitSeconds: 1 }),
+      (ls) => ls.some((l) => l.job?.cid === contentKey(dag.root)),
+      10_000,
+    )
+    const letter = letters.find((l) => l.job?.cid === contentKey(dag.root))!
+    expect(JSON.parse(letter.body)).toEqual({ cid: contentKey(dag.root), origins: [] })
+    expect(letter.failure).toEqual({
+      reason: peer.error,
+      receiveCount: Number(/after (\d) receives/.exec(peer.error)?.[1]),
+      sentAt: expect.any(Number),
+      failedAt: expect.any(Number),
+    })
+    expect(letter.failure!.receiveCount).toBeGreaterThanOrEqual(3)
+    // First sent when the pin was requested, failed after the attempts.
+    expect(letter.sentAt).toBeGreaterThanOrEqual(requestedAt - 1000)
+    expect(letter.failure!.failedAt).toBeGreaterThan(letter.sentAt)
+    expect(letter.failure!.failedAt).toBeLessThanOrEqual(Date.now())
+    await failedJobs.release(letters.map((l) => l.receipt))
+    // Deleted from the dead-letter queue once forwarded (the consumer reports it done).
+    await waitUntil(
+      async () => (await clients.sqs.send(attributesOf(names.deadLetterQueueUrl))).Attributes,
+      (a) => a?.ApproximateNumberOfMessages === '0' && a?.ApproximateNumberOfMessagesNotVisible === '0',
+      5_000,
+    )
   })
 
   it('a stalled fetch is retried, with the origins every requester named since', async () => {

@@ -64,7 +64,6 @@ export async function startTestSystem(
   opts: {
     worker?: boolean
     unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
-    deadLetterConsumer?: boolean
   } = {},
 ): Promise<TestSystem> {
   const cfg = parseConfig(localSchema, { ...FAST, ...env })
@@ -75,7 +74,6 @@ export async function startTestSystem(
     log,
     worker: opts.worker,
     ...(opts.unreferencedSweep ? { unreferencedSweep: opts.unreferencedSweep } : {}),
-    ...(opts.deadLetterConsumer === undefined ? {} : { deadLetterConsumer: opts.deadLetterConsumer }),
   })
   const { clients, names } = system.services
   const temp = createS3ObjectStore({ client: clients.s3, bucket: names.tempBucket })

@@ -47,6 +47,7 @@ const FULL_ENV = {
   REQUEST_TABLE: 'r',
   TOKEN_TABLE: 'k',
   PIN_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/q',
+  FAILED_JOBS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/f',
   TEMP_BUCKET: 't',
   DESTINATION_BUCKET: 'd',
   CAR_STORED_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:t',
@@ -80,10 +81,11 @@ beforeAll(async () => {
 }, 120_000)
 
 describe('Lambda functions, built by SST', () => {
-  it('are the four entry points, on Node 22', () => {
+  it('are the five entry points, on Node 22', () => {
     expect(built.map((b) => b.handler).sort()).toEqual([
       'api/http.handler',
       'api/lambda/dead-letter.handler',
+      'api/lambda/reconcile.handler',
       'api/lambda/sweep-unreferenced.handler',
       'api/lambda/validate-car.handler',
     ])

@@ -6,10 +6,11 @@ import { Match } from 'aws-cdk-lib/assertions'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { attributeDefinitions, createTableInput, tableName, tables } from '../../adapters/dynamodb/tables.ts'
 import { bucketName, destinationBucket, tempBucket } from '../../adapters/s3/buckets.ts'
-import { pinQueueDefinition } from '../../adapters/sqs/queues.ts'
+import { failedJobsQueue, pinQueueDefinition } from '../../adapters/sqs/queues.ts'
 import {
   deadLetterEnvSchema,
   httpEnvSchema,
+  reconcileEnvSchema,
   sweepUnreferencedEnvSchema,
   validateCarEnvSchema,
 } from '../../api/lambda/env.ts'
@@ -52,6 +53,9 @@ const CUSTOM_ENV = {
   VISIBILITY_TIMEOUT_SECONDS: '600',
   MAX_ATTEMPTS: '5',
   ALARM_EMAIL: 'ops@example.org',
+  RECONCILE_INTERVAL_MINUTES: '15',
+  RECONCILE_AFTER_MS: '7200000',
+  RECONCILE_LIMIT: '200',
 }
 
 beforeAll(async () => {
@@ -182,10 +186,51 @@ describe('queues', () => {
     }
   })
 
-  it('refuse requests without TLS', () => {
-    for (const [, policy] of resourcesOf(production.templates.pipeline, 'AWS::SQS::QueuePolicy')) {
-      expect(JSON.stringify(policy.Properties)).toContain('"aws:SecureTransport":"false"')
+  it('keep failed jobs 14 days for operators, in a queue nothing consumes and that redrives nowhere', () => {
+    const t = production.templates.pipeline
+    const failed = resourceOf(t, 'AWS::SQS::Queue', 'FailedJobsQueue')
+    expect(failed.Properties).toMatchObject({
+      QueueName: 'production-pickup-pin-failed',
+      MessageRetentionPeriod: 14 * 24 * 3600,
+      VisibilityTimeout: failedJobsQueue.visibilityTimeoutSeconds,
+      SqsManagedSseEnabled: true,
+    })
+    expect(failed.Properties?.RedrivePolicy).toBeUndefined()
+    const consumed = resourcesOf(t, 'AWS::Lambda::EventSourceMapping').map(([, m]) =>
+      JSON.stringify(m.Properties?.EventSourceArn),
+    )
+    expect(consumed).toHaveLength(1)
+    expect(consumed[0]).toContain('PinDeadLetterQueue')
+  })
+
+  it('are all encrypted and refuse requests without TLS', () => {
+    const queues = resourcesOf(production.templates.pipeline, 'AWS::SQS::Queue')
+    expect(queues.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'FailedJobsQueue',
+      'PinDeadLetterQueue',
+      'PinQueue',
+      'ValidatorFailureQueue',
+    ])
+    for (const [id, q] of queues) expect(q.Properties?.SqsManagedSseEnabled, id).toBe(true)
+    const policies = resourcesOf(production.templates.pipeline, 'AWS::SQS::QueuePolicy')
+    for (const [id] of queues) {
+      const policy = policies.find(([, p]) => JSON.stringify(p.Properties?.Queues).includes(id))
+      expect(JSON.stringify(policy?.[1].Properties), id).toContain('"aws:SecureTransport":"false"')
     }
+  })
+
+  it('are named in the stage outputs the pickup command reads', () => {
+    const outputs = (s: Synthesized, stack: 'data' | 'pipeline') =>
+      Object.keys((s.templates[stack].toJSON().Outputs ?? {}) as Record<string, unknown>)
+    expect(outputs(production, 'pipeline')).toEqual(
+      expect.arrayContaining(['PinQueueUrl', 'DeadLetterQueueUrl', 'FailedJobsQueueUrl']),
+    )
+    expect(outputs(production, 'data')).toEqual(
+      expect.arrayContaining(['PinsTable', 'RequestsTable', 'TokensTable', 'DestinationBucket']),
+    )
+    production.templates.pipeline.hasOutput('FailedJobsQueueUrl', {
+      Value: { Ref: Match.stringLikeRegexp('^FailedJobsQueue') },
+    })
   })
 })
 
@@ -202,6 +247,52 @@ describe('dead-letter consumer', () => {
     expect(6 * (fn.Properties?.Timeout as number)).toBeLessThanOrEqual(
       pinQueueDefinition().deadLetter.queue.visibilityTimeoutSeconds,
     )
+  })
+
+  it('forwards to the failed-jobs queue', () => {
+    expect(functionEnv(production, 'pipeline', 'DeadLetterConsumer').FAILED_JOBS_QUEUE_URL).toEqual({
+      Ref: expect.stringMatching(/^FailedJobsQueue/),
+    })
+  })
+})
+
+describe('reconciler', () => {
+  it('runs every 5 minutes (or RECONCILE_INTERVAL_MINUTES), without retries, within its interval', async () => {
+    production.templates.pipeline.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Reconcile'), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0 },
+        }),
+      ],
+    })
+    const fn = resourceOf(production.templates.pipeline, 'AWS::Lambda::Function', 'Reconcile')
+    expect((fn.Properties?.Timeout as number) / 60).toBeLessThan(5)
+    custom.templates.pipeline.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(15 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Reconcile'), 'Arn'] } })],
+    })
+  })
+
+  it('gets the attempts, lease and retry settings the worker and the queue have, and its own', () => {
+    for (const s of [production, custom]) {
+      const env = functionEnv(s, 'pipeline', 'Reconcile')
+      const worker = containerEnv(containers(s).worker!)
+      for (const name of ['MAX_ATTEMPTS', 'VISIBILITY_TIMEOUT_SECONDS', 'RETRY_MAX_DELAY_SECONDS']) {
+        expect(env[name], name).toBe(worker[name] ?? String(s.cfg[name as keyof typeof s.cfg]))
+      }
+      expect(env.MAX_ATTEMPTS).toBe(String(s.cfg.MAX_ATTEMPTS))
+      expect(env.RECONCILE_LIMIT).toBe(String(s.cfg.RECONCILE_LIMIT))
+    }
+    expect(functionEnv(production, 'pipeline', 'Reconcile').RECONCILE_AFTER_MS).toBeUndefined()
+    expect(functionEnv(custom, 'pipeline', 'Reconcile')).toMatchObject({
+      MAX_ATTEMPTS: '5',
+      VISIBILITY_TIMEOUT_SECONDS: '600',
+      RECONCILE_AFTER_MS: '7200000',
+      RECONCILE_LIMIT: '200',
+    })
   })
 })
 
@@ -350,6 +441,9 @@ describe('function environments', () => {
       expect(() =>
         sweepUnreferencedEnvSchema.parse(concreteEnv(functionEnv(s, 'pipeline', 'SweepUnreferenced'))),
       ).not.toThrow()
+      expect(() =>
+        reconcileEnvSchema.parse(concreteEnv(functionEnv(s, 'pipeline', 'Reconcile'))),
+      ).not.toThrow()
       expect(() => workerEnvSchema.parse(concreteEnv(containerEnv(containers(s).worker!)))).not.toThrow()
     }
   })
@@ -410,9 +504,15 @@ describe('IAM', () => {
     })
   })
 
-  it('dead-letter consumer: read and settle pins, consume its queue', () => {
+  it('dead-letter consumer: read and settle pins, consume its queue, forward to the failed-jobs queue', () => {
     const statements = roleStatements(production.templates.pipeline, 'DeadLetterConsumerServiceRole')
-    expect(byId(statements).PinsReadSettle?.actions).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem'])
+    const st = byId(statements)
+    expect(st.PinsReadSettle?.actions).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem'])
+    expect(st.ForwardFailedJobs).toEqual({
+      actions: ['sqs:SendMessage'],
+      resource: expect.stringMatching(/^\{"Fn::GetAtt":\["FailedJobsQueue[0-9A-F]{8}","Arn"\]\}$/),
+    })
+    expect(Object.keys(st).sort()).toEqual(['ForwardFailedJobs', 'PinsReadSettle'])
     const consume = statements.find((s) => !s.Sid)
     expect(actionsOf(consume!).sort()).toEqual([
       'sqs:ChangeMessageVisibility',
@@ -461,6 +561,20 @@ describe('IAM', () => {
     expect(st.FindRequests?.resource).toContain('/index/cid')
     expect(st.DeleteCars?.actions).toEqual(['s3:DeleteObject'])
     expect(st.DeleteCars?.resource).toMatch(/DestinationBucket.*\/\*/)
+  })
+
+  it('reconciler: find stuck pins by status, settle them, send their jobs again', () => {
+    const st = byId(roleStatements(production.templates.pipeline, 'ReconcileServiceRole'))
+    expect(st.FindStuckPins?.actions).toEqual(['dynamodb:Query'])
+    expect(st.FindStuckPins?.resource).toMatch(/PinsTable.*\/index\/status-updated/)
+    expect(st.SettlePins?.actions).toEqual(['dynamodb:UpdateItem'])
+    expect(st.SettlePins?.resource).toContain('PinsTable')
+    expect(st.SettlePins?.resource).not.toContain('/index/')
+    expect(st.RequeuePins).toEqual({
+      actions: ['sqs:SendMessage'],
+      resource: expect.stringMatching(/^\{"Fn::GetAtt":\["PinQueue[0-9A-F]{8}","Arn"\]\}$/),
+    })
+    expect(Object.keys(st).sort()).toEqual(['FindStuckPins', 'RequeuePins', 'SettlePins'])
   })
 
   it('worker task: its queue, claim and settle pins, announce itself, upload CARs, protect its task', () => {
@@ -656,6 +770,26 @@ describe('alarms', () => {
       Threshold: 0.8 * VALIDATOR_TIMEOUT_SECONDS * 1000,
     })
     expect(alarm(production, 'sweep-errors')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors' })
+    expect(alarm(production, 'failed-jobs-waiting')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: expect.objectContaining({}) }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    })
+    expect(JSON.stringify(alarm(production, 'failed-jobs-waiting')?.Dimensions)).toContain('FailedJobsQueue')
+    expect(JSON.stringify(alarm(production, 'dead-letters-not-handled')?.Dimensions)).toContain(
+      'PinDeadLetterQueue',
+    )
+    expect(alarm(production, 'reconcile-errors')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Period: 300,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+    })
+    expect(JSON.stringify(alarm(production, 'reconcile-errors')?.Dimensions)).toContain('Reconcile')
+    expect(alarm(custom, 'reconcile-errors')).toMatchObject({ Period: 900 })
     expect(alarm(production, 'validator-events-failed')).toMatchObject({
       MetricName: 'ApproximateNumberOfMessagesVisible',
     })
