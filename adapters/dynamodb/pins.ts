@@ -27,10 +27,9 @@ import {
 } from '../../core/pin.ts'
 import type { ClaimResult, PinPage, PinStore } from '../../core/ports.ts'
 import { pinCursor, unreferencedCursor } from '../cursors.ts'
+import { type Item, itemReader, n, S, stringList } from './item.ts'
 import { queryPage } from './query-page.ts'
 import { pinsTable } from './tables.ts'
-
-type Item = Record<string, AttributeValue>
 
 const STATUS_INDEX = pinsTable.globalSecondaryIndexes[0].indexName
 const UNREFERENCED_INDEX = pinsTable.globalSecondaryIndexes[1].indexName
@@ -61,7 +60,7 @@ export function encodePin(pin: Pin): Item {
     created: n(pin.created),
     updated: n(pin.updated),
     attempts: n(pin.attempts),
-    origins: encodeOrigins(pin.origins),
+    origins: stringList(pin.origins),
   }
   if (pin.error !== undefined) item.error = { S: pin.error }
   if (pin.attemptId !== undefined) item.attemptId = { S: pin.attemptId }
@@ -82,7 +81,7 @@ export function decodePin(item: Item): Pin {
     created: num(item, 'created'),
     updated: num(item, 'updated'),
     attempts: num(item, 'attempts'),
-    origins: decodeOrigins(item.origins),
+    origins: strings(item, 'origins'),
   }
   if (item.error !== undefined) pin.error = str(item, 'error')
   if (item.attemptId !== undefined) pin.attemptId = str(item, 'attemptId')
@@ -99,15 +98,6 @@ export function decodePin(item: Item): Pin {
   return pin
 }
 
-function n(value: number): AttributeValue {
-  if (!Number.isFinite(value)) throw new TypeError(`not a finite number: ${value}`)
-  return { N: String(value) }
-}
-
-function encodeOrigins(origins: readonly string[]): AttributeValue {
-  return { L: origins.map((o) => ({ S: o })) }
-}
-
 function encodeProgress(progress: Progress): AttributeValue {
   return { M: { bytes: n(progress.bytes), blocks: n(progress.blocks) } }
 }
@@ -116,43 +106,11 @@ function encodeCar(car: CarInfo): AttributeValue {
   return { M: { cid: { S: car.cid }, bytes: n(car.bytes), blocks: n(car.blocks), key: { S: car.key } } }
 }
 
-class MalformedItemError extends Error {
-  override readonly name = 'MalformedItemError'
-}
-
-function str(item: Item, name: string): string {
-  const v = item[name]?.S
-  if (v === undefined) throw new MalformedItemError(`pin item: ${name} is not a string`)
-  return v
-}
-
-function num(item: Item, name: string): number {
-  const v = item[name]?.N
-  const x = v === undefined ? Number.NaN : Number(v)
-  if (!Number.isFinite(x)) throw new MalformedItemError(`pin item: ${name} is not a number`)
-  return x
-}
-
-function map(item: Item, name: string): Item {
-  const v = item[name]?.M
-  if (v === undefined) throw new MalformedItemError(`pin item: ${name} is not a map`)
-  return v
-}
+const { str, num, map, strings, fail } = itemReader('pin')
 
 function decodeStatus(s: string): PinStatus {
   const status = PIN_STATUSES.find((x) => x === s)
-  if (!status) throw new MalformedItemError(`pin item: unknown status ${JSON.stringify(s)}`)
-  return status
-}
-
-function decodeOrigins(value: AttributeValue | undefined): string[] {
-  if (value === undefined) return []
-  const list = value.L
-  if (list === undefined) throw new MalformedItemError('pin item: origins is not a list')
-  return list.map((v) => {
-    if (v.S === undefined) throw new MalformedItemError('pin item: an origin is not a string')
-    return v.S
-  })
+  return status ?? fail(`unknown status ${JSON.stringify(s)}`)
 }
 
 function decodeVersion(item: Item): number {
@@ -173,8 +131,6 @@ function namesOf(...expressions: (string | undefined)[]): Record<string, string>
 function isConditionFailed(err: unknown): boolean {
   return err instanceof Error && err.name === 'ConditionalCheckFailedException'
 }
-
-const S = (s: string): AttributeValue => ({ S: s })
 
 // ---------------------------------------------------------------- store
 
@@ -258,7 +214,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
           (marked ? ' REMOVE #unreferenced, #unreferencedSince' : ''),
         current.version === 0 ? 'attribute_not_exists(#version)' : '#version = :version',
         {
-          ':origins': encodeOrigins(merged),
+          ':origins': stringList(merged),
           ':now': n(now),
           ':zero': n(0),
           ':one': n(1),

@@ -49,11 +49,10 @@ import { InvalidInputError } from '../../core/errors.ts'
 import type { Pin } from '../../core/pin.ts'
 import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
 import { requestCursor } from '../cursors.ts'
+import { type Item, itemReader, n, S } from './item.ts'
 import { decodePin } from './pins.ts'
 import { queryPage } from './query-page.ts'
 import { requestsTable } from './tables.ts'
-
-type Item = Record<string, AttributeValue>
 
 const [OWNER_INDEX, CID_INDEX, OWNER_KEYS_INDEX, OWNER_CID_INDEX, OWNER_NAME_INDEX, PENDING_INDEX] =
   requestsTable.globalSecondaryIndexes.map((g) => g.indexName) as [
@@ -91,13 +90,6 @@ export interface DynamoRequestStoreOptions {
 
 // ---------------------------------------------------------------- encoding
 
-const S = (s: string): AttributeValue => ({ S: s })
-
-function n(value: number): AttributeValue {
-  if (!Number.isFinite(value)) throw new TypeError(`not a finite number: ${value}`)
-  return { N: String(value) }
-}
-
 export function encodeRequest(r: PinRequest): Item {
   if (r.owner.includes('#')) throw new TypeError(`request owner must not contain '#': ${r.owner}`)
   const item: Item = {
@@ -121,37 +113,15 @@ export function encodeRequest(r: PinRequest): Item {
   return item
 }
 
-class MalformedItemError extends Error {
-  override readonly name = 'MalformedItemError'
-}
-
-function str(item: Item, name: string): string {
-  const v = item[name]?.S
-  if (v === undefined) throw new MalformedItemError(`request item: ${name} is not a string`)
-  return v
-}
-
-function num(item: Item, name: string): number {
-  const v = item[name]?.N
-  const x = v === undefined ? Number.NaN : Number(v)
-  if (!Number.isFinite(x)) throw new MalformedItemError(`request item: ${name} is not a number`)
-  return x
-}
+const { str, num, map, strings, fail } = itemReader('request')
 
 export function decodeRequest(item: Item): PinRequest {
   const meta: Record<string, string> = {}
-  const m = item.meta?.M
-  if (m === undefined) throw new MalformedItemError('request item: meta is not a map')
-  for (const [k, v] of Object.entries(m)) {
-    if (v.S === undefined) throw new MalformedItemError('request item: a meta value is not a string')
-    meta[k] = v.S
+  for (const [k, v] of Object.entries(map(item, 'meta'))) {
+    meta[k] = v.S === undefined ? fail('a meta value is not a string') : v.S
   }
-  const list = item.origins?.L
-  if (list === undefined) throw new MalformedItemError('request item: origins is not a list')
-  const origins = list.map((v) => {
-    if (v.S === undefined) throw new MalformedItemError('request item: an origin is not a string')
-    return v.S
-  })
+  if (item.origins?.L === undefined) fail('origins is not a list')
+  const origins = strings(item, 'origins')
   const request: PinRequest = {
     requestid: str(item, 'requestid'),
     owner: str(item, 'owner'),
@@ -164,8 +134,7 @@ export function decodeRequest(item: Item): PinRequest {
   if (item.name !== undefined) request.name = str(item, 'name')
   if (item.knownPinned !== undefined) {
     const b = item.knownPinned.BOOL
-    if (b === undefined) throw new MalformedItemError('request item: knownPinned is not a boolean')
-    request.knownPinned = b
+    request.knownPinned = b === undefined ? fail('knownPinned is not a boolean') : b
   }
   return request
 }
