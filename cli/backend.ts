@@ -26,6 +26,7 @@ import { join, resolve } from 'node:path'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { S3Client } from '@aws-sdk/client-s3'
 import { SQSClient } from '@aws-sdk/client-sqs'
+import type { InitializeMiddleware, MetadataBearer } from '@smithy/types'
 import { S3_CHECKSUMS } from '../adapters/aws-clients.ts'
 
 export interface BackendOptions {
@@ -178,62 +179,43 @@ interface Clients {
   s3: S3Client
 }
 
+/** A middleware that tags a failed call's error with the service and its input, for the messages above. */
+function tagging(service: Service): InitializeMiddleware<object, MetadataBearer> {
+  return (next) => async (args) => {
+    try {
+      return await next(args)
+    } catch (err) {
+      tag(err, service, args.input)
+      throw err
+    }
+  }
+}
+
+interface Taggable {
+  middlewareStack: {
+    add(middleware: InitializeMiddleware<object, MetadataBearer>, options: typeof TAG_MIDDLEWARE): void
+  }
+}
+
+function withTagging<C extends Taggable>(client: C, service: Service): C {
+  client.middlewareStack.add(tagging(service), TAG_MIDDLEWARE)
+  return client
+}
+
 /** Clients made on first use, each tagging its errors; `close` destroys those that were made. */
 function lazyClients(make: { [S in Service]: () => Clients[S] }) {
   const made: Partial<Clients> = {}
   return {
     get dynamodb() {
-      if (!made.dynamodb) {
-        const client = make.dynamodb()
-        client.middlewareStack.add(
-          (next) => async (args) => {
-            try {
-              return await next(args)
-            } catch (err) {
-              tag(err, 'dynamodb', args.input)
-              throw err
-            }
-          },
-          TAG_MIDDLEWARE,
-        )
-        made.dynamodb = client
-      }
+      made.dynamodb ??= withTagging(make.dynamodb(), 'dynamodb')
       return made.dynamodb
     },
     get sqs() {
-      if (!made.sqs) {
-        const client = make.sqs()
-        client.middlewareStack.add(
-          (next) => async (args) => {
-            try {
-              return await next(args)
-            } catch (err) {
-              tag(err, 'sqs', args.input)
-              throw err
-            }
-          },
-          TAG_MIDDLEWARE,
-        )
-        made.sqs = client
-      }
+      made.sqs ??= withTagging(make.sqs(), 'sqs')
       return made.sqs
     },
     get s3() {
-      if (!made.s3) {
-        const client = make.s3()
-        client.middlewareStack.add(
-          (next) => async (args) => {
-            try {
-              return await next(args)
-            } catch (err) {
-              tag(err, 's3', args.input)
-              throw err
-            }
-          },
-          TAG_MIDDLEWARE,
-        )
-        made.s3 = client
-      }
+      made.s3 ??= withTagging(make.s3(), 's3')
       return made.s3
     },
     close() {
