@@ -17,6 +17,7 @@ import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { exportCar } from '../core/export-car.ts'
 import { unixfsFile } from '../test/fixtures/dags.ts'
 import { createTestLogger } from '../test/helpers/log.ts'
+import { workerProcessEnv } from '../test/helpers/system.ts'
 import { startLocalMode } from './lib/local-mode.ts'
 
 const MiB = 1024 * 1024
@@ -139,33 +140,28 @@ async function pinThroughPickup(cid: string): Promise<void> {
 }
 
 interface Endpoints {
-  aws: { dynamodb: string; sqs: string; s3: string; region: string; credentials: Record<string, string> }
-  resources: Record<string, string>
+  aws: {
+    dynamodb: string
+    sqs: string
+    s3: string
+    region: string
+    credentials: { accessKeyId: string; secretAccessKey: string }
+  }
+  resources: { pinsTable: string; workersTable: string; pinQueueUrl: string; tempBucket: string }
 }
 
 function startWorker(e: Endpoints): ChildProcess {
   return spawn(process.execPath, ['pickup/main.ts'], {
-    env: {
-      PATH: process.env.PATH,
-      NODE_OPTIONS: process.env.WORKER_NODE_OPTIONS ?? '',
-      // Its "fetch done" lines give the fetch+upload phase of each pin.
-      LOG_LEVEL: 'info',
-      AWS_REGION: e.aws.region,
-      AWS_ACCESS_KEY_ID: e.aws.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: e.aws.credentials.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: e.aws.dynamodb,
-      AWS_ENDPOINT_URL_SQS: e.aws.sqs,
-      AWS_ENDPOINT_URL_S3: e.aws.s3,
-      S3_FORCE_PATH_STYLE: 'true',
-      PIN_TABLE: e.resources.pinsTable,
-      WORKER_TABLE: e.resources.workersTable,
-      PIN_QUEUE_URL: e.resources.pinQueueUrl,
-      TEMP_BUCKET: e.resources.tempBucket,
-      DESTINATION_BUCKET: e.resources.destinationBucket,
-      IPFS_PUBLIC_NETWORK: 'false',
-      // The local emulator takes parts up to 11 MiB.
-      UPLOAD_PART_BYTES: String(8 * MiB),
-    },
+    env: workerProcessEnv(
+      { endpoints: e.aws, credentials: e.aws.credentials, names: e.resources },
+      {
+        NODE_OPTIONS: process.env.WORKER_NODE_OPTIONS ?? '',
+        // Its "fetch done" lines give the fetch+upload phase of each pin.
+        LOG_LEVEL: 'info',
+        // The local emulator takes parts up to 11 MiB.
+        UPLOAD_PART_BYTES: String(8 * MiB),
+      },
+    ),
     stdio: ['ignore', 'pipe', 'inherit'],
   })
 }

@@ -9,7 +9,13 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contentKey } from '../../core/cid.ts'
 import { unixfsFile } from '../fixtures/dags.ts'
-import { listKeys, startTestSystem, type TestSystem, verifyStoredCar } from '../helpers/system.ts'
+import {
+  listKeys,
+  startTestSystem,
+  type TestSystem,
+  verifyStoredCar,
+  workerProcessEnv,
+} from '../helpers/system.ts'
 
 let t: TestSystem
 const children: ChildProcess[] = []
@@ -22,29 +28,13 @@ afterAll(async () => {
 })
 
 function startWorkerProcess(): ChildProcess {
-  const { endpoints, names, credentials } = t.system.services
   const child = spawn(process.execPath, ['pickup/main.ts'], {
-    env: {
-      PATH: process.env.PATH,
-      LOG_LEVEL: 'silent',
-      AWS_REGION: endpoints.region,
-      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
-      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
-      AWS_ENDPOINT_URL_S3: endpoints.s3,
-      S3_FORCE_PATH_STYLE: 'true',
-      PIN_TABLE: names.pinsTable,
-      WORKER_TABLE: names.workersTable,
-      PIN_QUEUE_URL: names.pinQueueUrl,
-      TEMP_BUCKET: names.tempBucket,
-      DESTINATION_BUCKET: names.destinationBucket,
-      IPFS_PUBLIC_NETWORK: 'false',
+    env: workerProcessEnv(t.system.services, {
       VISIBILITY_TIMEOUT_SECONDS: '10',
       PROGRESS_INTERVAL_MS: '100',
       UPLOAD_PART_BYTES: String(5 * 1024 * 1024),
       FETCH_CONCURRENCY: '4',
-    },
+    }),
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   children.push(child)

@@ -189,3 +189,36 @@ export async function verifyStoredCar(
 }
 
 const blockId = (cid: CID) => `${cid.code}:${Buffer.from(cid.multihash.bytes).toString('hex')}`
+
+/**
+ * The environment of a worker run as a process of its own (`node pickup/main.ts`, as in ECS) against local
+ * mode's embedded services: endpoints through the AWS SDK's own variables, resource names as the stack passes
+ * them, an embedded Helia node that stays off the public network.
+ */
+export function workerProcessEnv(
+  services: {
+    endpoints: { region: string; dynamodb: string; sqs: string; s3: string }
+    credentials: { accessKeyId: string; secretAccessKey: string }
+    names: { pinsTable: string; workersTable: string; pinQueueUrl: string; tempBucket: string }
+  },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const { endpoints, credentials, names } = services
+  return {
+    PATH: process.env.PATH ?? '',
+    LOG_LEVEL: 'silent',
+    AWS_REGION: endpoints.region,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    S3_FORCE_PATH_STYLE: 'true',
+    PIN_TABLE: names.pinsTable,
+    WORKER_TABLE: names.workersTable,
+    PIN_QUEUE_URL: names.pinQueueUrl,
+    TEMP_BUCKET: names.tempBucket,
+    IPFS_PUBLIC_NETWORK: 'false',
+    ...extra,
+  }
+}

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contentKey } from '../../core/cid.ts'
 import { unixfsFile } from '../fixtures/dags.ts'
-import { startTestSystem, type TestSystem } from '../helpers/system.ts'
+import { startTestSystem, type TestSystem, workerProcessEnv } from '../helpers/system.ts'
 
 let t: TestSystem
 let agent: Server
@@ -61,29 +61,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 describe('the worker sidecar in an ECS-like task', () => {
   it('answers its health check, protects its task while it holds a job, and stops on SIGTERM', async () => {
-    const { endpoints, names, credentials } = t.system.services
     const healthPort = await freePort()
     child = spawn(process.execPath, ['pickup/main.ts'], {
-      env: {
-        PATH: process.env.PATH,
-        LOG_LEVEL: 'silent',
-        AWS_REGION: endpoints.region,
-        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-        AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
-        AWS_ENDPOINT_URL_SQS: endpoints.sqs,
-        AWS_ENDPOINT_URL_S3: endpoints.s3,
-        S3_FORCE_PATH_STYLE: 'true',
-        PIN_TABLE: names.pinsTable,
-        WORKER_TABLE: names.workersTable,
-        PIN_QUEUE_URL: names.pinQueueUrl,
-        TEMP_BUCKET: names.tempBucket,
-        IPFS_PUBLIC_NETWORK: 'false',
+      env: workerProcessEnv(t.system.services, {
         VISIBILITY_TIMEOUT_SECONDS: '10',
         UPLOAD_PART_BYTES: String(5 * 1024 * 1024),
         HEALTH_PORT: String(healthPort),
         ECS_AGENT_URI: `http://127.0.0.1:${(agent.address() as AddressInfo).port}/v4/agent`,
-      },
+      }),
       stdio: ['ignore', 'inherit', 'inherit'],
     })
 
