@@ -22,6 +22,7 @@ import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns'
@@ -274,10 +275,6 @@ function eventKey(key: string): string {
     .split('/')
     .map((s) => encodeURIComponent(s).replace(/%20/g, '+'))
     .join('/')
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 // ---------------------------------------------------------------- resources

@@ -11,6 +11,11 @@ export class MalformedItemError extends Error {
   override readonly name = 'MalformedItemError'
 }
 
+/** A conditional write whose condition did not hold. */
+export function isConditionFailed(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ConditionalCheckFailedException'
+}
+
 export const S = (s: string): AttributeValue => ({ S: s })
 
 export function n(value: number): AttributeValue {

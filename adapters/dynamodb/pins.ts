@@ -9,7 +9,6 @@
  */
 import {
   type AttributeValue,
-  BatchGetItemCommand,
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
@@ -27,7 +26,8 @@ import {
 } from '../../core/pin.ts'
 import type { ClaimResult, PinPage, PinStore } from '../../core/ports.ts'
 import { pinCursor, unreferencedCursor } from '../cursors.ts'
-import { type Item, itemReader, n, S, stringList } from './item.ts'
+import { batchGetAll } from './batch-get.ts'
+import { type Item, isConditionFailed, itemReader, n, S, stringList } from './item.ts'
 import { queryPage } from './query-page.ts'
 import { pinsTable } from './tables.ts'
 
@@ -37,8 +37,6 @@ const UNREFERENCED_INDEX = pinsTable.globalSecondaryIndexes[1].indexName
 const UNREFERENCED = 'true'
 /** How many times a write that lost a race is retried (after re-reading the item) before giving up. */
 const MAX_CONFLICT_RETRIES = 16
-const BATCH_GET_MAX_KEYS = 100
-const BATCH_GET_MAX_RETRIES = 8
 
 export interface DynamoPinStoreOptions {
   client: DynamoDBClient
@@ -126,10 +124,6 @@ function namesOf(...expressions: (string | undefined)[]): Record<string, string>
     for (const m of e?.matchAll(/#(\w+)/g) ?? []) names[m[0]] = m[1]!
   }
   return names
-}
-
-function isConditionFailed(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ConditionalCheckFailedException'
 }
 
 // ---------------------------------------------------------------- store
@@ -271,28 +265,14 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
     },
 
     async getMany(cids) {
-      const result = new Map<string, Pin>()
-      const unique = [...new Set(cids)]
-      for (let start = 0; start < unique.length; start += BATCH_GET_MAX_KEYS) {
-        let keys: Item[] = unique.slice(start, start + BATCH_GET_MAX_KEYS).map((cid) => ({ cid: S(cid) }))
-        for (let attempt = 0; keys.length > 0; attempt++) {
-          if (attempt > BATCH_GET_MAX_RETRIES) {
-            throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt} attempts`)
-          }
-          if (attempt > 0) await sleep(Math.min(25 * 2 ** attempt, 2_000) * (0.5 + Math.random()))
-          const res = await client.send(
-            new BatchGetItemCommand({
-              RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } },
-            }),
-          )
-          for (const item of res.Responses?.[tableName] ?? []) {
-            const pin = decodePin(item)
-            result.set(pin.cid, pin)
-          }
-          keys = res.UnprocessedKeys?.[tableName]?.Keys ?? []
-        }
-      }
-      return result
+      const keys = [...new Set(cids)].map((cid) => ({ table: tableName, key: { cid: S(cid) } }))
+      const items = (await batchGetAll(client, keys)).get(tableName) ?? []
+      return new Map(
+        items.map((item) => {
+          const pin = decodePin(item)
+          return [pin.cid, pin]
+        }),
+      )
     },
 
     request,
@@ -499,8 +479,4 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i])
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

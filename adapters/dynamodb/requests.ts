@@ -36,7 +36,6 @@
  */
 import {
   type AttributeValue,
-  BatchGetItemCommand,
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
@@ -49,7 +48,8 @@ import { InvalidInputError } from '../../core/errors.ts'
 import type { Pin } from '../../core/pin.ts'
 import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
 import { requestCursor } from '../cursors.ts'
-import { type Item, itemReader, n, S } from './item.ts'
+import { batchGetAll } from './batch-get.ts'
+import { type Item, isConditionFailed, itemReader, n, S } from './item.ts'
 import { decodePin } from './pins.ts'
 import { queryPage } from './query-page.ts'
 import { requestsTable } from './tables.ts'
@@ -64,8 +64,6 @@ const [OWNER_INDEX, CID_INDEX, OWNER_KEYS_INDEX, OWNER_CID_INDEX, OWNER_NAME_IND
     string,
   ]
 
-const BATCH_GET_MAX_KEYS = 100
-const BATCH_GET_MAX_RETRIES = 8
 const OWNER_ITEM_PREFIX = '#owner#'
 
 export interface CountCacheOptions {
@@ -274,14 +272,6 @@ function countInRange(sorted: Float64Array, lo: number | undefined, hi: number |
   return Math.max(0, end - start)
 }
 
-function isConditionFailed(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ConditionalCheckFailedException'
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
 // ---------------------------------------------------------------- store
 
 interface CacheEntry {
@@ -342,34 +332,16 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
       ...[...new Set(requestIds)].map((id) => ({ table: tableName, key: { requestid: S(id) } })),
       ...[...new Set(cids)].map((cid) => ({ table: pinsTableName, key: { cid: S(cid) } })),
     ]
-    for (let start = 0; start < keys.length; start += BATCH_GET_MAX_KEYS) {
-      const chunk = keys.slice(start, start + BATCH_GET_MAX_KEYS)
-      let pending: Record<string, { Keys: Item[]; ConsistentRead: boolean }> = {}
-      for (const { table, key } of chunk) {
-        pending[table] ??= { Keys: [], ConsistentRead: true }
-        pending[table].Keys.push(key)
+    const found = await batchGetAll(client, keys)
+    for (const item of found.get(tableName) ?? []) {
+      if (isRequestItem(item)) {
+        const r = decodeRequest(item)
+        requests.set(r.requestid, r)
       }
-      for (let attempt = 0; Object.keys(pending).length > 0; attempt++) {
-        if (attempt > BATCH_GET_MAX_RETRIES) {
-          throw new Error(`BatchGetItem left keys unprocessed after ${attempt} attempts`)
-        }
-        if (attempt > 0) await sleep(Math.min(25 * 2 ** attempt, 2_000) * (0.5 + Math.random()))
-        const res = await client.send(new BatchGetItemCommand({ RequestItems: pending }))
-        for (const item of res.Responses?.[tableName] ?? []) {
-          if (isRequestItem(item)) {
-            const r = decodeRequest(item)
-            requests.set(r.requestid, r)
-          }
-        }
-        for (const item of res.Responses?.[pinsTableName] ?? []) {
-          const pin = decodePin(item)
-          pins.set(pin.cid, pin)
-        }
-        pending = {}
-        for (const [table, value] of Object.entries(res.UnprocessedKeys ?? {})) {
-          if (value.Keys && value.Keys.length > 0) pending[table] = { Keys: value.Keys, ConsistentRead: true }
-        }
-      }
+    }
+    for (const item of found.get(pinsTableName) ?? []) {
+      const pin = decodePin(item)
+      pins.set(pin.cid, pin)
     }
     return { requests, pins }
   }

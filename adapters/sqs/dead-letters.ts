@@ -16,6 +16,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs'
+import { parsePinJob } from '../../core/pin.ts'
 import type {
   DeadLetter,
   DeadLetterQueue,
@@ -24,7 +25,6 @@ import type {
   QueueCounter,
   QueueCounts,
 } from '../../core/ports.ts'
-import { decodeJob } from './queue.ts'
 
 const MAX_BATCH = 10
 const MAX_WAIT_SECONDS = 20
@@ -167,7 +167,7 @@ export function createSqsDeadLetterQueue({ client, queueUrl }: SqsQueueOptions):
       for (const m of res.Messages ?? []) {
         if (m.MessageId === undefined || m.ReceiptHandle === undefined) continue
         const body = m.Body ?? ''
-        const job = decodeJob(body)
+        const job = parsePinJob(body)
         const failure = decodeFailedJobInfo(m.MessageAttributes)
         letters.push({
           id: m.MessageId,

@@ -35,9 +35,6 @@ export function encodeJob(job: PinJob): string {
   return JSON.stringify({ cid: job.cid, origins: job.origins })
 }
 
-/** The job in a message body, or undefined when the body is not a PinJob (core's one definition). */
-export const decodeJob: (body: string) => PinJob | undefined = parsePinJob
-
 function clamp(value: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, Math.floor(value)))
 }
@@ -77,7 +74,7 @@ export function createSqsJobQueue({ client, queueUrl, log }: SqsJobQueueOptions)
   async function accept(message: Message): Promise<ReceivedJob | undefined> {
     const { MessageId: id, ReceiptHandle: receipt, Body: body } = message
     if (id === undefined || receipt === undefined) return undefined
-    const job = body === undefined ? undefined : decodeJob(body)
+    const job = body === undefined ? undefined : parsePinJob(body)
     if (job === undefined) {
       log?.warn({ messageId: id, body: body?.slice(0, 200) }, 'deleting a malformed pin queue message')
       await deleteMessage(receipt)
