@@ -57,11 +57,10 @@ export async function fetchPin(
   ctx: FetchPinContext,
   signal?: AbortSignal,
 ): Promise<FetchOutcome> {
-  // Every request writes the pin record before it enqueues the job; a job without one has no requester.
-  if (!(await ctx.pins.get(job.cid))) return { kind: 'unwanted' }
   const attemptId = ctx.newId()
   const now = ctx.clock.now()
   const claim = await ctx.pins.claim(job.cid, attemptId, now + limits.leaseMs, now)
+  if (claim.kind === 'missing') return { kind: 'unwanted' }
   if (claim.kind === 'pinned') return { kind: 'already-pinned' }
   if (claim.kind === 'busy') {
     return { kind: 'busy', attemptId: claim.pin.attemptId, leaseExpires: claim.pin.leaseExpires ?? now }

@@ -26,6 +26,8 @@ export type ClaimResult =
   | { kind: 'pinned'; pin: Pin }
   /** Another attempt holds a live lease on it. */
   | { kind: 'busy'; pin: Pin }
+  /** No record: no request wants the content (every request writes the record before its job is sent). */
+  | { kind: 'missing'; pin?: undefined }
 
 export interface PinPage {
   pins: Pin[]
@@ -54,7 +56,8 @@ export interface PinStore {
   request(cid: string, origins: readonly string[], now: number): Promise<{ pin: Pin; enqueue: boolean }>
   /**
    * Takes the pin for one fetch attempt: allowed when it is queued or failed, or pinning under an expired
-   * lease (its worker died). Counts the attempt.
+   * lease (its worker died). Counts the attempt. Never creates a record: a job for content with none (swept
+   * as unwanted, say, before an old job was redriven) is `missing`.
    */
   claim(cid: string, attemptId: string, leaseExpires: number, now: number): Promise<ClaimResult>
   /** Renews the attempt's lease and records progress. False when the attempt no longer holds the pin. */

@@ -232,10 +232,9 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       const pin = await update(
         cid,
         'SET #status = :pinning, #attemptId = :attemptId, #leaseExpires = :lease, #updated = :now, ' +
-          '#attempts = if_not_exists(#attempts, :zero) + :one, #created = if_not_exists(#created, :now), ' +
-          `#origins = if_not_exists(#origins, :empty), ${BUMP} REMOVE #progress`,
-        'attribute_not_exists(#cid) OR #status IN (:queued, :failed) OR ' +
-          '(#status = :pinning AND (attribute_not_exists(#leaseExpires) OR #leaseExpires < :now))',
+          `#attempts = if_not_exists(#attempts, :zero) + :one, ${BUMP} REMOVE #progress`,
+        'attribute_exists(#cid) AND (#status IN (:queued, :failed) OR ' +
+          '(#status = :pinning AND (attribute_not_exists(#leaseExpires) OR #leaseExpires < :now)))',
         {
           ':pinning': S('pinning'),
           ':queued': S('queued'),
@@ -245,13 +244,13 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
           ':now': n(now),
           ':zero': n(0),
           ':one': n(1),
-          ':empty': { L: [] },
         },
       )
       if (pin) return { kind: 'claimed', pin }
       const current = await read(cid)
-      if (current?.pin.status === 'pinned') return { kind: 'pinned', pin: current.pin }
-      if (current?.pin.status === 'pinning' && (current.pin.leaseExpires ?? -Infinity) >= now) {
+      if (!current) return { kind: 'missing' }
+      if (current.pin.status === 'pinned') return { kind: 'pinned', pin: current.pin }
+      if (current.pin.status === 'pinning' && (current.pin.leaseExpires ?? -Infinity) >= now) {
         return { kind: 'busy', pin: current.pin }
       }
       // Changed between the write and the read (now claimable): try again.

@@ -77,14 +77,11 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
     },
 
     async claim(cid, attemptId, leaseExpires, now): Promise<ClaimResult> {
-      let pin = pins.get(cid)
-      if (pin?.status === 'pinned') return { kind: 'pinned', pin: out(pin) }
-      if (pin?.status === 'pinning' && pin.leaseExpires !== undefined && pin.leaseExpires >= now) {
+      const pin = pins.get(cid)
+      if (!pin) return { kind: 'missing' }
+      if (pin.status === 'pinned') return { kind: 'pinned', pin: out(pin) }
+      if (pin.status === 'pinning' && pin.leaseExpires !== undefined && pin.leaseExpires >= now) {
         return { kind: 'busy', pin: out(pin) }
-      }
-      if (!pin) {
-        pin = { cid, status: 'pinning', created: now, updated: now, attempts: 0, origins: [] }
-        pins.set(cid, pin)
       }
       pin.status = 'pinning'
       pin.attempts += 1

@@ -188,7 +188,7 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
           leaseExpires: T0 + 5000,
           attempts: 2,
         })
-        expect(taken.pin.progress).toBeUndefined()
+        expect(taken.pin?.progress).toBeUndefined()
         expect(await store.get(c)).toEqual(taken.pin)
       })
 
@@ -215,21 +215,10 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         expect(await store.get(c)).toEqual(before)
       })
 
-      it('creates a pin that has no record (a job redriven by an operator)', async () => {
+      it('never creates a record: a job for content no request wants is missing', async () => {
         const c = cid()
-        const res = await store.claim(c, 'att1', T0 + 1000, T0)
-        const expected: Pin = {
-          cid: c,
-          status: 'pinning',
-          created: T0,
-          updated: T0,
-          attempts: 1,
-          origins: [],
-          attemptId: 'att1',
-          leaseExpires: T0 + 1000,
-        }
-        expect(res).toEqual({ kind: 'claimed', pin: expected })
-        expect(await store.get(c)).toEqual(expected)
+        expect(await store.claim(c, 'att1', T0 + 1000, T0)).toEqual({ kind: 'missing' })
+        expect(await store.get(c)).toBeUndefined()
       })
 
       it('lets exactly one of concurrent attempts win', async () => {

@@ -189,6 +189,7 @@ describe('fetch then promote', () => {
     const cid = contentKey(dag.root)
     const ipfs = createMemoryBlockSource(dag.blocks)
     const lease = clock.now() + 60_000
+    await pins.request(cid, [], clock.now())
     await pins.claim(cid, 'other', lease, clock.now())
     expect(await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })).toEqual({
       kind: 'busy',
@@ -254,6 +255,7 @@ describe('failures', () => {
     const dag = dagCborDag()
     const cid = contentKey(dag.root)
     const incomplete = await carBytes(dag.root, dag.blocks.slice(0, -1))
+    await pins.request(cid, [], clock.now())
     for (let attempt = 1; attempt <= 3; attempt++) {
       const claim = await pins.claim(cid, `bad${attempt}`, clock.now() + 60_000, clock.now())
       expect(claim.kind).toBe('claimed')
@@ -274,6 +276,7 @@ describe('failures', () => {
     const b = contentKey(rawBlock(1, 'b').root)
     await pins.request(a, [], clock.now())
     await pins.settle(a, undefined, { status: 'queued', error: 'FETCH_STALLED: no data' }, clock.now())
+    await pins.request(b, [], clock.now())
     await pins.claim(b, 'live', clock.now() + 60_000, clock.now())
     const failed = createMemoryDeadLetterQueue()
     const ctx = { pins, failedJobs: createMemoryFailedJobs(failed), clock, log }

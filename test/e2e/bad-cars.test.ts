@@ -48,6 +48,7 @@ describe('bad CARs in the temporary bucket', () => {
       const cid = contentKey(bad.root)
       const attemptId = `bad${++attempt}`
       const now = Date.now()
+      await t.pins.request(cid, [], now)
       const claim = await t.pins.claim(cid, attemptId, now + 60_000, now)
       expect(claim.kind).toBe('claimed')
       await t.temp.put(tempCarKey(cid, attemptId), once(bad.car))

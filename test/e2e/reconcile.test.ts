@@ -67,6 +67,7 @@ describe('the reconciler in local mode', () => {
 
   it('fails a pin stuck after its last attempt rather than retrying it for ever', async () => {
     const cid = rawBlock(64, 'reconcile-spent').root.toString()
+    await t.pins.request(cid, [], Date.now())
     for (let i = 1; i <= 3; i++) await t.pins.claim(cid, `dead${i}`, Date.now() - 1, Date.now())
     const failed = await t.waitForPin(cid, 'failed', 20_000)
     expect(failed.attempts).toBe(3)
