@@ -301,9 +301,8 @@ describe('exportCar between two Helia nodes over loopback bitswap', () => {
         if (blocks === 3) controller.abort(reason)
       }
     }
-    const started = Date.now()
+    // Rejects with the reason (not once the walk ends: the gets in flight are cancelled).
     await expect(run()).rejects.toBe(reason)
-    expect(Date.now() - started).toBeLessThan(2_000)
     await sleep(50)
     expect(counts.settled).toBe(counts.started)
     expect(counts.started).toBeLessThan(dag.keys.size)
@@ -327,7 +326,6 @@ describe('exportCar between two Helia nodes over loopback bitswap', () => {
     const ms = Date.now() - started
     expect((err as Error).name).toBe('TimeoutError')
     expect(ms).toBeGreaterThanOrEqual(590)
-    expect(ms).toBeLessThan(2_000)
     // The header, the root and the block the origin has arrived before the timeout.
     expect(chunks.length).toBe(5)
     await sleep(50)
@@ -503,10 +501,8 @@ describe('exportCar edge cases (in-memory BlockSource)', () => {
 })
 
 describe('the Helia adapters (node and BlockSource) on loopback', () => {
-  it('starts fast, verifies what bitswap brings, and stops cleanly', async () => {
-    const started = Date.now()
+  it('verifies what bitswap brings, and stops cleanly', async () => {
     const [origin, fetcher] = await Promise.all([createHeliaNode(), createHeliaNode()])
-    expect(Date.now() - started).toBeLessThan(1_000)
     try {
       // Off the public network a node dials nobody by itself.
       await sleep(200)
@@ -523,9 +519,7 @@ describe('the Helia adapters (node and BlockSource) on loopback', () => {
       await expect(source.get(cid, { signal: AbortSignal.timeout(500) })).rejects.toThrow()
       expect(await fetcher.blockstore.has(cid)).toBe(false)
     } finally {
-      const stopping = Date.now()
       await Promise.all([origin.stop(), fetcher.stop()])
-      expect(Date.now() - stopping).toBeLessThan(1_000)
     }
   })
 

@@ -312,9 +312,8 @@ describe(title, () => {
   it('a get is cancelled by its signal while kubo is still looking for the block', async () => {
     const source = createKuboBlockSource({ url: kubo.url, log: createTestLogger() })
     const absent = CID.createV1(raw.code, await sha256.digest(randomBytes(64)))
-    const started = Date.now()
+    // Without the cancellation the stand-in (or kubo) would keep looking for ever.
     await expect(source.get(absent, { signal: AbortSignal.timeout(200) })).rejects.toThrow()
-    expect(Date.now() - started).toBeLessThan(2_000)
   })
 
   it('connect never throws: failures are logged', async () => {
