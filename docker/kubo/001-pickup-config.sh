@@ -3,19 +3,22 @@
 # task's environment apply on the next deploy. The image's shell is busybox ash.
 set -eu
 
+# The listen addresses below are the task's; the KUBO_*_ADDR(S) variables override them only where many nodes
+# share one machine (the test suite, local mode).
+
 # The RPC API and the gateway on loopback only: the worker sidecar shares the task's network namespace, and
 # nothing else may drive this node.
-ipfs config Addresses.API /ip4/127.0.0.1/tcp/5001
-ipfs config Addresses.Gateway /ip4/127.0.0.1/tcp/8080
+ipfs config Addresses.API "${KUBO_API_ADDR:-/ip4/127.0.0.1/tcp/5001}"
+ipfs config Addresses.Gateway "${KUBO_GATEWAY_ADDR:-/ip4/127.0.0.1/tcp/8080}"
 
 # The swarm on port 4001, tcp and udp (QUIC, WebTransport, WebRTC): the task's security group opens exactly
 # these, so origins and clients can dial the worker.
-ipfs config --json Addresses.Swarm '[
-  "/ip4/0.0.0.0/tcp/4001",
-  "/ip4/0.0.0.0/udp/4001/quic-v1",
-  "/ip4/0.0.0.0/udp/4001/quic-v1/webtransport",
-  "/ip4/0.0.0.0/udp/4001/webrtc-direct"
-]'
+ipfs config --json Addresses.Swarm "${KUBO_SWARM_ADDRS:-[
+  \"/ip4/0.0.0.0/tcp/4001\",
+  \"/ip4/0.0.0.0/udp/4001/quic-v1\",
+  \"/ip4/0.0.0.0/udp/4001/quic-v1/webtransport\",
+  \"/ip4/0.0.0.0/udp/4001/webrtc-direct\"
+]}"
 
 # Fetch only: never announce or re-announce blocks. Workers hold content for minutes; the CARs are provided to
 # the network from the destination bucket by the indexers.

@@ -1,19 +1,15 @@
 /**
- * The kubo BlockSource against a real kubo when one is given (IPFS_API_URL, or KUBO_BINARY: started here on
- * a temporary repo). No kubo binary can be installed on the development machines, so otherwise the suite
- * runs against a stand-in: a node:http server answering kubo's RPC endpoints (`/api/v0/block/get`,
- * `/api/v0/swarm/connect`, `/api/v0/id`) the way kubo does - POST only, arguments as `arg=` query
- * parameters, raw bytes or kubo's JSON shapes, and kubo's error JSON with a 500 - over a map of blocks.
- * The stand-in checks the HTTP exchange and the adapter's own verification; only a real kubo checks kubo.
+ * The kubo BlockSource (adapters/kubo/block-source.ts) against a real kubo daemon (test/helpers/kubo.ts):
+ * gets, verification, cancellation, connects and addresses.
+ *
+ * What a real kubo never does (answer a block/get with bytes that do not match the CID, or serve a hash pickup
+ * cannot check) is played by a stand-in: a node:http server answering kubo's RPC endpoints the way kubo does
+ * (POST only, `arg=` query parameters, raw bytes or kubo's JSON shapes, kubo's error JSON with a 500), so the
+ * adapter's own defences against a faulty or hostile RPC endpoint are tested too.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { CarBlockIterator } from '@ipld/car'
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagPb from '@ipld/dag-pb'
@@ -24,11 +20,12 @@ import * as Digest from 'multiformats/hashes/digest'
 import type { MultihashHasher } from 'multiformats/hashes/interface'
 import { sha256, sha512 } from 'multiformats/hashes/sha2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createKuboBlockSource, verifyBlock } from '../adapters/kubo/block-source.ts'
-import { BlockHashMismatchError, UnsupportedHashError } from '../core/errors.ts'
-import { exportCar } from '../core/export-car.ts'
-import { blockKey } from '../core/links.ts'
-import { createTestLogger } from './helpers/log.ts'
+import { createKuboBlockSource, verifyBlock } from '../../adapters/kubo/block-source.ts'
+import { BlockHashMismatchError, UnsupportedHashError } from '../../core/errors.ts'
+import { exportCar } from '../../core/export-car.ts'
+import { blockKey } from '../../core/links.ts'
+import { KUBO_VERSION, kuboBinary, startKubo } from '../helpers/kubo.ts'
+import { createTestLogger } from '../helpers/log.ts'
 
 /** A kubo the suite can talk to: its RPC URL, a way to add a block to it, and how to stop it. */
 interface KuboUnderTest {
@@ -180,78 +177,43 @@ async function startStandIn(): Promise<StandIn> {
   }
 }
 
-// ------------------------------------------------------------------ a real kubo, when there is one
+// ------------------------------------------------------------------ a real kubo
 
-async function realKuboClientPut(url: string, cid: CID, bytes: Uint8Array): Promise<void> {
-  const client = createKuboClient({ url })
-  const put = await client.block.put(bytes, {
-    format: cid.code === raw.code ? 'raw' : cid.code === dagPb.code ? 'dag-pb' : 'dag-cbor',
-    mhtype: cid.multihash.code === sha512.code ? 'sha2-512' : 'sha2-256',
-    version: cid.version,
-  })
-  expect(put.multihash.bytes).toEqual(cid.multihash.bytes)
-}
-
-/** IPFS_API_URL: that kubo. KUBO_BINARY: a kubo started here on a temporary repo with the test profile. */
-async function startRealKubo(): Promise<KuboUnderTest | undefined> {
-  const apiUrl = process.env.IPFS_API_URL
-  if (apiUrl) {
-    return {
-      url: apiUrl,
-      real: true,
-      put: (cid, bytes) => realKuboClientPut(apiUrl, cid, bytes),
-      async stop() {},
-    }
-  }
-  const binary = process.env.KUBO_BINARY
-  if (!binary) return undefined
-  const repo = await mkdtemp(join(tmpdir(), 'pickup-kubo-'))
-  const env = { ...process.env, IPFS_PATH: repo }
-  await new Promise<void>((resolve, reject) => {
-    const init = spawn(binary, ['init', '--profile', 'test'], { env, stdio: 'ignore' })
-    init.on('error', reject)
-    init.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ipfs init exited ${code}`))))
-  })
-  const daemon: ChildProcess = spawn(binary, ['daemon'], { env, stdio: 'ignore' })
-  let api: string | undefined
-  for (let i = 0; i < 300 && !api; i++) {
-    await sleep(100)
-    api = await readFile(join(repo, 'api'), 'utf8').catch(() => undefined)
-  }
-  if (!api) throw new Error('kubo did not write its api file within 30 s')
-  // /ip4/127.0.0.1/tcp/PORT
-  const [, , host, , port] = api.trim().split('/')
-  const url = `http://${host}:${port}`
+async function startRealKubo(): Promise<KuboUnderTest> {
+  const node = await startKubo()
+  const client = createKuboClient({ url: node.url })
   return {
-    url,
+    url: node.url,
     real: true,
-    put: (cid, bytes) => realKuboClientPut(url, cid, bytes),
-    async stop() {
-      daemon.kill('SIGTERM')
-      await new Promise((resolve) => daemon.once('exit', resolve))
-      await rm(repo, { recursive: true, force: true })
+    async put(cid, bytes) {
+      const put = await client.block.put(bytes, {
+        format: cid.code === raw.code ? 'raw' : cid.code === dagPb.code ? 'dag-pb' : 'dag-cbor',
+        mhtype: cid.multihash.code === sha512.code ? 'sha2-512' : 'sha2-256',
+        version: cid.version,
+      })
+      expect(put.multihash.bytes).toEqual(cid.multihash.bytes)
     },
+    stop: () => node.stop(),
   }
 }
 
 // ------------------------------------------------------------------ the suite
 
-const real = await startRealKubo()
-const title = real
-  ? `kubo BlockSource against the real kubo at ${real.url}`
-  : 'kubo BlockSource against a STAND-IN kubo RPC server (node:http), because no kubo can run on this machine'
+describe.skipIf(!kuboBinary)(`kubo BlockSource against a real kubo ${KUBO_VERSION}`, () => {
+  sharedCases(startRealKubo)
+})
 
-describe(title, () => {
+describe('kubo BlockSource against a STAND-IN of the RPC API, playing what a real kubo never does', () => {
+  sharedCases(startStandIn)
+})
+
+function sharedCases(start: () => Promise<KuboUnderTest>): void {
   let kubo: KuboUnderTest
   let standIn: StandIn | undefined
 
   beforeAll(async () => {
-    if (real) {
-      kubo = real
-    } else {
-      standIn = await startStandIn()
-      kubo = standIn
-    }
+    kubo = await start()
+    if (!kubo.real) standIn = kubo as StandIn
   })
 
   afterAll(async () => {
@@ -345,7 +307,7 @@ describe(title, () => {
     for (const addr of addrs) expect(addr).toMatch(new RegExp(`/p2p/${id.toString()}$`))
   })
 
-  describe.skipIf(real !== undefined)('only against the stand-in', () => {
+  describe.runIf(start === startStandIn)('only against the stand-in', () => {
     it('rejects a tampered block from the RPC (hash mismatch)', async () => {
       const source = createKuboBlockSource({ url: kubo.url, log: createTestLogger() })
       const cid = await addBlock(raw.code, randomBytes(1000))
@@ -412,4 +374,4 @@ describe(title, () => {
       expect(await res.json()).toMatchObject({ Code: 0, Type: 'error' })
     })
   })
-})
+}
