@@ -99,6 +99,17 @@ export class BlockDecodeError extends PickupError {
   }
 }
 
+/**
+ * The worker's own IPFS node (kubo's RPC API) did not answer: not the content's fault. The job is released for
+ * a later attempt, and the worker takes no new job until the node answers again (pickup/ipfs-gate.ts).
+ */
+export class IpfsUnavailableError extends PickupError {
+  readonly code = 'IPFS_UNAVAILABLE'
+  constructor(detail: string) {
+    super(`the worker's IPFS node does not answer: ${detail}`)
+  }
+}
+
 /** The worker was asked to stop (SIGTERM) before the job finished; the job is released, not failed. */
 export class ShutdownError extends PickupError {
   readonly code = 'SHUTDOWN'

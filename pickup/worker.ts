@@ -16,6 +16,7 @@ import type {
   PinStore,
   WorkerRegistry,
 } from '../core/ports.ts'
+import { createIpfsGate } from './ipfs-gate.ts'
 
 export interface WorkerParts {
   queue: JobQueue
@@ -31,6 +32,8 @@ export interface WorkerParts {
 export interface RunningWorker {
   id: string
   worker: PinWorker
+  /** Whether the worker's IPFS node answers (no job is taken while it does not). */
+  readonly ipfsReady: boolean
   stop(): Promise<void>
 }
 
@@ -55,6 +58,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   const id = randomUUID()
   const log = parts.log.child({ worker: id })
   const limits = fetchLimits(cfg)
+  const gate = createIpfsGate(parts.queue, { probe: () => parts.ipfs.multiaddrs(), log })
   const worker = createPinWorker(
     {
       slots: cfg.BATCH_SIZE,
@@ -63,7 +67,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       retryDelaySeconds: (n) => retryDelaySeconds(n, cfg),
     },
     {
-      queue: parts.queue,
+      queue: gate.queue,
       log,
       onBusyChange: parts.onBusyChange,
       run: (job, signal) => fetchPin(job, limits, { ...parts, log, newId: newAttemptId }, signal),
@@ -86,6 +90,9 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   return {
     id,
     worker,
+    get ipfsReady() {
+      return gate.ready
+    },
     async stop() {
       clearInterval(announcer)
       await worker.stop(cfg.SHUTDOWN_GRACE_MS)

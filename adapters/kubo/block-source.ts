@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { create } from 'kubo-rpc-client'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
-import { BlockHashMismatchError, UnsupportedHashError } from '../../core/errors.ts'
+import { BlockHashMismatchError, IpfsUnavailableError, UnsupportedHashError } from '../../core/errors.ts'
 import type { BlockSource, Logger } from '../../core/ports.ts'
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
@@ -76,13 +76,20 @@ export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource
     },
 
     async get(cid, getOpts) {
-      const bytes = await client.block.get(cid, { signal: getOpts?.signal })
+      let bytes: Uint8Array
+      try {
+        bytes = await client.block.get(cid, { signal: getOpts?.signal })
+      } catch (err) {
+        throw unreachable(err) ?? err
+      }
       verifyBlock(cid, bytes)
       return bytes
     },
 
     async multiaddrs() {
-      const { id, addresses } = await client.id()
+      const { id, addresses } = await client.id().catch((err: unknown) => {
+        throw unreachable(err) ?? err
+      })
       const peer = id.toString()
       return addresses.map((ma) => {
         const text = ma.toString()
@@ -90,4 +97,17 @@ export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource
       })
     },
   }
+}
+
+/** Errors of the HTTP connection to kubo itself (refused, reset, closed mid-answer), as a connection error. */
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
+
+/** An IpfsUnavailableError when `err` says kubo's RPC API could not be reached or dropped the connection. */
+function unreachable(err: unknown): IpfsUnavailableError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && CONNECTION_CODES.has(code))
+      return new IpfsUnavailableError(`${code}: ${e.message}`)
+  }
+  return undefined
 }

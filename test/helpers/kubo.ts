@@ -14,6 +14,8 @@ import { homedir, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
+import type { CID } from 'multiformats/cid'
+import { type Block, carBytes } from '../fixtures/dags.ts'
 
 const run = promisify(execFile)
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -183,4 +185,75 @@ export async function startKubo(opts: KuboOptions = {}): Promise<KuboNode> {
     },
   }
   return node
+}
+
+/** Adds a DAG's blocks to a kubo node, as one CAR through `ipfs dag import` (its root left unpinned). */
+export async function importDag(
+  node: KuboNode,
+  root: CID,
+  blocks: Iterable<Block> | AsyncIterable<Block>,
+): Promise<void> {
+  await node.cli(['dag', 'import', '--pin-roots=false'], { input: await carBytes(root, blocks) })
+}
+
+/**
+ * Re-verifies a CAR with kubo, independently of pickup: imported offline into a repo of its own (no daemon,
+ * so nothing missing can be fetched), its root pinned (kubo walks the whole DAG: it must be complete), then
+ * `repo verify` re-hashes every block. Returns kubo's count of the DAG's blocks and the root's CID.
+ */
+export async function verifyCarWithKubo(
+  car: AsyncIterable<Uint8Array>,
+  root: CID,
+): Promise<{ blocks: number; size: number }> {
+  const binary = kuboBinary
+  if (!binary) throw new Error(KUBO_MISSING)
+  const repo = await mkdtemp(join(tmpdir(), 'pickup-kubo-check-'))
+  const env = { ...process.env, IPFS_PATH: repo, IPFS_TELEMETRY: 'off' }
+  const ipfs = async (args: string[]) => {
+    try {
+      return (await run(binary, args, { env, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' })).stdout
+    } catch (err) {
+      const e = err as { stderr?: string; message: string }
+      throw new Error(`ipfs ${args.join(' ')}: ${e.stderr?.trim() || e.message}`)
+    }
+  }
+  try {
+    await ipfs(['init', '--profile=test', '--empty-repo'])
+    const importing = spawn(binary, ['dag', 'import', '--pin-roots=true', '--stats', '--enc=json'], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let errOut = ''
+    importing.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    importing.stderr.on('data', (c: Buffer) => {
+      errOut += c.toString()
+    })
+    const exited = new Promise<number | null>((resolve) => importing.once('exit', resolve))
+    for await (const chunk of car) {
+      if (!importing.stdin.write(chunk)) await new Promise((r) => importing.stdin.once('drain', r))
+    }
+    importing.stdin.end()
+    if ((await exited) !== 0) throw new Error(`kubo refused the CAR: ${errOut.trim()}`)
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { Root?: { Cid: { '/': string }; PinErrorMsg: string } })
+    const pinned = lines.find((l) => l.Root)?.Root
+    if (!pinned || pinned.PinErrorMsg) throw new Error(`kubo could not pin the root: ${pinned?.PinErrorMsg}`)
+    if (pinned.Cid['/'] !== root.toString() && pinned.Cid['/'] !== root.toV1().toString())
+      throw new Error(`kubo imported root ${pinned.Cid['/']}, not ${root}`)
+    await ipfs(['repo', 'verify'])
+    const stat = JSON.parse(
+      await ipfs(['dag', 'stat', '--progress=false', '--enc=json', root.toString()]),
+    ) as {
+      TotalSize: number
+      DagStats: Array<{ NumBlocks: number }>
+    }
+    return { blocks: stat.DagStats[0]?.NumBlocks ?? 0, size: stat.TotalSize }
+  } finally {
+    await rm(repo, { recursive: true, force: true })
+  }
 }
