@@ -21,6 +21,11 @@ export const localSchema = workerSchema
     IPFS_PUBLIC_NETWORK: flag(true),
     /** Run a worker inside local mode; false to run workers as processes of their own (`node pickup/main.ts`). */
     LOCAL_WORKER: flag(true),
+    /**
+     * The worker's IPFS node when IPFS_API_URL is unset: `helia`, embedded in the process, or `kubo`, a kubo
+     * daemon local mode starts and configures as the worker's ECS task does (KUBO_BINARY, or `npm run tools`).
+     */
+    IPFS_NODE: z.enum(['helia', 'kubo']).default('helia'),
     /** Listen addresses of the embedded IPFS node, comma-separated. */
     IPFS_LISTEN: z.string().default('/ip4/127.0.0.1/tcp/0'),
     /** How often the reconciler looks for pins no job will move (core/reconcile.ts). */

@@ -34,7 +34,9 @@ const info = {
     },
   },
   resources: names,
-  ipfs: system.helia ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString()) : cfg.IPFS_API_URL,
+  ipfs: system.helia
+    ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString())
+    : (system.kubo?.url ?? cfg.IPFS_API_URL),
 }
 await writeFile(join(dataDir, 'endpoints.json'), `${JSON.stringify(info, null, 2)}\n`)
 process.stdout.write(

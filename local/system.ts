@@ -4,7 +4,7 @@
  * consumer (which forwards dead jobs to the failed-jobs queue, for `pickup dlq`), the sweep of unreferenced
  * content and the reconciler. The same handlers and adapters as in AWS; only the wiring differs.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { serve } from '@hono/node-server'
 import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
@@ -14,6 +14,8 @@ import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
 import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
+import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
+import { createKuboGc } from '../adapters/kubo/gc.ts'
 import { createS3ObjectStore } from '../adapters/s3/objects.ts'
 import { createSnsEventSink } from '../adapters/sns/events.ts'
 import { createSqsFailedJobs } from '../adapters/sqs/dead-letters.ts'
@@ -28,6 +30,7 @@ import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/un
 import { PICKUP_VERSION } from '../core/version.ts'
 import { type RunningWorker, startWorker } from '../pickup/worker.ts'
 import type { LocalConfig } from './config.ts'
+import { startLocalKubo } from './kubo.ts'
 import { type Services, startServices } from './services.ts'
 import { pollQueueToHandler } from './sqs-event-source.ts'
 
@@ -49,6 +52,8 @@ export interface LocalSystem {
   url: string
   services: Services
   helia?: HeliaNode
+  /** The kubo daemon local mode started (IPFS_NODE=kubo). */
+  kubo?: KuboDaemon
   worker?: RunningWorker
   clusterTokens: string[]
   stop(): Promise<void>
@@ -123,8 +128,19 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
 
     let helia: HeliaNode | undefined
     let ipfs: BlockSource
+    let kubo: KuboDaemon | undefined
     if (cfg.IPFS_API_URL) {
       ipfs = createKuboBlockSource({ url: cfg.IPFS_API_URL, log, connectTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+    } else if (cfg.IPFS_NODE === 'kubo') {
+      const daemon = await startLocalKubo(cfg, opts.dataDir)
+      kubo = daemon
+      stops.push(async () => {
+        await daemon.kill()
+        // Without a data directory (tests) the repo was a temporary one.
+        if (!opts.dataDir) await rm(daemon.repo, { recursive: true, force: true })
+      })
+      log.info({ url: daemon.url, peerId: daemon.peerId, repo: daemon.repo }, 'kubo daemon started')
+      ipfs = createKuboBlockSource({ url: daemon.url, log, connectTimeoutMs: cfg.DIAL_TIMEOUT_MS })
     } else {
       helia = await createHeliaNode({
         dataDir: opts.dataDir && join(opts.dataDir, 'ipfs'),
@@ -143,7 +159,20 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
 
     let worker: RunningWorker | undefined
     if (opts.worker ?? true) {
-      worker = await startWorker(cfg, { queue, pins, temp, ipfs, workers, clock, log })
+      // Local mode's own kubo is collected between jobs, as in ECS; an external one (IPFS_API_URL) is the
+      // user's node, whose unpinned blocks are not ours to delete.
+      const gc = kubo && createKuboGc({ apiUrl: kubo.url, log, minIntervalMs: 10 * 60 * 1000 })
+      if (gc) stops.push(async () => gc.stop())
+      worker = await startWorker(cfg, {
+        queue: gc ? gc.gate(queue) : queue,
+        pins,
+        temp,
+        ipfs,
+        workers,
+        clock,
+        log,
+        ...(gc ? { onBusyChange: (jobs: number) => gc.jobs(jobs) } : {}),
+      })
       const w = worker
       stops.push(() => w.stop())
     }
@@ -153,7 +182,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         cluster: {
           basicAuthTokens: opts.clusterTokens,
           // The embedded node's id, stable across restarts; with an external kubo, a fixed name.
-          peerId: helia?.libp2p.peerId.toString() ?? 'pickup',
+          peerId: helia?.libp2p.peerId.toString() ?? kubo?.peerId ?? 'pickup',
           peerName: 'pickup',
           allowPrivateOrigins: true,
           version: PICKUP_VERSION,
@@ -232,6 +261,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       url: `http://127.0.0.1:${port}`,
       services,
       helia,
+      kubo,
       worker,
       clusterTokens: opts.clusterTokens,
       stop: stopAll,

@@ -129,7 +129,11 @@ export async function startTestSystem(
       for (;;) {
         const pin = await pins.get(key)
         if (pin?.status === status) return pin
-        if (Date.now() - started > timeoutMs) throw new Error(`pin ${cid} is ${pin?.status}, not ${status}`)
+        if (Date.now() - started > timeoutMs) {
+          throw new Error(
+            `pin ${cid} is ${pin?.status}, not ${status} (attempts ${pin?.attempts}, error ${pin?.error ?? 'none'})`,
+          )
+        }
         await new Promise((r) => setTimeout(r, 100))
       }
     },

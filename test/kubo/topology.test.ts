@@ -9,8 +9,6 @@
  * blocks, and by kubo (imported offline, root pinned, every block re-hashed).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CID } from 'multiformats/cid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -32,6 +30,7 @@ import {
   verifyStoredCar,
   workerProcessEnv,
 } from '../helpers/system.ts'
+import { freePort, waitFor } from '../helpers/wait.ts'
 
 const MiB = 1024 * 1024
 
@@ -45,7 +44,9 @@ describe.skipIf(!kuboBinary)(
 
     beforeAll(async () => {
       ;[t, worker, originKubo] = await Promise.all([
-        startTestSystem({ MAX_ATTEMPTS: '3' }, { worker: false }),
+        // A visibility timeout (and lease) of 30 s: long enough that a loaded machine's timer slop does not let a
+        // running job's message reappear, short enough that a killed sidecar's job is taken over within the test.
+        startTestSystem({ MAX_ATTEMPTS: '3', VISIBILITY_TIMEOUT_SECONDS: '30' }, { worker: false }),
         startKubo({ pickupConfig: true }),
         startKubo(),
       ])
@@ -71,13 +72,14 @@ describe.skipIf(!kuboBinary)(
         env: workerProcessEnv(t.system.services, {
           IPFS_API_URL: worker.url,
           HEALTH_PORT: String(healthPort),
-          VISIBILITY_TIMEOUT_SECONDS: '10',
+          VISIBILITY_TIMEOUT_SECONDS: '30',
           PROGRESS_INTERVAL_MS: '200',
           FETCH_CHUNK_TIMEOUT_MS: '4000',
           RETRY_BASE_DELAY_SECONDS: '0',
           UPLOAD_PART_BYTES: String(5 * MiB),
           MAX_ATTEMPTS: '3',
           SHUTDOWN_GRACE_MS: '0',
+          LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
           ...env,
         }),
         stdio: ['ignore', 'inherit', 'inherit'],
@@ -298,21 +300,3 @@ describe.skipIf(!kuboBinary)(
     })
   },
 )
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const started = Date.now()
-  for (;;) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}

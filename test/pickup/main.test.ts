@@ -11,19 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contentKey } from '../../core/cid.ts'
 import { unixfsFile } from '../fixtures/dags.ts'
 import { startTestSystem, type TestSystem, workerProcessEnv } from '../helpers/system.ts'
+import { freePort, waitFor } from '../helpers/wait.ts'
 
 let t: TestSystem
 let agent: Server
 const protections: boolean[] = []
 let child: ChildProcess | undefined
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
 
 beforeAll(async () => {
   t = await startTestSystem({}, { worker: false })
@@ -48,16 +41,6 @@ afterAll(async () => {
   await new Promise<void>((resolve) => agent?.close(() => resolve()))
   await t?.stop()
 })
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const started = Date.now()
-  for (;;) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 describe('the worker sidecar in an ECS-like task', () => {
   it('answers its health check, protects its task while it holds a job, and stops on SIGTERM', async () => {
