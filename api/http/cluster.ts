@@ -125,11 +125,12 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
   app.post('/pins/:cid', async (c) => {
     const cid = c.req.param('cid')
     const options = parsePinOptions(c.req.queries(), opts)
+    // Before the write: a failure to read them must not answer an error for a pin that was made.
+    const delegates = await ctx.delegates()
     const { request } = await pinForCluster(
       { cid, name: options.name, meta: options.meta, origins: options.origins },
       ctx,
     )
-    const delegates = await ctx.delegates()
     return c.json(
       pinObject(
         cid,

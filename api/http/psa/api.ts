@@ -46,7 +46,8 @@ export function createPinningServiceApi(
 ): Hono<Env> {
   const app = new Hono<Env>()
   // A PinStatus needs 1 to 20 delegates: with none at all (no worker live and no fallback configured) no
-  // valid answer can be written.
+  // valid answer can be written. Routes that write resolve them first, so a 503 means nothing changed: a
+  // client's retry neither duplicates a create nor loses the new requestid of a replace.
   const delegates = async () => {
     const list = await ctx.delegates()
     if (list.length === 0) {
@@ -97,8 +98,9 @@ export function createPinningServiceApi(
 
   app.post('/pins', async (c) => {
     const pin = decodePinBody(await c.req.text())
+    const addrs = await delegates()
     const created = await createPsaRequest({ user: c.get('user'), pin }, core)
-    return c.json(pinStatusJson(created, await delegates()), 202)
+    return c.json(pinStatusJson(created, addrs), 202)
   })
 
   app.get('/pins/:requestid', async (c) => {
@@ -111,11 +113,12 @@ export function createPinningServiceApi(
 
   app.post('/pins/:requestid', async (c) => {
     const pin = decodePinBody(await c.req.text())
+    const addrs = await delegates()
     const replaced = await replacePsaRequest(
       { user: c.get('user'), requestid: c.req.param('requestid'), pin },
       core,
     )
-    return c.json(pinStatusJson(replaced, await delegates()), 202)
+    return c.json(pinStatusJson(replaced, addrs), 202)
   })
 
   app.delete('/pins/:requestid', async (c) => {
