@@ -12,6 +12,7 @@ import { parseOrigins } from '../../core/origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from '../../core/pin.ts'
 import type { Clock, Logger, PinQueue, PinRequest, PinStore, RequestStore } from '../../core/ports.ts'
 import { createSecretMatcher } from './auth.ts'
+import { limitBody } from './body-limit.ts'
 import { clusterErrorResponse, HttpError } from './errors.ts'
 
 export interface ClusterApiContext {
@@ -84,6 +85,7 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
   const peer = { id: opts.peerId, name: opts.peerName }
 
   app.onError((err, c) => clusterErrorResponse(c, err, ctx.log))
+  app.notFound((c) => clusterErrorResponse(c, notFound(c.req.method, c.req.path), ctx.log))
   const guard: MiddlewareHandler = async (c, next) => {
     const token = /^Basic\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1]
     if (!authorized(token)) {
@@ -99,8 +101,9 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     }
     await next()
   }
-  // Only the cluster's own paths: the app also serves other APIs with other credentials.
-  for (const path of ['/pins', '/pins/*', '/id', '/version']) app.use(path, guard)
+  // Only the cluster's own paths: the app also serves other APIs with other credentials. No route takes a
+  // body: one is refused past the limit before anything else (api/http/body-limit.ts).
+  for (const path of ['/pins', '/pins/*', '/id', '/version']) app.use(path, limitBody(), guard)
 
   // The cluster API version pickup speaks, with pickup's own as build metadata.
   const version = `${CLUSTER_API_VERSION}+pickup.${opts.version}`
@@ -321,6 +324,15 @@ function parseCidList(value: string): Array<{ given: string; key: string }> {
     .filter((s) => s.length > 0)
   if (given.length > MAX_STATUS_CIDS) bad('TOO_MANY_CIDS', `at most ${MAX_STATUS_CIDS} CIDs per request`)
   return given.map((g) => ({ given: g, key: normalizeCid(g).key }))
+}
+
+/** Not one of the cluster API's routes. */
+export function notFound(method: string, path: string): HttpError {
+  return new HttpError(
+    404,
+    'NOT_FOUND',
+    `no route ${method} ${path}: the cluster API has /pins, /pins/{cid}, /id and /version`,
+  )
 }
 
 function bad(code: string, message: string): never {

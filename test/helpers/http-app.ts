@@ -1,15 +1,15 @@
 /**
  * The real HTTP app (api/http/app.ts: the cluster API and the Pinning Service API) over the ports' in-memory
- * twins, served by a real Node HTTP server on loopback (@hono/node-server, as local mode serves it). For tests
+ * twins, served on loopback as local mode serves it (api/http/node-server.ts). For tests
  * of the HTTP edge that need to control what the stores and the delegates do.
  */
-import { serve } from '@hono/node-server'
 import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
 import { createMemoryTokenStore } from '../../adapters/memory/tokens.ts'
 import { createMemoryWorkerRegistry } from '../../adapters/memory/workers.ts'
 import { createHttpApp } from '../../api/http/app.ts'
+import { serveHttpApp } from '../../api/http/node-server.ts'
 import { createAccessToken } from '../../core/access-tokens.ts'
 import type { Logger, PinRequest, RequestStore, TokenStore, WorkerRegistry } from '../../core/ports.ts'
 import { createTestLogger } from './log.ts'
@@ -70,9 +70,7 @@ export async function startTestHttpApp(
     },
     { pins, requests, tokens, queue, clock, log, ready: () => true, workers },
   )
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
-  })
+  const server = await serveHttpApp(app, { port: 0, hostname: '127.0.0.1' })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : 0
   const url = `http://127.0.0.1:${port}`
@@ -99,7 +97,7 @@ export async function startTestHttpApp(
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())
-        if ('closeAllConnections' in server) server.closeAllConnections()
+        server.closeAllConnections()
       }),
   }
 }

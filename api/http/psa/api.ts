@@ -5,10 +5,8 @@
  * encode (./encode.ts); every error goes through ./errors.ts.
  */
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { authenticate } from '../../../core/access-tokens.ts'
-import { InvalidInputError } from '../../../core/errors.ts'
 import type { Clock, Logger, PinQueue, PinStore, RequestStore, TokenStore } from '../../../core/ports.ts'
 import {
   createPsaRequest,
@@ -17,6 +15,7 @@ import {
   listPsaRequests,
   replacePsaRequest,
 } from '../../../core/psa-requests.ts'
+import { limitBody } from '../body-limit.ts'
 import { HttpError } from '../errors.ts'
 import { decodeListQuery, decodePinBody, MAX_BODY_BYTES } from './decode.ts'
 import { pinResultsJson, pinStatusJson } from './encode.ts'
@@ -74,22 +73,13 @@ export function createPinningServiceApi(
     }),
   )
 
+  // Before authentication: an oversize body costs no token lookup.
+  app.use('*', limitBody(MAX_BODY_BYTES))
   app.use('*', async (c, next) => {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1]
     c.set('user', await authenticate(token, ctx))
     await next()
   })
-  // Stops reading a body as soon as it is too large (decodePinBody checks the size too).
-  app.post(
-    '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new InvalidInputError('BODY_TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`)
-      },
-    }),
-  )
-
   app.get('/pins', async (c) => {
     const query = decodeListQuery(new URL(c.req.url).searchParams)
     const result = await listPsaRequests({ user: c.get('user'), query }, core)
