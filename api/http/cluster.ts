@@ -4,7 +4,6 @@
  * call one core function and encode the cluster's JSON shapes; errors become `{ code, message }` bodies.
  */
 import { Hono, type MiddlewareHandler } from 'hono'
-import { stream } from 'hono/streaming'
 import { normalizeCid, parseCid } from '../../core/cid.ts'
 import { CLUSTER_OWNER, clusterRequestId, pinForCluster, unpinForCluster } from '../../core/cluster.ts'
 import { InvalidInputError } from '../../core/errors.ts'
@@ -46,6 +45,11 @@ const MAX_NAME_LENGTH = 255
 const MAX_META_ENTRIES = 64
 const MAX_META_KEY_LENGTH = 128
 const MAX_META_VALUE_LENGTH = 2048
+/**
+ * Most pins one `GET /pins` without `cids` examines (all statuses asked for together). A listing that would
+ * need more is refused, never cut short: ~500 bytes a line keeps the answer far below Lambda's 6 MB.
+ */
+export const MAX_LISTED_PINS = 1000
 /** Requests per DynamoDB batch read: each pair is two keys of BatchGetItem's 100. */
 const STATUS_BATCH = 50
 export const CLUSTER_API_VERSION = '1.0.0'
@@ -163,49 +167,59 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     return c.json(globalPinInfo(cid, request, pin, { ...peer, addresses }, ctx.clock.now()))
   })
 
+  // Every line is read before the status line is sent, so a failure part-way is an error status rather than
+  // a 200 missing lines (the client parses line by line and would return what it got), and the work is
+  // bounded: at most MAX_STATUS_CIDS CIDs, or MAX_LISTED_PINS pins examined by a listing.
   app.get('/pins', async (c) => {
     const wanted = parseFilter(c.req.query('filter'))
     const cidsParam = c.req.query('cids')
     const cids = cidsParam === undefined ? undefined : parseCidList(cidsParam)
     const addresses = await ctx.delegates()
     const now = ctx.clock.now()
-    const selected = (request: PinRequest | undefined, pin: Pin | undefined) =>
-      wanted.has(request?.owner === CLUSTER_OWNER && pin ? pin.status : 'unpinned')
-    c.header('Content-Type', 'application/x-ndjson')
-    return stream(c, async (out) => {
-      const emit = async (cid: string, request?: PinRequest, pin?: Pin) => {
-        if (selected(request, pin))
-          await out.write(
-            `${JSON.stringify(globalPinInfo(cid, request, pin, { ...peer, addresses }, now))}\n`,
-          )
+    const lines: string[] = []
+    const emit = (cid: string, request?: PinRequest, pin?: Pin) => {
+      if (wanted.has(request?.owner === CLUSTER_OWNER && pin ? pin.status : 'unpinned'))
+        lines.push(`${JSON.stringify(globalPinInfo(cid, request, pin, { ...peer, addresses }, now))}\n`)
+    }
+    if (cids) {
+      for (let i = 0; i < cids.length; i += STATUS_BATCH) {
+        const batch = cids.slice(i, i + STATUS_BATCH)
+        const found = await ctx.requests.getManyWithPins(
+          batch.map((b) => ({ requestid: clusterRequestId(b.key), cid: b.key })),
+        )
+        for (const [j, b] of batch.entries()) emit(b.given, found[j]?.request, found[j]?.pin)
       }
-      if (cids) {
-        for (let i = 0; i < cids.length; i += STATUS_BATCH) {
-          const batch = cids.slice(i, i + STATUS_BATCH)
-          const found = await ctx.requests.getManyWithPins(
-            batch.map((b) => ({ requestid: clusterRequestId(b.key), cid: b.key })),
-          )
-          for (const [j, b] of batch.entries()) await emit(b.given, found[j]?.request, found[j]?.pin)
-        }
-        return
-      }
-      // Without cids: every pin in the wanted statuses, from the status index, page by page.
+    } else {
+      // Every pin in the wanted statuses, from the status index, page by page.
+      let examined = 0
       for (const status of PIN_STATUSES) {
         if (!wanted.has(status)) continue
         let cursor: string | undefined
         do {
-          const page = await ctx.pins.listByStatus(status, { limit: STATUS_BATCH, cursor })
+          if (examined >= MAX_LISTED_PINS) {
+            bad(
+              'TOO_MANY_PINS',
+              `more than ${MAX_LISTED_PINS} pins to examine for this filter: ask for their status by cids ` +
+                `(GET /pins?cids=, at most ${MAX_STATUS_CIDS} a request) or filter by fewer statuses`,
+            )
+          }
+          const page = await ctx.pins.listByStatus(status, {
+            limit: Math.min(STATUS_BATCH, MAX_LISTED_PINS - examined),
+            cursor,
+          })
+          examined += page.pins.length
           const found = await ctx.requests.getManyWithPins(
             page.pins.map((p) => ({ requestid: clusterRequestId(p.cid), cid: p.cid })),
           )
           for (const [j, p] of page.pins.entries()) {
             // Content no cluster client asked for is not in the cluster's pinset.
-            if (found[j]?.request) await emit(p.cid, found[j]?.request, found[j]?.pin ?? p)
+            if (found[j]?.request) emit(p.cid, found[j]?.request, found[j]?.pin ?? p)
           }
           cursor = page.cursor
         } while (cursor)
       }
-    })
+    }
+    return c.body(lines.join(''), 200, { 'Content-Type': 'application/x-ndjson' })
   })
 
   return app
