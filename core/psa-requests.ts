@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto'
 import { base32 } from 'multiformats/bases/base32'
 import { psaOwner } from './access-tokens.ts'
-import { normalizeCid } from './cid.ts'
+import { MAX_CONTENT_KEY_LENGTH, normalizeCid } from './cid.ts'
 import { PickupError } from './errors.ts'
 import { parseOrigins } from './origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from './pin.ts'
@@ -83,7 +83,8 @@ export class RequestNotFoundError extends PickupError {
   }
 }
 
-const REQUEST_ID = /^([a-z2-7]{26})-(b[a-z2-7]{10,500})$/
+/** `<26 random base32 characters>-<content key>`: any key normalizeCid accepts. */
+const REQUEST_ID = new RegExp(`^([a-z2-7]{26})-(b[a-z2-7]{10,${MAX_CONTENT_KEY_LENGTH - 1}})$`)
 /** Requests of one status query read per page while filtering by status. */
 const PAGE = 1000
 

@@ -6,7 +6,6 @@
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { serve } from '@hono/node-server'
 import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
 import { createDynamoRequestStore } from '../adapters/dynamodb/requests.ts'
 import { createDynamoTokenStore } from '../adapters/dynamodb/tokens.ts'
@@ -22,6 +21,7 @@ import { createSqsFailedJobs } from '../adapters/sqs/dead-letters.ts'
 import { createSqsJobQueue } from '../adapters/sqs/queue.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
+import { serveHttpApp } from '../api/http/node-server.ts'
 import { reconcileOptionsFromConfig } from '../api/reconcile.ts'
 import { createValidateCarHandler } from '../api/validate-car.ts'
 import type { BlockSource, Clock, Logger } from '../core/ports.ts'
@@ -202,9 +202,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         workers,
       },
     )
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: cfg.PORT, hostname: '127.0.0.1' }, () => resolve(s))
-    })
+    const server = await serveHttpApp(app, { port: cfg.PORT, hostname: '127.0.0.1' })
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
 
     const sweepLog = log.child({ fn: 'sweep-unreferenced' })

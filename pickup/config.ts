@@ -9,6 +9,11 @@ import { resourcesSchema } from '../core/config-resources.ts'
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def)
+const flag = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1')
 
 export const sidecarSchema = z.object({
   /**
@@ -24,6 +29,12 @@ export const sidecarSchema = z.object({
   KUBO_GC_MIN_INTERVAL_MS: int(10 * 60 * 1000),
   /** kubo repo size above which the worker stops taking jobs until it is idle and has collected. 0: never. */
   KUBO_GC_HIGH_WATER_BYTES: int(0),
+  /**
+   * The embedded Helia node (IPFS_API_URL unset) may dial loopback, private and link-local addresses. Off by
+   * default: origins come from clients, who must not steer a worker into its own network. Tests that run
+   * the sidecar against origins on loopback turn it on.
+   */
+  IPFS_ALLOW_PRIVATE_DIALS: flag(false),
 })
 
 export const workerEnvSchema = workerSchema

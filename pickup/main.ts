@@ -39,7 +39,11 @@ if (cfg.IPFS_API_URL) {
     highWaterBytes: cfg.KUBO_GC_HIGH_WATER_BYTES,
   })
 } else {
-  const helia = await createHeliaNode({ publicNetwork: process.env.IPFS_PUBLIC_NETWORK !== 'false', log })
+  const helia = await createHeliaNode({
+    publicNetwork: process.env.IPFS_PUBLIC_NETWORK !== 'false',
+    allowPrivateDials: cfg.IPFS_ALLOW_PRIVATE_DIALS,
+    log,
+  })
   stops.push(async () => {
     await helia.stop()
   })

@@ -272,6 +272,30 @@ function countInRange(sorted: Float64Array, lo: number | undefined, hi: number |
   return Math.max(0, end - start)
 }
 
+// ---------------------------------------------------------------- count cache
+
+/**
+ * The count cache's key: the owner and the whole filter but its time range (counted from the cached values),
+ * as canonical JSON (object keys sorted at every depth, undefined fields dropped). Derived, not listed: a
+ * filter field added later is part of the key without anyone remembering it, so no two filters that can
+ * match different requests share an entry.
+ */
+export function countCacheKey(owner: string, filter: RequestFilter): string {
+  const { before: _before, after: _after, ...conditions } = filter
+  return canonicalJson([owner, conditions])
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
 // ---------------------------------------------------------------- store
 
 interface CacheEntry {
@@ -410,15 +434,6 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
       } while (startKey)
     }
     return total
-  }
-
-  function cacheKey(owner: string, filter: RequestFilter): string {
-    return JSON.stringify([
-      owner,
-      filter.cids === undefined ? null : [...new Set(filter.cids)].sort(),
-      filter.name ?? null,
-      filter.meta ? Object.entries(filter.meta).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : null,
-    ])
   }
 
   return {
@@ -577,7 +592,7 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
       if (plans.length === 0) return 0
       // Counts of requests not known to be pinned change without a put or delete: never cached.
       if (!cacheOpts || filter.notKnownPinned) return countDirect(plans, range)
-      const key = cacheKey(owner, filter)
+      const key = countCacheKey(owner, filter)
       const { version, lastWrite } = await readOwner(owner)
       const t = now()
       const hit = cache.get(key)

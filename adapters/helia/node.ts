@@ -4,6 +4,8 @@
  * otherwise it makes no connection it was not told to make: no bootstrap, no DHT, no mDNS, no delegated
  * HTTP routing, no trustless gateways.
  */
+import { type LookupAddress, type LookupAllOptions, lookup } from 'node:dns'
+import type { LookupFunction } from 'node:net'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -17,8 +19,7 @@ import { identify, identifyPush } from '@libp2p/identify'
 import type { ServiceMap } from '@libp2p/interface'
 import { kadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
-import { isPrivate } from '@libp2p/utils'
+import { type TCPSocketOptions, tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { MemoryBlockstore } from 'blockstore-core'
 import { FsBlockstore } from 'blockstore-fs'
@@ -29,6 +30,7 @@ import type { Blockstore } from 'interface-blockstore'
 import type { Datastore } from 'interface-datastore'
 import * as json from 'multiformats/codecs/json'
 import { sha512 } from 'multiformats/hashes/sha2'
+import { dialReason, isNonPublicIp } from '../../core/origins.ts'
 import type { Logger } from '../../core/ports.ts'
 
 export type HeliaNode = HeliaWithLibp2p<ServiceMap>
@@ -43,7 +45,10 @@ export interface HeliaNodeOptions {
   /**
    * Whether loopback, private and link-local addresses may be dialled. Default: true off the public network
    * (local runs, tests), false on it, so that origins handed in by clients cannot make the worker dial
-   * into its own network.
+   * into its own network. When false, the connection gater refuses every multiaddr with a non-public
+   * address anywhere in it (core/origins.ts `dialReason`), after libp2p resolved `/dnsaddr/` and looked up
+   * what a bare `/p2p/` peer advertises; and TCP dials resolve `/dns*` names through a lookup that keeps only
+   * public addresses, so the address checked is the address connected to.
    */
   allowPrivateDials?: boolean
   log?: Logger
@@ -85,13 +90,19 @@ export async function createHeliaNode(opts: HeliaNodeOptions = {}): Promise<Heli
     codecs: [dagCbor, dagJson, json],
     hashers: [sha512],
   })
+  const guardedDial: TCPSocketOptions & { lookup: LookupFunction } = { lookup: publicOnlyLookup }
   const base = {
     addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
+    transports: [tcp(allowPrivateDials ? {} : { dialOpts: guardedDial })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: {
-      denyDialMultiaddr: (ma: Multiaddr) => !allowPrivateDials && isPrivate(ma),
+      denyDialMultiaddr: (ma: Multiaddr) => {
+        if (allowPrivateDials) return false
+        const reason = dialReason(ma)
+        if (reason) opts.log?.debug({ multiaddr: ma.toString(), reason }, 'dial denied')
+        return reason !== undefined
+      },
     },
   }
   const helia: HeliaNode = publicNetwork
@@ -123,4 +134,35 @@ export async function createHeliaNode(opts: HeliaNodeOptions = {}): Promise<Heli
     'helia node started',
   )
   return helia
+}
+
+/** Refused by publicOnlyLookup: a name that resolves to no public address. */
+export class NonPublicNameError extends Error {
+  override readonly name = 'NonPublicNameError'
+  readonly code = 'ENOTFOUND'
+  constructor(hostname: string) {
+    super(`${hostname} resolves to no public address: not dialled`)
+  }
+}
+
+/**
+ * `net.connect`'s lookup for a node that may not dial private addresses: the system resolver's answer
+ * without its non-public addresses (core/origins.ts), so a name that resolves to loopback, a private network
+ * or a link-local address is not dialled, and the address connected to is the address checked.
+ */
+export const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
+  const all: LookupAllOptions = { ...options, all: true }
+  lookup(hostname, all, (err, addresses: LookupAddress[]) => {
+    if (err) {
+      callback(err, '', 0)
+      return
+    }
+    const usable = addresses.filter((a) => !isNonPublicIp(a.address))
+    if (usable.length === 0) {
+      callback(new NonPublicNameError(hostname), '', 0)
+      return
+    }
+    if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable)
+    else callback(null, usable[0]!.address, usable[0]!.family)
+  })
 }

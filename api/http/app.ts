@@ -4,7 +4,8 @@
 import { Hono } from 'hono'
 import { createDelegates, type DelegatesOptions } from '../../core/delegates.ts'
 import type { RequestStore, TokenStore, WorkerRegistry } from '../../core/ports.ts'
-import { type ClusterApiContext, type ClusterApiOptions, createClusterApi } from './cluster.ts'
+import { type ClusterApiContext, type ClusterApiOptions, createClusterApi, notFound } from './cluster.ts'
+import { clusterErrorResponse } from './errors.ts'
 import { createPinningServiceApi, type PinningServiceApiOptions } from './psa/api.ts'
 
 export interface HttpAppOptions {
@@ -33,5 +34,8 @@ export function createHttpApp(opts: HttpAppOptions, context: HttpAppContext): Ho
   if (opts.psa && ctx.tokens)
     app.route('/psa', createPinningServiceApi(opts.psa, { ...ctx, tokens: ctx.tokens }))
   app.route('/', createClusterApi(opts.cluster, ctx))
+  // Paths of neither API: answered as the cluster API (served at the root) answers.
+  app.notFound((c) => clusterErrorResponse(c, notFound(c.req.method, c.req.path), ctx.log))
+  app.onError((err, c) => clusterErrorResponse(c, err, ctx.log))
   return app
 }

@@ -4,7 +4,6 @@
  * call one core function and encode the cluster's JSON shapes; errors become `{ code, message }` bodies.
  */
 import { Hono, type MiddlewareHandler } from 'hono'
-import { stream } from 'hono/streaming'
 import { normalizeCid, parseCid } from '../../core/cid.ts'
 import { CLUSTER_OWNER, clusterRequestId, pinForCluster, unpinForCluster } from '../../core/cluster.ts'
 import { InvalidInputError } from '../../core/errors.ts'
@@ -12,6 +11,7 @@ import { parseOrigins } from '../../core/origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from '../../core/pin.ts'
 import type { Clock, Logger, PinQueue, PinRequest, PinStore, RequestStore } from '../../core/ports.ts'
 import { createSecretMatcher } from './auth.ts'
+import { limitBody } from './body-limit.ts'
 import { clusterErrorResponse, HttpError } from './errors.ts'
 
 export interface ClusterApiContext {
@@ -45,6 +45,11 @@ const MAX_NAME_LENGTH = 255
 const MAX_META_ENTRIES = 64
 const MAX_META_KEY_LENGTH = 128
 const MAX_META_VALUE_LENGTH = 2048
+/**
+ * Most pins one `GET /pins` without `cids` examines (all statuses asked for together). A listing that would
+ * need more is refused, never cut short: ~500 bytes a line keeps the answer far below Lambda's 6 MB.
+ */
+export const MAX_LISTED_PINS = 1000
 /** Requests per DynamoDB batch read: each pair is two keys of BatchGetItem's 100. */
 const STATUS_BATCH = 50
 export const CLUSTER_API_VERSION = '1.0.0'
@@ -84,6 +89,7 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
   const peer = { id: opts.peerId, name: opts.peerName }
 
   app.onError((err, c) => clusterErrorResponse(c, err, ctx.log))
+  app.notFound((c) => clusterErrorResponse(c, notFound(c.req.method, c.req.path), ctx.log))
   const guard: MiddlewareHandler = async (c, next) => {
     const token = /^Basic\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1]
     if (!authorized(token)) {
@@ -99,8 +105,9 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     }
     await next()
   }
-  // Only the cluster's own paths: the app also serves other APIs with other credentials.
-  for (const path of ['/pins', '/pins/*', '/id', '/version']) app.use(path, guard)
+  // Only the cluster's own paths: the app also serves other APIs with other credentials. No route takes a
+  // body: one is refused past the limit before anything else (api/http/body-limit.ts).
+  for (const path of ['/pins', '/pins/*', '/id', '/version']) app.use(path, limitBody(), guard)
 
   // The cluster API version pickup speaks, with pickup's own as build metadata.
   const version = `${CLUSTER_API_VERSION}+pickup.${opts.version}`
@@ -125,11 +132,12 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
   app.post('/pins/:cid', async (c) => {
     const cid = c.req.param('cid')
     const options = parsePinOptions(c.req.queries(), opts)
+    // Before the write: a failure to read them must not answer an error for a pin that was made.
+    const delegates = await ctx.delegates()
     const { request } = await pinForCluster(
       { cid, name: options.name, meta: options.meta, origins: options.origins },
       ctx,
     )
-    const delegates = await ctx.delegates()
     return c.json(
       pinObject(
         cid,
@@ -159,49 +167,59 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     return c.json(globalPinInfo(cid, request, pin, { ...peer, addresses }, ctx.clock.now()))
   })
 
+  // Every line is read before the status line is sent, so a failure part-way is an error status rather than
+  // a 200 missing lines (the client parses line by line and would return what it got), and the work is
+  // bounded: at most MAX_STATUS_CIDS CIDs, or MAX_LISTED_PINS pins examined by a listing.
   app.get('/pins', async (c) => {
     const wanted = parseFilter(c.req.query('filter'))
     const cidsParam = c.req.query('cids')
     const cids = cidsParam === undefined ? undefined : parseCidList(cidsParam)
     const addresses = await ctx.delegates()
     const now = ctx.clock.now()
-    const selected = (request: PinRequest | undefined, pin: Pin | undefined) =>
-      wanted.has(request?.owner === CLUSTER_OWNER && pin ? pin.status : 'unpinned')
-    c.header('Content-Type', 'application/x-ndjson')
-    return stream(c, async (out) => {
-      const emit = async (cid: string, request?: PinRequest, pin?: Pin) => {
-        if (selected(request, pin))
-          await out.write(
-            `${JSON.stringify(globalPinInfo(cid, request, pin, { ...peer, addresses }, now))}\n`,
-          )
+    const lines: string[] = []
+    const emit = (cid: string, request?: PinRequest, pin?: Pin) => {
+      if (wanted.has(request?.owner === CLUSTER_OWNER && pin ? pin.status : 'unpinned'))
+        lines.push(`${JSON.stringify(globalPinInfo(cid, request, pin, { ...peer, addresses }, now))}\n`)
+    }
+    if (cids) {
+      for (let i = 0; i < cids.length; i += STATUS_BATCH) {
+        const batch = cids.slice(i, i + STATUS_BATCH)
+        const found = await ctx.requests.getManyWithPins(
+          batch.map((b) => ({ requestid: clusterRequestId(b.key), cid: b.key })),
+        )
+        for (const [j, b] of batch.entries()) emit(b.given, found[j]?.request, found[j]?.pin)
       }
-      if (cids) {
-        for (let i = 0; i < cids.length; i += STATUS_BATCH) {
-          const batch = cids.slice(i, i + STATUS_BATCH)
-          const found = await ctx.requests.getManyWithPins(
-            batch.map((b) => ({ requestid: clusterRequestId(b.key), cid: b.key })),
-          )
-          for (const [j, b] of batch.entries()) await emit(b.given, found[j]?.request, found[j]?.pin)
-        }
-        return
-      }
-      // Without cids: every pin in the wanted statuses, from the status index, page by page.
+    } else {
+      // Every pin in the wanted statuses, from the status index, page by page.
+      let examined = 0
       for (const status of PIN_STATUSES) {
         if (!wanted.has(status)) continue
         let cursor: string | undefined
         do {
-          const page = await ctx.pins.listByStatus(status, { limit: STATUS_BATCH, cursor })
+          if (examined >= MAX_LISTED_PINS) {
+            bad(
+              'TOO_MANY_PINS',
+              `more than ${MAX_LISTED_PINS} pins to examine for this filter: ask for their status by cids ` +
+                `(GET /pins?cids=, at most ${MAX_STATUS_CIDS} a request) or filter by fewer statuses`,
+            )
+          }
+          const page = await ctx.pins.listByStatus(status, {
+            limit: Math.min(STATUS_BATCH, MAX_LISTED_PINS - examined),
+            cursor,
+          })
+          examined += page.pins.length
           const found = await ctx.requests.getManyWithPins(
             page.pins.map((p) => ({ requestid: clusterRequestId(p.cid), cid: p.cid })),
           )
           for (const [j, p] of page.pins.entries()) {
             // Content no cluster client asked for is not in the cluster's pinset.
-            if (found[j]?.request) await emit(p.cid, found[j]?.request, found[j]?.pin ?? p)
+            if (found[j]?.request) emit(p.cid, found[j]?.request, found[j]?.pin ?? p)
           }
           cursor = page.cursor
         } while (cursor)
       }
-    })
+    }
+    return c.body(lines.join(''), 200, { 'Content-Type': 'application/x-ndjson' })
   })
 
   return app
@@ -320,6 +338,15 @@ function parseCidList(value: string): Array<{ given: string; key: string }> {
     .filter((s) => s.length > 0)
   if (given.length > MAX_STATUS_CIDS) bad('TOO_MANY_CIDS', `at most ${MAX_STATUS_CIDS} CIDs per request`)
   return given.map((g) => ({ given: g, key: normalizeCid(g).key }))
+}
+
+/** Not one of the cluster API's routes. */
+export function notFound(method: string, path: string): HttpError {
+  return new HttpError(
+    404,
+    'NOT_FOUND',
+    `no route ${method} ${path}: the cluster API has /pins, /pins/{cid}, /id and /version`,
+  )
 }
 
 function bad(code: string, message: string): never {

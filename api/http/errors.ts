@@ -24,9 +24,14 @@ export function statusOf(err: unknown): ContentfulStatusCode {
 }
 
 /** The error body in the shape a real ipfs-cluster peer sends: `{ code, message }`. */
+export function clusterErrorJson(status: number, message: string): { code: number; message: string } {
+  return { code: status, message }
+}
+
+/** The cluster API's one mapping point from errors to responses. */
 export function clusterErrorResponse(c: Context, err: unknown, log: Logger): Response {
   const status = statusOf(err)
   if (status >= 500) log.error({ err: err instanceof Error ? err.stack : String(err) }, 'request failed')
   const message = status >= 500 ? 'internal error' : err instanceof Error ? err.message : String(err)
-  return c.json({ code: status, message }, status)
+  return c.json(clusterErrorJson(status, message), status)
 }

@@ -1,10 +1,11 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
-import { createDynamoRequestStore } from '../../adapters/dynamodb/requests.ts'
+import { countCacheKey, createDynamoRequestStore } from '../../adapters/dynamodb/requests.ts'
 import { pinsTable, requestsTable } from '../../adapters/dynamodb/tables.ts'
 import { createMemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
+import type { RequestFilter } from '../../core/ports.ts'
 import { type Services, startServices } from '../../local/services.ts'
 import { createRandomTable } from './harness.ts'
 import { requestStoreSuite } from './request-store.suite.ts'
@@ -80,5 +81,46 @@ describe('DynamoDB request items', () => {
     expect(await store.get('#owner#psa:alice')).toBeUndefined()
     expect(await store.delete('#owner#psa:alice')).toBe(false)
     expect(await store.reserveCreated('psa:alice', 10)).toBe(11)
+  })
+})
+
+describe('the count cache key', () => {
+  const full: RequestFilter = {
+    cids: ['bafya', 'bafyb'],
+    name: { text: 'x', match: 'ipartial' },
+    meta: { a: '1', b: '2' },
+    before: 500,
+    after: 100,
+    notKnownPinned: true,
+  }
+
+  it('is derived from every condition of the filter, so no two filters share an entry', () => {
+    const key = countCacheKey('psa:u', full)
+    const variants: RequestFilter[] = [
+      { ...full, cids: ['bafya'] },
+      { ...full, cids: undefined },
+      { ...full, name: { text: 'x', match: 'partial' } },
+      { ...full, name: undefined },
+      { ...full, meta: { a: '1' } },
+      { ...full, meta: undefined },
+      { ...full, notKnownPinned: undefined },
+      // A condition added to RequestFilter later keys its own entries without anyone listing it.
+      { ...full, ...{ codec: 'dag-pb' } } as RequestFilter,
+    ]
+    for (const v of variants) expect(countCacheKey('psa:u', v), JSON.stringify(v)).not.toBe(key)
+    expect(countCacheKey('psa:v', full)).not.toBe(key)
+  })
+
+  it('leaves out the time range (counted from the cached values) and the order fields are given in', () => {
+    const key = countCacheKey('psa:u', full)
+    expect(countCacheKey('psa:u', { ...full, before: 900, after: undefined })).toBe(key)
+    expect(
+      countCacheKey('psa:u', {
+        notKnownPinned: true,
+        meta: { b: '2', a: '1' },
+        name: { match: 'ipartial', text: 'x' },
+        cids: ['bafya', 'bafyb'],
+      }),
+    ).toBe(key)
   })
 })

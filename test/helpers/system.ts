@@ -197,7 +197,7 @@ const blockId = (cid: CID) => `${cid.code}:${Buffer.from(cid.multihash.bytes).to
 /**
  * The environment of a worker run as a process of its own (`node pickup/main.ts`, as in ECS) against local
  * mode's embedded services: endpoints through the AWS SDK's own variables, resource names as the stack passes
- * them, an embedded Helia node that stays off the public network.
+ * them, an embedded Helia node that stays off the public network and may dial the origin on loopback.
  */
 export function workerProcessEnv(
   services: {
@@ -223,6 +223,8 @@ export function workerProcessEnv(
     PIN_QUEUE_URL: names.pinQueueUrl,
     TEMP_BUCKET: names.tempBucket,
     IPFS_PUBLIC_NETWORK: 'false',
+    // The test's origin listens on loopback.
+    IPFS_ALLOW_PRIVATE_DIALS: 'true',
     ...extra,
   }
 }

@@ -8,7 +8,7 @@ import { normalizeCid } from '../../core/cid.ts'
 import type { CarInfo } from '../../core/pin.ts'
 import type { TestSystem } from '../helpers/system.ts'
 
-export function psaClient(t: TestSystem, token: string): RemotePinningServiceClient {
+export function psaClient(t: Pick<TestSystem, 'psaUrl'>, token: string): RemotePinningServiceClient {
   return new RemotePinningServiceClient(new Configuration({ endpointUrl: t.psaUrl, accessToken: token }))
 }
 

@@ -5,10 +5,8 @@
  * encode (./encode.ts); every error goes through ./errors.ts.
  */
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { authenticate } from '../../../core/access-tokens.ts'
-import { InvalidInputError } from '../../../core/errors.ts'
 import type { Clock, Logger, PinQueue, PinStore, RequestStore, TokenStore } from '../../../core/ports.ts'
 import {
   createPsaRequest,
@@ -17,6 +15,7 @@ import {
   listPsaRequests,
   replacePsaRequest,
 } from '../../../core/psa-requests.ts'
+import { limitBody } from '../body-limit.ts'
 import { HttpError } from '../errors.ts'
 import { decodeListQuery, decodePinBody, MAX_BODY_BYTES } from './decode.ts'
 import { pinResultsJson, pinStatusJson } from './encode.ts'
@@ -46,7 +45,8 @@ export function createPinningServiceApi(
 ): Hono<Env> {
   const app = new Hono<Env>()
   // A PinStatus needs 1 to 20 delegates: with none at all (no worker live and no fallback configured) no
-  // valid answer can be written.
+  // valid answer can be written. Routes that write resolve them first, so a 503 means nothing changed: a
+  // client's retry neither duplicates a create nor loses the new requestid of a replace.
   const delegates = async () => {
     const list = await ctx.delegates()
     if (list.length === 0) {
@@ -73,22 +73,13 @@ export function createPinningServiceApi(
     }),
   )
 
+  // Before authentication: an oversize body costs no token lookup.
+  app.use('*', limitBody(MAX_BODY_BYTES))
   app.use('*', async (c, next) => {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1]
     c.set('user', await authenticate(token, ctx))
     await next()
   })
-  // Stops reading a body as soon as it is too large (decodePinBody checks the size too).
-  app.post(
-    '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new InvalidInputError('BODY_TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`)
-      },
-    }),
-  )
-
   app.get('/pins', async (c) => {
     const query = decodeListQuery(new URL(c.req.url).searchParams)
     const result = await listPsaRequests({ user: c.get('user'), query }, core)
@@ -97,8 +88,9 @@ export function createPinningServiceApi(
 
   app.post('/pins', async (c) => {
     const pin = decodePinBody(await c.req.text())
+    const addrs = await delegates()
     const created = await createPsaRequest({ user: c.get('user'), pin }, core)
-    return c.json(pinStatusJson(created, await delegates()), 202)
+    return c.json(pinStatusJson(created, addrs), 202)
   })
 
   app.get('/pins/:requestid', async (c) => {
@@ -111,11 +103,12 @@ export function createPinningServiceApi(
 
   app.post('/pins/:requestid', async (c) => {
     const pin = decodePinBody(await c.req.text())
+    const addrs = await delegates()
     const replaced = await replacePsaRequest(
       { user: c.get('user'), requestid: c.req.param('requestid'), pin },
       core,
     )
-    return c.json(pinStatusJson(replaced, await delegates()), 202)
+    return c.json(pinStatusJson(replaced, addrs), 202)
   })
 
   app.delete('/pins/:requestid', async (c) => {

@@ -3,7 +3,7 @@
  * Schemas are closed (an unknown field or parameter is an error, so a typo cannot silently change a query).
  * Every problem becomes an InvalidInputError whose code is a stable reason for the Failure body:
  *
- * Body: BODY_TOO_LARGE, INVALID_JSON, INVALID_BODY (not an object), UNKNOWN_FIELD, MISSING_CID, INVALID_CID,
+ * Body: BODY_TOO_LARGE (413), INVALID_JSON, INVALID_BODY (not an object), UNKNOWN_FIELD, MISSING_CID, INVALID_CID,
  * INVALID_NAME, NAME_TOO_LONG, INVALID_ORIGINS (not strings, not multiaddrs, or repeated), TOO_MANY_ORIGINS,
  * INVALID_META (not an object of strings, or an empty key), META_TOO_LARGE.
  * Query: UNKNOWN_PARAMETER, DUPLICATE_PARAMETER, INVALID_CID, TOO_MANY_CIDS, NAME_TOO_LONG, INVALID_MATCH,
@@ -15,8 +15,9 @@ import { InvalidInputError } from '../../../core/errors.ts'
 import { MAX_ORIGINS, PIN_STATUSES } from '../../../core/pin.ts'
 import { NAME_MATCHES } from '../../../core/ports.ts'
 import type { PsaListQuery, PsaPinInput } from '../../../core/psa-requests.ts'
+import { BodyTooLargeError, MAX_REQUEST_BODY_BYTES } from '../body-limit.ts'
 
-export const MAX_BODY_BYTES = 64 * 1024
+export const MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES
 export const MAX_NAME_LENGTH = 255
 export const MAX_META_ENTRIES = 64
 export const MAX_META_KEY_LENGTH = 128
@@ -118,9 +119,8 @@ function fail(issues: ReadonlyArray<{ message: string; path: PropertyKey[] }>): 
 
 /** The body of `POST /pins` and `POST /pins/{requestid}`. */
 export function decodePinBody(text: string): PsaPinInput {
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    throw new InvalidInputError('BODY_TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`)
-  }
+  // limitBody (../body-limit.ts) refuses larger bodies before they are read; this keeps the decoder whole.
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new BodyTooLargeError(MAX_BODY_BYTES)
   let json: unknown
   try {
     json = JSON.parse(text)
