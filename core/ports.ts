@@ -78,7 +78,10 @@ export interface PinStore {
     outcome: { status: 'queued' | 'failed'; error: string },
     now: number,
   ): Promise<boolean>
-  /** Records the stored CAR; false when the pin was already pinned (by another attempt). */
+  /**
+   * Records the stored CAR; false when the pin was already pinned (by another attempt) or has no record (no
+   * request wants the content: it was swept). Never creates a record.
+   */
   markPinned(cid: string, attemptId: string, car: CarInfo, now: number): Promise<boolean>
   listByStatus(status: PinStatus, opts: ListByStatusOptions): Promise<PinPage>
   /** How many pins have the status, counting at most `max` (an answer of `max` means "at least"). */

@@ -50,7 +50,8 @@ export async function promoteCar(
   const started = ctx.clock.now()
 
   const pin = await ctx.pins.get(cid)
-  if (pin?.status === 'pinned' && pin.attemptId !== attemptId) {
+  if (!pin) return discardUnwanted(key, log, ctx)
+  if (pin.status === 'pinned' && pin.attemptId !== attemptId) {
     await ctx.temp.delete(key)
     log.info({}, 'already pinned by another attempt: upload discarded')
     return { kind: 'duplicate' }
@@ -83,6 +84,7 @@ export async function promoteCar(
     const current = await ctx.pins.get(cid)
     // The same bytes land at the same key, so only a differently ordered CAR is removed.
     if (current?.car?.key !== car.key) await ctx.destination.delete(car.key)
+    if (!current) return discardUnwanted(key, log, ctx)
     if (current?.attemptId !== attemptId) {
       await ctx.temp.delete(key)
       log.info({}, 'already pinned by another attempt: upload discarded')
@@ -103,6 +105,13 @@ export async function promoteCar(
     'CAR valid: promoted',
   )
   return { kind: 'pinned', car }
+}
+
+/** The pin record is gone (swept: no request wants the content): the upload is dropped, nothing recorded. */
+async function discardUnwanted(key: string, log: Logger, ctx: PromoteContext): Promise<PromoteOutcome> {
+  await ctx.temp.delete(key)
+  log.info({}, 'no request wants the content any longer (its pin record is gone): upload discarded')
+  return { kind: 'ignored', why: 'no pin record' }
 }
 
 /**

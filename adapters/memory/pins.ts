@@ -118,12 +118,8 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
     },
 
     async markPinned(cid, attemptId, car, now) {
-      let pin = pins.get(cid)
-      if (pin?.status === 'pinned') return false
-      if (!pin) {
-        pin = { cid, status: 'pinned', created: now, updated: now, attempts: 0, origins: [] }
-        pins.set(cid, pin)
-      }
+      const pin = pins.get(cid)
+      if (!pin || pin.status === 'pinned') return false
       pin.status = 'pinned'
       pin.car = { cid: car.cid, bytes: car.bytes, blocks: car.blocks, key: car.key }
       pin.attemptId = attemptId

@@ -446,19 +446,18 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         })
       })
 
-      it('records a CAR for content that had no record', async () => {
+      it('refuses content without a record: a late validation never re-creates a swept pin', async () => {
         const c = cid()
-        expect(await store.markPinned(c, 'att1', car, T0)).toBe(true)
-        expect(await store.get(c)).toEqual({
-          cid: c,
-          status: 'pinned',
-          created: T0,
-          updated: T0,
-          attempts: 0,
-          origins: [],
-          attemptId: 'att1',
-          car,
-        })
+        expect(await store.markPinned(c, 'att1', car, T0)).toBe(false)
+        expect(await store.get(c)).toBeUndefined()
+        // Requested, failed, no longer wanted and swept: a CAR of that attempt validated late finds no record.
+        await store.request(c, [], T0)
+        await store.claim(c, 'att1', T0 + 1000, T0)
+        await store.settle(c, 'att1', { status: 'failed', error: 'E: gave up' }, T0 + 1)
+        await store.markUnreferenced(c, T0 + 2)
+        expect(await store.deleteUnreferenced(c, T0 + 2)).toMatchObject({ cid: c, status: 'failed' })
+        expect(await store.markPinned(c, 'att1', car, T0 + 3)).toBe(false)
+        expect(await store.get(c)).toBeUndefined()
       })
     })
 

@@ -16,6 +16,7 @@ import { tempCarKey } from '../../core/pin.ts'
 import type { ObjectStore } from '../../core/ports.ts'
 import { promoteCar } from '../../core/promote-car.ts'
 import { requestPin } from '../../core/request-pin.ts'
+import { sweepUnreferenced } from '../../core/unreferenced-content.ts'
 import { validateCar } from '../../core/validate-car.ts'
 import { carBytes, collect, dagCborDag, rawBlock } from '../fixtures/dags.ts'
 import { createTestLogger } from '../helpers/log.ts'
@@ -212,6 +213,36 @@ describe('fetch then promote', () => {
     expect((await promoteCar(tempCarKey(cid, 'late'), promoteOpts, promoteCtx())).kind).toBe('duplicate')
     expect(await keys(destination)).toHaveLength(1)
     expect(await keys(temp)).toEqual([])
+  })
+
+  it('a CAR validated while its pin was swept is not promoted and does not bring the record back', async () => {
+    const dag = rawBlock(1000, 'swept meanwhile')
+    const cid = contentKey(dag.root)
+    const requests = { forContent: async () => [] }
+    await pins.request(cid, [], clock.now())
+    await pins.claim(cid, 'late', clock.now() + 60_000, clock.now())
+    // The attempt's CAR is in the temporary bucket when the pin is given up on and its last request deleted.
+    await temp.put(tempCarKey(cid, 'late'), chunks(await carBytes(dag.root, dag.blocks)))
+    await pins.settle(cid, 'late', { status: 'failed', error: 'FETCH_TIMEOUT: gave up' }, clock.now())
+    await pins.markUnreferenced(cid, clock.now() - 10)
+    // The sweep runs while the validator is verifying that CAR: it deletes the record just before the copy.
+    const racingTemp: ObjectStore = {
+      ...temp,
+      copyTo: async (...args) => {
+        const swept = await sweepUnreferenced(
+          { pins, requests, destination, clock, log },
+          { retentionMs: 0, limit: 10 },
+        )
+        expect(swept.deleted).toBe(1)
+        return temp.copyTo(...args)
+      },
+    }
+    const out = await promoteCar(tempCarKey(cid, 'late'), promoteOpts, { ...promoteCtx(), temp: racingTemp })
+    expect(out).toEqual({ kind: 'ignored', why: 'no pin record' })
+    expect(await pins.get(cid)).toBeUndefined()
+    expect(await keys(destination)).toEqual([])
+    expect(await keys(temp)).toEqual([])
+    expect(events.events).toEqual([])
   })
 })
 
