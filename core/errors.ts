@@ -99,6 +99,19 @@ export class BlockDecodeError extends PickupError {
   }
 }
 
+/**
+ * A server-side copy was refused because its source is no longer the object that was read (its ETag changed):
+ * the bytes that would be copied are not the bytes that were verified.
+ */
+export class CopySourceChangedError extends PickupError {
+  readonly code = 'COPY_SOURCE_CHANGED'
+  readonly key: string
+  constructor(key: string) {
+    super(`the object ${key} changed since it was read: not copied`)
+    this.key = key
+  }
+}
+
 /** The worker was asked to stop (SIGTERM) before the job finished; the job is released, not failed. */
 export class ShutdownError extends PickupError {
   readonly code = 'SHUTDOWN'

@@ -234,14 +234,24 @@ export interface ObjectStore {
   readonly bucket: string
   /** Streams the body in; an aborted or failed upload leaves no object behind. */
   put(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ bytes: number }>
+  /** The object and its ETag, which names exactly these bytes (a copy can be made conditional on it). */
   get(
     key: string,
     opts?: { signal?: AbortSignal },
-  ): Promise<(ObjectInfo & { body: AsyncIterable<Uint8Array> }) | undefined>
+  ): Promise<(ObjectInfo & { etag: string; body: AsyncIterable<Uint8Array> }) | undefined>
   head(key: string): Promise<ObjectInfo | undefined>
   delete(key: string): Promise<void>
-  /** Server-side copy of `key` into `dest` (another bucket of the same backend). */
-  copyTo(key: string, dest: ObjectStore, destKey: string, opts?: { size?: number }): Promise<void>
+  /**
+   * Server-side copy of `key` into `dest` (another bucket of the same backend). With `ifMatch` (an ETag from
+   * `get`), copies only if the object is still that one (every part of a multipart copy too), else rejects
+   * with CopySourceChangedError and leaves nothing at `destKey`.
+   */
+  copyTo(
+    key: string,
+    dest: ObjectStore,
+    destKey: string,
+    opts?: { size?: number; ifMatch?: string },
+  ): Promise<void>
   list(prefix?: string): AsyncIterable<{ key: string; size: number }>
 }
 

@@ -5,6 +5,7 @@
  * Every step is safe to repeat: S3 events can arrive twice, and an invocation can die at any point.
  */
 import { CID } from 'multiformats/cid'
+import { CopySourceChangedError } from './errors.ts'
 import { type CarInfo, destinationCarKey, parseTempCarKey } from './pin.ts'
 import type { Clock, EventSink, Logger, ObjectStore, PinQueue, PinStore } from './ports.ts'
 import { validateCar } from './validate-car.ts'
@@ -78,7 +79,14 @@ export async function promoteCar(
     blocks: verdict.blocks,
     key: destinationCarKey(carCid),
   }
-  await ctx.temp.copyTo(key, ctx.destination, car.key, { size: verdict.bytes })
+  try {
+    // Conditional on the ETag of the bytes just verified: a replaced object is never copied in their name.
+    await ctx.temp.copyTo(key, ctx.destination, car.key, { size: verdict.bytes, ifMatch: object.etag })
+  } catch (err) {
+    if (!(err instanceof CopySourceChangedError)) throw err
+    log.warn({ etag: object.etag }, 'the object changed after it was verified: not promoted')
+    return { kind: 'ignored', why: 'object changed since it was verified' }
+  }
   const won = await ctx.pins.markPinned(cid, attemptId, car, ctx.clock.now())
   if (!won) {
     const current = await ctx.pins.get(cid)

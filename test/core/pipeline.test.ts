@@ -244,6 +244,31 @@ describe('fetch then promote', () => {
     expect(await keys(temp)).toEqual([])
     expect(events.events).toEqual([])
   })
+
+  it('a CAR replaced in the temporary bucket after it was verified is not promoted: only verified bytes are', async () => {
+    const dag = rawBlock(1000, 'replaced')
+    const cid = contentKey(dag.root)
+    await pins.request(cid, [], clock.now())
+    await pins.claim(cid, 'att', clock.now() + 60_000, clock.now())
+    const key = tempCarKey(cid, 'att')
+    await temp.put(key, chunks(await carBytes(dag.root, dag.blocks)))
+    const unverified = new TextEncoder().encode('not the CAR that was verified')
+    // Someone overwrites the object between the validator's read and its copy.
+    const racingTemp: ObjectStore = {
+      ...temp,
+      copyTo: async (...args) => {
+        await temp.put(key, chunks(unverified))
+        return temp.copyTo(...args)
+      },
+    }
+    const out = await promoteCar(key, promoteOpts, { ...promoteCtx(), temp: racingTemp })
+    expect(out).toEqual({ kind: 'ignored', why: 'object changed since it was verified' })
+    expect(await keys(destination)).toEqual([])
+    expect((await pins.get(cid))?.status).toBe('pinning')
+    expect(events.events).toEqual([])
+    // The new object is left for its own ObjectCreated event, which verifies it.
+    expect(await collect((await temp.get(key))!.body)).toEqual(unverified)
+  })
 })
 
 describe('failures', () => {
