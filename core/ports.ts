@@ -112,6 +112,12 @@ export interface PinStore {
    * (never under a worker); returns the deleted pin, or undefined when any of that no longer holds.
    */
   deleteUnreferenced(cid: string, since: number): Promise<Pin | undefined>
+  /**
+   * The pin's CAR at `carKey` is gone (the sweep deleted that key while the content was stored there again):
+   * if the pin is still `pinned` with that CAR, sets it `queued` with `error` and attempts reset, without the
+   * CAR, so the reconciler enqueues it and it is fetched again. False when it is not.
+   */
+  requeueLostCar(cid: string, carKey: string, error: string, now: number): Promise<boolean>
 }
 
 // ---------------------------------------------------------------- queue

@@ -91,7 +91,7 @@ export async function promoteCar(
   if (!won) {
     const current = await ctx.pins.get(cid)
     // The same bytes land at the same key, so only a differently ordered CAR is removed.
-    if (current?.car?.key !== car.key) await ctx.destination.delete(car.key)
+    if (current?.car?.key !== car.key) await deleteCopy(cid, key, car.key, object.etag, ctx)
     if (!current) return discardUnwanted(key, log, ctx)
     if (current?.attemptId !== attemptId) {
       await ctx.temp.delete(key)
@@ -99,6 +99,13 @@ export async function promoteCar(
       return { kind: 'duplicate' }
     }
     // This attempt won on an earlier delivery that died before finishing: finish its remaining steps.
+  }
+  // The sweep of unreferenced content may have deleted this key between the copy and the mark (the content was
+  // swept and wanted again): copy it again while the temporary object is still there. A delete after this
+  // check comes after the mark, and the sweep's own re-check sees it (core/unreferenced-content.ts).
+  if (!(await ctx.destination.head(car.key))) {
+    log.warn({ carKey: car.key }, 'the CAR was deleted after it was copied (swept meanwhile): copied again')
+    await ctx.temp.copyTo(key, ctx.destination, car.key, { size: verdict.bytes, ifMatch: object.etag })
   }
   // At least once: a delivery that died after marking the pin publishes again on redelivery.
   await ctx.events.carStored({
@@ -113,6 +120,18 @@ export async function promoteCar(
     'CAR valid: promoted',
   )
   return { kind: 'pinned', car }
+}
+
+/**
+ * Removes the copy this attempt made at `carKey` when the pin points elsewhere (or nowhere). If the pin is
+ * `pinned` at that very key once the delete is done (the content was swept, wanted and promoted again
+ * meanwhile), the delete removed a live CAR: the same bytes are copied back from the temporary object.
+ */
+async function deleteCopy(cid: string, key: string, carKey: string, etag: string, ctx: PromoteContext) {
+  await ctx.destination.delete(carKey)
+  const now = await ctx.pins.get(cid)
+  if (now?.status === 'pinned' && now.car?.key === carKey)
+    await ctx.temp.copyTo(key, ctx.destination, carKey, { ifMatch: etag })
 }
 
 /** The pin record is gone (swept: no request wants the content): the upload is dropped, nothing recorded. */

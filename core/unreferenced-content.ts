@@ -13,7 +13,15 @@
  * read (a request that arrived meanwhile cleared it, and then nothing is deleted), then the CAR. The other
  * order could leave a `pinned` record without its CAR. A failed CAR delete leaves an object no record points
  * at (logged), never a record without its data.
+ *
+ * Between the two deletes the content can be requested, fetched and promoted again, to the same
+ * content-addressed key: the CAR delete then removes the new copy. So the sweep re-checks after it: a pin
+ * `pinned` at that key whose object is gone is set `queued` again (`requeueLostCar`; the reconciler sends its
+ * job and it is fetched again). The validator covers the other half: after marking a pin it checks that its
+ * CAR is there and copies it again if a delete landed between its copy and its mark (core/promote-car.ts).
+ * Whichever of the two deletes the sweep's comes after, the mark or the validator's check sees it.
  */
+import { describeError } from './errors.ts'
 import type { Clock, Logger, ObjectStore, PinStore, RequestStore } from './ports.ts'
 
 export const DEFAULT_UNREFERENCED_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
@@ -54,11 +62,30 @@ export interface SweepResult {
   kept: number
   /** Still queued or pinning, or changed while the sweep ran: left for a later run. */
   skipped: number
+  /** Wanted and stored again at the same key while being swept: the CAR was lost, the pin queued again. */
+  requeued: number
+}
+
+/**
+ * After deleting the CAR at `carKey`: if the content was requested and promoted again meanwhile, to that same
+ * key, the delete removed the new copy. Such a pin is set `queued` again (attempts reset) so it is fetched
+ * again. True when it was.
+ */
+async function requeueIfStoredAgain(cid: string, carKey: string, ctx: SweepContext): Promise<boolean> {
+  const now = await ctx.pins.get(cid)
+  if (now?.status !== 'pinned' || now.car?.key !== carKey) return false
+  if (await ctx.destination.head(carKey)) return false
+  return ctx.pins.requeueLostCar(
+    cid,
+    carKey,
+    'CAR_LOST: the CAR was deleted by the sweep of unreferenced content as the content was stored again; fetched again',
+    ctx.clock.now(),
+  )
 }
 
 export async function sweepUnreferenced(ctx: SweepContext, opts: SweepOptions): Promise<SweepResult> {
   const started = ctx.clock.now()
-  const result: SweepResult = { examined: 0, deleted: 0, bytesFreed: 0, kept: 0, skipped: 0 }
+  const result: SweepResult = { examined: 0, deleted: 0, bytesFreed: 0, kept: 0, skipped: 0, requeued: 0 }
   let cursor: string | undefined
   do {
     const page = await ctx.pins.listUnreferenced({
@@ -94,8 +121,15 @@ export async function sweepUnreferenced(ctx: SweepContext, opts: SweepOptions): 
           result.bytesFreed += deleted.car.bytes
         } catch (err) {
           log.error(
-            { key: deleted.car.key, err: err instanceof Error ? err.message : String(err) },
+            { key: deleted.car.key, err: describeError(err) },
             'unreferenced content: pin deleted but its CAR was not; delete the object by hand',
+          )
+        }
+        if (await requeueIfStoredAgain(pin.cid, deleted.car.key, ctx)) {
+          result.requeued++
+          log.warn(
+            { key: deleted.car.key },
+            'unreferenced content: wanted and stored again while it was swept; its CAR is gone, fetched again',
           )
         }
       }

@@ -335,6 +335,25 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       return pin !== undefined
     },
 
+    async requeueLostCar(cid, carKey, error, now) {
+      const pin = await update(
+        cid,
+        `SET #status = :queued, #error = :error, #attempts = :zero, #updated = :now, ${BUMP} ` +
+          'REMOVE #car, #attemptId, #leaseExpires, #progress',
+        '#status = :pinned AND #car.#key = :carKey',
+        {
+          ':queued': S('queued'),
+          ':error': S(error),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':pinned': S('pinned'),
+          ':carKey': S(carKey),
+        },
+      )
+      return pin !== undefined
+    },
+
     async listByStatus(status, { limit, cursor, order, updatedBefore }): Promise<PinPage> {
       const after = cursor === undefined ? undefined : pinCursor.decode(cursor, status)
       const before = updatedBefore === undefined ? '' : ' AND #updated < :before'

@@ -130,6 +130,20 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       return true
     },
 
+    async requeueLostCar(cid, carKey, error, now) {
+      const pin = pins.get(cid)
+      if (!pin || pin.status !== 'pinned' || pin.car?.key !== carKey) return false
+      pin.status = 'queued'
+      pin.error = error
+      pin.attempts = 0
+      pin.updated = now
+      delete pin.car
+      delete pin.attemptId
+      delete pin.leaseExpires
+      delete pin.progress
+      return true
+    },
+
     async listByStatus(status, { limit, cursor, order, updatedBefore }): Promise<PinPage> {
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
