@@ -74,8 +74,8 @@ export class UnsupportedHashError extends PickupError {
   readonly code = 'UNSUPPORTED_HASH'
   override readonly retryable = false
   readonly hashCode: number
-  constructor(hashCode: number) {
-    super(`unsupported multihash function 0x${hashCode.toString(16)}`)
+  constructor(hashCode: number, detail?: string) {
+    super(detail ?? `unsupported multihash function 0x${hashCode.toString(16)}`)
     this.hashCode = hashCode
   }
 }

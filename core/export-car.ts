@@ -12,6 +12,7 @@ import { setMaxListeners } from 'node:events'
 import { CID } from 'multiformats/cid'
 import { encodeBlockPrefix, encodeCarHeader } from './car-format.ts'
 import { CarTooLargeError, UnsupportedCodecError } from './errors.ts'
+import { checkHash } from './hash-policy.ts'
 import { blockKey, isInline, linksOf, SUPPORTED_CODECS } from './links.ts'
 import type { BlockSource } from './ports.ts'
 
@@ -83,6 +84,8 @@ export async function* exportCar(
   /** Queues a CID unless seen; inline CIDs are not fetched, but the links inside them are followed. */
   const enqueue = (cid: CID): void => {
     if (!SUPPORTED_CODECS.has(cid.code)) throw new UnsupportedCodecError(cid.code)
+    // The validator's hash policy: a block it would refuse is never fetched, and the pin fails at once.
+    checkHash(cid)
     const key = blockKey(cid)
     if (seen.has(key)) return
     seen.add(key)

@@ -8,7 +8,7 @@ import { CID } from 'multiformats/cid'
 import { CopySourceChangedError } from './errors.ts'
 import { type CarInfo, destinationCarKey, parseTempCarKey } from './pin.ts'
 import type { Clock, EventSink, Logger, ObjectStore, PinQueue, PinStore } from './ports.ts'
-import { validateCar } from './validate-car.ts'
+import { PERMANENT_CAR_FAULTS, validateCar } from './validate-car.ts'
 
 export interface PromoteContext {
   pins: PinStore
@@ -63,10 +63,18 @@ export async function promoteCar(
 
   const verdict = await validateCar(object.body, { root: CID.parse(cid), maxBytes: opts.maxCarBytes })
   if (!verdict.valid) {
-    const retried = await retryOrFail(cid, attemptId, `${verdict.code}: ${verdict.reason}`, opts, ctx)
+    const permanent = PERMANENT_CAR_FAULTS.has(verdict.code)
+    const retried = await retryOrFail(
+      cid,
+      attemptId,
+      `${verdict.code}: ${verdict.reason}`,
+      permanent,
+      opts,
+      ctx,
+    )
     await ctx.temp.delete(key)
     log.warn(
-      { code: verdict.code, reason: verdict.reason, bytes: verdict.bytes, retried },
+      { code: verdict.code, reason: verdict.reason, bytes: verdict.bytes, retried, permanent },
       'invalid CAR: not promoted',
     )
     return { kind: 'invalid', code: verdict.code, reason: verdict.reason, retried }
@@ -142,7 +150,8 @@ async function discardUnwanted(key: string, log: Logger, ctx: PromoteContext): P
 }
 
 /**
- * Records a failed attempt: back to the queue with a delay while attempts remain, otherwise `failed`.
+ * Records a failed attempt: back to the queue with a delay while attempts remain and the fault is not
+ * `permanent` (one no fetch can change), otherwise `failed`.
  * The record is written before the message is sent, so a crash in between leaves a `queued` pin without a
  * message, which the reconciler re-sends, rather than a message the pin would refuse.
  */
@@ -150,12 +159,13 @@ async function retryOrFail(
   cid: string,
   attemptId: string,
   error: string,
+  permanent: boolean,
   opts: PromoteOptions,
   ctx: PromoteContext,
 ): Promise<boolean> {
   const pin = await ctx.pins.get(cid)
   if (!pin || pin.attemptId !== attemptId || pin.status !== 'pinning') return false
-  const retry = pin.attempts < opts.maxAttempts
+  const retry = !permanent && pin.attempts < opts.maxAttempts
   const settled = await ctx.pins.settle(
     cid,
     attemptId,

@@ -21,6 +21,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { concatBytes } from './bytes.ts'
 import { CAR_CODEC } from './car-format.ts'
 import { UnsupportedCodecError } from './errors.ts'
+import { IDENTITY, nodeHashName, SHA2_256, unsupportedHash } from './hash-policy.ts'
 import { blockKey, isInline, linksOf, SUPPORTED_CODECS } from './links.ts'
 
 /** The largest block data accepted (the CID not included). Sane DAG builders stay at or below 2 MiB. */
@@ -63,6 +64,18 @@ export const CAR_FAULT_CODES = [
 ] as const
 export type CarFaultCode = (typeof CAR_FAULT_CODES)[number]
 
+/**
+ * Faults of the content itself: its hash functions, codecs, block encodings and size are the same in every
+ * fetch of the DAG, so a CAR refused for one of them fails its pin at once instead of being fetched again.
+ * The other faults can come of a faulty upload, worker or peer, and are retried.
+ */
+export const PERMANENT_CAR_FAULTS: ReadonlySet<CarFaultCode> = new Set<CarFaultCode>([
+  'UNSUPPORTED_HASH',
+  'UNSUPPORTED_CODEC',
+  'BLOCK_DECODE_FAILED',
+  'CAR_TOO_LARGE',
+])
+
 export interface ValidateCarOptions {
   /** The expected root. A CIDv0 and the CIDv1 of the same dag-pb block are the same root. */
   root: CID
@@ -70,10 +83,6 @@ export interface ValidateCarOptions {
   maxBytes?: number
   signal?: AbortSignal
 }
-
-const SHA2_256 = 0x12
-const SHA2_512 = 0x13
-const IDENTITY = 0x00
 
 /**
  * Validates a CARv1 read from `body`, which is consumed once and released (its iterator's `return()`) if
@@ -575,7 +584,7 @@ class CarParser {
     if (mh.code === IDENTITY) {
       actual = concatBytes(parts, n)
     } else {
-      const h = createHash(mh.code === SHA2_256 ? 'sha256' : 'sha512')
+      const h = createHash(nodeHashName(mh.code))
       for (const p of parts) h.update(p)
       actual = h.digest()
     }
@@ -721,13 +730,6 @@ class CarParser {
       )
     }
   }
-}
-
-function unsupportedHash(code: number, digestLength: number): string | undefined {
-  if (code === SHA2_256) return digestLength === 32 ? undefined : `truncated sha2-256 (${digestLength} bytes)`
-  if (code === SHA2_512) return digestLength === 64 ? undefined : `truncated sha2-512 (${digestLength} bytes)`
-  if (code === IDENTITY) return undefined
-  return `unsupported multihash function 0x${code.toString(16)}: only sha2-256, sha2-512 and identity`
 }
 
 /** The CIDv1 a block key stands for, to name a block in a reason. */

@@ -132,7 +132,7 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
 
     async requeueLostCar(cid, carKey, error, now) {
       const pin = pins.get(cid)
-      if (!pin || pin.status !== 'pinned' || pin.car?.key !== carKey) return false
+      if (pin?.status !== 'pinned' || pin.car?.key !== carKey) return false
       pin.status = 'queued'
       pin.error = error
       pin.attempts = 0

@@ -3,6 +3,7 @@
  * paths. The same functions run against the AWS adapters in the end-to-end suite.
  */
 import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { createMemoryDeadLetterQueue, createMemoryFailedJobs } from '../../adapters/memory/dead-letters.ts'
 import { createMemoryEventSink, type MemoryEventSink } from '../../adapters/memory/events.ts'
@@ -325,6 +326,23 @@ describe('failures', () => {
     expect(await keys(destination)).toEqual([])
     expect(await keys(temp)).toEqual([])
     expect(queue.stats().visible).toBe(2)
+  })
+
+  it('an invalid CAR whose fault no attempt can change fails its pin at once, without a retry (re-fetch)', async () => {
+    // A dag-cbor block that hashes right but does not decode: every fetch of this DAG gets the same bytes.
+    const bytes = new Uint8Array([0xa1, 0x61])
+    const root = CID.createV1(0x71, await sha256.digest(bytes))
+    const cid = contentKey(root)
+    await pins.request(cid, [], clock.now())
+    expect((await pins.claim(cid, 'att1', clock.now() + 60_000, clock.now())).kind).toBe('claimed')
+    await temp.put(tempCarKey(cid, 'att1'), chunks(await carBytes(root, [{ cid: root, bytes }])))
+    const out = await promoteCar(tempCarKey(cid, 'att1'), promoteOpts, promoteCtx())
+    expect(out).toMatchObject({ kind: 'invalid', code: 'BLOCK_DECODE_FAILED', retried: false })
+    const pin = await pins.get(cid)
+    expect(pin?.status).toBe('failed')
+    expect(pin?.attempts).toBe(1)
+    expect(pin?.error).toMatch(/^BLOCK_DECODE_FAILED: /)
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 0 })
   })
 
   it('a dead letter fails its pin with the last reason and is forwarded for operators; pinned and live pins are left alone', async () => {
