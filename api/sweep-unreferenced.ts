@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import {
   DEFAULT_UNREFERENCED_RETENTION_MS,
+  MIN_UNREFERENCED_RETENTION_MS,
   type SweepContext,
   type SweepOptions,
   type SweepResult,
@@ -18,8 +19,19 @@ import {
 } from '../core/unreferenced-content.ts'
 
 export const sweepUnreferencedSchema = z.object({
-  /** How long content no request wants is kept before its CAR is deleted. 7 days. */
-  UNREFERENCED_RETENTION_MS: z.coerce.number().int().min(0).default(DEFAULT_UNREFERENCED_RETENTION_MS),
+  /**
+   * How long content no request wants is kept before its CAR is deleted. 7 days; at least 1 hour, so the
+   * requests' CID index has caught up with a request created as the content was marked (see
+   * MIN_UNREFERENCED_RETENTION_MS).
+   */
+  UNREFERENCED_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(
+      MIN_UNREFERENCED_RETENTION_MS,
+      `at least ${MIN_UNREFERENCED_RETENTION_MS} ms (1 hour): a shorter retention can sweep content a request created at the same moment wants`,
+    )
+    .default(DEFAULT_UNREFERENCED_RETENTION_MS),
   /** Most pins one run examines (a run must finish within the function's timeout). */
   UNREFERENCED_SWEEP_LIMIT: z.coerce.number().int().min(1).default(1000),
 })

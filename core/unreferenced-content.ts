@@ -26,6 +26,17 @@ import type { Clock, Logger, ObjectStore, PinStore, RequestStore } from './ports
 
 export const DEFAULT_UNREFERENCED_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
 
+/**
+ * The shortest retention the configuration accepts: 1 hour. Whether content is still wanted is read from the
+ * requests' CID index, which DynamoDB updates asynchronously (a global secondary index: usually within a
+ * second, longer under load). A request created just as the last other one is deleted can be missed by the
+ * delete's check, which then marks the content unreferenced although it is wanted; only the sweep's own check
+ * undoes that, and it must not run before the index shows the new request. The retention is counted from the
+ * mark, so an hour leaves the index a wide margin. With a retention of 0, a sweep right after such a mark
+ * deletes the record and the CAR of content a request wants, and nothing fetches it again.
+ */
+export const MIN_UNREFERENCED_RETENTION_MS = 60 * 60 * 1000
+
 export interface ReleaseContext {
   pins: PinStore
   requests: Pick<RequestStore, 'forContent'>
