@@ -73,7 +73,7 @@ MAX_ATTEMPTS=3
 
 # ---------------------------------------------------------------- sweep of unreferenced content
 # Content no request has wanted for this long (ms, 7 days) has its CAR and pin record deleted. The created
-# destination bucket is versioned: a deleted CAR stays recoverable for 30 more days.
+# destination bucket is versioned: a deleted CAR stays recoverable for 30 more days. At least 3600000 (1 h).
 UNREFERENCED_RETENTION_MS=604800000
 # Most pins one sweep examines, and how often the sweep runs (minutes, at least 5).
 UNREFERENCED_SWEEP_LIMIT=1000
