@@ -53,6 +53,36 @@ export async function releaseContent(cid: string, ctx: ReleaseContext): Promise<
   return ctx.pins.markUnreferenced(cid, ctx.clock.now())
 }
 
+export interface DeleteRequestContext extends ReleaseContext {
+  requests: Pick<RequestStore, 'forContent' | 'delete'>
+}
+
+/**
+ * Deletes a request and releases its content (any API), safe against a crash in between: when the request is
+ * the content's last one, the content is marked unreferenced *before* the request is deleted, so a process
+ * that dies after the delete leaves a mark the sweep acts on after the retention period, instead of content
+ * stored for ever. One that dies before the delete leaves the request, which the sweep finds, clearing the mark.
+ * After the delete the content is released again, for a concurrent delete of its other requests. With
+ * `release: false` (a replace keeping the same content) the content is left alone. False when the request was
+ * already gone.
+ */
+export async function deleteRequest(
+  request: { requestid: string; cid: string },
+  ctx: DeleteRequestContext,
+  opts: { release?: boolean } = {},
+): Promise<boolean> {
+  const release = opts.release ?? true
+  if (release) {
+    const others = (await ctx.requests.forContent(request.cid, 2)).filter(
+      (r) => r.requestid !== request.requestid,
+    )
+    if (others.length === 0) await ctx.pins.markUnreferenced(request.cid, ctx.clock.now())
+  }
+  const deleted = await ctx.requests.delete(request.requestid)
+  if (release) await releaseContent(request.cid, ctx)
+  return deleted
+}
+
 export interface SweepContext extends ReleaseContext {
   destination: ObjectStore
   log: Logger
