@@ -36,6 +36,20 @@ export class CarTooLargeError extends PickupError {
   }
 }
 
+/**
+ * The DAG has more distinct blocks (link targets included) than MAX_DAG_BLOCKS, the budget that bounds the
+ * memory one job holds whatever the DAG's shape. Retrying cannot help, so the pin fails at once.
+ */
+export class DagTooLargeError extends PickupError {
+  readonly code = 'DAG_TOO_MANY_BLOCKS'
+  override readonly retryable = false
+  readonly maxBlocks: number
+  constructor(maxBlocks: number) {
+    super(`the DAG has more than ${maxBlocks} blocks (distinct blocks and link targets): over MAX_DAG_BLOCKS`)
+    this.maxBlocks = maxBlocks
+  }
+}
+
 /** No byte arrived within FETCH_CHUNK_TIMEOUT_MS (the first byte included). */
 export class FetchStalledError extends PickupError {
   readonly code = 'FETCH_STALLED'

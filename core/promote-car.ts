@@ -22,6 +22,8 @@ export interface PromoteContext {
 
 export interface PromoteOptions {
   maxCarBytes: number
+  /** Most distinct blocks (link targets included) of one DAG; default DEFAULT_MAX_DAG_BLOCKS. */
+  maxDagBlocks?: number
   maxAttempts: number
   /** Delay before the retry of an attempt whose CAR was invalid. */
   retryDelaySeconds: number
@@ -61,7 +63,11 @@ export async function promoteCar(
   const object = await ctx.temp.get(key)
   if (!object) return { kind: 'ignored', why: 'object already handled' }
 
-  const verdict = await validateCar(object.body, { root: CID.parse(cid), maxBytes: opts.maxCarBytes })
+  const verdict = await validateCar(object.body, {
+    root: CID.parse(cid),
+    maxBytes: opts.maxCarBytes,
+    ...(opts.maxDagBlocks === undefined ? {} : { maxBlocks: opts.maxDagBlocks }),
+  })
   if (!verdict.valid) {
     const permanent = PERMANENT_CAR_FAULTS.has(verdict.code)
     const retried = await retryOrFail(

@@ -200,6 +200,7 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
         DESTINATION_BUCKET: data.destination.bucketName,
         CAR_STORED_TOPIC_ARN: data.carStored.topicArn,
         MAX_CAR_BYTES: String(cfg.MAX_CAR_BYTES),
+        MAX_DAG_BLOCKS: String(cfg.MAX_DAG_BLOCKS),
         MAX_ATTEMPTS: String(cfg.MAX_ATTEMPTS),
         RETRY_BASE_DELAY_SECONDS: String(cfg.RETRY_BASE_DELAY_SECONDS),
       },
