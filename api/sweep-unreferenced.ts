@@ -6,7 +6,7 @@
  * The stack passes the resources (PIN_TABLE, REQUEST_TABLE, DESTINATION_BUCKET) and, optionally, the settings
  * of `sweepUnreferencedSchema`. The function needs Query/GetItem/UpdateItem/DeleteItem on the pins table and
  * its `unreferenced-since` index, Query on the requests table's `cid` index plus BatchGetItem on the table,
- * and s3:DeleteObject on the destination bucket.
+ * and s3:DeleteObject, s3:GetObject (the re-check after a delete) and s3:ListBucket on the destination bucket.
  */
 import { z } from 'zod'
 import {

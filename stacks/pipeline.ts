@@ -223,6 +223,18 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
           actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
           resources: [destinationObjects],
         }),
+        // After marking a pin, the validator checks (HeadObject) that its CAR is still there: the sweep may have
+        // deleted that key meanwhile. ListBucket makes a missing key a 404, not a 403.
+        new iam.PolicyStatement({
+          sid: 'DestinationCheck',
+          actions: ['s3:GetObject'],
+          resources: [destinationObjects],
+        }),
+        new iam.PolicyStatement({
+          sid: 'DestinationList',
+          actions: ['s3:ListBucket'],
+          resources: [data.destination.bucketArn],
+        }),
         new iam.PolicyStatement({
           sid: 'RetryJob',
           actions: ['sqs:SendMessage'],
@@ -288,6 +300,18 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
           sid: 'DeleteCars',
           actions: ['s3:DeleteObject'],
           resources: [data.destination.arnForObjects('*')],
+        }),
+        // After deleting a CAR, the sweep checks (HeadObject) whether the content was stored again at that key
+        // meanwhile. ListBucket makes a missing key a 404, not a 403.
+        new iam.PolicyStatement({
+          sid: 'CheckCars',
+          actions: ['s3:GetObject'],
+          resources: [data.destination.arnForObjects('*')],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ListCars',
+          actions: ['s3:ListBucket'],
+          resources: [data.destination.bucketArn],
         }),
       ],
     },
