@@ -45,6 +45,9 @@ KUBO_GC_MIN_INTERVAL_MS=600000
 # Largest CAR pickup stores, in bytes (31 GiB). Also what the validator is sized for: a value the validator
 # Lambda cannot check within its budget is refused (stacks/validator-sizing.ts).
 MAX_CAR_BYTES=33285996544
+# Most distinct blocks (link targets included) of one DAG, for the worker and the validator: it bounds one
+# job's memory whatever the DAG's shape (~140/~150 bytes a block); a larger DAG fails at once. At most 16000000.
+MAX_DAG_BLOCKS=2000000
 # Longest one fetch may take (4 hours) and longest wait for the next byte (2 minutes).
 FETCH_TIMEOUT_MS=14400000
 FETCH_CHUNK_TIMEOUT_MS=120000
@@ -73,7 +76,7 @@ MAX_ATTEMPTS=3
 
 # ---------------------------------------------------------------- sweep of unreferenced content
 # Content no request has wanted for this long (ms, 7 days) has its CAR and pin record deleted. The created
-# destination bucket is versioned: a deleted CAR stays recoverable for 30 more days.
+# destination bucket is versioned: a deleted CAR stays recoverable for 30 more days. At least 3600000 (1 h).
 UNREFERENCED_RETENTION_MS=604800000
 # Most pins one sweep examines, and how often the sweep runs (minutes, at least 5).
 UNREFERENCED_SWEEP_LIMIT=1000

@@ -55,8 +55,8 @@ await Promise.all(
       const i = next++
       const cid = rawBlock(8, `bench-psa-${i}`).root.toString()
       const pending = i >= total - PENDING
-      if (pending) await pins.request(cid, [], t0 + i)
-      else
+      await pins.request(cid, [], t0 + i)
+      if (!pending)
         await pins.markPinned(
           cid,
           'bench',

@@ -7,7 +7,7 @@ import { normalizeCid } from './cid.ts'
 import type { Pin } from './pin.ts'
 import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from './ports.ts'
 import { requestPin } from './request-pin.ts'
-import { releaseContent } from './unreferenced-content.ts'
+import { deleteRequest } from './unreferenced-content.ts'
 
 export const CLUSTER_OWNER = 'cluster'
 
@@ -67,7 +67,6 @@ export async function unpinForCluster(
   const requestid = clusterRequestId(key)
   const request = await ctx.requests.get(requestid)
   if (!request) return undefined
-  await ctx.requests.delete(requestid)
-  await releaseContent(key, ctx)
+  await deleteRequest(request, ctx)
   return request
 }

@@ -3,6 +3,7 @@
  * Durations carry their unit in the name; sizes are bytes unless the name says otherwise.
  */
 import { z } from 'zod'
+import { DEFAULT_MAX_DAG_BLOCKS, MAX_DAG_BLOCKS_CEILING } from './links.ts'
 
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
@@ -16,6 +17,13 @@ export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300
 export const workerSchema = z.object({
   /** Largest CAR pickup will store; a larger DAG fails at once, without retry. 31 GiB. */
   MAX_CAR_BYTES: int(31 * GiB, 1),
+  /**
+   * Most distinct blocks (link targets included) of one DAG, for the worker and the validator alike: it
+   * bounds the memory of one job (~140 bytes each in the worker, ~150 in the validator) whatever the DAG's
+   * shape; a larger DAG fails at once, without retry. 2,000,000; at most 16,000,000 (below V8's 2^24 limit
+   * on the entries of one Map).
+   */
+  MAX_DAG_BLOCKS: z.coerce.number().int().min(1).max(MAX_DAG_BLOCKS_CEILING).default(DEFAULT_MAX_DAG_BLOCKS),
   /** Longest one fetch may take. 4 hours: 2/3 of home connections upload 32 GiB in 3.5 h. */
   FETCH_TIMEOUT_MS: int(4 * 60 * 60 * 1000, 1),
   /** Longest wait for the next byte (the first included) before the fetch counts as stalled. */

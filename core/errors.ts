@@ -36,6 +36,20 @@ export class CarTooLargeError extends PickupError {
   }
 }
 
+/**
+ * The DAG has more distinct blocks (link targets included) than MAX_DAG_BLOCKS, the budget that bounds the
+ * memory one job holds whatever the DAG's shape. Retrying cannot help, so the pin fails at once.
+ */
+export class DagTooLargeError extends PickupError {
+  readonly code = 'DAG_TOO_MANY_BLOCKS'
+  override readonly retryable = false
+  readonly maxBlocks: number
+  constructor(maxBlocks: number) {
+    super(`the DAG has more than ${maxBlocks} blocks (distinct blocks and link targets): over MAX_DAG_BLOCKS`)
+    this.maxBlocks = maxBlocks
+  }
+}
+
 /** No byte arrived within FETCH_CHUNK_TIMEOUT_MS (the first byte included). */
 export class FetchStalledError extends PickupError {
   readonly code = 'FETCH_STALLED'
@@ -74,8 +88,8 @@ export class UnsupportedHashError extends PickupError {
   readonly code = 'UNSUPPORTED_HASH'
   override readonly retryable = false
   readonly hashCode: number
-  constructor(hashCode: number) {
-    super(`unsupported multihash function 0x${hashCode.toString(16)}`)
+  constructor(hashCode: number, detail?: string) {
+    super(detail ?? `unsupported multihash function 0x${hashCode.toString(16)}`)
     this.hashCode = hashCode
   }
 }
@@ -107,6 +121,19 @@ export class IpfsUnavailableError extends PickupError {
   readonly code = 'IPFS_UNAVAILABLE'
   constructor(detail: string) {
     super(`the worker's IPFS node does not answer: ${detail}`)
+  }
+}
+
+/**
+ * A server-side copy was refused because its source is no longer the object that was read (its ETag changed):
+ * the bytes that would be copied are not the bytes that were verified.
+ */
+export class CopySourceChangedError extends PickupError {
+  readonly code = 'COPY_SOURCE_CHANGED'
+  readonly key: string
+  constructor(key: string) {
+    super(`the object ${key} changed since it was read: not copied`)
+    this.key = key
   }
 }
 

@@ -4,15 +4,18 @@
  * each block's links are queued as soon as it arrives, so the fetch is bound by bandwidth, not by one round
  * trip per block as a depth-first export is.
  *
- * Memory is bounded apart from the set of block keys seen and the queue of CIDs found but not yet fetched
- * (both a few dozen bytes per block): fetched-but-unwritten blocks plus gets in flight never exceed
- * `concurrency`, so a consumer that stops pulling stops the fetching too.
+ * Memory is bounded: fetched-but-unwritten blocks plus gets in flight never exceed `concurrency`, so a
+ * consumer that stops pulling stops the fetching too; the set of block keys seen and the queue of CIDs found
+ * but not yet fetched (~140 bytes per block together) hold at most `maxBlocks` entries, whatever the DAG's
+ * shape: a DAG with more distinct blocks (link targets included) fails with DagTooLargeError as soon as its
+ * links are decoded, before its bytes are fetched.
  */
 import { setMaxListeners } from 'node:events'
 import { CID } from 'multiformats/cid'
 import { encodeBlockPrefix, encodeCarHeader } from './car-format.ts'
-import { CarTooLargeError, UnsupportedCodecError } from './errors.ts'
-import { blockKey, isInline, linksOf, SUPPORTED_CODECS } from './links.ts'
+import { CarTooLargeError, DagTooLargeError, UnsupportedCodecError } from './errors.ts'
+import { checkHash } from './hash-policy.ts'
+import { blockKey, DEFAULT_MAX_DAG_BLOCKS, isInline, linksOf, SUPPORTED_CODECS } from './links.ts'
 import type { BlockSource } from './ports.ts'
 
 export const DEFAULT_EXPORT_CONCURRENCY = 32
@@ -29,6 +32,11 @@ export interface ExportCarOptions {
   concurrency?: number
   /** The CAR may be at most this many bytes: past it the export throws CarTooLargeError. */
   maxBytes: number
+  /**
+   * The DAG may have at most this many distinct blocks, link targets included (default
+   * DEFAULT_MAX_DAG_BLOCKS): past it the export throws DagTooLargeError.
+   */
+  maxBlocks?: number
   /** Aborting cancels the gets in flight and makes the export throw the signal's reason. */
   signal?: AbortSignal
   /** Called each time a block is handed to the consumer. */
@@ -54,6 +62,7 @@ export async function* exportCar(
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? DEFAULT_EXPORT_CONCURRENCY))
   const { maxBytes, signal, onProgress } = opts
+  const maxBlocks = opts.maxBlocks ?? DEFAULT_MAX_DAG_BLOCKS
   signal?.throwIfAborted()
 
   const controller = new AbortController()
@@ -83,8 +92,11 @@ export async function* exportCar(
   /** Queues a CID unless seen; inline CIDs are not fetched, but the links inside them are followed. */
   const enqueue = (cid: CID): void => {
     if (!SUPPORTED_CODECS.has(cid.code)) throw new UnsupportedCodecError(cid.code)
+    // The validator's hash policy: a block it would refuse is never fetched, and the pin fails at once.
+    checkHash(cid)
     const key = blockKey(cid)
     if (seen.has(key)) return
+    if (seen.size >= maxBlocks) throw new DagTooLargeError(maxBlocks)
     seen.add(key)
     if (isInline(cid)) {
       for (const link of linksOf(cid, cid.multihash.digest)) enqueue(link)
@@ -198,22 +210,63 @@ class Fifo<T> {
 
 /**
  * The CIDs found but not fetched yet, as copies of their bytes: a link decoded from a block is a view into
- * that block, and holding it would keep the whole block alive while it waits in the queue.
+ * that block, and holding it would keep the whole block alive while it waits in the queue. The bytes are
+ * packed, length-prefixed, into shared 64 KiB pages (~40 bytes per CID, not the ~300 of one small typed array
+ * each); a page is dropped once read.
  */
 class CidQueue {
-  #queue = new Fifo<Uint8Array>()
+  static readonly PAGE = 64 * 1024
+  #pages = new Fifo<Uint8Array>()
+  /** The page being written (the last of #pages) and its write offset. */
+  #tail: Uint8Array | undefined
+  #write = 0
+  /** The page being read (taken off #pages) and its read offset. */
+  #head: Uint8Array | undefined
+  #read = 0
+  #length = 0
 
   get length(): number {
-    return this.#queue.length
+    return this.#length
   }
 
   push(cid: CID): void {
-    this.#queue.push(cid.bytes.slice())
+    const bytes = cid.bytes
+    // A CID is at most MAX_CID_SIZE bytes (the validator's limit), well under 65,535: two length bytes.
+    if (bytes.length > 0xffff) throw new Error(`a CID of ${bytes.length} bytes`)
+    const need = 2 + bytes.length
+    if (!this.#tail || this.#write + need > this.#tail.length) {
+      this.#tail = new Uint8Array(Math.max(CidQueue.PAGE, need))
+      this.#write = 0
+      this.#pages.push(this.#tail)
+    }
+    this.#tail[this.#write] = bytes.length >> 8
+    this.#tail[this.#write + 1] = bytes.length & 0xff
+    this.#tail.set(bytes, this.#write + 2)
+    this.#write += need
+    this.#length++
   }
 
   shift(): CID {
-    const bytes = this.#queue.shift()
-    if (!bytes) throw new Error('CidQueue.shift on an empty queue')
-    return CID.decode(bytes)
+    if (this.#length === 0) throw new Error('CidQueue.shift on an empty queue')
+    for (;;) {
+      if (
+        this.#head &&
+        this.#read < this.#head.length &&
+        (this.#head !== this.#tail || this.#read < this.#write)
+      ) {
+        const n = (this.#head[this.#read]! << 8) | this.#head[this.#read + 1]!
+        // A page is zero-filled past its last entry: a zero length marks its end.
+        if (n > 0) {
+          const cid = CID.decode(this.#head.slice(this.#read + 2, this.#read + 2 + n))
+          this.#read += 2 + n
+          this.#length--
+          return cid
+        }
+      }
+      const next = this.#pages.shift()
+      if (!next) throw new Error('CidQueue: entries counted but no page left')
+      this.#head = next
+      this.#read = 0
+    }
   }
 }

@@ -10,6 +10,8 @@ import type { BlockSource, Clock, Logger, ObjectStore, PinStore } from './ports.
 
 export interface FetchLimits {
   maxCarBytes: number
+  /** Most distinct blocks (link targets included) of one DAG; default DEFAULT_MAX_DAG_BLOCKS. */
+  maxDagBlocks?: number
   fetchTimeoutMs: number
   fetchChunkTimeoutMs: number
   concurrency: number
@@ -122,6 +124,7 @@ export async function fetchPin(
     const car = exportCar(CID.parse(job.cid), ctx.ipfs, {
       concurrency: limits.concurrency,
       maxBytes: limits.maxCarBytes,
+      ...(limits.maxDagBlocks === undefined ? {} : { maxBlocks: limits.maxDagBlocks }),
       signal: controller.signal,
       onProgress: (p) => {
         progress.bytes = p.bytes

@@ -20,6 +20,16 @@ export const SUPPORTED_CODECS: ReadonlySet<number> = new Set([
   CBOR_CODE,
 ])
 
+/**
+ * The default budget of distinct blocks (link targets included) per DAG, for the worker's walk and the
+ * validator alike: 2,000,000. Each costs the worker ~140 bytes (its key in the set of blocks seen, and its
+ * CID while it waits to be fetched) and the validator ~150 bytes: ~280 MB per job at most, whatever the DAG's
+ * shape. Far above real DAGs of MAX_CAR_BYTES (31 GiB in 256 KiB leaves is ~127,000 blocks).
+ */
+export const DEFAULT_MAX_DAG_BLOCKS = 2_000_000
+/** The highest budget accepted: below 2^24, the most entries a V8 Map or Set holds (the validator's map). */
+export const MAX_DAG_BLOCKS_CEILING = 16_000_000
+
 /** Identity CIDs carry their data inline: nothing to fetch or store. */
 export function isInline(cid: CID): boolean {
   return cid.multihash.code === identity.code

@@ -48,11 +48,14 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   const track = (p: Promise<void>) => {
     running.add(p)
     ctx.onBusyChange?.(running.size)
-    void p.finally(() => {
-      running.delete(p)
-      ctx.onBusyChange?.(running.size)
-      slotFreed?.()
-    })
+    // handle() settles its own failures; a rejection reaching here is still logged, never left unhandled.
+    void p
+      .catch((err) => log.error({ err: describeError(err) }, 'job handling failed'))
+      .finally(() => {
+        running.delete(p)
+        ctx.onBusyChange?.(running.size)
+        slotFreed?.()
+      })
   }
 
   async function poll(): Promise<void> {
@@ -100,12 +103,22 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       })
     }, extendEveryMs)
     try {
-      const outcome = await ctx.run(message.job, abort.signal)
-      await settleMessage(message, outcome, jobLog)
+      let outcome: FetchOutcome | undefined
+      try {
+        outcome = await ctx.run(message.job, abort.signal)
+      } catch (err) {
+        // An unexpected error (the pin table unreachable, say): leave the message to come back after a delay.
+        jobLog.error({ err: describeError(err) }, 'job crashed')
+      }
+      if (outcome) await settleMessage(message, outcome, jobLog)
+      else await releaseOrResend(message, opts.retryDelaySeconds(message.receiveCount), jobLog)
     } catch (err) {
-      // An unexpected error (the pin table unreachable, say): leave the message to come back after a delay.
-      jobLog.error({ err: describeError(err) }, 'job crashed')
-      await releaseOrResend(message, opts.retryDelaySeconds(message.receiveCount), jobLog)
+      // SQS refused to settle the message (release and the fallback send both failed). It stays in flight
+      // and SQS delivers it again once its visibility timeout runs out: nothing is lost, the worker goes on.
+      jobLog.error(
+        { err: describeError(err) },
+        'settling the message failed: it comes back after its visibility timeout',
+      )
     } finally {
       clearInterval(extender)
       jobAborts.delete(abort)

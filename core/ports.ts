@@ -78,7 +78,10 @@ export interface PinStore {
     outcome: { status: 'queued' | 'failed'; error: string },
     now: number,
   ): Promise<boolean>
-  /** Records the stored CAR; false when the pin was already pinned (by another attempt). */
+  /**
+   * Records the stored CAR; false when the pin was already pinned (by another attempt) or has no record (no
+   * request wants the content: it was swept). Never creates a record.
+   */
   markPinned(cid: string, attemptId: string, car: CarInfo, now: number): Promise<boolean>
   listByStatus(status: PinStatus, opts: ListByStatusOptions): Promise<PinPage>
   /** How many pins have the status, counting at most `max` (an answer of `max` means "at least"). */
@@ -109,6 +112,12 @@ export interface PinStore {
    * (never under a worker); returns the deleted pin, or undefined when any of that no longer holds.
    */
   deleteUnreferenced(cid: string, since: number): Promise<Pin | undefined>
+  /**
+   * The pin's CAR at `carKey` is gone (the sweep deleted that key while the content was stored there again):
+   * if the pin is still `pinned` with that CAR, sets it `queued` with `error` and attempts reset, without the
+   * CAR, so the reconciler enqueues it and it is fetched again. False when it is not.
+   */
+  requeueLostCar(cid: string, carKey: string, error: string, now: number): Promise<boolean>
 }
 
 // ---------------------------------------------------------------- queue
@@ -231,14 +240,24 @@ export interface ObjectStore {
   readonly bucket: string
   /** Streams the body in; an aborted or failed upload leaves no object behind. */
   put(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ bytes: number }>
+  /** The object and its ETag, which names exactly these bytes (a copy can be made conditional on it). */
   get(
     key: string,
     opts?: { signal?: AbortSignal },
-  ): Promise<(ObjectInfo & { body: AsyncIterable<Uint8Array> }) | undefined>
+  ): Promise<(ObjectInfo & { etag: string; body: AsyncIterable<Uint8Array> }) | undefined>
   head(key: string): Promise<ObjectInfo | undefined>
   delete(key: string): Promise<void>
-  /** Server-side copy of `key` into `dest` (another bucket of the same backend). */
-  copyTo(key: string, dest: ObjectStore, destKey: string, opts?: { size?: number }): Promise<void>
+  /**
+   * Server-side copy of `key` into `dest` (another bucket of the same backend). With `ifMatch` (an ETag from
+   * `get`), copies only if the object is still that one (every part of a multipart copy too), else rejects
+   * with CopySourceChangedError and leaves nothing at `destKey`.
+   */
+  copyTo(
+    key: string,
+    dest: ObjectStore,
+    destKey: string,
+    opts?: { size?: number; ifMatch?: string },
+  ): Promise<void>
   list(prefix?: string): AsyncIterable<{ key: string; size: number }>
 }
 

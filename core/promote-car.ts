@@ -5,9 +5,10 @@
  * Every step is safe to repeat: S3 events can arrive twice, and an invocation can die at any point.
  */
 import { CID } from 'multiformats/cid'
+import { CopySourceChangedError } from './errors.ts'
 import { type CarInfo, destinationCarKey, parseTempCarKey } from './pin.ts'
 import type { Clock, EventSink, Logger, ObjectStore, PinQueue, PinStore } from './ports.ts'
-import { validateCar } from './validate-car.ts'
+import { PERMANENT_CAR_FAULTS, validateCar } from './validate-car.ts'
 
 export interface PromoteContext {
   pins: PinStore
@@ -21,6 +22,8 @@ export interface PromoteContext {
 
 export interface PromoteOptions {
   maxCarBytes: number
+  /** Most distinct blocks (link targets included) of one DAG; default DEFAULT_MAX_DAG_BLOCKS. */
+  maxDagBlocks?: number
   maxAttempts: number
   /** Delay before the retry of an attempt whose CAR was invalid. */
   retryDelaySeconds: number
@@ -50,7 +53,8 @@ export async function promoteCar(
   const started = ctx.clock.now()
 
   const pin = await ctx.pins.get(cid)
-  if (pin?.status === 'pinned' && pin.attemptId !== attemptId) {
+  if (!pin) return discardUnwanted(key, log, ctx)
+  if (pin.status === 'pinned' && pin.attemptId !== attemptId) {
     await ctx.temp.delete(key)
     log.info({}, 'already pinned by another attempt: upload discarded')
     return { kind: 'duplicate' }
@@ -59,12 +63,24 @@ export async function promoteCar(
   const object = await ctx.temp.get(key)
   if (!object) return { kind: 'ignored', why: 'object already handled' }
 
-  const verdict = await validateCar(object.body, { root: CID.parse(cid), maxBytes: opts.maxCarBytes })
+  const verdict = await validateCar(object.body, {
+    root: CID.parse(cid),
+    maxBytes: opts.maxCarBytes,
+    ...(opts.maxDagBlocks === undefined ? {} : { maxBlocks: opts.maxDagBlocks }),
+  })
   if (!verdict.valid) {
-    const retried = await retryOrFail(cid, attemptId, `${verdict.code}: ${verdict.reason}`, opts, ctx)
+    const permanent = PERMANENT_CAR_FAULTS.has(verdict.code)
+    const retried = await retryOrFail(
+      cid,
+      attemptId,
+      `${verdict.code}: ${verdict.reason}`,
+      permanent,
+      opts,
+      ctx,
+    )
     await ctx.temp.delete(key)
     log.warn(
-      { code: verdict.code, reason: verdict.reason, bytes: verdict.bytes, retried },
+      { code: verdict.code, reason: verdict.reason, bytes: verdict.bytes, retried, permanent },
       'invalid CAR: not promoted',
     )
     return { kind: 'invalid', code: verdict.code, reason: verdict.reason, retried }
@@ -77,18 +93,33 @@ export async function promoteCar(
     blocks: verdict.blocks,
     key: destinationCarKey(carCid),
   }
-  await ctx.temp.copyTo(key, ctx.destination, car.key, { size: verdict.bytes })
+  try {
+    // Conditional on the ETag of the bytes just verified: a replaced object is never copied in their name.
+    await ctx.temp.copyTo(key, ctx.destination, car.key, { size: verdict.bytes, ifMatch: object.etag })
+  } catch (err) {
+    if (!(err instanceof CopySourceChangedError)) throw err
+    log.warn({ etag: object.etag }, 'the object changed after it was verified: not promoted')
+    return { kind: 'ignored', why: 'object changed since it was verified' }
+  }
   const won = await ctx.pins.markPinned(cid, attemptId, car, ctx.clock.now())
   if (!won) {
     const current = await ctx.pins.get(cid)
     // The same bytes land at the same key, so only a differently ordered CAR is removed.
-    if (current?.car?.key !== car.key) await ctx.destination.delete(car.key)
+    if (current?.car?.key !== car.key) await deleteCopy(cid, key, car.key, object.etag, ctx)
+    if (!current) return discardUnwanted(key, log, ctx)
     if (current?.attemptId !== attemptId) {
       await ctx.temp.delete(key)
       log.info({}, 'already pinned by another attempt: upload discarded')
       return { kind: 'duplicate' }
     }
     // This attempt won on an earlier delivery that died before finishing: finish its remaining steps.
+  }
+  // The sweep of unreferenced content may have deleted this key between the copy and the mark (the content was
+  // swept and wanted again): copy it again while the temporary object is still there. A delete after this
+  // check comes after the mark, and the sweep's own re-check sees it (core/unreferenced-content.ts).
+  if (!(await ctx.destination.head(car.key))) {
+    log.warn({ carKey: car.key }, 'the CAR was deleted after it was copied (swept meanwhile): copied again')
+    await ctx.temp.copyTo(key, ctx.destination, car.key, { size: verdict.bytes, ifMatch: object.etag })
   }
   // At least once: a delivery that died after marking the pin publishes again on redelivery.
   await ctx.events.carStored({
@@ -106,7 +137,27 @@ export async function promoteCar(
 }
 
 /**
- * Records a failed attempt: back to the queue with a delay while attempts remain, otherwise `failed`.
+ * Removes the copy this attempt made at `carKey` when the pin points elsewhere (or nowhere). If the pin is
+ * `pinned` at that very key once the delete is done (the content was swept, wanted and promoted again
+ * meanwhile), the delete removed a live CAR: the same bytes are copied back from the temporary object.
+ */
+async function deleteCopy(cid: string, key: string, carKey: string, etag: string, ctx: PromoteContext) {
+  await ctx.destination.delete(carKey)
+  const now = await ctx.pins.get(cid)
+  if (now?.status === 'pinned' && now.car?.key === carKey)
+    await ctx.temp.copyTo(key, ctx.destination, carKey, { ifMatch: etag })
+}
+
+/** The pin record is gone (swept: no request wants the content): the upload is dropped, nothing recorded. */
+async function discardUnwanted(key: string, log: Logger, ctx: PromoteContext): Promise<PromoteOutcome> {
+  await ctx.temp.delete(key)
+  log.info({}, 'no request wants the content any longer (its pin record is gone): upload discarded')
+  return { kind: 'ignored', why: 'no pin record' }
+}
+
+/**
+ * Records a failed attempt: back to the queue with a delay while attempts remain and the fault is not
+ * `permanent` (one no fetch can change), otherwise `failed`.
  * The record is written before the message is sent, so a crash in between leaves a `queued` pin without a
  * message, which the reconciler re-sends, rather than a message the pin would refuse.
  */
@@ -114,12 +165,13 @@ async function retryOrFail(
   cid: string,
   attemptId: string,
   error: string,
+  permanent: boolean,
   opts: PromoteOptions,
   ctx: PromoteContext,
 ): Promise<boolean> {
   const pin = await ctx.pins.get(cid)
   if (!pin || pin.attemptId !== attemptId || pin.status !== 'pinning') return false
-  const retry = pin.attempts < opts.maxAttempts
+  const retry = !permanent && pin.attempts < opts.maxAttempts
   const settled = await ctx.pins.settle(
     cid,
     attemptId,

@@ -31,7 +31,7 @@ import type {
   RequestStore,
 } from './ports.ts'
 import { requestPin } from './request-pin.ts'
-import { releaseContent } from './unreferenced-content.ts'
+import { deleteRequest } from './unreferenced-content.ts'
 
 export interface PsaContext {
   requests: RequestStore
@@ -154,12 +154,10 @@ export async function replacePsaRequest(
 ): Promise<PsaRequestView> {
   const old = await ownedRequest(input, ctx)
   const created = await createPsaRequest({ user: input.user, pin: input.pin }, ctx)
-  if (!(await ctx.requests.delete(old.requestid))) {
-    await ctx.requests.delete(created.request.requestid)
-    await releaseContent(created.request.cid, ctx)
+  if (!(await deleteRequest(old, ctx, { release: old.cid !== created.request.cid }))) {
+    await deleteRequest(created.request, ctx)
     throw new RequestNotFoundError()
   }
-  if (old.cid !== created.request.cid) await releaseContent(old.cid, ctx)
   return created
 }
 
@@ -168,8 +166,7 @@ export async function deletePsaRequest(
   ctx: Pick<PsaContext, 'requests' | 'pins' | 'clock'>,
 ): Promise<void> {
   const old = await ownedRequest(input, ctx)
-  if (!(await ctx.requests.delete(old.requestid))) throw new RequestNotFoundError()
-  await releaseContent(old.cid, ctx)
+  if (!(await deleteRequest(old, ctx))) throw new RequestNotFoundError()
 }
 
 async function ownedRequest(

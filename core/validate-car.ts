@@ -21,7 +21,15 @@ import * as Digest from 'multiformats/hashes/digest'
 import { concatBytes } from './bytes.ts'
 import { CAR_CODEC } from './car-format.ts'
 import { UnsupportedCodecError } from './errors.ts'
-import { blockKey, isInline, linksOf, SUPPORTED_CODECS } from './links.ts'
+import { IDENTITY, nodeHashName, SHA2_256, unsupportedHash } from './hash-policy.ts'
+import {
+  blockKey,
+  DEFAULT_MAX_DAG_BLOCKS,
+  isInline,
+  linksOf,
+  MAX_DAG_BLOCKS_CEILING,
+  SUPPORTED_CODECS,
+} from './links.ts'
 
 /** The largest block data accepted (the CID not included). Sane DAG builders stay at or below 2 MiB. */
 export const MAX_BLOCK_SIZE = 8 * 1024 * 1024
@@ -60,20 +68,35 @@ export const CAR_FAULT_CODES = [
   'BLOCK_HASH_MISMATCH',
   'BLOCK_DECODE_FAILED',
   'DAG_INCOMPLETE',
+  'DAG_TOO_MANY_BLOCKS',
 ] as const
 export type CarFaultCode = (typeof CAR_FAULT_CODES)[number]
+
+/**
+ * Faults of the content itself: its hash functions, codecs, block encodings and size are the same in every
+ * fetch of the DAG, so a CAR refused for one of them fails its pin at once instead of being fetched again.
+ * The other faults can come of a faulty upload, worker or peer, and are retried.
+ */
+export const PERMANENT_CAR_FAULTS: ReadonlySet<CarFaultCode> = new Set<CarFaultCode>([
+  'UNSUPPORTED_HASH',
+  'UNSUPPORTED_CODEC',
+  'BLOCK_DECODE_FAILED',
+  'CAR_TOO_LARGE',
+  'DAG_TOO_MANY_BLOCKS',
+])
 
 export interface ValidateCarOptions {
   /** The expected root. A CIDv0 and the CIDv1 of the same dag-pb block are the same root. */
   root: CID
   /** Reading stops as soon as the CAR is longer than this. */
   maxBytes?: number
+  /**
+   * The most distinct blocks (link targets included) the CAR's DAG may have, default DEFAULT_MAX_DAG_BLOCKS,
+   * at most MAX_DAG_BLOCKS_CEILING: it bounds the validator's memory (~150 bytes each).
+   */
+  maxBlocks?: number
   signal?: AbortSignal
 }
-
-const SHA2_256 = 0x12
-const SHA2_512 = 0x13
-const IDENTITY = 0x00
 
 /**
  * Validates a CARv1 read from `body`, which is consumed once and released (its iterator's `return()`) if
@@ -86,7 +109,10 @@ export async function validateCar(
 ): Promise<CarVerdict> {
   const { signal, maxBytes } = opts
   signal?.throwIfAborted()
-  const parser = new CarParser(opts.root)
+  const parser = new CarParser(
+    opts.root,
+    Math.min(opts.maxBlocks ?? DEFAULT_MAX_DAG_BLOCKS, MAX_DAG_BLOCKS_CEILING),
+  )
   const hasher = new CarHasher()
   const it = body[Symbol.asyncIterator]()
   let exhausted = false
@@ -327,11 +353,24 @@ class CarParser {
   private rootKey = ''
   private rootInline = false
   private readonly dag = new Map<string, number>()
+  private readonly maxBlocks: number
   total = 0
   blocks = 0
 
-  constructor(expectedRoot: CID) {
+  constructor(expectedRoot: CID, maxBlocks: number) {
     this.expectedRoot = expectedRoot
+    this.maxBlocks = maxBlocks
+  }
+
+  /** Before a new key goes into `dag`: the budget of distinct blocks (link targets included). */
+  private budget(at: number): void {
+    if (this.dag.size >= this.maxBlocks) {
+      throw new Fault(
+        'DAG_TOO_MANY_BLOCKS',
+        `the DAG has more than ${this.maxBlocks} blocks (distinct blocks and link targets, found by offset ${at}): over MAX_DAG_BLOCKS`,
+        at,
+      )
+    }
   }
 
   push(chunk: Uint8Array): void {
@@ -556,6 +595,7 @@ class CarParser {
     const key = blockKey(cid)
     const seen = this.dag.get(key) ?? 0
     if (((seen % FLAGS) & PRESENT) === 0) {
+      if (seen === 0) this.budget(this.start)
       // A repeated block was verified above; its links are those of its first copy.
       this.dag.set(key, (seen % FLAGS) + this.start * FLAGS + PRESENT)
       this.blocks++
@@ -575,7 +615,7 @@ class CarParser {
     if (mh.code === IDENTITY) {
       actual = concatBytes(parts, n)
     } else {
-      const h = createHash(mh.code === SHA2_256 ? 'sha256' : 'sha512')
+      const h = createHash(nodeHashName(mh.code))
       for (const p of parts) h.update(p)
       actual = h.digest()
     }
@@ -617,6 +657,7 @@ class CarParser {
     // Arithmetic, not bitwise: the offset in the value may exceed 32 bits.
     const seen = this.dag.get(key) ?? 0
     if ((seen % FLAGS) & LINKED) return
+    if (seen === 0) this.budget(at)
     if (!isInline(target)) {
       this.dag.set(key, seen + LINKED)
       return
@@ -721,13 +762,6 @@ class CarParser {
       )
     }
   }
-}
-
-function unsupportedHash(code: number, digestLength: number): string | undefined {
-  if (code === SHA2_256) return digestLength === 32 ? undefined : `truncated sha2-256 (${digestLength} bytes)`
-  if (code === SHA2_512) return digestLength === 64 ? undefined : `truncated sha2-512 (${digestLength} bytes)`
-  if (code === IDENTITY) return undefined
-  return `unsupported multihash function 0x${code.toString(16)}: only sha2-256, sha2-512 and identity`
 }
 
 /** The CIDv1 a block key stands for, to name a block in a reason. */

@@ -4,6 +4,10 @@
  * (in memory, or SQLite under `<dataDir>/sqs` for SQS and SNS and files under `<dataDir>/s3` for S3).
  * The tables, queues, topic and buckets are created (idempotently) from the same definitions the stack uses.
  *
+ * fauxqs ignores `x-amz-copy-source-if-match` on CopyObject and UploadPartCopy: a `preHandler` hook enforces
+ * it as S3 does (412 PreconditionFailed when the source's ETag differs), so a copy conditional on the bytes the
+ * validator read behaves here as in AWS.
+ *
  * fauxqs has no S3 bucket notifications: an `onResponse` hook turns successful PutObject, CopyObject and
  * CompleteMultipartUpload responses into S3 `ObjectCreated:*` events for `onObjectCreated` subscribers,
  * delivered asynchronously and retried twice on failure, like a Lambda's asynchronous invocation.
@@ -428,6 +432,31 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         }
       }
     }
+
+    app.addHook('preHandler', async (request, reply) => {
+      const ifMatch = request.headers['x-amz-copy-source-if-match']
+      const source = request.headers['x-amz-copy-source']
+      if (request.method !== 'PUT' || typeof ifMatch !== 'string' || typeof source !== 'string') return
+      const decoded = decodeURIComponent(source).replace(/^\//, '')
+      const slash = decoded.indexOf('/')
+      if (slash === -1) return // fauxqs answers the malformed source itself.
+      let object: FauxqsS3Object
+      try {
+        object = s3.headObject(decoded.slice(0, slash), decoded.slice(slash + 1))
+      } catch {
+        return // Missing: fauxqs answers 404 itself.
+      }
+      const unquote = (etag: string) => etag.replace(/"/g, '')
+      if (ifMatch.trim() === '*' || unquote(ifMatch) === unquote(object.etag)) return
+      return reply
+        .code(412)
+        .header('content-type', 'application/xml')
+        .send(
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
+            '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
+            '<Condition>x-amz-copy-source-If-Match</Condition></Error>',
+        )
+    })
 
     app.addHook('onResponse', async (request, reply) => {
       if (reply.statusCode !== 200) return

@@ -101,6 +101,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     const validate = createValidateCarHandler(
       {
         maxCarBytes: cfg.MAX_CAR_BYTES,
+        maxDagBlocks: cfg.MAX_DAG_BLOCKS,
         maxAttempts: cfg.MAX_ATTEMPTS,
         retryDelaySeconds: cfg.RETRY_BASE_DELAY_SECONDS,
       },

@@ -5,6 +5,7 @@
  *
  * In ECS (ECS_AGENT_URI set) the task is protected from scale-in while the worker holds jobs; beside kubo,
  * kubo's repo is garbage-collected while the worker holds none; HEALTH_PORT serves the container health check.
+ * An unhandled rejection is logged and the worker keeps running; an uncaught exception is logged and exits.
  */
 import { createAwsClients } from '../adapters/aws-clients.ts'
 import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
@@ -21,10 +22,13 @@ import { parseConfig } from '../core/config.ts'
 import type { BlockSource } from '../core/ports.ts'
 import { workerEnvSchema } from './config.ts'
 import { createLoopWatch, startHealthServer } from './health.ts'
+import { handleProcessFaults } from './process-faults.ts'
 import { startWorker } from './worker.ts'
 
 const cfg = parseConfig(workerEnvSchema, process.env)
 const log = createLogger('pickup-worker')
+// A stray rejection is logged and the worker goes on; an uncaught exception exits (see process-faults.ts).
+handleProcessFaults(process, log)
 const aws = createAwsClients(cfg)
 const stops: Array<() => Promise<void>> = []
 

@@ -42,6 +42,7 @@ const ANNOUNCE_EVERY_MS = 30_000
 export function fetchLimits(cfg: WorkerConfig): FetchLimits {
   return {
     maxCarBytes: cfg.MAX_CAR_BYTES,
+    maxDagBlocks: cfg.MAX_DAG_BLOCKS,
     fetchTimeoutMs: cfg.FETCH_TIMEOUT_MS,
     fetchChunkTimeoutMs: cfg.FETCH_CHUNK_TIMEOUT_MS,
     concurrency: cfg.FETCH_CONCURRENCY,

@@ -200,6 +200,7 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
         DESTINATION_BUCKET: data.destination.bucketName,
         CAR_STORED_TOPIC_ARN: data.carStored.topicArn,
         MAX_CAR_BYTES: String(cfg.MAX_CAR_BYTES),
+        MAX_DAG_BLOCKS: String(cfg.MAX_DAG_BLOCKS),
         MAX_ATTEMPTS: String(cfg.MAX_ATTEMPTS),
         RETRY_BASE_DELAY_SECONDS: String(cfg.RETRY_BASE_DELAY_SECONDS),
       },
@@ -221,6 +222,18 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
           sid: 'DestinationWrite',
           actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
           resources: [destinationObjects],
+        }),
+        // After marking a pin, the validator checks (HeadObject) that its CAR is still there: the sweep may have
+        // deleted that key meanwhile. ListBucket makes a missing key a 404, not a 403.
+        new iam.PolicyStatement({
+          sid: 'DestinationCheck',
+          actions: ['s3:GetObject'],
+          resources: [destinationObjects],
+        }),
+        new iam.PolicyStatement({
+          sid: 'DestinationList',
+          actions: ['s3:ListBucket'],
+          resources: [data.destination.bucketArn],
         }),
         new iam.PolicyStatement({
           sid: 'RetryJob',
@@ -287,6 +300,18 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
           sid: 'DeleteCars',
           actions: ['s3:DeleteObject'],
           resources: [data.destination.arnForObjects('*')],
+        }),
+        // After deleting a CAR, the sweep checks (HeadObject) whether the content was stored again at that key
+        // meanwhile. ListBucket makes a missing key a 404, not a 403.
+        new iam.PolicyStatement({
+          sid: 'CheckCars',
+          actions: ['s3:GetObject'],
+          resources: [data.destination.arnForObjects('*')],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ListCars',
+          actions: ['s3:ListBucket'],
+          resources: [data.destination.bucketArn],
         }),
       ],
     },

@@ -320,9 +320,9 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       const pin = await update(
         cid,
         'SET #status = :pinned, #car = :car, #attemptId = :attemptId, #updated = :now, ' +
-          '#created = if_not_exists(#created, :now), #attempts = if_not_exists(#attempts, :zero), ' +
-          `#origins = if_not_exists(#origins, :empty), ${BUMP} REMOVE #error, #leaseExpires, #progress`,
-        'attribute_not_exists(#cid) OR #status <> :pinned',
+          `${BUMP} REMOVE #error, #leaseExpires, #progress`,
+        // The record must exist: a validation that comes after the sweep deleted it never re-creates it.
+        'attribute_exists(#cid) AND #status <> :pinned',
         {
           ':pinned': S('pinned'),
           ':car': encodeCar(car),
@@ -330,7 +330,25 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
           ':now': n(now),
           ':zero': n(0),
           ':one': n(1),
-          ':empty': { L: [] },
+        },
+      )
+      return pin !== undefined
+    },
+
+    async requeueLostCar(cid, carKey, error, now) {
+      const pin = await update(
+        cid,
+        `SET #status = :queued, #error = :error, #attempts = :zero, #updated = :now, ${BUMP} ` +
+          'REMOVE #car, #attemptId, #leaseExpires, #progress',
+        '#status = :pinned AND #car.#key = :carKey',
+        {
+          ':queued': S('queued'),
+          ':error': S(error),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':pinned': S('pinned'),
+          ':carKey': S(carKey),
         },
       )
       return pin !== undefined

@@ -3,12 +3,10 @@
  * here again and compared with the CID, so a faulty or hostile RPC endpoint cannot slip a wrong block into
  * a CAR.
  */
-import { createHash } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { create } from 'kubo-rpc-client'
-import type { CID } from 'multiformats/cid'
-import { identity } from 'multiformats/hashes/identity'
-import { BlockHashMismatchError, IpfsUnavailableError, UnsupportedHashError } from '../../core/errors.ts'
+import { IpfsUnavailableError } from '../../core/errors.ts'
+import { checkHash, verifyBlock } from '../../core/hash-policy.ts'
 import type { BlockSource, Logger } from '../../core/ports.ts'
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
@@ -21,33 +19,11 @@ export interface KuboBlockSourceOptions {
   connectTimeoutMs?: number
 }
 
-/** Multihash codes pickup can verify, and node:crypto's name for each. */
-const NODE_HASHES: ReadonlyMap<number, string> = new Map([
-  [0x12, 'sha256'],
-  [0x13, 'sha512'],
-  [0x14, 'sha3-512'],
-  [0x15, 'sha3-384'],
-  [0x16, 'sha3-256'],
-  [0x17, 'sha3-224'],
-])
-
-/** Throws BlockHashMismatchError unless `bytes` hash to the CID's multihash (a truncated one included). */
-export function verifyBlock(cid: CID, bytes: Uint8Array): void {
-  const { code, digest } = cid.multihash
-  let actual: Uint8Array
-  if (code === identity.code) {
-    actual = bytes
-    if (actual.length !== digest.length) throw new BlockHashMismatchError(cid)
-  } else {
-    const algorithm = NODE_HASHES.get(code)
-    if (algorithm === undefined) throw new UnsupportedHashError(code)
-    actual = createHash(algorithm).update(bytes).digest()
-    if (digest.length > actual.length) throw new BlockHashMismatchError(cid)
-  }
-  for (let i = 0; i < digest.length; i++) {
-    if (actual[i] !== digest[i]) throw new BlockHashMismatchError(cid)
-  }
-}
+/**
+ * Throws unless `bytes` are the block the CID names, under pickup's one hash policy (core/hash-policy.ts):
+ * kubo can fetch blocks hashed with functions the validator refuses; those fail here, permanently.
+ */
+export { verifyBlock } from '../../core/hash-policy.ts'
 
 export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource {
   const { log } = opts
@@ -76,6 +52,8 @@ export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource
     },
 
     async get(cid, getOpts) {
+      // A hash the validator would refuse is refused before kubo spends a fetch on it.
+      checkHash(cid)
       let bytes: Uint8Array
       try {
         bytes = await client.block.get(cid, { signal: getOpts?.signal })

@@ -4,14 +4,25 @@
  * keys are lowercased as S3 does, and `list` is in key order. Bodies are copied in and out.
  */
 
+import { createHash } from 'node:crypto'
 import { nextOrAbort } from '../../core/abort.ts'
 import { concatBytes } from '../../core/bytes.ts'
+import { CopySourceChangedError } from '../../core/errors.ts'
 import type { ObjectStore, PutOptions } from '../../core/ports.ts'
 
 interface StoredObject {
   data: Uint8Array
   metadata: Record<string, string>
+  /** The body's MD5, quoted, as S3 gives a single-part object. */
+  etag: string
 }
+
+function newEtag(data: Uint8Array): string {
+  return `"${createHash('md5').update(data).digest('hex')}"`
+}
+
+/** S3 compares ETags with or without their quotes. */
+const unquote = (etag: string) => etag.replace(/"/g, '')
 
 /** The largest chunk `get` yields. */
 const GET_CHUNK_BYTES = 1024 * 1024
@@ -61,7 +72,7 @@ export function createMemoryObjectStore({ bucket }: { bucket: string }): ObjectS
 
     async put(key, body, opts?: PutOptions) {
       const data = await readAll(body, opts?.signal)
-      objects.set(key, { data, metadata: lowercaseKeys(opts?.metadata) })
+      objects.set(key, { data, metadata: lowercaseKeys(opts?.metadata), etag: newEtag(data) })
       return { bytes: data.byteLength }
     },
 
@@ -69,7 +80,12 @@ export function createMemoryObjectStore({ bucket }: { bucket: string }): ObjectS
       opts?.signal?.throwIfAborted()
       const o = objects.get(key)
       if (!o) return undefined
-      return { size: o.data.byteLength, metadata: { ...o.metadata }, body: chunksOf(o.data, opts?.signal) }
+      return {
+        size: o.data.byteLength,
+        metadata: { ...o.metadata },
+        etag: o.etag,
+        body: chunksOf(o.data, opts?.signal),
+      }
     },
 
     async head(key) {
@@ -81,12 +97,16 @@ export function createMemoryObjectStore({ bucket }: { bucket: string }): ObjectS
       objects.delete(key)
     },
 
-    async copyTo(key, dest, destKey) {
+    async copyTo(key, dest, destKey, opts) {
       const target = backends.get(dest)
       if (!target) throw new TypeError('copyTo: the destination must be an in-memory object store')
       const o = objects.get(key)
       if (!o) throw new Error(`copy source memory://${bucket}/${key} does not exist`)
-      target.set(destKey, { data: o.data.slice(), metadata: { ...o.metadata } })
+      if (opts?.ifMatch !== undefined && unquote(opts.ifMatch) !== unquote(o.etag)) {
+        throw new CopySourceChangedError(key)
+      }
+      const data = o.data.slice()
+      target.set(destKey, { data, metadata: { ...o.metadata }, etag: newEtag(data) })
     },
 
     async *list(prefix) {

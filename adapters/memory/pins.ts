@@ -118,17 +118,27 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
     },
 
     async markPinned(cid, attemptId, car, now) {
-      let pin = pins.get(cid)
-      if (pin?.status === 'pinned') return false
-      if (!pin) {
-        pin = { cid, status: 'pinned', created: now, updated: now, attempts: 0, origins: [] }
-        pins.set(cid, pin)
-      }
+      const pin = pins.get(cid)
+      if (!pin || pin.status === 'pinned') return false
       pin.status = 'pinned'
       pin.car = { cid: car.cid, bytes: car.bytes, blocks: car.blocks, key: car.key }
       pin.attemptId = attemptId
       pin.updated = now
       delete pin.error
+      delete pin.leaseExpires
+      delete pin.progress
+      return true
+    },
+
+    async requeueLostCar(cid, carKey, error, now) {
+      const pin = pins.get(cid)
+      if (pin?.status !== 'pinned' || pin.car?.key !== carKey) return false
+      pin.status = 'queued'
+      pin.error = error
+      pin.attempts = 0
+      pin.updated = now
+      delete pin.car
+      delete pin.attemptId
       delete pin.leaseExpires
       delete pin.progress
       return true

@@ -24,6 +24,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { nextOrAbort } from '../../core/abort.ts'
+import { CopySourceChangedError } from '../../core/errors.ts'
 import type { ObjectInfo, ObjectStore } from '../../core/ports.ts'
 
 const MiB = 1024 * 1024
@@ -56,6 +57,16 @@ function isNotFound(err: unknown): boolean {
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
   return err.name === 'NoSuchKey' || err.name === 'NotFound' || status === 404
 }
+
+/** S3's answer to a copy whose `x-amz-copy-source-if-match` did not hold. */
+function isPreconditionFailed(err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+  return err.name === 'PreconditionFailed' || status === 412
+}
+
+/** S3 compares ETags with or without their quotes. */
+const unquote = (etag: string) => etag.replace(/"/g, '')
 
 /** S3 CopySource: `bucket/key`, URL-encoded except for the slashes. */
 function copySource(bucket: string, key: string): string {
@@ -99,13 +110,16 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
   const multipartCopyThreshold = options.multipartCopyThreshold ?? DEFAULT_MULTIPART_COPY_THRESHOLD
   const copyPartSize = options.copyPartSize ?? DEFAULT_COPY_PART_SIZE
 
-  async function head(key: string): Promise<(ObjectInfo & { contentType?: string }) | undefined> {
+  async function head(
+    key: string,
+  ): Promise<(ObjectInfo & { contentType?: string; etag?: string }) | undefined> {
     try {
       const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
       return {
         size: res.ContentLength ?? 0,
         metadata: res.Metadata ?? {},
         ...(res.ContentType ? { contentType: res.ContentType } : {}),
+        ...(res.ETag ? { etag: res.ETag } : {}),
       }
     } catch (err) {
       if (isNotFound(err)) return undefined
@@ -113,9 +127,19 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
     }
   }
 
-  async function multipartCopy(key: string, destBucket: string, destKey: string, size: number) {
+  async function multipartCopy(
+    key: string,
+    destBucket: string,
+    destKey: string,
+    size: number,
+    ifMatch: string | undefined,
+  ) {
     const source = await head(key)
     if (!source) throw new Error(`copy source s3://${bucket}/${key} does not exist`)
+    // The metadata copied must be the validated object's too; every part below is conditional on it as well.
+    if (ifMatch !== undefined && unquote(source.etag ?? '') !== unquote(ifMatch)) {
+      throw new CopySourceChangedError(key)
+    }
     const { UploadId: uploadId } = await client.send(
       new CreateMultipartUploadCommand({
         Bucket: destBucket,
@@ -142,6 +166,7 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
               PartNumber: range.partNumber,
               CopySource: copySource(bucket, key),
               CopySourceRange: `bytes=${range.start}-${range.end}`,
+              ...(ifMatch !== undefined ? { CopySourceIfMatch: ifMatch } : {}),
             }),
           )
           const etag = res.CopyPartResult?.ETag
@@ -163,6 +188,7 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
       await client
         .send(new AbortMultipartUploadCommand({ Bucket: destBucket, Key: destKey, UploadId: uploadId }))
         .catch(() => {})
+      if (isPreconditionFailed(err)) throw new CopySourceChangedError(key)
       throw err
     }
   }
@@ -200,9 +226,11 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
           new GetObjectCommand({ Bucket: bucket, Key: key }),
           opts?.signal ? { abortSignal: opts.signal } : {},
         )
+        if (!res.ETag) throw new Error(`GetObject of s3://${bucket}/${key} returned no ETag`)
         return {
           size: res.ContentLength ?? 0,
           metadata: res.Metadata ?? {},
+          etag: res.ETag,
           body: asAsyncIterable(res.Body),
         }
       } catch (err) {
@@ -231,17 +259,24 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
         if (!info) throw new Error(`copy source s3://${bucket}/${key} does not exist`)
         size = info.size
       }
+      const ifMatch = opts?.ifMatch
       if (size <= multipartCopyThreshold) {
-        await client.send(
-          new CopyObjectCommand({
-            Bucket: dest.bucket,
-            Key: destKey,
-            CopySource: copySource(bucket, key),
-            MetadataDirective: 'COPY',
-          }),
-        )
+        try {
+          await client.send(
+            new CopyObjectCommand({
+              Bucket: dest.bucket,
+              Key: destKey,
+              CopySource: copySource(bucket, key),
+              MetadataDirective: 'COPY',
+              ...(ifMatch !== undefined ? { CopySourceIfMatch: ifMatch } : {}),
+            }),
+          )
+        } catch (err) {
+          if (isPreconditionFailed(err)) throw new CopySourceChangedError(key)
+          throw err
+        }
       } else {
-        await multipartCopy(key, dest.bucket, destKey, size)
+        await multipartCopy(key, dest.bucket, destKey, size, ifMatch)
       }
     },
 

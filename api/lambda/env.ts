@@ -40,7 +40,12 @@ export const validateCarEnvSchema = aws
   )
   .extend({ CAR_STORED_TOPIC_ARN: z.string().min(1) })
   .extend(
-    workerSchema.pick({ MAX_CAR_BYTES: true, MAX_ATTEMPTS: true, RETRY_BASE_DELAY_SECONDS: true }).shape,
+    workerSchema.pick({
+      MAX_CAR_BYTES: true,
+      MAX_DAG_BLOCKS: true,
+      MAX_ATTEMPTS: true,
+      RETRY_BASE_DELAY_SECONDS: true,
+    }).shape,
   )
 
 /** The dead-letter queue's consumer (api/lambda/dead-letter.ts): it forwards dead jobs to the failed-jobs queue. */

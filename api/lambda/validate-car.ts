@@ -15,6 +15,7 @@ const aws = createAwsClients(cfg)
 export const handler = createValidateCarHandler(
   {
     maxCarBytes: cfg.MAX_CAR_BYTES,
+    maxDagBlocks: cfg.MAX_DAG_BLOCKS,
     maxAttempts: cfg.MAX_ATTEMPTS,
     retryDelaySeconds: cfg.RETRY_BASE_DELAY_SECONDS,
   },

@@ -3,6 +3,7 @@
  */
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
+import { CopySourceChangedError } from '../../core/errors.ts'
 import type { ObjectStore } from '../../core/ports.ts'
 import { collect, sleep } from './harness.ts'
 
@@ -207,6 +208,32 @@ export function objectStoreSuite(name: string, factory: ObjectStoreFactory): voi
       await store.put('tiny.car', once(text('tiny')))
       await copier.copyTo('tiny.car', other, 'tiny-copy.car', { size: 4 })
       expect((await read((await other.get('tiny-copy.car'))!.body)).bytes.toString()).toBe('tiny')
+    })
+
+    it('copies only the object that was read: a source replaced since then is refused (If-Match on its ETag)', async () => {
+      const { store, other, partwiseCopier } = await factory()
+      await store.put('v.car', once(text('validated bytes')))
+      const validated = await store.get('v.car')
+      expect(typeof validated?.etag).toBe('string')
+      await read(validated!.body)
+      // Replaced between the read and the copy.
+      await store.put('v.car', once(text('unverified bytes')))
+      const copier = partwiseCopier ?? store
+      for (const [s, key] of [
+        [store, 'whole.car'],
+        [copier, 'parts.car'],
+      ] as const) {
+        const copy = s.copyTo('v.car', other, key, { ifMatch: validated!.etag })
+        await expect(copy).rejects.toBeInstanceOf(CopySourceChangedError)
+        await expect(copy).rejects.toMatchObject({ code: 'COPY_SOURCE_CHANGED' })
+        expect(await other.head(key)).toBeUndefined()
+      }
+      // What is there now copies under its own ETag.
+      const current = await store.get('v.car')
+      expect(current?.etag).not.toBe(validated?.etag)
+      await read(current!.body)
+      await copier.copyTo('v.car', other, 'parts.car', { ifMatch: current!.etag })
+      expect((await read((await other.get('parts.car'))!.body)).bytes.toString()).toBe('unverified bytes')
     })
 
     it('fails to copy a missing object', async () => {

@@ -446,19 +446,45 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         })
       })
 
-      it('records a CAR for content that had no record', async () => {
+      it('refuses content without a record: a late validation never re-creates a swept pin', async () => {
         const c = cid()
-        expect(await store.markPinned(c, 'att1', car, T0)).toBe(true)
-        expect(await store.get(c)).toEqual({
+        expect(await store.markPinned(c, 'att1', car, T0)).toBe(false)
+        expect(await store.get(c)).toBeUndefined()
+        // Requested, failed, no longer wanted and swept: a CAR of that attempt validated late finds no record.
+        await store.request(c, [], T0)
+        await store.claim(c, 'att1', T0 + 1000, T0)
+        await store.settle(c, 'att1', { status: 'failed', error: 'E: gave up' }, T0 + 1)
+        await store.markUnreferenced(c, T0 + 2)
+        expect(await store.deleteUnreferenced(c, T0 + 2)).toMatchObject({ cid: c, status: 'failed' })
+        expect(await store.markPinned(c, 'att1', car, T0 + 3)).toBe(false)
+        expect(await store.get(c)).toBeUndefined()
+      })
+    })
+
+    describe('requeueLostCar', () => {
+      it('sets a pin whose CAR is gone queued, attempts reset and without the CAR, only if it still has that CAR', async () => {
+        const c = cid()
+        await store.request(c, ['/a'], T0)
+        await store.claim(c, 'att1', T0 + 1000, T0)
+        await store.settle(c, 'att1', { status: 'queued', error: 'E: first failed' }, T0 + 1)
+        await store.claim(c, 'att2', T0 + 2000, T0 + 2)
+        await store.markPinned(c, 'att2', car, T0 + 3)
+        expect(await store.requeueLostCar(c, 'other/key.car', 'CAR_LOST: x', T0 + 4)).toBe(false)
+        expect(await store.requeueLostCar(cid(), car.key, 'CAR_LOST: x', T0 + 4)).toBe(false)
+        expect(await store.requeueLostCar(c, car.key, 'CAR_LOST: x', T0 + 5)).toBe(true)
+        const expected: Pin = {
           cid: c,
-          status: 'pinned',
+          status: 'queued',
           created: T0,
-          updated: T0,
+          updated: T0 + 5,
           attempts: 0,
-          origins: [],
-          attemptId: 'att1',
-          car,
-        })
+          origins: ['/a'],
+          error: 'CAR_LOST: x',
+        }
+        expect(await store.get(c)).toEqual(expected)
+        // Not pinned any more: nothing to do a second time, and the next attempt claims it.
+        expect(await store.requeueLostCar(c, car.key, 'CAR_LOST: x', T0 + 6)).toBe(false)
+        expect((await store.claim(c, 'att3', T0 + 3000, T0 + 7)).kind).toBe('claimed')
       })
     })
 

@@ -8,6 +8,7 @@ import { ShutdownError } from '../../core/errors.ts'
 import type { FetchOutcome } from '../../core/fetch-pin.ts'
 import type { PinJob } from '../../core/pin.ts'
 import { createPinWorker, type PinWorker } from '../../core/pin-worker.ts'
+import type { JobQueue } from '../../core/ports.ts'
 import { createTestLogger } from '../helpers/log.ts'
 
 const log = createTestLogger()
@@ -167,6 +168,65 @@ describe('pin worker', () => {
     expect(runs).toBe(1)
     await waitFor(() => runs === 2, 8000)
     await waitFor(() => queue.stats().invisible === 0 && queue.stats().visible === 0)
+  })
+
+  it('survives a settle that fails (release and the fallback send both refused): logged, left to SQS, no unhandled rejection', async () => {
+    const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    const lines: Array<{ level: string; msg?: string; obj: object }> = []
+    let sqsDown = true
+    // The real queue semantics, with SQS refusing the two calls that settle a retryable failure.
+    const queue: JobQueue = {
+      ...memory,
+      release: async (receipt, delay) => {
+        if (sqsDown) throw new Error('SQS unavailable (release)')
+        return memory.release(receipt, delay)
+      },
+      send: async (job, opts) => {
+        if (sqsDown) throw new Error('SQS unavailable (send)')
+        return memory.send(job, opts)
+      },
+    }
+    const ran: string[] = []
+    try {
+      worker = createPinWorker(
+        {
+          slots: 1,
+          visibilityTimeoutSeconds: 30,
+          fetchTimeoutMs: 60_000,
+          waitSeconds: 1,
+          retryDelaySeconds: () => 0,
+        },
+        {
+          queue,
+          log: createTestLogger(lines),
+          run: async (job) => {
+            ran.push(job.cid)
+            if (job.cid === 'a')
+              return { kind: 'failed', attemptId: 'a', code: 'X', reason: 'y', retryable: true, attempts: 1 }
+            return uploaded
+          },
+        },
+      )
+      await memory.send({ cid: 'a', origins: [] })
+      worker.start()
+      await waitFor(() => ran.length === 1 && worker?.inFlight === 0)
+      // Rejections are reported once the microtask queue drains: give them that turn.
+      await new Promise((r) => setImmediate(r))
+      await new Promise((r) => setImmediate(r))
+      expect(unhandled).toEqual([])
+      expect(lines.some((l) => l.level === 'error' && /settl/.test(l.msg ?? ''))).toBe(true)
+      // The message is neither deleted nor lost: it is still in flight, and SQS makes it visible again.
+      expect(memory.stats()).toEqual({ visible: 0, invisible: 1 })
+      // The worker is still polling: the next job runs.
+      sqsDown = false
+      await memory.send({ cid: 'b', origins: [] })
+      await waitFor(() => ran.includes('b') && memory.stats().visible + memory.stats().invisible === 1)
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
   })
 
   it('on stop, aborts jobs past the grace period and releases their messages at once', async () => {

@@ -3,6 +3,7 @@
  * paths. The same functions run against the AWS adapters in the end-to-end suite.
  */
 import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { createMemoryDeadLetterQueue, createMemoryFailedJobs } from '../../adapters/memory/dead-letters.ts'
 import { createMemoryEventSink, type MemoryEventSink } from '../../adapters/memory/events.ts'
@@ -16,6 +17,7 @@ import { tempCarKey } from '../../core/pin.ts'
 import type { ObjectStore } from '../../core/ports.ts'
 import { promoteCar } from '../../core/promote-car.ts'
 import { requestPin } from '../../core/request-pin.ts'
+import { sweepUnreferenced } from '../../core/unreferenced-content.ts'
 import { validateCar } from '../../core/validate-car.ts'
 import { carBytes, collect, dagCborDag, rawBlock } from '../fixtures/dags.ts'
 import { createTestLogger } from '../helpers/log.ts'
@@ -213,6 +215,61 @@ describe('fetch then promote', () => {
     expect(await keys(destination)).toHaveLength(1)
     expect(await keys(temp)).toEqual([])
   })
+
+  it('a CAR validated while its pin was swept is not promoted and does not bring the record back', async () => {
+    const dag = rawBlock(1000, 'swept meanwhile')
+    const cid = contentKey(dag.root)
+    const requests = { forContent: async () => [] }
+    await pins.request(cid, [], clock.now())
+    await pins.claim(cid, 'late', clock.now() + 60_000, clock.now())
+    // The attempt's CAR is in the temporary bucket when the pin is given up on and its last request deleted.
+    await temp.put(tempCarKey(cid, 'late'), chunks(await carBytes(dag.root, dag.blocks)))
+    await pins.settle(cid, 'late', { status: 'failed', error: 'FETCH_TIMEOUT: gave up' }, clock.now())
+    await pins.markUnreferenced(cid, clock.now() - 10)
+    // The sweep runs while the validator is verifying that CAR: it deletes the record just before the copy.
+    const racingTemp: ObjectStore = {
+      ...temp,
+      copyTo: async (...args) => {
+        const swept = await sweepUnreferenced(
+          { pins, requests, destination, clock, log },
+          { retentionMs: 0, limit: 10 },
+        )
+        expect(swept.deleted).toBe(1)
+        return temp.copyTo(...args)
+      },
+    }
+    const out = await promoteCar(tempCarKey(cid, 'late'), promoteOpts, { ...promoteCtx(), temp: racingTemp })
+    expect(out).toEqual({ kind: 'ignored', why: 'no pin record' })
+    expect(await pins.get(cid)).toBeUndefined()
+    expect(await keys(destination)).toEqual([])
+    expect(await keys(temp)).toEqual([])
+    expect(events.events).toEqual([])
+  })
+
+  it('a CAR replaced in the temporary bucket after it was verified is not promoted: only verified bytes are', async () => {
+    const dag = rawBlock(1000, 'replaced')
+    const cid = contentKey(dag.root)
+    await pins.request(cid, [], clock.now())
+    await pins.claim(cid, 'att', clock.now() + 60_000, clock.now())
+    const key = tempCarKey(cid, 'att')
+    await temp.put(key, chunks(await carBytes(dag.root, dag.blocks)))
+    const unverified = new TextEncoder().encode('not the CAR that was verified')
+    // Someone overwrites the object between the validator's read and its copy.
+    const racingTemp: ObjectStore = {
+      ...temp,
+      copyTo: async (...args) => {
+        await temp.put(key, chunks(unverified))
+        return temp.copyTo(...args)
+      },
+    }
+    const out = await promoteCar(key, promoteOpts, { ...promoteCtx(), temp: racingTemp })
+    expect(out).toEqual({ kind: 'ignored', why: 'object changed since it was verified' })
+    expect(await keys(destination)).toEqual([])
+    expect((await pins.get(cid))?.status).toBe('pinning')
+    expect(events.events).toEqual([])
+    // The new object is left for its own ObjectCreated event, which verifies it.
+    expect(await collect((await temp.get(key))!.body)).toEqual(unverified)
+  })
 })
 
 describe('failures', () => {
@@ -269,6 +326,23 @@ describe('failures', () => {
     expect(await keys(destination)).toEqual([])
     expect(await keys(temp)).toEqual([])
     expect(queue.stats().visible).toBe(2)
+  })
+
+  it('an invalid CAR whose fault no attempt can change fails its pin at once, without a retry (re-fetch)', async () => {
+    // A dag-cbor block that hashes right but does not decode: every fetch of this DAG gets the same bytes.
+    const bytes = new Uint8Array([0xa1, 0x61])
+    const root = CID.createV1(0x71, await sha256.digest(bytes))
+    const cid = contentKey(root)
+    await pins.request(cid, [], clock.now())
+    expect((await pins.claim(cid, 'att1', clock.now() + 60_000, clock.now())).kind).toBe('claimed')
+    await temp.put(tempCarKey(cid, 'att1'), chunks(await carBytes(root, [{ cid: root, bytes }])))
+    const out = await promoteCar(tempCarKey(cid, 'att1'), promoteOpts, promoteCtx())
+    expect(out).toMatchObject({ kind: 'invalid', code: 'BLOCK_DECODE_FAILED', retried: false })
+    const pin = await pins.get(cid)
+    expect(pin?.status).toBe('failed')
+    expect(pin?.attempts).toBe(1)
+    expect(pin?.error).toMatch(/^BLOCK_DECODE_FAILED: /)
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 0 })
   })
 
   it('a dead letter fails its pin with the last reason and is forwarded for operators; pinned and live pins are left alone', async () => {

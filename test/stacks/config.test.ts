@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../core/config.ts'
+import { sweepUnreferencedSchema } from '../../api/sweep-unreferenced.ts'
+import { ConfigError, parseConfig } from '../../core/config.ts'
+import { MIN_UNREFERENCED_RETENTION_MS } from '../../core/unreferenced-content.ts'
 import { deploySchema, parseDeployConfig, workerEphemeralStorageGiB } from '../../stacks/deploy-config.ts'
 import { stagePolicy } from '../../stacks/stage.ts'
 import { estimateValidatorSeconds, VALIDATOR_TIMEOUT_SECONDS } from '../../stacks/validator-sizing.ts'
@@ -57,6 +59,23 @@ describe('deploy configuration', () => {
       'WORKER_MAX_TASKS',
       'WORKER_MEMORY_MIB',
     ])
+  })
+
+  it('refuses a retention of unreferenced content under an hour, in the deploy config and in the sweep function', () => {
+    for (const ms of ['0', '1000', String(MIN_UNREFERENCED_RETENTION_MS - 1)]) {
+      expect(problems({ UNREFERENCED_RETENTION_MS: ms }).map((p) => p.split(':')[0])).toEqual([
+        'UNREFERENCED_RETENTION_MS',
+      ])
+      expect(() => parseConfig(sweepUnreferencedSchema, { UNREFERENCED_RETENTION_MS: ms })).toThrow(
+        ConfigError,
+      )
+    }
+    expect(MIN_UNREFERENCED_RETENTION_MS).toBe(60 * 60 * 1000)
+    const least = String(MIN_UNREFERENCED_RETENTION_MS)
+    expect(parseDeployConfig({ UNREFERENCED_RETENTION_MS: least }).UNREFERENCED_RETENTION_MS).toBe(
+      60 * 60 * 1000,
+    )
+    expect(parseConfig(sweepUnreferencedSchema, {}).UNREFERENCED_RETENTION_MS).toBe(7 * 24 * 60 * 60 * 1000)
   })
 
   it('treats empty values as unset, as a copied .env.tpl leaves them', () => {

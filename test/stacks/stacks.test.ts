@@ -494,6 +494,10 @@ describe('IAM', () => {
       's3:PutObject',
     ])
     expect(st.DestinationWrite?.resource).toMatch(/DestinationBucket.*\/\*/)
+    expect(st.DestinationCheck?.actions).toEqual(['s3:GetObject'])
+    expect(st.DestinationCheck?.resource).toMatch(/DestinationBucket.*\/\*/)
+    expect(st.DestinationList?.actions).toEqual(['s3:ListBucket'])
+    expect(st.DestinationList?.resource).toMatch(/DestinationBucket/)
     expect(st.RetryJob).toEqual({
       actions: ['sqs:SendMessage'],
       resource: expect.stringContaining('PinQueue'),
@@ -561,6 +565,10 @@ describe('IAM', () => {
     expect(st.FindRequests?.resource).toContain('/index/cid')
     expect(st.DeleteCars?.actions).toEqual(['s3:DeleteObject'])
     expect(st.DeleteCars?.resource).toMatch(/DestinationBucket.*\/\*/)
+    expect(st.CheckCars?.actions).toEqual(['s3:GetObject'])
+    expect(st.CheckCars?.resource).toMatch(/DestinationBucket.*\/\*/)
+    expect(st.ListCars?.actions).toEqual(['s3:ListBucket'])
+    expect(st.ListCars?.resource).toMatch(/DestinationBucket/)
   })
 
   it('reconciler: find stuck pins by status, settle them, send their jobs again', () => {
