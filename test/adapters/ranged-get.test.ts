@@ -55,9 +55,7 @@ interface Observed {
 }
 
 /** A client of the same fauxqs, whose GetObject requests pass through `hook` first. */
-function observedClient(
-  hook?: (range: string, attempt: number) => Promise<void> | void,
-): Observed {
+function observedClient(hook?: (range: string, attempt: number) => Promise<void> | void): Observed {
   const e = services.endpoints
   const client = new S3Client({
     endpoint: e.s3,
@@ -200,6 +198,10 @@ describe('ranged GET', () => {
     const store = createS3ObjectStore({ client: o.client, bucket, readPartBytes: MiB, readConcurrency: 2 })
     const got = await store.get('store')
     expect(sha(await readAll(got!.body))).toBe(sha(body))
-    expect(o.ranges).toEqual([`bytes=0-${MiB - 1}`, `bytes=${MiB}-${2 * MiB - 1}`, `bytes=${2 * MiB}-${3 * MiB - 1}`])
+    expect(o.ranges).toEqual([
+      `bytes=0-${MiB - 1}`,
+      `bytes=${MiB}-${2 * MiB - 1}`,
+      `bytes=${2 * MiB}-${3 * MiB - 1}`,
+    ])
   })
 })
