@@ -74,8 +74,11 @@ export function workerEnvironment(
     LOG_LEVEL: cfg.LOG_LEVEL,
     HEALTH_PORT: String(HEALTH_PORT),
     KUBO_GC_MIN_INTERVAL_MS: String(cfg.KUBO_GC_MIN_INTERVAL_MS),
-    // Stop taking jobs for a GC when kubo's repo fills 70% of the task's disk (images and logs need room too).
-    KUBO_GC_HIGH_WATER_BYTES: String(Math.floor(ephemeralBytes * 0.7)),
+    // Stop taking jobs for a GC when kubo's repo fills 70% of the task's disk (images and logs need room too),
+    // or leaves less than one largest CAR for jobs, so a worker the disk gate keeps idle collects at once.
+    KUBO_GC_HIGH_WATER_BYTES: String(
+      Math.floor(Math.min(ephemeralBytes * 0.7, workerJobDiskBytes(cfg) - cfg.MAX_CAR_BYTES)),
+    ),
     // The disk kubo's repo may fill with jobs' blocks: a job is admitted only while it holds MAX_CAR_BYTES
     // more for it and for every running job (adapters/kubo/disk-gate.ts).
     KUBO_JOB_DISK_BYTES: String(workerJobDiskBytes(cfg)),

@@ -709,6 +709,13 @@ describe('worker service', () => {
       })
     }
     expect(workerEphemeralStorageGiB(production.cfg)).toBe(10 * 8 + 10)
+    // Admission by disk: the worker gets the disk its jobs may fill, and collects before it is too full to
+    // admit one largest CAR.
+    const env = containerEnv(containers(production).worker!)
+    expect(env.KUBO_JOB_DISK_BYTES).toBe(String(80 * 1024 ** 3))
+    expect(Number(env.KUBO_GC_HIGH_WATER_BYTES)).toBeLessThanOrEqual(
+      80 * 1024 ** 3 - production.cfg.MAX_CAR_BYTES,
+    )
     expect(workerEphemeralStorageGiB(custom.cfg)).toBe(4 * 20 + 10)
   })
 
