@@ -8,6 +8,8 @@
 # Store validated CARs in this existing bucket (same account and region) instead of creating one. It is
 # imported, never modified: its versioning, encryption and policies stay its owner's business.
 DESTINATION_BUCKET_NAME=
+# AWS accounts (12 digits, comma-separated) allowed to subscribe to the "CAR stored" topic: the indexers'.
+CAR_STORED_SUBSCRIBER_ACCOUNTS=
 
 # ---------------------------------------------------------------- HTTP API
 # Serve the API on this domain, in the Route 53 hosted zone given by id and name (all three, or none).
@@ -19,6 +21,9 @@ API_CORS_ORIGINS=*
 # Delegates the Pinning Service API hands out while no worker is live (WORKER_MIN_TASKS=0, or all restarting):
 # stable /p2p/ multiaddrs of peers of yours, comma-separated. None: it answers 503 until a worker is up.
 PSA_DELEGATES=
+# Route throttling: steady requests per second and burst the API accepts; above them clients get 429.
+API_THROTTLE_RATE_PER_SECOND=50
+API_THROTTLE_BURST=100
 
 # ---------------------------------------------------------------- worker tasks (ECS Fargate)
 # Autoscaling bounds, in tasks. Scaling aims at BATCH_SIZE pin jobs (waiting or in flight) per task.
@@ -92,8 +97,13 @@ RECONCILE_AFTER_MS=
 RECONCILE_LIMIT=500
 
 # ---------------------------------------------------------------- functions and logs
-# Validator Lambda memory in MB (3538 = 2 vCPUs; see stacks/validator-sizing.ts).
-VALIDATOR_MEMORY_MB=3538
+# Validator Lambda memory in MB: 3008 (~1.7 vCPUs) is the most every account accepts (stacks/validator-sizing.ts).
+VALIDATOR_MEMORY_MB=3008
+# Concurrency reserved for the validator (0: none). Needs an account concurrency limit of at least this + 100.
+VALIDATOR_RESERVED_CONCURRENCY=20
+# The validator reads each CAR as ranged GETs of this many bytes, this many in flight.
+VALIDATOR_READ_PART_BYTES=8388608
+VALIDATOR_READ_CONCURRENCY=8
 # fatal, error, warn, info, debug or trace.
 LOG_LEVEL=info
 
@@ -102,5 +112,7 @@ LOG_LEVEL=info
 ALARM_EMAIL=
 # Worker log lines at level error or above, per 5 minutes, that raise the worker-errors alarm.
 ALARM_WORKER_ERRORS=5
+# HTTP API 5xx answers per 5 minutes that raise the api-5xx alarm.
+ALARM_API_5XX=5
 # Age in seconds of the oldest pin job that raises the oldest-job alarm. Default: FETCH_TIMEOUT_MS + 1 hour.
 ALARM_QUEUE_AGE_SECONDS=

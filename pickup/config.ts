@@ -35,6 +35,21 @@ export const sidecarSchema = z.object({
    * the sidecar against origins on loopback turn it on.
    */
   IPFS_ALLOW_PRIVATE_DIALS: flag(false),
+  /**
+   * Disk kubo's repo may fill with jobs' blocks. Set (the stack sets it), a job is admitted only while the
+   * repo plus MAX_CAR_BYTES for it and for each running job fit in it (adapters/kubo/disk-gate.ts). 0: no check.
+   */
+  KUBO_JOB_DISK_BYTES: int(0),
+  /**
+   * The ECS service the task belongs to (the stack sets it). With ECS_CONTAINER_METADATA_URI_V4, a worker
+   * whose task is no longer in the service's primary deployment stops taking jobs
+   * (adapters/ecs/deployment-gate.ts).
+   */
+  ECS_SERVICE_NAME: z.string().min(1).optional(),
+  /** Set by ECS in every container: the task metadata endpoint (version 4). */
+  ECS_CONTAINER_METADATA_URI_V4: z.string().url().optional(),
+  /** How often a worker checks whether its task is still in its service's primary deployment. */
+  DEPLOYMENT_CHECK_INTERVAL_MS: int(60_000, 1000),
 })
 
 export const workerEnvSchema = workerSchema

@@ -7,13 +7,16 @@
  * kubo's repo is garbage-collected while the worker holds none; HEALTH_PORT serves the container health check.
  * An unhandled rejection is logged and the worker keeps running; an uncaught exception is logged and exits.
  */
+import { ECSClient } from '@aws-sdk/client-ecs'
 import { createAwsClients } from '../adapters/aws-clients.ts'
 import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
 import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
+import { createDeploymentGate, describePrimaryTaskDefinition } from '../adapters/ecs/deployment-gate.ts'
 import { createTaskProtection } from '../adapters/ecs/task-protection.ts'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
 import { createHeliaNode } from '../adapters/helia/node.ts'
 import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
+import { createDiskGate } from '../adapters/kubo/disk-gate.ts'
 import { createKuboGc, type KuboGc } from '../adapters/kubo/gc.ts'
 import { createLogger } from '../adapters/log.ts'
 import { createS3ObjectStore } from '../adapters/s3/objects.ts'
@@ -62,8 +65,32 @@ const loop = createLoopWatch(createSqsJobQueue({ client: aws.sqs, queueUrl: cfg.
   staleMs: 2 * 60 * 1000,
 })
 
+// Beside kubo, a job is admitted only with disk for it; in ECS, an outdated task takes no new job.
+const disk =
+  cfg.IPFS_API_URL && cfg.KUBO_JOB_DISK_BYTES > 0
+    ? createDiskGate({
+        apiUrl: cfg.IPFS_API_URL,
+        jobDiskBytes: cfg.KUBO_JOB_DISK_BYTES,
+        maxCarBytes: cfg.MAX_CAR_BYTES,
+        log,
+      })
+    : undefined
+const deployment =
+  cfg.ECS_CONTAINER_METADATA_URI_V4 && cfg.ECS_SERVICE_NAME
+    ? createDeploymentGate({
+        metadataUri: cfg.ECS_CONTAINER_METADATA_URI_V4,
+        serviceName: cfg.ECS_SERVICE_NAME,
+        primaryTaskDefinition: describePrimaryTaskDefinition(new ECSClient({ region: cfg.AWS_REGION })),
+        log,
+        checkIntervalMs: cfg.DEPLOYMENT_CHECK_INTERVAL_MS,
+      })
+    : undefined
+let queue = gc ? gc.gate(loop.queue) : loop.queue
+if (disk) queue = disk.gate(queue)
+if (deployment) queue = deployment.gate(queue)
+
 const running = await startWorker(cfg, {
-  queue: gc ? gc.gate(loop.queue) : loop.queue,
+  queue,
   pins: createDynamoPinStore({ client: aws.dynamodb, tableName: cfg.PIN_TABLE }),
   temp: createS3ObjectStore({ client: aws.s3, bucket: cfg.TEMP_BUCKET, partSize: cfg.UPLOAD_PART_BYTES }),
   workers: createDynamoWorkerRegistry({ client: aws.dynamodb, tableName: cfg.WORKER_TABLE }),
@@ -73,6 +100,7 @@ const running = await startWorker(cfg, {
   onBusyChange: (jobs) => {
     void protection?.set(jobs > 0)
     gc?.jobs(jobs)
+    disk?.jobs(jobs)
   },
 })
 
@@ -96,6 +124,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, async () => {
     log.info({ signal, inFlight: running.worker.inFlight }, 'shutting down')
     gc?.stop()
+    disk?.stop()
+    deployment?.stop()
     await running.stop()
     protection?.stop()
     for (const stop of stops) await stop()

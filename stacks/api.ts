@@ -125,6 +125,8 @@ export function ApiStack({ app, stack }: StackContext): ApiResources {
           },
         }
       : {}),
+    // Route throttling: a burst of requests gets 429s instead of taking the account's Lambda concurrency.
+    defaults: { throttle: { rate: cfg.API_THROTTLE_RATE_PER_SECOND, burst: cfg.API_THROTTLE_BURST } },
     routes: { $default: handler },
   })
   suppress(api, [

@@ -145,6 +145,18 @@ export function DataStack({ app, stack }: StackContext): DataResources {
     displayName: 'pickup: CAR stored',
     enforceSSL: true,
   })
+  // Indexers subscribe their own queues or functions from their own accounts (CAR_STORED_SUBSCRIBER_ACCOUNTS).
+  if (cfg.CAR_STORED_SUBSCRIBER_ACCOUNTS.length > 0) {
+    carStored.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'IndexersSubscribe',
+        principals: cfg.CAR_STORED_SUBSCRIBER_ACCOUNTS.map((account) => new iam.AccountPrincipal(account)),
+        actions: ['sns:Subscribe'],
+        resources: [carStored.topicArn],
+        conditions: { StringEquals: { 'sns:Protocol': ['sqs', 'lambda', 'https'] } },
+      }),
+    )
+  }
   suppress(carStored, [
     {
       id: 'AwsSolutions-SNS2',

@@ -6,6 +6,7 @@
  */
 import type { App } from 'sst/constructs'
 import { z } from 'zod'
+import { validatorReadSchema } from '../api/lambda/env.ts'
 import { reconcileSettingsSchema } from '../api/reconcile.ts'
 import { sweepUnreferencedSchema } from '../api/sweep-unreferenced.ts'
 import { parseConfig, workerSchema } from '../core/config.ts'
@@ -31,6 +32,7 @@ export const deploySchema = workerSchema
   .omit({ IPFS_API_URL: true })
   .extend(sweepUnreferencedSchema.shape)
   .extend(reconcileSettingsSchema.shape)
+  .extend(validatorReadSchema.shape)
   .extend({
     /** How often the sweep of unreferenced content runs. */
     UNREFERENCED_SWEEP_INTERVAL_MINUTES: int(60, 5, 24 * 60),
@@ -74,8 +76,33 @@ export const deploySchema = workerSchema
     /** Shortest interval between two `repo gc` runs of one worker. */
     KUBO_GC_MIN_INTERVAL_MS: int(10 * 60 * 1000, 0),
 
-    /** Lambda memory of the validator: 3538 MB = 2 vCPUs (see stacks/validator-sizing.ts). */
-    VALIDATOR_MEMORY_MB: int(3538, 1769, 10240),
+    /**
+     * Lambda memory of the validator: 3008 MB (~1.7 vCPUs), the most every account accepts (new accounts are
+     * often limited to 3008 MB until they ask for more); see stacks/validator-sizing.ts.
+     */
+    VALIDATOR_MEMORY_MB: int(3008, 1769, 10240),
+    /**
+     * Concurrency reserved for the validator, so a burst of API requests cannot take the account's Lambda
+     * concurrency from it (and caps it: S3 events beyond it wait in Lambda's event queue, up to 6 hours).
+     * 0: none reserved. Reserving needs an account concurrency limit of at least this + 100.
+     */
+    VALIDATOR_RESERVED_CONCURRENCY: int(20, 0, 1000),
+    /** Steady request rate and burst the HTTP API accepts (API Gateway route throttling); above it, 429. */
+    API_THROTTLE_RATE_PER_SECOND: int(50, 1, 10000),
+    API_THROTTLE_BURST: int(100, 1, 5000),
+    /**
+     * AWS accounts (12 digits, comma-separated) allowed to subscribe to the "CAR stored" topic: the indexers'.
+     */
+    CAR_STORED_SUBSCRIBER_ACCOUNTS: z
+      .string()
+      .default('')
+      .transform((v) =>
+        v
+          .split(',')
+          .map((a) => a.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id'))),
 
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 
@@ -83,6 +110,8 @@ export const deploySchema = workerSchema
     ALARM_EMAIL: z.string().email().optional(),
     /** Worker log lines at level error or above, per 5 minutes, that raise the alarm. */
     ALARM_WORKER_ERRORS: int(5, 1),
+    /** HTTP API 5xx answers per 5 minutes that raise the api-5xx alarm. */
+    ALARM_API_5XX: int(5, 1),
     /** Age of the oldest pin job that raises the alarm. Default: FETCH_TIMEOUT_MS + 1 hour. */
     ALARM_QUEUE_AGE_SECONDS: z.coerce.number().int().min(60).optional(),
   })
@@ -118,12 +147,22 @@ export const deploySchema = workerSchema
     if (cfg.VISIBILITY_TIMEOUT_SECONDS > 12 * 60 * 60) {
       problem('VISIBILITY_TIMEOUT_SECONDS', 'SQS allows at most 43200 (12 hours)')
     }
-    const estimate = estimateValidatorSeconds(cfg.MAX_CAR_BYTES)
+    const estimate = estimateValidatorSeconds(cfg.MAX_CAR_BYTES, {
+      memoryMb: cfg.VALIDATOR_MEMORY_MB,
+      readConcurrency: cfg.VALIDATOR_READ_CONCURRENCY,
+    })
     if (!estimate.fits) {
       problem(
         'MAX_CAR_BYTES',
         `the validator Lambda would need ~${Math.round(estimate.totalSeconds)} s for a CAR this large, over its ` +
           `${estimate.budgetSeconds} s budget (stacks/validator-sizing.ts): lower it, or validate large CARs on ECS`,
+      )
+    }
+    const diskGiB = workerEphemeralStorageGiB(cfg)
+    if ((diskGiB - WORKER_DISK_RESERVED_GIB) * GiB < cfg.MAX_CAR_BYTES) {
+      problem(
+        'WORKER_TYPICAL_CAR_GIB',
+        `the task's disk (${diskGiB} GiB, ${WORKER_DISK_RESERVED_GIB} GiB of it for images and logs) must hold one CAR of MAX_CAR_BYTES, or no job of that size could ever be admitted`,
       )
     }
     if (cfg.API_DOMAIN && !(cfg.API_HOSTED_ZONE_ID && cfg.API_HOSTED_ZONE_NAME)) {
@@ -141,9 +180,25 @@ export function parseDeployConfig(env: Record<string, string | undefined>): Depl
   return parseConfig(deploySchema, env)
 }
 
-/** Disk per worker task: room for BATCH_SIZE typical DAGs in kubo's repo, plus images and headroom. */
-export function workerEphemeralStorageGiB(cfg: DeployConfig): number {
+const GiB = 1024 ** 3
+/** Disk of a worker task kept for the images, logs and kubo's own files: never given to jobs. */
+export const WORKER_DISK_RESERVED_GIB = 10
+
+/**
+ * Disk per worker task: room for BATCH_SIZE typical DAGs in kubo's repo, plus images and headroom, within
+ * Fargate's 21-200 GiB. Not the worst case (BATCH_SIZE x MAX_CAR_BYTES can exceed 200 GiB): the worker
+ * admits a job only while the disk holds the largest CAR for it and for every job it runs
+ * (adapters/kubo/disk-gate.ts, given `workerJobDiskBytes`).
+ */
+export function workerEphemeralStorageGiB(
+  cfg: Pick<DeployConfig, 'BATCH_SIZE' | 'WORKER_TYPICAL_CAR_GIB'>,
+): number {
   return Math.min(200, Math.max(21, cfg.BATCH_SIZE * cfg.WORKER_TYPICAL_CAR_GIB + 10))
+}
+
+/** The part of a task's disk that kubo's repo may use for jobs. */
+export function workerJobDiskBytes(cfg: Pick<DeployConfig, 'BATCH_SIZE' | 'WORKER_TYPICAL_CAR_GIB'>): number {
+  return (workerEphemeralStorageGiB(cfg) - WORKER_DISK_RESERVED_GIB) * GiB
 }
 
 /** The oldest-message alarm: a job may legitimately be in flight for a whole fetch. */

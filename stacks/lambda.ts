@@ -20,6 +20,8 @@ export interface PickupFunctionProps {
   environment: Record<string, string>
   permissions: PolicyStatement[]
   bind?: FunctionProps['bind']
+  /** Concurrency reserved for (and capping) the function; unset: the account's shared pool. */
+  reservedConcurrentExecutions?: number
 }
 
 export function pickupFunction(
@@ -43,6 +45,9 @@ export function pickupFunction(
     environment: { LOG_LEVEL: cfg.LOG_LEVEL, ...props.environment },
     permissions: props.permissions,
     ...(props.bind ? { bind: props.bind } : {}),
+    ...(props.reservedConcurrentExecutions === undefined
+      ? {}
+      : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
   })
   suppress(fn, [BASIC_EXECUTION_ROLE, NODE_22_RUNTIME])
   return fn

@@ -2,9 +2,10 @@
  * Alarms and the dashboard. Every alarm notifies the stage's alarm topic (and ALARM_EMAIL, if set), when it
  * fires and when it clears; the README's Alarms table says what each one means and what to do.
  */
-import { Duration } from 'aws-cdk-lib'
+import { ArnFormat, Duration } from 'aws-cdk-lib'
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch'
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions'
+import * as iam from 'aws-cdk-lib/aws-iam'
 import * as sns from 'aws-cdk-lib/aws-sns'
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
 import { type StackContext, use } from 'sst/constructs'
@@ -31,7 +32,29 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
   const { api, handler: httpHandler } = use(ApiStack)
   const prefix = resourcePrefix(app)
 
-  const alarmTopic = new sns.Topic(stack, 'AlarmTopic', { topicName: `${prefix}-alarms`, enforceSSL: true })
+  // Not named: operators subscribe through its ARN (the AlarmTopicArn output) or ALARM_EMAIL.
+  const alarmTopic = new sns.Topic(stack, 'AlarmTopic', { enforceSSL: true })
+  // Without this, CloudWatch may not publish to the topic and no alarm reaches anyone. Only this account's
+  // alarms may.
+  alarmTopic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchAlarmsPublish',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [alarmTopic.topicArn],
+      conditions: {
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+        StringEquals: { 'aws:SourceAccount': stack.account },
+      },
+    }),
+  )
   suppress(alarmTopic, [
     {
       id: 'AwsSolutions-SNS2',
@@ -44,7 +67,7 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
   const fiveMinutes = Duration.minutes(5)
   const alarm = (
     id: string,
-    props: Omit<cloudwatch.AlarmProps, 'alarmName' | 'actionsEnabled' | 'treatMissingData'> & {
+    props: Omit<cloudwatch.AlarmProps, 'alarmName' | 'actionsEnabled'> & {
       name: string
     },
   ) => {
@@ -73,15 +96,14 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 3,
     }),
+    // On what arrives, not on depth: a depth alarm stays in ALARM while jobs wait (days) and notifies once;
+    // every new failed job must be heard of.
     failedJobs: alarm('FailedJobsAlarm', {
-      name: 'failed-jobs-waiting',
+      name: 'failed-jobs-arrived',
       alarmDescription:
-        'Jobs given up on after MAX_ATTEMPTS receives (their pins are failed) wait in the failed-jobs queue for ' +
-        'an operator: see why with `pickup dlq list`, then redrive or purge them. They expire after 14 days.',
-      metric: pipeline.failedJobs.metricApproximateNumberOfMessagesVisible({
-        period: fiveMinutes,
-        statistic: 'Maximum',
-      }),
+        'Jobs given up on after MAX_ATTEMPTS receives (their pins are failed) arrived in the failed-jobs queue: ' +
+        'see why with `pickup dlq list`, then redrive or purge them. They expire after 14 days.',
+      metric: pipeline.failedJobs.metricNumberOfMessagesSent({ period: fiveMinutes, statistic: 'Sum' }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -154,16 +176,65 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
     validatorEventsLost: alarm('ValidatorFailuresAlarm', {
       name: 'validator-events-failed',
       alarmDescription:
-        'S3 events the validator failed on three times are waiting in the validator failure queue; their pins ' +
+        'S3 events the validator failed on three times arrived in the validator failure queue; their pins ' +
         'stay pinning until the events are replayed.',
-      metric: pipeline.validatorFailures.metricApproximateNumberOfMessagesVisible({
+      metric: pipeline.validatorFailures.metricNumberOfMessagesSent({
         period: fiveMinutes,
-        statistic: 'Maximum',
+        statistic: 'Sum',
       }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
     }),
+    api5xx: alarm('Api5xxAlarm', {
+      name: 'api-5xx',
+      alarmDescription: `The HTTP API answered ${cfg.ALARM_API_5XX} or more requests with a 5xx in 5 minutes (see the HttpApi logs).`,
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName: '5xx',
+        dimensionsMap: { ApiId: api.httpApiId },
+        statistic: 'Sum',
+        period: fiveMinutes,
+      }),
+      threshold: cfg.ALARM_API_5XX,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+    httpErrors: alarm('HttpFunctionErrorsAlarm', {
+      name: 'http-function-errors',
+      alarmDescription:
+        'The HTTP API function failed (crashed, timed out, or could not start: an unset CLUSTER_BASIC_AUTH_TOKEN ' +
+        'secret fails every request at cold start). See the HttpApi logs.',
+      metric: httpHandler.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+    ...(cfg.WORKER_MIN_TASKS > 0
+      ? {
+          tasksBelowMinimum: alarm('RunningTasksAlarm', {
+            name: 'workers-below-minimum',
+            alarmDescription:
+              `Fewer than WORKER_MIN_TASKS (${cfg.WORKER_MIN_TASKS}) worker tasks ran for 15 minutes: tasks fail ` +
+              'to start or their health checks (see the ECS service events and the worker and kubo logs).',
+            metric: new cloudwatch.Metric({
+              namespace: 'ECS/ContainerInsights',
+              metricName: 'RunningTaskCount',
+              dimensionsMap: {
+                ClusterName: worker.cluster.clusterName,
+                ServiceName: worker.service.serviceName,
+              },
+              statistic: 'Minimum',
+              period: fiveMinutes,
+            }),
+            threshold: cfg.WORKER_MIN_TASKS,
+            comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluationPeriods: 3,
+            // No data from Container Insights means no running task reported either.
+            treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+          }),
+        }
+      : {}),
   }
 
   const dashboard = new cloudwatch.Dashboard(stack, 'Dashboard', {
@@ -250,5 +321,6 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
   )
 
   suppressFrameworkResources(stack)
+  stack.addOutputs({ AlarmTopicArn: alarmTopic.topicArn })
   return { alarmTopic, alarms, dashboard }
 }

@@ -48,6 +48,8 @@ export function suppressFrameworkResources(stack: Stack): void {
     'CustomResourceHandler',
     'Custom::S3AutoDeleteObjectsCustomResourceProvider',
     'BucketNotificationsHandler050a0587b7544547bf325f094a3db834',
+    // CDK's AwsCustomResource provider (the ECS service-linked roles, stacks/worker.ts).
+    'AWS679f53fac002430cb0da5b7982bd2287',
   ]
   for (const path of paths) {
     const construct = stack.node.tryFindChild(path)

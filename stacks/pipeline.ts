@@ -23,7 +23,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3'
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { type Function as SstFunction, type StackContext, use } from 'sst/constructs'
-import { bucketName, tempBucket } from '../adapters/s3/buckets.ts'
+import { tempBucket } from '../adapters/s3/buckets.ts'
 import {
   failedJobsQueue,
   pinQueueDefinition,
@@ -31,7 +31,7 @@ import {
   queueName,
 } from '../adapters/sqs/queues.ts'
 import { type DataResources, DataStack } from './data.ts'
-import { bucketPrefix, resourcePrefix, useDeployConfig } from './deploy-config.ts'
+import { resourcePrefix, useDeployConfig } from './deploy-config.ts'
 import { pickupFunction } from './lambda.ts'
 import { type AppliesTo, arnWildcard, suppress, suppressFrameworkResources } from './nag.ts'
 import { applyStagePolicy, stagePolicy } from './stage.ts'
@@ -145,8 +145,8 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
   )
 
   // ------------------------------------------------------------ temporary bucket and validator
+  // Not named: only pickup's own roles use it, and they are given its generated name.
   const temp = new s3.Bucket(stack, 'TempBucket', {
-    bucketName: bucketName(bucketPrefix(app), tempBucket),
     encryption: s3.BucketEncryption.S3_MANAGED,
     blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
     objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -172,7 +172,6 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
   ])
 
   const validatorFailures = new sqs.Queue(stack, 'ValidatorFailureQueue', {
-    queueName: `${prefix}-validator-failures`,
     retentionPeriod: VALIDATOR_FAILURE_RETENTION,
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
@@ -203,7 +202,12 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
         MAX_DAG_BLOCKS: String(cfg.MAX_DAG_BLOCKS),
         MAX_ATTEMPTS: String(cfg.MAX_ATTEMPTS),
         RETRY_BASE_DELAY_SECONDS: String(cfg.RETRY_BASE_DELAY_SECONDS),
+        VALIDATOR_READ_PART_BYTES: String(cfg.VALIDATOR_READ_PART_BYTES),
+        VALIDATOR_READ_CONCURRENCY: String(cfg.VALIDATOR_READ_CONCURRENCY),
       },
+      ...(cfg.VALIDATOR_RESERVED_CONCURRENCY > 0
+        ? { reservedConcurrentExecutions: cfg.VALIDATOR_RESERVED_CONCURRENCY }
+        : {}),
       permissions: [
         new iam.PolicyStatement({
           sid: 'PinsReadSettle',

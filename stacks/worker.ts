@@ -21,6 +21,7 @@ import { Platform } from 'aws-cdk-lib/aws-ecr-assets'
 import * as ecs from 'aws-cdk-lib/aws-ecs'
 import * as iam from 'aws-cdk-lib/aws-iam'
 import * as logs from 'aws-cdk-lib/aws-logs'
+import * as cr from 'aws-cdk-lib/custom-resources'
 import { type StackContext, use } from 'sst/constructs'
 import { useProject } from 'sst/project.js'
 import { workerSchema } from '../core/config.ts'
@@ -31,6 +32,7 @@ import {
   useDeployConfig,
   WORKER_STOP_TIMEOUT_SECONDS,
   workerEphemeralStorageGiB,
+  workerJobDiskBytes,
 } from './deploy-config.ts'
 import { arnWildcard, suppress, suppressFrameworkResources } from './nag.ts'
 import { PipelineStack } from './pipeline.ts'
@@ -54,7 +56,10 @@ export const workerMetricNamespace = (stage: string) => `pickup/${stage}`
  */
 export function workerEnvironment(
   cfg: DeployConfig,
-  resources: Record<'PIN_TABLE' | 'WORKER_TABLE' | 'PIN_QUEUE_URL' | 'TEMP_BUCKET' | 'AWS_REGION', string>,
+  resources: Record<
+    'PIN_TABLE' | 'WORKER_TABLE' | 'PIN_QUEUE_URL' | 'TEMP_BUCKET' | 'AWS_REGION' | 'ECS_SERVICE_NAME',
+    string
+  >,
 ): Record<string, string> {
   const tuning: Record<string, string> = {}
   for (const key of Object.keys(workerSchema.shape) as Array<keyof typeof workerSchema.shape>) {
@@ -69,8 +74,14 @@ export function workerEnvironment(
     LOG_LEVEL: cfg.LOG_LEVEL,
     HEALTH_PORT: String(HEALTH_PORT),
     KUBO_GC_MIN_INTERVAL_MS: String(cfg.KUBO_GC_MIN_INTERVAL_MS),
-    // Stop taking jobs for a GC when kubo's repo fills 70% of the task's disk (images and logs need room too).
-    KUBO_GC_HIGH_WATER_BYTES: String(Math.floor(ephemeralBytes * 0.7)),
+    // Stop taking jobs for a GC when kubo's repo fills 70% of the task's disk (images and logs need room too),
+    // or leaves less than one largest CAR for jobs, so a worker the disk gate keeps idle collects at once.
+    KUBO_GC_HIGH_WATER_BYTES: String(
+      Math.floor(Math.min(ephemeralBytes * 0.7, workerJobDiskBytes(cfg) - cfg.MAX_CAR_BYTES)),
+    ),
+    // The disk kubo's repo may fill with jobs' blocks: a job is admitted only while it holds MAX_CAR_BYTES
+    // more for it and for every running job (adapters/kubo/disk-gate.ts).
+    KUBO_JOB_DISK_BYTES: String(workerJobDiskBytes(cfg)),
   }
 }
 
@@ -129,13 +140,66 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
     },
   ])
 
+  // ECS's service-linked role (AWSServiceRoleForECS) must exist before the first cluster of an account is
+  // created, and Application Auto Scaling's for ECS before the scalable target: created here if missing
+  // (an "already exists" answer is expected and ignored), so a first deploy in a new account does not
+  // depend on a manual step.
+  const serviceLinkedRoles = ['ecs.amazonaws.com', 'ecs.application-autoscaling.amazonaws.com'].map(
+    (service, i) =>
+      new cr.AwsCustomResource(stack, i === 0 ? 'EcsServiceLinkedRole' : 'EcsScalingServiceLinkedRole', {
+        onCreate: {
+          service: 'IAM',
+          action: 'createServiceLinkedRole',
+          parameters: { AWSServiceName: service },
+          physicalResourceId: cr.PhysicalResourceId.of(`service-linked-role-${service}`),
+          // "Service role name ... has been taken in this account": the role exists, which is the point.
+          ignoreErrorCodesMatching: 'InvalidInput',
+        },
+        policy: cr.AwsCustomResourcePolicy.fromStatements([
+          new iam.PolicyStatement({
+            actions: ['iam:CreateServiceLinkedRole'],
+            resources: [
+              stack.formatArn({
+                service: 'iam',
+                region: '',
+                resource: 'role',
+                resourceName: `aws-service-role/${service}/*`,
+              }),
+            ],
+            conditions: { StringLike: { 'iam:AWSServiceName': service } },
+          }),
+        ]),
+        installLatestAwsSdk: false,
+      }),
+  )
+
+  for (const role of serviceLinkedRoles) {
+    suppress(role, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          "Creates one AWS service's service-linked role, whose name AWS picks (the condition names the service).",
+        appliesTo: [
+          {
+            regex:
+              '/^Resource::arn:<AWS::Partition>:iam::\\d+:role\\/aws-service-role\\/ecs(\\.application-autoscaling)?\\.amazonaws\\.com\\/\\*$/',
+          },
+        ],
+      },
+    ])
+  }
+
+  // Not named: nothing outside the stack needs its name (it is an output).
   const cluster = new ecs.Cluster(stack, 'Cluster', {
-    clusterName: `${prefix}-workers`,
     vpc,
     containerInsightsV2: ecs.ContainerInsights.ENABLED,
   })
+  cluster.node.addDependency(serviceLinkedRoles[0]!)
 
   // ------------------------------------------------------------ task
+  // Named: the task reads its service's deployments (adapters/ecs/deployment-gate.ts), and a task definition
+  // cannot refer to the service that uses it.
+  const serviceName = `${prefix}-workers`
   const ephemeralStorageGiB = workerEphemeralStorageGiB(cfg)
   const taskDefinition = new ecs.FargateTaskDefinition(stack, 'WorkerTask', {
     cpu: cfg.WORKER_CPU,
@@ -147,14 +211,9 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
     },
   })
 
-  const kuboLogs = new logs.LogGroup(stack, 'KuboLogs', {
-    logGroupName: `/${prefix}/kubo`,
-    retention: policy.logRetention,
-  })
-  const workerLogs = new logs.LogGroup(stack, 'WorkerLogs', {
-    logGroupName: `/${prefix}/worker`,
-    retention: policy.logRetention,
-  })
+  // Not named: a retained log group with a fixed name would make a re-created stage fail.
+  const kuboLogs = new logs.LogGroup(stack, 'KuboLogs', { retention: policy.logRetention })
+  const workerLogs = new logs.LogGroup(stack, 'WorkerLogs', { retention: policy.logRetention })
   const logDriver = (logGroup: logs.LogGroup, streamPrefix: string) =>
     ecs.LogDrivers.awsLogs({
       logGroup,
@@ -214,6 +273,8 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
       WORKER_TABLE: data.tables.workers.tableName,
       PIN_QUEUE_URL: pipeline.queue.queueUrl,
       TEMP_BUCKET: pipeline.temp.bucketName,
+      // A literal, not a reference: the service depends on this task definition.
+      ECS_SERVICE_NAME: serviceName,
     }),
     healthCheck: {
       command: ['CMD-SHELL', SIDECAR_HEALTH_COMMAND],
@@ -261,6 +322,19 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
   )
   taskRole.addToPrincipalPolicy(
     new iam.PolicyStatement({
+      sid: 'OwnServiceDeployments',
+      actions: ['ecs:DescribeServices'],
+      resources: [
+        stack.formatArn({
+          service: 'ecs',
+          resource: 'service',
+          resourceName: `${cluster.clusterName}/${serviceName}`,
+        }),
+      ],
+    }),
+  )
+  taskRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({
       sid: 'TaskScaleInProtection',
       actions: ['ecs:UpdateTaskProtection', 'ecs:GetTaskProtection'],
       resources: [
@@ -298,7 +372,7 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
 
   // ------------------------------------------------------------ service and scaling
   const service = new ecs.FargateService(stack, 'WorkerService', {
-    serviceName: `${prefix}-workers`,
+    serviceName,
     cluster,
     taskDefinition,
     assignPublicIp: true,
@@ -329,7 +403,7 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
       }),
     ),
   })
-  scalingTarget.node.addDependency(service)
+  scalingTarget.node.addDependency(service, serviceLinkedRoles[1]!)
 
   const queueDimension = [{ name: 'QueueName', value: pipeline.queue.queueName }]
   const serviceDimensions = [

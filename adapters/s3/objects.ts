@@ -7,6 +7,8 @@
  * CompleteMultipartUpload or single PutObject in flight would still create the object after the rejection).
  * Failing the body makes lib-storage wait for its in-flight parts, send AbortMultipartUpload, and only then
  * reject; a put whose last request was already sent completes (and resolves) instead.
+ *
+ * `get` reads with parallel ranged GETs reassembled in order, in bounded memory (./ranged-get.ts).
  */
 
 import { Readable } from 'node:stream'
@@ -16,7 +18,6 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   type S3Client,
@@ -26,6 +27,7 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { nextOrAbort } from '../../core/abort.ts'
 import { CopySourceChangedError } from '../../core/errors.ts'
 import type { ObjectInfo, ObjectStore } from '../../core/ports.ts'
+import { DEFAULT_READ_CONCURRENCY, DEFAULT_READ_PART_BYTES, getRanged } from './ranged-get.ts'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -47,6 +49,10 @@ export interface S3ObjectStoreOptions {
   multipartCopyThreshold?: number
   /** Range of each UploadPartCopy. Default 512 MiB. */
   copyPartSize?: number
+  /** `get` reads the object as ranged GETs of this many bytes (adapters/s3/ranged-get.ts). Default 8 MiB. */
+  readPartBytes?: number
+  /** Ranged GETs `get` keeps in flight; memory is at most (this + 1) x readPartBytes. Default 8. */
+  readConcurrency?: number
 }
 
 /** The stores this module made: a server-side copy can only target one of them. */
@@ -97,18 +103,13 @@ async function* untilAborted(
   }
 }
 
-function asAsyncIterable(body: unknown): AsyncIterable<Uint8Array> {
-  if (body !== null && typeof body === 'object' && Symbol.asyncIterator in body) {
-    return body as AsyncIterable<Uint8Array>
-  }
-  throw new Error('GetObject returned a body that is not a stream')
-}
-
 export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore {
   const { client, bucket } = options
   const defaultPartSize = options.partSize ?? DEFAULT_PART_SIZE
   const multipartCopyThreshold = options.multipartCopyThreshold ?? DEFAULT_MULTIPART_COPY_THRESHOLD
   const copyPartSize = options.copyPartSize ?? DEFAULT_COPY_PART_SIZE
+  const readPartBytes = options.readPartBytes ?? DEFAULT_READ_PART_BYTES
+  const readConcurrency = options.readConcurrency ?? DEFAULT_READ_CONCURRENCY
 
   async function head(
     key: string,
@@ -221,23 +222,11 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): ObjectStore 
     },
 
     async get(key, opts) {
-      try {
-        const res = await client.send(
-          new GetObjectCommand({ Bucket: bucket, Key: key }),
-          opts?.signal ? { abortSignal: opts.signal } : {},
-        )
-        if (!res.ETag) throw new Error(`GetObject of s3://${bucket}/${key} returned no ETag`)
-        return {
-          size: res.ContentLength ?? 0,
-          metadata: res.Metadata ?? {},
-          etag: res.ETag,
-          body: asAsyncIterable(res.Body),
-        }
-      } catch (err) {
-        if (isNotFound(err)) return undefined
-        opts?.signal?.throwIfAborted()
-        throw err
-      }
+      return getRanged(client, bucket, key, {
+        partBytes: readPartBytes,
+        concurrency: readConcurrency,
+        ...(opts?.signal ? { signal: opts.signal } : {}),
+      })
     },
 
     async head(key) {

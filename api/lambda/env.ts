@@ -28,6 +28,22 @@ export const httpEnvSchema = aws
     PSA_DELEGATES: z.string().default(''),
   })
 
+/**
+ * How the validator reads a CAR from the temporary bucket: ranged GETs of VALIDATOR_READ_PART_BYTES,
+ * VALIDATOR_READ_CONCURRENCY in flight (adapters/s3/ranged-get.ts). Memory for the read is at most
+ * (concurrency + 1) x part: 72 MiB by default. Defaults: 8 MiB ranges (S3's guidance for ranged reads),
+ * 8 in flight (several times one stream's ~90 MB/s, above what the CPU verifies).
+ */
+export const validatorReadSchema = z.object({
+  VALIDATOR_READ_PART_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .max(256 * 1024 * 1024)
+    .default(8 * 1024 * 1024),
+  VALIDATOR_READ_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+})
+
 /** The validator on the temporary bucket's ObjectCreated events (api/lambda/validate-car.ts). */
 export const validateCarEnvSchema = aws
   .extend(
@@ -47,6 +63,7 @@ export const validateCarEnvSchema = aws
       RETRY_BASE_DELAY_SECONDS: true,
     }).shape,
   )
+  .extend(validatorReadSchema.shape)
 
 /** The dead-letter queue's consumer (api/lambda/dead-letter.ts): it forwards dead jobs to the failed-jobs queue. */
 export const deadLetterEnvSchema = aws

@@ -21,7 +21,12 @@ export const handler = createValidateCarHandler(
   },
   {
     pins: createDynamoPinStore({ client: aws.dynamodb, tableName: cfg.PIN_TABLE }),
-    temp: createS3ObjectStore({ client: aws.s3, bucket: cfg.TEMP_BUCKET }),
+    temp: createS3ObjectStore({
+      client: aws.s3,
+      bucket: cfg.TEMP_BUCKET,
+      readPartBytes: cfg.VALIDATOR_READ_PART_BYTES,
+      readConcurrency: cfg.VALIDATOR_READ_CONCURRENCY,
+    }),
     destination: createS3ObjectStore({ client: aws.s3, bucket: cfg.DESTINATION_BUCKET }),
     queue: createSqsPinQueue({ client: aws.sqs, queueUrl: cfg.PIN_QUEUE_URL }),
     events: createSnsEventSink({ client: aws.sns, topicArn: cfg.CAR_STORED_TOPIC_ARN }),

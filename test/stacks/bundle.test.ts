@@ -9,19 +9,32 @@
  * - the worker, with the esbuild command of the Dockerfile's build stage, run as written there.
  * Each bundle is then loaded by Node 22: with an empty environment it must stop on a ConfigError naming the
  * missing variables (so it loads and composes), and each Lambda bundle, given a complete environment, must
- * export its handler.
+ * export its handler. Then each Lambda bundle is invoked, in its own Node 22 process, with an event of the
+ * shape its trigger sends (S3 ObjectCreated, SQS batch, API Gateway v2 HTTP, EventBridge schedule) against
+ * the local services (DynamoDB, SQS, S3 and SNS emulators, reached through the SDK's endpoint variables), and
+ * the effect is asserted: what deploys is what is tested.
  */
-import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { execFile, execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs'
+import { Stack } from 'aws-cdk-lib'
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda'
 import type { Construct } from 'constructs'
 import { useProject } from 'sst/project.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { synthesize } from './synth.ts'
+import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
+import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
+import { destinationCarKey, tempCarKey } from '../../core/pin.ts'
+import type { PinStore } from '../../core/ports.ts'
+import { type Services, startServices } from '../../local/services.ts'
+import { carBytes, carCidOf, rawBlock, unixfsFile } from '../fixtures/dags.ts'
+import { concreteEnv, synthesize } from './synth.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const out = mkdtempSync(join(tmpdir(), 'pickup-bundle-'))
@@ -59,6 +72,8 @@ interface Built {
   handler: string
   runtime: string
   file: string
+  /** The function's environment in the template (references as placeholders). */
+  env: Record<string, string>
 }
 let built: Built[] = []
 
@@ -75,7 +90,11 @@ beforeAll(async () => {
         fn.node.addr,
         `${handler.slice(0, handler.lastIndexOf('.'))}.mjs`,
       )
-      return { handler, runtime: cfn.runtime ?? '', file }
+      const resolved = Stack.of(fn).resolve(cfn.environment) as
+        | { variables?: Record<string, unknown>; Variables?: Record<string, unknown> }
+        | undefined
+      const vars = resolved?.variables ?? resolved?.Variables ?? {}
+      return { handler, runtime: cfn.runtime ?? '', file, env: concreteEnv(vars) }
     }),
   )
 }, 120_000)
@@ -133,5 +152,276 @@ describe('worker', () => {
     const bare = load(outfile, {})
     expect(bare.status).not.toBe(0)
     expect(bare.stderr).toMatch(/invalid configuration:[\s\S]*PIN_QUEUE_URL/)
+  })
+})
+
+describe('Lambda bundles, invoked with events of their triggers against the local services', () => {
+  let services: Services
+  let pins: PinStore
+  const T = Date.now()
+
+  beforeAll(async () => {
+    services = await startServices({ prefix: 'bundle' })
+    pins = createDynamoPinStore({ client: services.clients.dynamodb, tableName: services.names.pinsTable })
+  })
+  afterAll(async () => {
+    await services?.stop()
+  })
+
+  /** The bundle of `handler`, its template environment with the local resources in place of the deployed ones. */
+  function bundle(handler: string): { file: string; env: Record<string, string> } {
+    const b = built.find((x) => x.handler === handler)
+    if (!b) throw new Error(`no bundle for ${handler}`)
+    const n = services.names
+    const local: Record<string, string> = {
+      PIN_TABLE: n.pinsTable,
+      WORKER_TABLE: n.workersTable,
+      REQUEST_TABLE: n.requestsTable,
+      TOKEN_TABLE: n.tokensTable,
+      PIN_QUEUE_URL: n.pinQueueUrl,
+      FAILED_JOBS_QUEUE_URL: n.failedJobsQueueUrl,
+      TEMP_BUCKET: n.tempBucket,
+      DESTINATION_BUCKET: n.destinationBucket,
+      CAR_STORED_TOPIC_ARN: n.carStoredTopicArn,
+    }
+    const env = Object.fromEntries(
+      Object.entries(b.env).map(([k, v]) => [k, local[k] ?? v] as [string, string]),
+    )
+    for (const [k, v] of Object.entries(env)) {
+      if (v.startsWith('<')) throw new Error(`${handler}: no local value for ${k}`)
+    }
+    return { file: b.file, env }
+  }
+
+  /** Runs the bundle's exported handler in a fresh Node 22 with the event; resolves what it returned. */
+  async function invoke(handler: string, event: unknown, extraEnv: Record<string, string> = {}) {
+    const { file, env } = bundle(handler)
+    const eventFile = join(out, `event-${Math.random().toString(36).slice(2)}.json`)
+    writeFileSync(eventFile, JSON.stringify(event))
+    const e = services.endpoints
+    const script =
+      `const m = await import(${JSON.stringify(pathToFileURL(file).href)});` +
+      `const event = JSON.parse((await import('node:fs')).readFileSync(process.env.PICKUP_TEST_EVENT, 'utf8'));` +
+      `const context = { awsRequestId: 'test', functionName: 'test', getRemainingTimeInMillis: () => 60000 };` +
+      `let out; try { out = { ok: await m.handler(event, context) ?? null } } catch (err) { out = { error: String(err) } }` +
+      `process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n')`
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...SST_ENV,
+        ...env,
+        AWS_REGION: e.region,
+        AWS_ACCESS_KEY_ID: services.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: services.credentials.secretAccessKey,
+        AWS_ENDPOINT_URL_DYNAMODB: e.dynamodb,
+        AWS_ENDPOINT_URL_SQS: e.sqs,
+        AWS_ENDPOINT_URL_S3: e.s3,
+        AWS_ENDPOINT_URL_SNS: e.sns,
+        S3_FORCE_PATH_STYLE: 'true',
+        LOG_LEVEL: 'silent',
+        PICKUP_TEST_EVENT: eventFile,
+        // What SSM would answer for the secret the deployed function fetches at cold start.
+        SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN: SST_ENV.SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN,
+        ...extraEnv,
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+      maxBuffer: 16 * 1024 * 1024,
+    })
+    const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
+    if (!line) throw new Error(`no result from ${handler}: ${stdout}`)
+    return JSON.parse(line.slice('RESULT '.length)) as { ok?: unknown; error?: string }
+  }
+
+  async function queuedCids(queueUrl: string): Promise<string[]> {
+    const res = await services.clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    )
+    return (res.Messages ?? []).map((m) => (JSON.parse(m.Body ?? '{}') as { cid?: string }).cid ?? '')
+  }
+
+  const schedule = (ruleId: string) => ({
+    version: '0',
+    id: 'a1b2c3d4-0000-0000-0000-000000000000',
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time: new Date(T).toISOString(),
+    region: 'us-east-1',
+    resources: [`arn:aws:events:us-east-1:123456789012:rule/${ruleId}`],
+    detail: {},
+  })
+
+  it('validate-car, on S3 ObjectCreated: a valid CAR is promoted and its pin pinned', async () => {
+    const dag = await unixfsFile(3 * 1024 * 1024, { seed: 'bundle' })
+    const bytes = await carBytes(dag.root, dag.blocks)
+    const cid = dag.root.toString()
+    await pins.request(cid, [], T)
+    await pins.claim(cid, 'attempt-1', T + 300_000, T)
+    const key = tempCarKey(cid, 'attempt-1')
+    await services.clients.s3.send(
+      new PutObjectCommand({ Bucket: services.names.tempBucket, Key: key, Body: bytes }),
+    )
+    const event = {
+      Records: [
+        {
+          eventVersion: '2.1',
+          eventSource: 'aws:s3',
+          awsRegion: 'us-east-1',
+          eventTime: new Date(T).toISOString(),
+          eventName: 'ObjectCreated:Put',
+          userIdentity: { principalId: 'AWS:AROAEXAMPLE:worker' },
+          requestParameters: { sourceIPAddress: '10.0.0.1' },
+          responseElements: { 'x-amz-request-id': 'R', 'x-amz-id-2': 'I' },
+          s3: {
+            s3SchemaVersion: '1.0',
+            configurationId: 'validator',
+            bucket: {
+              name: services.names.tempBucket,
+              ownerIdentity: { principalId: 'A' },
+              arn: `arn:aws:s3:::${services.names.tempBucket}`,
+            },
+            object: {
+              key: encodeURIComponent(key).replace(/%2F/g, '/'),
+              size: bytes.length,
+              eTag: 'e',
+              sequencer: '01',
+            },
+          },
+        },
+      ],
+    }
+    // Ranged reads of 1 MiB, 4 in flight: the CAR is read in several ranges, as a large one would be.
+    const result = await invoke('api/lambda/validate-car.handler', event, {
+      VALIDATOR_READ_PART_BYTES: String(1024 * 1024),
+      VALIDATOR_READ_CONCURRENCY: '4',
+    })
+    expect(result).toEqual({ ok: null })
+    const carCid = carCidOf(bytes).toString()
+    const pin = await pins.get(cid)
+    expect(pin?.status).toBe('pinned')
+    expect(pin?.car).toMatchObject({ cid: carCid, bytes: bytes.length, key: destinationCarKey(carCid) })
+    const destination = createS3ObjectStore({
+      client: services.clients.s3,
+      bucket: services.names.destinationBucket,
+    })
+    expect((await destination.head(destinationCarKey(carCid)))?.size).toBe(bytes.length)
+    const temp = createS3ObjectStore({ client: services.clients.s3, bucket: services.names.tempBucket })
+    expect(await temp.head(key)).toBeUndefined()
+  })
+
+  it('dead-letter, on an SQS batch: the pin is failed and the job forwarded to the failed-jobs queue', async () => {
+    const cid = rawBlock(64, 'dead').root.toString()
+    await pins.request(cid, [], T)
+    const event = {
+      Records: [
+        {
+          messageId: '059f36b4-87a3-44ab-83d2-661975830a7d',
+          receiptHandle: 'AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a',
+          body: JSON.stringify({ cid, origins: [] }),
+          attributes: {
+            ApproximateReceiveCount: '1',
+            SentTimestamp: String(T),
+            SenderId: 'AIDAIENQZJOLO23YVJ4VO',
+            ApproximateFirstReceiveTimestamp: String(T),
+          },
+          messageAttributes: {},
+          md5OfBody: 'e4e68fb7bd0e697a0ae8f1bb342846b3',
+          eventSource: 'aws:sqs',
+          eventSourceARN: services.names.deadLetterQueueArn,
+          awsRegion: 'us-east-1',
+        },
+      ],
+    }
+    const result = await invoke('api/lambda/dead-letter.handler', event)
+    expect(result).toEqual({ ok: { batchItemFailures: [] } })
+    expect((await pins.get(cid))?.status).toBe('failed')
+    expect(await queuedCids(services.names.failedJobsQueueUrl)).toEqual([cid])
+  })
+
+  it('http, on an API Gateway v2 request: POST /pins/{cid} answers the pin and queues its job', async () => {
+    const cid = rawBlock(64, 'http').root.toString()
+    const path = `/pins/${cid}`
+    const event = {
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: path,
+      rawQueryString: 'name=bundle',
+      headers: {
+        authorization: 'Basic token',
+        host: 'abc123.execute-api.us-east-1.amazonaws.com',
+        'user-agent': 'ipfs-cluster-client',
+        'x-forwarded-proto': 'https',
+      },
+      queryStringParameters: { name: 'bundle' },
+      requestContext: {
+        accountId: '123456789012',
+        apiId: 'abc123',
+        domainName: 'abc123.execute-api.us-east-1.amazonaws.com',
+        domainPrefix: 'abc123',
+        http: {
+          method: 'POST',
+          path,
+          protocol: 'HTTP/1.1',
+          sourceIp: '203.0.113.7',
+          userAgent: 'ipfs-cluster-client',
+        },
+        requestId: 'req-1',
+        routeKey: '$default',
+        stage: '$default',
+        time: '26/Nov/2026:11:00:00 +0000',
+        timeEpoch: T,
+      },
+      isBase64Encoded: false,
+    }
+    const result = await invoke('api/http.handler', event)
+    const response = result.ok as { statusCode: number; body: string }
+    expect(response.statusCode).toBe(200)
+    expect(JSON.parse(response.body)).toMatchObject({ cid, name: 'bundle' })
+    expect((await pins.get(cid))?.status).toBe('queued')
+    expect(await queuedCids(services.names.pinQueueUrl)).toEqual([cid])
+
+    const unauthorized = await invoke('api/http.handler', {
+      ...event,
+      headers: { ...event.headers, authorization: 'Basic nope' },
+    })
+    expect((unauthorized.ok as { statusCode: number }).statusCode).toBe(401)
+  })
+
+  it('reconcile, on an EventBridge schedule: a pin queued for hours without a job is enqueued again', async () => {
+    const cid = rawBlock(64, 'reconcile').root.toString()
+    await pins.request(cid, [], T - 3 * 3600_000)
+    const result = await invoke('api/lambda/reconcile.handler', schedule('ReconcileSchedule'))
+    expect(result.error).toBeUndefined()
+    const pin = await pins.get(cid)
+    expect(pin?.status).toBe('queued')
+    expect(pin?.error).toMatch(/^RECONCILED: /)
+    expect(await queuedCids(services.names.pinQueueUrl)).toEqual([cid])
+  })
+
+  it('sweep-unreferenced, on an EventBridge schedule: unwanted content loses its CAR and pin record', async () => {
+    const dag = rawBlock(1024, 'sweep')
+    const bytes = await carBytes(dag.root, dag.blocks)
+    const cid = dag.root.toString()
+    const carCid = carCidOf(bytes).toString()
+    await pins.request(cid, [], T - 60_000)
+    await pins.claim(cid, 'attempt-1', T + 300_000, T - 60_000)
+    const car = { cid: carCid, bytes: bytes.length, blocks: 1, key: destinationCarKey(carCid) }
+    await pins.markPinned(cid, 'attempt-1', car, T - 50_000)
+    await services.clients.s3.send(
+      new PutObjectCommand({ Bucket: services.names.destinationBucket, Key: car.key, Body: bytes }),
+    )
+    await pins.markUnreferenced(cid, T - 40_000)
+    // The stack's retention is 7 days; this content has been unwanted for 40 s.
+    const result = await invoke('api/lambda/sweep-unreferenced.handler', schedule('SweepSchedule'), {
+      UNREFERENCED_RETENTION_MS: '1000',
+    })
+    expect(result.error).toBeUndefined()
+    expect(await pins.get(cid)).toBeUndefined()
+    const destination = createS3ObjectStore({
+      client: services.clients.s3,
+      bucket: services.names.destinationBucket,
+    })
+    expect(await destination.head(car.key)).toBeUndefined()
   })
 })

@@ -7,7 +7,12 @@ import { describe, expect, it } from 'vitest'
 import { sweepUnreferencedSchema } from '../../api/sweep-unreferenced.ts'
 import { ConfigError, parseConfig } from '../../core/config.ts'
 import { MIN_UNREFERENCED_RETENTION_MS } from '../../core/unreferenced-content.ts'
-import { deploySchema, parseDeployConfig, workerEphemeralStorageGiB } from '../../stacks/deploy-config.ts'
+import {
+  deploySchema,
+  parseDeployConfig,
+  workerEphemeralStorageGiB,
+  workerJobDiskBytes,
+} from '../../stacks/deploy-config.ts'
 import { stagePolicy } from '../../stacks/stage.ts'
 import { estimateValidatorSeconds, VALIDATOR_TIMEOUT_SECONDS } from '../../stacks/validator-sizing.ts'
 
@@ -34,8 +39,13 @@ describe('deploy configuration', () => {
       WORKER_MAX_TASKS: 10,
       WORKER_CPU: 2048,
       WORKER_MEMORY_MIB: 8192,
-      VALIDATOR_MEMORY_MB: 3538,
+      VALIDATOR_MEMORY_MB: 3008,
+      VALIDATOR_RESERVED_CONCURRENCY: 20,
+      API_THROTTLE_RATE_PER_SECOND: 50,
+      API_THROTTLE_BURST: 100,
+      CAR_STORED_SUBSCRIBER_ACCOUNTS: [],
     })
+    expect(cfg.VALIDATOR_MEMORY_MB).toBeLessThanOrEqual(3008)
     expect(cfg.DESTINATION_BUCKET_NAME).toBeUndefined()
     expect(workerEphemeralStorageGiB(cfg)).toBe(90)
   })
@@ -49,15 +59,18 @@ describe('deploy configuration', () => {
       WORKER_MEMORY_MIB: '2048',
       API_DOMAIN: 'pickup.example.org',
       SHUTDOWN_GRACE_MS: '100000',
-      MAX_CAR_BYTES: String(64 * GiB),
+      MAX_CAR_BYTES: String(128 * GiB),
+      CAR_STORED_SUBSCRIBER_ACCOUNTS: '123456789012, 12345',
     })
     expect(found.map((p) => p.split(':')[0]).sort()).toEqual([
       'API_DOMAIN',
+      'CAR_STORED_SUBSCRIBER_ACCOUNTS.1',
       'MAX_ATTEMPTS',
       'MAX_CAR_BYTES',
       'SHUTDOWN_GRACE_MS',
       'WORKER_MAX_TASKS',
       'WORKER_MEMORY_MIB',
+      'WORKER_TYPICAL_CAR_GIB',
     ])
   })
 
@@ -85,12 +98,21 @@ describe('deploy configuration', () => {
   })
 
   it('keeps the disk within what Fargate offers', () => {
-    expect(
-      workerEphemeralStorageGiB(parseDeployConfig({ BATCH_SIZE: '1', WORKER_TYPICAL_CAR_GIB: '1' })),
-    ).toBe(21)
+    expect(workerEphemeralStorageGiB({ BATCH_SIZE: 1, WORKER_TYPICAL_CAR_GIB: 1 })).toBe(21)
     expect(
       workerEphemeralStorageGiB(parseDeployConfig({ BATCH_SIZE: '50', WORKER_TYPICAL_CAR_GIB: '31' })),
     ).toBe(200)
+  })
+
+  it('refuses a task disk that cannot hold one CAR of MAX_CAR_BYTES beside what it keeps for itself', () => {
+    // 21 GiB of disk, 10 of them kept: 11 GiB for jobs, less than one 31 GiB CAR.
+    expect(problems({ BATCH_SIZE: '1', WORKER_TYPICAL_CAR_GIB: '1' })).toEqual([
+      expect.stringMatching(/^WORKER_TYPICAL_CAR_GIB: .*must hold one CAR of MAX_CAR_BYTES/),
+    ])
+    expect(
+      problems({ BATCH_SIZE: '1', WORKER_TYPICAL_CAR_GIB: '1', MAX_CAR_BYTES: String(11 * GiB) }),
+    ).toEqual([])
+    expect(workerJobDiskBytes(parseDeployConfig({}))).toBe(80 * GiB)
   })
 
   it('is listed in .env.tpl, one line per variable, nothing else', () => {
@@ -123,19 +145,23 @@ describe('stages', () => {
 })
 
 describe('validator sizing', () => {
-  it('validates the largest CAR (31 GiB) within 80% of 15 minutes', () => {
+  it('validates the largest CAR (31 GiB) within 80% of 15 minutes, at the default 3008 MB', () => {
     const e = estimateValidatorSeconds(31 * GiB)
-    // 33,285,996,544 B at 1,000 MB/s (CPU) = 33 s; at 90 MB/s (one S3 stream) = 370 s; copy at 200 MB/s = 166 s.
-    expect(Math.round(e.validateSeconds)).toBe(33)
-    expect(Math.round(e.readSeconds)).toBe(370)
+    // 1.7 vCPUs verify at ~850 MB/s: 39 s. 8 ranged GETs: min(8 x 90, 500) MB/s = 500 MB/s: 67 s (one stream
+    // alone: 370 s). Copy at 200 MB/s: 166 s.
+    expect(Math.round(e.validateSeconds)).toBe(39)
+    expect(Math.round(e.readSeconds)).toBe(67)
     expect(Math.round(e.copySeconds)).toBe(166)
-    expect(Math.round(e.totalSeconds)).toBe(536)
+    expect(Math.round(e.totalSeconds)).toBe(233)
     expect(e.budgetSeconds).toBe(0.8 * VALIDATOR_TIMEOUT_SECONDS)
     expect(e.fits).toBe(true)
+    expect(Math.round(estimateValidatorSeconds(31 * GiB, { readConcurrency: 1 }).readSeconds)).toBe(370)
   })
 
   it('refuses a MAX_CAR_BYTES the Lambda could not validate in time', () => {
-    expect(estimateValidatorSeconds(41 * GiB).fits).toBe(true)
-    expect(estimateValidatorSeconds(42 * GiB).fits).toBe(false)
+    expect(estimateValidatorSeconds(95 * GiB).fits).toBe(true)
+    expect(estimateValidatorSeconds(96 * GiB).fits).toBe(false)
+    // One stream would have capped it near 41 GiB.
+    expect(estimateValidatorSeconds(42 * GiB, { readConcurrency: 1 }).fits).toBe(false)
   })
 })

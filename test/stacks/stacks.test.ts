@@ -125,7 +125,7 @@ describe('tables', () => {
 
   it('are protected and retained on persistent stages, disposable on preview stages', () => {
     for (const [, table] of resourcesOf(production.templates.data, 'AWS::DynamoDB::Table')) {
-      expect(table.DeletionPolicy).toBe('Retain')
+      expect(table.DeletionPolicy).toBe('RetainExceptOnCreate')
       expect(table.Properties?.DeletionProtectionEnabled).toBe(true)
     }
     for (const [, table] of resourcesOf(preview.templates.data, 'AWS::DynamoDB::Table')) {
@@ -314,7 +314,8 @@ describe('buckets', () => {
 
   it('temporary: objects expire as the bucket definition says, incomplete uploads after a day', () => {
     production.templates.pipeline.hasResourceProperties('AWS::S3::Bucket', {
-      BucketName: bucketName(`production-pickup-${ACCOUNT}-${REGION}`, tempBucket),
+      // Not named: only pickup's roles use it, given its generated name.
+      BucketName: Match.absent(),
       LifecycleConfiguration: {
         Rules: [
           {
@@ -390,12 +391,26 @@ describe('buckets', () => {
 })
 
 describe('validator', () => {
-  it('has 15 minutes, 2 vCPUs of memory and the default ephemeral storage (it streams)', () => {
+  it('has 15 minutes, the most memory every account accepts and the default ephemeral storage (it streams)', () => {
     const fn = resourceOf(production.templates.pipeline, 'AWS::Lambda::Function', 'ValidateCar')
     expect(fn.Properties?.Timeout).toBe(VALIDATOR_TIMEOUT_SECONDS)
     expect(fn.Properties?.MemorySize).toBe(VALIDATOR_MEMORY_MB)
+    expect(fn.Properties?.MemorySize).toBeLessThanOrEqual(3008)
     expect(fn.Properties?.EphemeralStorage).toEqual({ Size: 512 })
     expect(fn.Properties?.Architectures).toEqual(['arm64'])
+  })
+
+  it('has reserved concurrency, so API bursts cannot take it, and reads with ranged GETs as configured', () => {
+    const fn = resourceOf(production.templates.pipeline, 'AWS::Lambda::Function', 'ValidateCar')
+    expect(fn.Properties?.ReservedConcurrentExecutions).toBe(20)
+    expect(functionEnv(production, 'pipeline', 'ValidateCar')).toMatchObject({
+      VALIDATOR_READ_PART_BYTES: String(8 * 1024 * 1024),
+      VALIDATOR_READ_CONCURRENCY: '8',
+    })
+    for (const id of ['HttpApi']) {
+      const other = resourceOf(production.templates.api, 'AWS::Lambda::Function', id)
+      expect(other.Properties?.ReservedConcurrentExecutions, id).toBeUndefined()
+    }
   })
 
   it('retries failed events twice, then keeps them in a queue', () => {
@@ -601,8 +616,13 @@ describe('IAM', () => {
     expect(st.TaskScaleInProtection?.resource).toMatch(
       new RegExp(`:ecs:${REGION}:${ACCOUNT}:task/.*Cluster[0-9A-F]{8}.*/\\*`),
     )
+    expect(st.OwnServiceDeployments?.actions).toEqual(['ecs:DescribeServices'])
+    expect(st.OwnServiceDeployments?.resource).toMatch(
+      /:service\/.*Cluster[0-9A-F]{8}.*\/production-pickup-workers/,
+    )
     expect(Object.keys(st).sort()).toEqual([
       'AnnounceWorker',
+      'OwnServiceDeployments',
       'PinJobs',
       'PinsClaimSettle',
       'TaskScaleInProtection',
@@ -611,7 +631,47 @@ describe('IAM', () => {
   })
 })
 
+describe('"CAR stored" topic', () => {
+  it("lets the indexers' accounts named at deploy time subscribe, and no one else", async () => {
+    const s = await synthesize('pr-43', { CAR_STORED_SUBSCRIBER_ACCOUNTS: '111111111111,222222222222' })
+    const statements = resourcesOf(s.templates.data, 'AWS::SNS::TopicPolicy').flatMap(
+      ([, p]) => (p.Properties!.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement,
+    )
+    const subscribe = statements.find((st) => st.Sid === 'IndexersSubscribe')
+    expect(subscribe).toMatchObject({ Effect: 'Allow', Action: 'sns:Subscribe' })
+    const principals = JSON.stringify(subscribe?.Principal)
+    expect(principals).toContain(':iam::111111111111:root')
+    expect(principals).toContain(':iam::222222222222:root')
+    expect(JSON.stringify(subscribe?.Resource)).toContain('CarStoredTopic')
+    const none = resourcesOf(production.templates.data, 'AWS::SNS::TopicPolicy').flatMap(
+      ([, p]) => (p.Properties!.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement,
+    )
+    expect(none.some((st) => st.Sid === 'IndexersSubscribe')).toBe(false)
+  })
+})
+
 describe('worker service', () => {
+  it("creates ECS's and its autoscaling's service-linked roles before the cluster and the scalable target", () => {
+    const t = production.templates.worker
+    const json = t.toJSON() as {
+      Resources: Record<string, { Type: string; DependsOn?: string[]; Properties?: Record<string, unknown> }>
+    }
+    const roles = Object.entries(json.Resources).filter(([id]) => /ServiceLinkedRole[0-9A-F]{8}$/.test(id))
+    const services = roles.map(([, r]) => JSON.stringify(r.Properties?.Create))
+    expect(services.some((c) => c.includes('\\"AWSServiceName\\":\\"ecs.amazonaws.com\\"'))).toBe(true)
+    expect(services.some((c) => c.includes('ecs.application-autoscaling.amazonaws.com'))).toBe(true)
+    // An existing role ("has been taken in this account") is not a failure.
+    for (const c of services) expect(c).toContain('InvalidInput')
+    const dependsOn = (type: string) =>
+      Object.values(json.Resources).find((r) => r.Type === type)?.DependsOn ?? []
+    expect(dependsOn('AWS::ECS::Cluster').some((d) => d.startsWith('EcsServiceLinkedRole'))).toBe(true)
+    expect(
+      dependsOn('AWS::ApplicationAutoScaling::ScalableTarget').some((d) =>
+        d.startsWith('EcsScalingServiceLinkedRole'),
+      ),
+    ).toBe(true)
+  })
+
   it('runs kubo and the sidecar: swarm port 4001 tcp/udp, sidecar after kubo is healthy, real health checks', () => {
     const c = containers(production)
     expect(c.kubo?.PortMappings).toEqual([
@@ -657,6 +717,13 @@ describe('worker service', () => {
       })
     }
     expect(workerEphemeralStorageGiB(production.cfg)).toBe(10 * 8 + 10)
+    // Admission by disk: the worker gets the disk its jobs may fill, and collects before it is too full to
+    // admit one largest CAR.
+    const env = containerEnv(containers(production).worker!)
+    expect(env.KUBO_JOB_DISK_BYTES).toBe(String(80 * 1024 ** 3))
+    expect(Number(env.KUBO_GC_HIGH_WATER_BYTES)).toBeLessThanOrEqual(
+      80 * 1024 ** 3 - production.cfg.MAX_CAR_BYTES,
+    )
     expect(workerEphemeralStorageGiB(custom.cfg)).toBe(4 * 20 + 10)
   })
 
@@ -733,6 +800,12 @@ describe('HTTP API', () => {
     t.hasResourceProperties('AWS::ApiGatewayV2::Stage', { AccessLogSettings: Match.objectLike({}) })
   })
 
+  it("throttles every route (rate and burst), so a burst cannot take the account's Lambda concurrency", () => {
+    production.templates.api.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    })
+  })
+
   it('serves a custom domain from its Route 53 zone, without a lookup', () => {
     const t = custom.templates.api
     t.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'pickup.example.org' })
@@ -778,14 +851,16 @@ describe('alarms', () => {
       Threshold: 0.8 * VALIDATOR_TIMEOUT_SECONDS * 1000,
     })
     expect(alarm(production, 'sweep-errors')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors' })
-    expect(alarm(production, 'failed-jobs-waiting')).toMatchObject({
+    // Each failed job is heard of: the alarm is on arrivals, not on a depth that stays up for days.
+    expect(alarm(production, 'failed-jobs-arrived')).toMatchObject({
       Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
+      MetricName: 'NumberOfMessagesSent',
+      Statistic: 'Sum',
       Dimensions: [{ Name: 'QueueName', Value: expect.objectContaining({}) }],
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     })
-    expect(JSON.stringify(alarm(production, 'failed-jobs-waiting')?.Dimensions)).toContain('FailedJobsQueue')
+    expect(JSON.stringify(alarm(production, 'failed-jobs-arrived')?.Dimensions)).toContain('FailedJobsQueue')
     expect(JSON.stringify(alarm(production, 'dead-letters-not-handled')?.Dimensions)).toContain(
       'PinDeadLetterQueue',
     )
@@ -799,16 +874,65 @@ describe('alarms', () => {
     expect(JSON.stringify(alarm(production, 'reconcile-errors')?.Dimensions)).toContain('Reconcile')
     expect(alarm(custom, 'reconcile-errors')).toMatchObject({ Period: 900 })
     expect(alarm(production, 'validator-events-failed')).toMatchObject({
-      MetricName: 'ApproximateNumberOfMessagesVisible',
+      MetricName: 'NumberOfMessagesSent',
+      Statistic: 'Sum',
     })
+    expect(JSON.stringify(alarm(production, 'validator-events-failed')?.Dimensions)).toContain(
+      'ValidatorFailureQueue',
+    )
     for (const [, a] of resourcesOf(production.templates.monitoring, 'AWS::CloudWatch::Alarm')) {
       expect(JSON.stringify(a.Properties?.AlarmActions)).toContain('AlarmTopic')
-      expect(a.Properties?.TreatMissingData).toBe('notBreaching')
+      if (a.Properties?.AlarmName !== 'production-pickup-workers-below-minimum') {
+        expect(a.Properties?.TreatMissingData).toBe('notBreaching')
+      }
     }
     custom.templates.monitoring.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'ops@example.org',
     })
+  })
+
+  it('fire on API 5xx, HTTP function errors and too few running workers', () => {
+    expect(alarm(production, 'api-5xx')).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Statistic: 'Sum',
+      Threshold: production.cfg.ALARM_API_5XX,
+    })
+    expect(JSON.stringify(alarm(production, 'api-5xx')?.Dimensions)).toContain('ApiId')
+    expect(alarm(production, 'http-function-errors')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Threshold: 1,
+    })
+    expect(JSON.stringify(alarm(production, 'http-function-errors')?.Dimensions)).toContain('HttpApi')
+    expect(alarm(production, 'workers-below-minimum')).toMatchObject({
+      Namespace: 'ECS/ContainerInsights',
+      MetricName: 'RunningTaskCount',
+      Statistic: 'Minimum',
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    })
+    expect(alarm(custom, 'workers-below-minimum')).toMatchObject({ Threshold: 2 })
+  })
+
+  it("reach someone: CloudWatch may publish to the alarm topic, for this account's alarms only", () => {
+    const policies = resourcesOf(production.templates.monitoring, 'AWS::SNS::TopicPolicy')
+    const statements = policies.flatMap(
+      ([, p]) => (p.Properties!.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement,
+    )
+    const publish = statements.find((st) => st.Sid === 'CloudWatchAlarmsPublish')
+    expect(publish).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: 'sns:Publish',
+      Condition: { StringEquals: { 'aws:SourceAccount': ACCOUNT } },
+    })
+    expect(JSON.stringify(publish?.Condition)).toContain(`:cloudwatch:${REGION}:${ACCOUNT}:alarm:*`)
+    expect(JSON.stringify(publish?.Resource)).toContain('AlarmTopic')
+    // TLS stays enforced beside it.
+    expect(statements.some((st) => st.Effect === 'Deny')).toBe(true)
   })
 
   it('count worker log lines at pino level error or above', () => {
@@ -843,13 +967,34 @@ describe('stage policy', () => {
     expect(resourcesOf(preview.templates.data, 'Custom::S3AutoDeleteObjects')).toHaveLength(2)
   })
 
-  it('persistent stages retain their data', () => {
+  it('persistent stages retain their data, except when its creation rolls back', () => {
     const retained = all(production)
-      .filter(([, r]) => ['AWS::DynamoDB::Table', 'AWS::S3::Bucket'].includes(r.Type))
+      .filter(([, r]) => ['AWS::DynamoDB::Table', 'AWS::S3::Bucket', 'AWS::Logs::LogGroup'].includes(r.Type))
       .map(([id, r]) => [id, r.DeletionPolicy])
-    expect(retained.length).toBe(Object.keys(tables).length + 3)
-    for (const [id, policy] of retained) expect(policy, id).toBe('Retain')
+    expect(retained.length).toBeGreaterThan(Object.keys(tables).length + 3)
+    for (const [id, policy] of retained) expect(policy, id).toBe('RetainExceptOnCreate')
+    // Nothing anywhere is plainly retained: a failed first create would leave it behind and the retry would
+    // fail with "already exists".
+    for (const [id, r] of all(production)) expect(r.DeletionPolicy ?? 'Delete', id).not.toBe('Retain')
     expect(resourcesOf(production.templates.data, 'Custom::S3AutoDeleteObjects')).toEqual([])
+  })
+
+  it('hard-names only what must be found by name', () => {
+    const worker = production.templates.worker
+    for (const [id, g] of resourcesOf(worker, 'AWS::Logs::LogGroup')) {
+      expect(g.Properties?.LogGroupName, id).toBeUndefined()
+    }
+    expect(resourceOf(worker, 'AWS::ECS::Cluster', 'Cluster').Properties?.ClusterName).toBeUndefined()
+    expect(
+      resourceOf(production.templates.pipeline, 'AWS::SQS::Queue', 'ValidatorFailureQueue').Properties
+        ?.QueueName,
+    ).toBeUndefined()
+    expect(
+      resourceOf(production.templates.monitoring, 'AWS::SNS::Topic', 'AlarmTopic').Properties?.TopicName,
+    ).toBeUndefined()
+    // The service is named: its tasks read its deployments and a task definition cannot refer to its service.
+    expect(containerEnv(containers(production).worker!).ECS_SERVICE_NAME).toBe('production-pickup-workers')
+    worker.hasResourceProperties('AWS::ECS::Service', { ServiceName: 'production-pickup-workers' })
   })
 
   it('tags every taggable resource with project and stage', () => {
