@@ -26,7 +26,7 @@ import type { BlockSource, Clock, Logger } from '../core/ports.ts'
 import { reconcilePins } from '../core/reconcile.ts'
 import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/unreferenced-content.ts'
 import { PICKUP_VERSION } from '../core/version.ts'
-import { type RunningWorker, startWorker } from '../pickup/worker.ts'
+import { type RunningWorker, startWorker, type WorkerStatus } from '../pickup/worker.ts'
 import type { LocalConfig } from './config.ts'
 import { type Services, startServices } from './services.ts'
 import { pollQueueToHandler } from './sqs-event-source.ts'
@@ -43,6 +43,8 @@ export interface LocalSystemOptions {
   log: Logger
   /** Deleting content no request wants: how long it is kept (default 7 days) and how often to look (1 h). */
   unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
+  /** Told when the worker's IPFS node starts or stops answering (the worker takes jobs only once it does). */
+  onWorkerReadyChange?: (status: WorkerStatus) => void
 }
 
 export interface LocalSystem {
@@ -143,7 +145,16 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
 
     let worker: RunningWorker | undefined
     if (opts.worker ?? true) {
-      worker = await startWorker(cfg, { queue, pins, temp, ipfs, workers, clock, log })
+      worker = await startWorker(cfg, {
+        queue,
+        pins,
+        temp,
+        ipfs,
+        workers,
+        clock,
+        log,
+        onReadyChange: opts.onWorkerReadyChange,
+      })
       const w = worker
       stops.push(() => w.stop())
     }
@@ -169,12 +180,21 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         queue,
         clock,
         log: log.child({ fn: 'http' }),
-        ready: () => ready,
+        // Not ready while starting, nor while the worker's IPFS node does not answer.
+        health: () => {
+          const status = worker?.status()
+          return { ok: ready && (status?.ready ?? true), ...(status ? { worker: status } : {}) }
+        },
         workers,
       },
     )
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: cfg.PORT, hostname: '127.0.0.1' }, () => resolve(s))
+    // A port in use rejects (EADDRINUSE, with the port), for local/main.ts to explain.
+    const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: cfg.PORT, hostname: '127.0.0.1' }, () => {
+        s.off('error', reject)
+        resolve(s)
+      })
+      s.once('error', reject)
     })
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
 
