@@ -7,37 +7,41 @@ import { ConfigError } from '../core/config.ts'
 /** Another process holds the data directory's lock (`<data dir>/pickup.lock`). */
 export class DataDirLockedError extends Error {
   override readonly name = 'DataDirLockedError'
-  constructor(
-    readonly dir: string,
-    readonly lockFile: string,
-    readonly holder: { pid: number; api?: string },
-  ) {
+  readonly dir: string
+  readonly lockFile: string
+  readonly holder: { pid: number; api?: string }
+  constructor(dir: string, lockFile: string, holder: { pid: number; api?: string }) {
     super(`${dir} is locked by pid ${holder.pid}`)
+    this.dir = dir
+    this.lockFile = lockFile
+    this.holder = holder
   }
 }
 
 /** The data directory cannot be created or written. */
 export class DataDirUnwritableError extends Error {
   override readonly name = 'DataDirUnwritableError'
-  constructor(
-    readonly dir: string,
-    readonly reason: string,
-  ) {
+  readonly dir: string
+  readonly reason: string
+  constructor(dir: string, reason: string) {
     super(`cannot write ${dir}: ${reason}`)
+    this.dir = dir
+    this.reason = reason
   }
 }
 
 /** A table of the data directory was created by an older pickup and lacks indexes dynalite cannot add. */
 export class OutdatedDataError extends Error {
   override readonly name = 'OutdatedDataError'
-  constructor(
-    readonly table: string,
-    readonly missingIndexes: string[],
-  ) {
+  readonly table: string
+  readonly missingIndexes: string[]
+  constructor(table: string, missingIndexes: string[]) {
     super(
       `table ${table} was created by an older pickup and lacks the index(es) ${missingIndexes.join(', ')}; ` +
         'stop pickup and delete <data dir>/services/dynamodb (pins and requests are lost, CARs are kept) to recreate it',
     )
+    this.table = table
+    this.missingIndexes = missingIndexes
   }
 }
 

@@ -34,6 +34,8 @@ export interface WorkerParts {
 export interface WorkerStatus {
   ready: boolean
   problem?: string
+  /** The IPFS node's failure alone (the problem is `the IPFS node does not answer: <ipfsError>`). */
+  ipfsError?: string
 }
 
 export interface RunningWorker {
@@ -95,7 +97,8 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       multiaddrs = await answerWithin(parts.ipfs.multiaddrs(), cfg.DIAL_TIMEOUT_MS)
       next = { ready: true }
     } catch (err) {
-      next = { ready: false, problem: `the IPFS node does not answer: ${describe(err)}` }
+      const ipfsError = describe(err)
+      next = { ready: false, problem: `the IPFS node does not answer: ${ipfsError}`, ipfsError }
     }
     if (stopped) return
     const changed = next.ready !== status.ready || status.problem === 'not checked yet'
