@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DataDirLockedError, DataDirUnwritableError } from './errors.ts'
@@ -170,12 +171,36 @@ export async function localToken(dir: string): Promise<string> {
   return generated
 }
 
-/** The service ports of the previous run, so endpoints.json stays valid for tools across restarts. */
-export async function previousPorts(dir: string): Promise<{ dynamodb?: number; fauxqs?: number }> {
+/**
+ * The service ports of the previous run, so endpoints.json stays valid for tools across restarts; a port
+ * another program took meanwhile is left out (the service then takes a new one, which endpoints.json names).
+ */
+export async function previousPorts(
+  dir: string,
+): Promise<{ ports: { dynamodb?: number; fauxqs?: number }; taken: number[] }> {
+  let prev: { dynamodb?: number; fauxqs?: number }
   try {
-    const prev = JSON.parse(await readFile(join(dir, 'endpoints.json'), 'utf8'))
-    return { dynamodb: Number(new URL(prev.aws.dynamodb).port), fauxqs: Number(new URL(prev.aws.sqs).port) }
+    const info = JSON.parse(await readFile(join(dir, 'endpoints.json'), 'utf8'))
+    prev = { dynamodb: Number(new URL(info.aws.dynamodb).port), fauxqs: Number(new URL(info.aws.sqs).port) }
   } catch {
-    return {}
+    return { ports: {}, taken: [] }
   }
+  const ports: { dynamodb?: number; fauxqs?: number } = {}
+  const taken: number[] = []
+  for (const key of ['dynamodb', 'fauxqs'] as const) {
+    const port = prev[key]
+    if (!port) continue
+    if (await portFree(port)) ports[key] = port
+    else taken.push(port)
+  }
+  return { ports, taken }
+}
+
+/** Whether a port on 127.0.0.1 can be bound now. */
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer()
+  return new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
 }

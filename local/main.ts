@@ -18,7 +18,7 @@ import {
   previousPorts,
   writePrivateFile,
 } from './data-dir.ts'
-import { explainStartFailure, portInUse } from './errors.ts'
+import { explainStartFailure } from './errors.ts'
 import { type LocalSystem, type LocalSystemOptions, startLocalSystem } from './system.ts'
 
 const log = createLogger('pickup-local')
@@ -61,27 +61,22 @@ async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
   }
   try {
     let printed = false
+    const previous = await previousPorts(dataDir)
+    if (previous.taken.length > 0) {
+      log.warn({ ports: previous.taken }, 'another program holds ports of the previous run; taking new ones')
+    }
     const clusterTokens = cfg.CLUSTER_BASIC_AUTH_TOKEN?.split(',') ?? [await localToken(dataDir)]
     const opts: LocalSystemOptions = {
       dataDir,
       clusterTokens,
       log,
       worker: cfg.LOCAL_WORKER,
-      servicePorts: await previousPorts(dataDir),
+      servicePorts: previous.ports,
       onWorkerReadyChange: (status) => {
         if (printed) say(readinessLine(cfg, status))
       },
     }
-    let system: LocalSystem
-    try {
-      system = await startLocalSystem(cfg, opts)
-    } catch (err) {
-      const port = portInUse(err)
-      if (port === undefined || port === cfg.PORT) throw err
-      // Another program took a port the previous run used (kept so endpoints.json stayed valid): take new ones.
-      log.warn({ port }, 'a port of the previous run is taken; the embedded services take new ports')
-      system = await startLocalSystem(cfg, { ...opts, servicePorts: {} })
-    }
+    const system = await startLocalSystem(cfg, opts)
     await lock.setApi(system.url)
     const endpointsFile = join(dataDir, 'endpoints.json')
     const info = endpointsInfo(cfg, system, clusterTokens[0] ?? '')

@@ -171,7 +171,8 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         },
         psa: { allowPrivateOrigins: true },
         // With no worker live, the embedded node (or the kubo) is the delegate: it is the worker's node.
-        delegates: { cacheMs: 5_000, fallback: () => ipfs.multiaddrs() },
+        // An IPFS node that does not answer yet gives none (rather than failing the request that asked).
+        delegates: { cacheMs: 5_000, fallback: () => ipfs.multiaddrs().catch(() => []) },
       },
       {
         pins,
