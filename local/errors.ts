@@ -67,7 +67,7 @@ export function portInUse(err: unknown): number | undefined {
 export function explainStartFailure(err: unknown, ctx: StartContext): string | undefined {
   const otherDir = `PICKUP_DATA_DIR=${ctx.dataDir}-2 npm start`
   if (err instanceof ConfigError) {
-    return `pickup: ${err.message} (see README, Configuration)`
+    return `pickup: invalid configuration: ${err.problems.join('; ')} (see README, Configuration)`
   }
   if (err instanceof DataDirLockedError) {
     const api = err.holder.api ? `, API ${err.holder.api}` : ', still starting'
