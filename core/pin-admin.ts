@@ -16,9 +16,9 @@ import type {
   PinRequest,
   PinStore,
   QueueCounter,
-  WorkerRegistry,
   QueueCounts,
   RequestStore,
+  WorkerRegistry,
 } from './ports.ts'
 
 export class PinNotFoundError extends PickupError {
