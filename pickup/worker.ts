@@ -85,7 +85,8 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   // attempts); until then it asks every IPFS_RETRY_INTERVAL_MS and announces itself as not ready. Once it has
   // answered, a node that stops answering shows as not ready again, while the loop goes on (its jobs fail and
   // are retried with their usual delays).
-  let status: WorkerStatus = { ready: false, problem: 'not checked yet' }
+  let status: WorkerStatus = { ready: false }
+  let checked = false
   let loopStarted = false
   let stopped = false
   let timer: NodeJS.Timeout | undefined
@@ -97,11 +98,12 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       multiaddrs = await answerWithin(parts.ipfs.multiaddrs(), cfg.DIAL_TIMEOUT_MS)
       next = { ready: true }
     } catch (err) {
-      const ipfsError = describe(err)
+      const ipfsError = errorText(err)
       next = { ready: false, problem: `the IPFS node does not answer: ${ipfsError}`, ipfsError }
     }
     if (stopped) return
-    const changed = next.ready !== status.ready || status.problem === 'not checked yet'
+    const changed = !checked || next.ready !== status.ready
+    checked = true
     status = next
     if (changed) {
       if (next.ready) log.info({}, 'IPFS node answers: worker ready')
@@ -168,7 +170,7 @@ async function answerWithin<T>(answer: Promise<T>, ms: number): Promise<T> {
 }
 
 /** The error's message and, for a failed fetch, its cause's code (`fetch failed` alone says nothing). */
-function describe(err: unknown): string {
+function errorText(err: unknown): string {
   if (!(err instanceof Error)) return String(err)
   const cause: unknown = err.cause
   const code = cause instanceof Error ? (Reflect.get(cause, 'code') ?? cause.message) : undefined
