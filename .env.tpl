@@ -72,6 +72,9 @@ RETRY_BASE_DELAY_SECONDS=30
 RETRY_MAX_DELAY_SECONDS=900
 # How often a running job records its progress on the pin.
 PROGRESS_INTERVAL_MS=5000
+# While the worker's IPFS node (kubo) does not answer, how often the worker asks again; it takes no job until
+# it answers.
+IPFS_RETRY_INTERVAL_MS=5000
 # On SIGTERM, how long running jobs may finish before they are released (at most 90000: Fargate kills the
 # container 120 s after SIGTERM).
 SHUTDOWN_GRACE_MS=30000

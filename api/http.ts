@@ -61,7 +61,7 @@ export function createHttpAppFromEnv(
       queue: createSqsPinQueue({ client: aws.sqs, queueUrl: cfg.PIN_QUEUE_URL }),
       clock,
       log: createLogger('pickup-http'),
-      ready: () => true,
+      health: () => ({ ok: true }),
       workers,
     },
   )

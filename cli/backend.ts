@@ -10,6 +10,7 @@
  * | Resource | Variable | Stage output |
  * | pins table | PIN_TABLE | PinsTable |
  * | requests table | REQUEST_TABLE | RequestsTable |
+ * | workers table | WORKER_TABLE | WorkersTable |
  * | tokens table | TOKEN_TABLE | TokensTable |
  * | pin queue | PIN_QUEUE_URL | PinQueueUrl |
  * | dead-letter queue | DEAD_LETTER_QUEUE_URL | DeadLetterQueueUrl |
@@ -62,6 +63,13 @@ export const RESOURCES = {
     env: 'REQUEST_TABLE',
     output: 'RequestsTable',
     example: '<stage>-pickup-requests',
+  },
+  workersTable: {
+    service: 'dynamodb',
+    what: 'the workers table',
+    env: 'WORKER_TABLE',
+    output: 'WorkersTable',
+    example: '<stage>-pickup-workers',
   },
   tokensTable: {
     service: 'dynamodb',

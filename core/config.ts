@@ -49,6 +49,8 @@ export const workerSchema = z.object({
   MAX_ATTEMPTS: int(3, 1),
   /** kubo's RPC API. Unset: an embedded Helia node. */
   IPFS_API_URL: z.string().url().optional(),
+  /** While the IPFS node does not answer, how often the worker asks again (it takes no job until it does). */
+  IPFS_RETRY_INTERVAL_MS: int(5_000, 1),
 })
 
 export type WorkerConfig = z.infer<typeof workerSchema>

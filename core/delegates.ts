@@ -4,7 +4,7 @@
  * them in `metadata.delegates`; the Pinning Service API in every PinStatus (1 to 20, each ending in
  * `/p2p/<peer id>`: kubo aborts on anything else, an empty list included).
  *
- * Policy: the live workers' addresses (from the worker registry), only those ending in `/p2p/`, at most
+ * Policy: the live, ready workers' addresses (from the worker registry), only those ending in `/p2p/`, at most
  * MAX_DELEGATES; when no worker is live (scaled to zero, or all restarting), the configured fallback (stable
  * addresses of the service's own peers: `PSA_DELEGATES` in AWS, the embedded node in local mode). The list is
  * cached for `cacheMs`: kubo polls a request every 500 ms and the registry read is a Scan.
@@ -41,7 +41,9 @@ export function createDelegates(
 ): () => Promise<string[]> {
   let cached: { at: number; value: Promise<string[]> } | undefined
   async function compute(): Promise<string[]> {
-    const live = usable((await ctx.workers.live(ctx.clock.now())).flatMap((w) => w.multiaddrs))
+    const live = usable(
+      (await ctx.workers.live(ctx.clock.now())).filter((w) => w.ready !== false).flatMap((w) => w.multiaddrs),
+    )
     if (live.length > 0) return live
     return usable((await opts.fallback?.()) ?? [])
   }

@@ -18,6 +18,7 @@ import type {
   QueueCounter,
   QueueCounts,
   RequestStore,
+  WorkerRegistry,
 } from './ports.ts'
 
 export class PinNotFoundError extends PickupError {
@@ -127,6 +128,8 @@ export interface Stats {
   failedJobs: QueueCounts
   /** The queued pin waiting longest (by its last update): how far behind the workers are. */
   oldestQueued?: { cid: string; ageMs: number }
+  /** Live workers (announced and not expired), how many take jobs, and why the others do not. */
+  workers: { live: number; ready: number; notReady: Array<{ id: string; problem?: string }> }
 }
 
 export async function collectStats(
@@ -136,16 +139,21 @@ export async function collectStats(
     queue: QueueCounter
     deadLetters: QueueCounter
     failedJobs: QueueCounter
+    workers: Pick<WorkerRegistry, 'live'>
     clock: Clock
   },
 ): Promise<Stats> {
-  const [counts, queue, deadLetters, failedJobs, oldest] = await Promise.all([
+  const [counts, queue, deadLetters, failedJobs, oldest, live] = await Promise.all([
     Promise.all(PIN_STATUSES.map((s) => ctx.pins.countByStatus(s, { max: opts.countLimit }))),
     ctx.queue.counts(),
     ctx.deadLetters.counts(),
     ctx.failedJobs.counts(),
     ctx.pins.listByStatus('queued', { limit: 1, order: 'oldest' }),
+    ctx.workers.live(ctx.clock.now()),
   ])
+  const notReady = live
+    .filter((w) => w.ready === false)
+    .map((w) => ({ id: w.id, ...(w.problem === undefined ? {} : { problem: w.problem }) }))
   const pins = Object.fromEntries(PIN_STATUSES.map((s, i) => [s, counts[i] ?? 0])) as Record<
     PinStatus,
     number
@@ -157,6 +165,7 @@ export async function collectStats(
     queue,
     deadLetters,
     failedJobs,
+    workers: { live: live.length, ready: live.length - notReady.length, notReady },
     ...(first
       ? { oldestQueued: { cid: first.cid, ageMs: Math.max(0, ctx.clock.now() - first.updated) } }
       : {}),

@@ -294,9 +294,18 @@ export interface WorkerInfo {
   multiaddrs: string[]
   /** Epoch milliseconds after which the entry is stale. */
   expires: number
+  /**
+   * Whether the worker takes jobs: false while its IPFS node does not answer (then `problem` says why and
+   * `multiaddrs` is empty). Absent in entries of older workers: ready.
+   */
+  ready?: boolean
+  problem?: string
 }
 
-/** Live workers announce their multiaddrs so the APIs can give them to clients as delegates. */
+/**
+ * Live workers announce their multiaddrs so the APIs can give them to clients as delegates, and their
+ * readiness, for operators (`pickup stats`).
+ */
 export interface WorkerRegistry {
   announce(info: WorkerInfo): Promise<void>
   remove(id: string): Promise<void>

@@ -1,87 +1,138 @@
 /**
- * `npm start`: pickup on one machine, no AWS account needed. Prints its endpoints and credentials and writes
- * them to `<data dir>/endpoints.json` (the `pickup` command reads it).
+ * `npm start` (through local/start.js, which checks Node and the dependencies first): pickup on one machine,
+ * no AWS account needed. Prints its endpoints and credentials and writes them to `<data dir>/endpoints.json`
+ * (the `pickup` command reads it). A failure a person can put right (port or data directory in use, a data
+ * directory that cannot be written or is from an older pickup, bad configuration) is one line on stderr and
+ * exit 1 (local/errors.ts).
  */
-import { randomBytes } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { createLogger } from '../adapters/log.ts'
 import { parseConfig } from '../core/config.ts'
-import { localSchema } from './config.ts'
-import { ensureDir, startLocalSystem } from './system.ts'
+import type { WorkerStatus } from '../pickup/worker.ts'
+import { type LocalConfig, localSchema } from './config.ts'
+import {
+  type DataDirLock,
+  localToken,
+  lockDataDir,
+  prepareDataDir,
+  previousPorts,
+  writePrivateFile,
+} from './data-dir.ts'
+import { explainStartFailure } from './errors.ts'
+import { type LocalSystem, type LocalSystemOptions, startLocalSystem } from './system.ts'
 
-const cfg = parseConfig(localSchema, process.env)
 const log = createLogger('pickup-local')
-const dataDir = await ensureDir(resolve(cfg.PICKUP_DATA_DIR))
-const clusterTokens = cfg.CLUSTER_BASIC_AUTH_TOKEN?.split(',') ?? [await localToken(dataDir)]
-
-const system = await startLocalSystem(cfg, {
-  dataDir,
-  clusterTokens,
-  log,
-  worker: cfg.LOCAL_WORKER,
-  servicePorts: await previousPorts(dataDir),
-})
-const { endpoints, names } = system.services
-const info = {
-  api: system.url,
-  clusterAuthorization: `Basic ${clusterTokens[0]}`,
-  aws: {
-    ...endpoints,
-    credentials: {
-      accessKeyId: system.services.credentials.accessKeyId,
-      secretAccessKey: system.services.credentials.secretAccessKey,
-    },
-  },
-  resources: names,
-  ipfs: system.helia
-    ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString())
-    : (system.kubo?.url ?? cfg.IPFS_API_URL),
+const say = (line: string) => process.stdout.write(`${line}\n`)
+let running: { system: LocalSystem; lock: DataDirLock } | undefined
+try {
+  running = await start()
+} catch (err) {
+  const line = explainStartFailure(err, {
+    port: Number(process.env.PORT || 3000),
+    dataDir: resolve(process.env.PICKUP_DATA_DIR || '.pickup'),
+  })
+  if (!line) throw err
+  process.stderr.write(`${line}\n`)
+  process.exit(1)
 }
-await writeFile(join(dataDir, 'endpoints.json'), `${JSON.stringify(info, null, 2)}\n`)
-process.stdout.write(
-  [
-    '',
-    `pickup is running (data in ${dataDir})`,
-    `  API:           ${system.url}   (health: ${system.url}/healthz)`,
-    `  Authorization: Basic ${clusterTokens[0]}`,
-    `  DynamoDB:      ${endpoints.dynamodb}`,
-    `  SQS/S3/SNS:    ${endpoints.sqs}`,
-    `  IPFS node:     ${info.ipfs}`,
-    `  endpoints and credentials: ${join(dataDir, 'endpoints.json')}`,
-    '',
-  ].join('\n'),
-)
 
 let stopping = false
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, async () => {
-    if (stopping) return
+    if (stopping || !running) return
     stopping = true
     log.info({ signal }, 'stopping')
-    await system.stop()
+    await running.system.stop()
+    await running.lock.release()
     process.exit(0)
   })
 }
 
-/** The generated cluster credential, kept so restarts and the README's commands keep working. */
-async function localToken(dir: string): Promise<string> {
-  const file = join(dir, 'cluster-token')
+async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
+  const cfg = parseConfig(localSchema, process.env)
+  const dataDir = await prepareDataDir(resolve(cfg.PICKUP_DATA_DIR))
+  // Before any embedded service binds a port: the previous run's ports are in endpoints.json.
+  const lock = await lockDataDir(dataDir)
+  if (lock.tookOverFrom) {
+    log.warn(
+      { pid: lock.tookOverFrom.pid, lockFile: lock.file },
+      'took over the lock of a process that is gone',
+    )
+  }
   try {
-    return (await readFile(file, 'utf8')).trim()
-  } catch {
-    const token = Buffer.from(`pickup:${randomBytes(18).toString('base64url')}`).toString('base64')
-    await writeFile(file, `${token}\n`, { mode: 0o600 })
-    return token
+    let printed = false
+    const previous = await previousPorts(dataDir)
+    if (previous.taken.length > 0) {
+      log.warn({ ports: previous.taken }, 'another program holds ports of the previous run; taking new ones')
+    }
+    const clusterTokens = cfg.CLUSTER_BASIC_AUTH_TOKEN?.split(',') ?? [await localToken(dataDir)]
+    const opts: LocalSystemOptions = {
+      dataDir,
+      clusterTokens,
+      log,
+      worker: cfg.LOCAL_WORKER,
+      servicePorts: previous.ports,
+      onWorkerReadyChange: (status) => {
+        if (printed) say(readinessLine(cfg, status))
+      },
+    }
+    const system = await startLocalSystem(cfg, opts)
+    await lock.setApi(system.url)
+    const endpointsFile = join(dataDir, 'endpoints.json')
+    const info = endpointsInfo(cfg, system, clusterTokens[0] ?? '')
+    await writePrivateFile(endpointsFile, `${JSON.stringify(info, null, 2)}\n`)
+    const status = system.worker?.status()
+    const waiting = status && !status.ready
+    say(
+      [
+        '',
+        ...(waiting ? [readinessLine(cfg, status)] : []),
+        `pickup is running (data in ${dataDir})`,
+        `  API:           ${system.url}   (health: ${system.url}/healthz)`,
+        `  Authorization: ${info.clusterAuthorization}`,
+        `  DynamoDB:      ${info.aws.dynamodb}`,
+        `  SQS/S3/SNS:    ${info.aws.sqs}`,
+        `  IPFS node:     ${info.ipfs}${waiting ? '   (not answering yet)' : ''}`,
+        `  endpoints and credentials: ${endpointsFile}`,
+        '',
+      ].join('\n'),
+    )
+    printed = true
+    return { system, lock }
+  } catch (err) {
+    await lock.release()
+    throw err
   }
 }
 
-/** Reuses the service ports of the previous run, so endpoints.json stays valid for tools across restarts. */
-async function previousPorts(dir: string): Promise<{ dynamodb?: number; fauxqs?: number }> {
-  try {
-    const prev = JSON.parse(await readFile(join(dir, 'endpoints.json'), 'utf8'))
-    return { dynamodb: Number(new URL(prev.aws.dynamodb).port), fauxqs: Number(new URL(prev.aws.sqs).port) }
-  } catch {
-    return {}
+function endpointsInfo(cfg: LocalConfig, system: LocalSystem, token: string) {
+  const { endpoints, names, credentials } = system.services
+  return {
+    api: system.url,
+    clusterAuthorization: `Basic ${token}`,
+    aws: {
+      ...endpoints,
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+    },
+    resources: names,
+    ipfs: system.helia
+      ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString())
+      : (system.kubo?.url ?? cfg.IPFS_API_URL),
   }
+}
+
+/** What the worker's readiness means for the person who started pickup. */
+function readinessLine(cfg: LocalConfig, status: WorkerStatus): string {
+  const node = cfg.IPFS_API_URL
+    ? `The IPFS node at ${cfg.IPFS_API_URL}`
+    : cfg.IPFS_NODE === 'kubo'
+      ? "Local mode's kubo daemon"
+      : 'The embedded IPFS node'
+  if (status.ready) return `${node} answers now: the worker takes jobs.`
+  const seconds = Math.max(1, Math.round(cfg.IPFS_RETRY_INTERVAL_MS / 1000))
+  return (
+    `${node} does not answer (${status.ipfsError ?? status.problem}): pins wait in the queue until it does. ` +
+    `pickup asks again every ${seconds} s; until then /healthz and \`npx pickup stats\` show the worker not ready.` +
+    (cfg.IPFS_API_URL ? ' Start it (`ipfs daemon`), or unset IPFS_API_URL to use the embedded node.' : '')
+  )
 }

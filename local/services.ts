@@ -53,6 +53,7 @@ import { bucketName, destinationBucket, tempBucket } from '../adapters/s3/bucket
 import { carStoredTopic, topicName } from '../adapters/sns/events.ts'
 import { failedJobsQueue, pinQueueDefinition, queueAttributes, queueName } from '../adapters/sqs/queues.ts'
 import type { Logger } from '../core/ports.ts'
+import { OutdatedDataError } from './errors.ts'
 
 export interface StartServicesOptions {
   /** Persist everything under this directory; in memory when absent. */
@@ -302,9 +303,9 @@ export async function ensureTable(client: DynamoDBClient, def: TableDefinition, 
       (g) => !indexes.some((i) => i.IndexName === g.indexName),
     )
     if (missing.length > 0) {
-      throw new Error(
-        `table ${name} was created by an older pickup and lacks the index(es) ${missing.map((g) => g.indexName).join(', ')}; ` +
-          'stop pickup and delete <data dir>/services/dynamodb (pins and requests are lost, CARs are kept) to recreate it',
+      throw new OutdatedDataError(
+        name,
+        missing.map((g) => g.indexName),
       )
     }
     const indexesActive = indexes.every((g) => g.IndexStatus === 'ACTIVE')

@@ -28,7 +28,7 @@ import type { BlockSource, Clock, Logger } from '../core/ports.ts'
 import { reconcilePins } from '../core/reconcile.ts'
 import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/unreferenced-content.ts'
 import { PICKUP_VERSION } from '../core/version.ts'
-import { type RunningWorker, startWorker } from '../pickup/worker.ts'
+import { type RunningWorker, startWorker, type WorkerStatus } from '../pickup/worker.ts'
 import type { LocalConfig } from './config.ts'
 import { startLocalKubo } from './kubo.ts'
 import { type Services, startServices } from './services.ts'
@@ -46,6 +46,8 @@ export interface LocalSystemOptions {
   log: Logger
   /** Deleting content no request wants: how long it is kept (default 7 days) and how often to look (1 h). */
   unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
+  /** Told when the worker's IPFS node starts or stops answering (the worker takes jobs only once it does). */
+  onWorkerReadyChange?: (status: WorkerStatus) => void
 }
 
 export interface LocalSystem {
@@ -173,6 +175,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         clock,
         log,
         ...(gc ? { onBusyChange: (jobs: number) => gc.jobs(jobs) } : {}),
+        onReadyChange: opts.onWorkerReadyChange,
       })
       const w = worker
       stops.push(() => w.stop())
@@ -190,7 +193,8 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         },
         psa: { allowPrivateOrigins: true },
         // With no worker live, the embedded node (or the kubo) is the delegate: it is the worker's node.
-        delegates: { cacheMs: 5_000, fallback: () => ipfs.multiaddrs() },
+        // An IPFS node that does not answer yet gives none (rather than failing the request that asked).
+        delegates: { cacheMs: 5_000, fallback: () => ipfs.multiaddrs().catch(() => []) },
       },
       {
         pins,
@@ -199,7 +203,11 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         queue,
         clock,
         log: log.child({ fn: 'http' }),
-        ready: () => ready,
+        // Not ready while starting, nor while the worker's IPFS node does not answer.
+        health: () => {
+          const status = worker?.status()
+          return { ok: ready && (status?.ready ?? true), ...(status ? { worker: status } : {}) }
+        },
         workers,
       },
     )

@@ -27,13 +27,22 @@ export interface WorkerParts {
   clock: Clock
   log: Logger
   onBusyChange?: (jobs: number) => void
+  /** Called when the worker becomes ready or stops being ready (its IPFS node answers, or stops answering). */
+  onReadyChange?: (status: WorkerStatus) => void
+}
+
+/** Whether the worker's IPFS node answers; `problem` says what went wrong when it does not. */
+export interface WorkerStatus {
+  ready: boolean
+  problem?: string
+  /** The IPFS node's failure alone (the problem is `the IPFS node does not answer: <ipfsError>`). */
+  ipfsError?: string
 }
 
 export interface RunningWorker {
   id: string
   worker: PinWorker
-  /** Whether the worker's IPFS node answers (no job is taken while it does not). */
-  readonly ipfsReady: boolean
+  status(): WorkerStatus
   stop(): Promise<void>
 }
 
@@ -75,32 +84,100 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
     },
   )
 
-  const announce = async () => {
+  // The worker takes jobs only once its IPFS node answers (a job taken before would fail and spend one of its
+  // attempts); until then it asks every IPFS_RETRY_INTERVAL_MS and announces itself as not ready. Once it has
+  // answered, a node that stops answering shows as not ready again, while the loop goes on (its jobs fail and
+  // are retried with their usual delays).
+  let status: WorkerStatus = { ready: false }
+  let checked = false
+  let loopStarted = false
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  let checking: Promise<void> | undefined
+  const check = async () => {
+    let multiaddrs: string[] = []
+    let next: WorkerStatus
     try {
-      const multiaddrs = await parts.ipfs.multiaddrs()
-      await parts.workers.announce({ id, multiaddrs, expires: parts.clock.now() + 3 * ANNOUNCE_EVERY_MS })
+      multiaddrs = await answerWithin(parts.ipfs.multiaddrs(), cfg.DIAL_TIMEOUT_MS)
+      next = { ready: true }
     } catch (err) {
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'announce failed')
+      const ipfsError = errorText(err)
+      next = { ready: false, problem: `the IPFS node does not answer: ${ipfsError}`, ipfsError }
     }
+    if (stopped) return
+    const changed = !checked || next.ready !== status.ready
+    checked = true
+    status = next
+    if (changed) {
+      if (next.ready) log.info({}, 'IPFS node answers: worker ready')
+      else log.warn({ problem: next.problem, retryMs: cfg.IPFS_RETRY_INTERVAL_MS }, 'worker not ready')
+    }
+    if (next.ready && !loopStarted) {
+      loopStarted = true
+      worker.start()
+      log.info({ slots: cfg.BATCH_SIZE }, 'worker started')
+    }
+    try {
+      await parts.workers.announce({
+        id,
+        multiaddrs,
+        expires: parts.clock.now() + 3 * ANNOUNCE_EVERY_MS,
+        ready: next.ready,
+        ...(next.problem === undefined ? {} : { problem: next.problem }),
+      })
+    } catch (err) {
+      log.warn({ err }, 'announce failed')
+    }
+    if (changed) parts.onReadyChange?.(status)
   }
-  await announce()
-  const announcer = setInterval(announce, ANNOUNCE_EVERY_MS)
-  worker.start()
-  log.info({ slots: cfg.BATCH_SIZE }, 'worker started')
+  const schedule = () => {
+    if (stopped) return
+    timer = setTimeout(
+      () => {
+        checking = check()
+          .catch((err) => log.error({ err }, 'readiness check failed'))
+          .finally(schedule)
+      },
+      status.ready ? ANNOUNCE_EVERY_MS : cfg.IPFS_RETRY_INTERVAL_MS,
+    )
+  }
+  await check()
+  schedule()
 
   return {
     id,
     worker,
-    get ipfsReady() {
-      return gate.ready
-    },
+    status: () => ({ ...status }),
     async stop() {
-      clearInterval(announcer)
+      stopped = true
+      clearTimeout(timer)
+      await checking
       await worker.stop(cfg.SHUTDOWN_GRACE_MS)
       await parts.workers.remove(id).catch(() => {})
       log.info({}, 'worker stopped')
     },
   }
+}
+
+/** Rejects when `answer` takes longer than `ms`: an IPFS node that accepts connections but never answers. */
+async function answerWithin<T>(answer: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([answer, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The error's message and, for a failed fetch, its cause's code (`fetch failed` alone says nothing). */
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const cause: unknown = err.cause
+  const code = cause instanceof Error ? (Reflect.get(cause, 'code') ?? cause.message) : undefined
+  return code && !err.message.includes(String(code)) ? `${err.message} (${String(code)})` : err.message
 }
 
 /** Attempt ids appear in S3 keys: URL-safe and short. */

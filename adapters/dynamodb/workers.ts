@@ -24,13 +24,18 @@ export interface DynamoWorkerRegistryOptions {
   tableName: string
 }
 
-/** Attributes: id S, multiaddrs L(S), expires N (epoch ms), ttl N (epoch seconds, for DynamoDB TTL). */
+/**
+ * Attributes: id S, multiaddrs L(S), expires N (epoch ms), ttl N (epoch seconds, for DynamoDB TTL), ready BOOL
+ * and problem S (absent in entries of older workers: ready).
+ */
 export function encodeWorker(info: WorkerInfo): Item {
   return {
     id: { S: info.id },
     multiaddrs: { L: info.multiaddrs.map((a) => ({ S: a })) },
     expires: { N: String(info.expires) },
     ttl: { N: String(Math.ceil(info.expires / 1000) + TTL_GRACE_SECONDS) },
+    ...(info.ready === undefined ? {} : { ready: { BOOL: info.ready } }),
+    ...(info.problem === undefined ? {} : { problem: { S: info.problem } }),
   }
 }
 
@@ -45,7 +50,15 @@ export function decodeWorker(item: Item): WorkerInfo {
     if (v.S === undefined) throw new Error('worker item: a multiaddr is not a string')
     return v.S
   })
-  return { id, multiaddrs, expires }
+  const ready = item.ready?.BOOL
+  const problem = item.problem?.S
+  return {
+    id,
+    multiaddrs,
+    expires,
+    ...(ready === undefined ? {} : { ready }),
+    ...(problem === undefined ? {} : { problem }),
+  }
 }
 
 export function createDynamoWorkerRegistry({

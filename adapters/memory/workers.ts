@@ -8,7 +8,7 @@ export function createMemoryWorkerRegistry(): WorkerRegistry {
   const workers = new Map<string, WorkerInfo>()
   return {
     async announce(info) {
-      workers.set(info.id, { id: info.id, multiaddrs: [...info.multiaddrs], expires: info.expires })
+      workers.set(info.id, { ...info, multiaddrs: [...info.multiaddrs] })
     },
     async remove(id) {
       workers.delete(id)
@@ -17,7 +17,7 @@ export function createMemoryWorkerRegistry(): WorkerRegistry {
       return [...workers.values()]
         .filter((w) => w.expires > now)
         .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-        .map((w) => ({ id: w.id, multiaddrs: [...w.multiaddrs], expires: w.expires }))
+        .map((w) => ({ ...w, multiaddrs: [...w.multiaddrs] }))
     },
   }
 }

@@ -22,15 +22,26 @@ export interface HttpAppContext extends Omit<ClusterApiContext, 'delegates'> {
   workers: WorkerRegistry
   /** Pinning Service API access tokens. */
   tokens?: TokenStore
-  /** Whether every component is up; `GET /healthz` answers 200 only then. */
-  ready: () => boolean
+  /**
+   * Whether every component is up; `GET /healthz` answers 200 only then, and shows the report as its body
+   * (local mode adds the worker's readiness: `{ ok: false, worker: { ready: false, problem } }`).
+   */
+  health: () => HealthReport
+}
+
+export interface HealthReport {
+  ok: boolean
+  [component: string]: unknown
 }
 
 export function createHttpApp(opts: HttpAppOptions, context: HttpAppContext): Hono {
   const app = new Hono()
   // One cached list for both APIs.
   const ctx = { ...context, delegates: createDelegates(opts.delegates, context) }
-  app.get('/healthz', (c) => (ctx.ready() ? c.json({ ok: true }) : c.json({ ok: false }, 503)))
+  app.get('/healthz', (c) => {
+    const report = ctx.health()
+    return c.json(report, report.ok ? 200 : 503)
+  })
   if (opts.psa && ctx.tokens)
     app.route('/psa', createPinningServiceApi(opts.psa, { ...ctx, tokens: ctx.tokens }))
   app.route('/', createClusterApi(opts.cluster, ctx))

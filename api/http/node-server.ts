@@ -22,7 +22,8 @@ export function serveHttpApp(
   app: { fetch: (request: Request, env: unknown) => Response | Promise<Response> },
   opts: ServeOptions,
 ): Promise<Server> {
-  return new Promise((resolve) => {
+  // A port in use rejects (EADDRINUSE, with the port), for local/main.ts to explain.
+  return new Promise((resolve, reject) => {
     const server = serve(
       {
         fetch: app.fetch,
@@ -33,8 +34,12 @@ export function serveHttpApp(
         // takes more than half a second.
         autoCleanupIncoming: false,
       },
-      () => resolve(server as Server),
+      () => {
+        server.off('error', reject)
+        resolve(server as Server)
+      },
     ) as Server
+    server.once('error', reject)
     server.on('clientError', answerClientError)
   })
 }

@@ -1,13 +1,15 @@
 /**
  * `pickup stats`: pins per status, the depth of the pin queue, of the dead-letter queue (jobs its consumer is
  * about to handle) and of the failed-jobs queue (jobs waiting for an operator), and how long the oldest queued
- * pin has waited. Reads no message (queue counts are the queues' own approximate attributes).
+ * pin has waited, and the live workers: how many take jobs, and why the others do not (their IPFS node does not
+ * answer). Reads no message (queue counts are the queues' own approximate attributes).
  */
 import type { Command } from 'commander'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
+import { createDynamoWorkerRegistry } from '../../adapters/dynamodb/workers.ts'
 import { createSqsQueueCounter } from '../../adapters/sqs/dead-letters.ts'
 import { PIN_STATUSES } from '../../core/pin.ts'
-import { collectStats } from '../../core/pin-admin.ts'
+import { collectStats, type Stats } from '../../core/pin-admin.ts'
 import type { QueueCounts } from '../../core/ports.ts'
 import { formatAge, toJson } from '../format.ts'
 import type { CliContext } from '../main.ts'
@@ -17,11 +19,16 @@ function queueLine(c: QueueCounts): string {
   return `${c.visible} waiting, ${c.inFlight} in flight, ${c.delayed} delayed`
 }
 
+function workersLine(w: Stats['workers']): string {
+  if (w.live === 0) return 'none live (pins wait until a worker runs)'
+  return `${w.live} live, ${w.ready} ready${w.ready === 0 ? ' (pins wait until one is)' : ''}`
+}
+
 export function registerStatsCommand(program: Command, cli: CliContext): void {
   program
     .command('stats')
     .description(
-      'pins per status, depth of the pin, dead-letter and failed-jobs queues, age of the oldest queued pin',
+      'pins per status, depth of the pin, dead-letter and failed-jobs queues, age of the oldest queued pin, workers ready',
     )
     .option(
       '--count-limit <n>',
@@ -31,7 +38,13 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
     )
     .option('--json', 'print JSON')
     .action(async (opts: { countLimit: number; json?: boolean }) => {
-      const needs = ['pinsTable', 'pinQueueUrl', 'deadLetterQueueUrl', 'failedJobsQueueUrl'] as const
+      const needs = [
+        'pinsTable',
+        'pinQueueUrl',
+        'deadLetterQueueUrl',
+        'failedJobsQueueUrl',
+        'workersTable',
+      ] as const
       await cli.withBackend(needs, async (backend) => {
         const stats = await backend.run(() =>
           collectStats(
@@ -53,6 +66,10 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
                 client: backend.sqs,
                 queueUrl: backend.resource('failedJobsQueueUrl'),
               }),
+              workers: createDynamoWorkerRegistry({
+                client: backend.dynamodb,
+                tableName: backend.resource('workersTable'),
+              }),
               clock: cli.clock,
             },
           ),
@@ -73,6 +90,8 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
               ? `${formatAge(stats.oldestQueued.ageMs)} (${stats.oldestQueued.cid}; since its last update)`
               : '(none queued)'
           }`,
+          `Workers            ${workersLine(stats.workers)}`,
+          ...stats.workers.notReady.map((w) => `  ${w.id} not ready: ${w.problem ?? '(no reason given)'}`),
         ]
         cli.out(`${lines.join('\n')}\n`)
       })

@@ -59,6 +59,25 @@ export function workerRegistrySuite(name: string, factory: WorkerRegistryFactory
       expect((await registry.live(T0)).map((w) => w.id)).toEqual(['w2'])
     })
 
+    it('keeps readiness and the problem; an entry without them reads as before', async () => {
+      const waiting: WorkerInfo = {
+        ...worker('w1', T0 + 1000, []),
+        ready: false,
+        problem: 'the IPFS node does not answer: ECONNREFUSED',
+      }
+      await registry.announce(waiting)
+      await registry.announce({ ...worker('w2', T0 + 1000), ready: true })
+      await registry.announce(worker('w3', T0 + 1000))
+      expect(await registry.live(T0)).toEqual([
+        waiting,
+        { ...worker('w2', T0 + 1000), ready: true },
+        worker('w3', T0 + 1000),
+      ])
+      // Ready again: the problem goes with the new announcement.
+      await registry.announce({ ...worker('w1', T0 + 2000), ready: true })
+      expect((await registry.live(T0))[0]).toEqual({ ...worker('w1', T0 + 2000), ready: true })
+    })
+
     it('keeps workers with no multiaddrs', async () => {
       await registry.announce(worker('w1', T0 + 1000, []))
       expect(await registry.live(T0)).toEqual([worker('w1', T0 + 1000, [])])

@@ -154,17 +154,21 @@ describe('pickup stats', () => {
       queue: { visible: number }
       deadLetters: { visible: number }
       failedJobs: { visible: number }
+      workers: { live: number; ready: number; notReady: unknown[] }
     }
     expect(s.pins.pinned).toBeGreaterThanOrEqual(2)
     expect(s.pins.failed).toBe(0)
     expect(typeof s.queue.visible).toBe('number')
     expect(s.deadLetters.visible).toBe(0)
     expect(s.failedJobs.visible).toBe(0)
+    expect(s.workers).toEqual({ live: 1, ready: 1, notReady: [] })
     const table = await runPickup(dataDir, ['stats'])
     expect(table.stdout).toMatch(/^ {2}pinned +\d+$/m)
     expect(table.stdout).toMatch(/^Pin queue +\d+ waiting, \d+ in flight, \d+ delayed$/m)
     expect(table.stdout).toMatch(/^Dead-letter queue +0 waiting, 0 in flight, 0 delayed$/m)
     expect(table.stdout).toMatch(/^Failed jobs +0 waiting, 0 in flight, 0 delayed \(pickup dlq list\)$/m)
     expect(table.stdout).toMatch(/^Oldest queued pin +\(none queued\)$/m)
+    // The local worker's embedded node answers.
+    expect(table.stdout).toMatch(/^Workers +1 live, 1 ready$/m)
   })
 })

@@ -118,9 +118,10 @@ describe('for AWS', () => {
       }),
     )
     const partial = await pickup(dataDir, ['--outputs', outputs, 'stats'], { env: {} })
-    // The region comes from the queue URL; only the dead-letter and failed-jobs queues are missing.
+    // The region comes from the queue URL; only the dead-letter and failed-jobs queues and the workers table
+    // are missing.
     expect(partial.stderr).toMatch(
-      /^pickup: for AWS, set DEAD_LETTER_QUEUE_URL \(the dead-letter queue, e\.g\. [^)]*\) and FAILED_JOBS_QUEUE_URL \(the failed-jobs queue, e\.g\. [^)]*pin-failed\)\n$/,
+      /^pickup: for AWS, set DEAD_LETTER_QUEUE_URL \(the dead-letter queue, e\.g\. [^)]*\) and FAILED_JOBS_QUEUE_URL \(the failed-jobs queue, e\.g\. [^)]*pin-failed\) and WORKER_TABLE \(the workers table, e\.g\. [^)]*-workers\)\n$/,
     )
     expect(
       await pickup(dataDir, ['--outputs', join(dataDir, 'none.json'), 'stats'], { env: {} }),

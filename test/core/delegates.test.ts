@@ -33,6 +33,16 @@ describe('delegates', () => {
     expect(await createDelegates({ cacheMs: 0 }, { workers, clock })()).toEqual([])
   })
 
+  it('skips workers that are not ready (their IPFS node does not answer)', async () => {
+    const workers = createMemoryWorkerRegistry()
+    const clock = { now: () => 0 }
+    await workers.announce({ id: 'w1', multiaddrs: [p2p(1)], expires: 10, ready: false, problem: 'down' })
+    const fallback = () => [p2p(9)]
+    expect(await createDelegates({ cacheMs: 0, fallback }, { workers, clock })()).toEqual([p2p(9)])
+    await workers.announce({ id: 'w2', multiaddrs: [p2p(2)], expires: 10, ready: true })
+    expect(await createDelegates({ cacheMs: 0, fallback }, { workers, clock })()).toEqual([p2p(2)])
+  })
+
   it('reads the registry at most once per cache period, and does not cache a failure', async () => {
     let t = 0
     let reads = 0

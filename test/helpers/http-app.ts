@@ -68,7 +68,7 @@ export async function startTestHttpApp(
       // Not cached, so a test's change of the fallback shows at once.
       delegates: { cacheMs: 0, fallback: () => state.fallbackDelegates },
     },
-    { pins, requests, tokens, queue, clock, log, ready: () => true, workers },
+    { pins, requests, tokens, queue, clock, log, health: () => ({ ok: true }), workers },
   )
   const server = await serveHttpApp(app, { port: 0, hostname: '127.0.0.1' })
   const address = server.address()
