@@ -59,7 +59,11 @@ export function createMemoryJobQueue(options: MemoryJobQueueOptions = {}): Memor
   }
 
   function copyJob(job: PinJob): PinJob {
-    return { cid: job.cid, origins: [...job.origins] }
+    return {
+      cid: job.cid,
+      origins: [...job.origins],
+      ...(job.requester === undefined ? {} : { requester: job.requester }),
+    }
   }
 
   function adopt(message: StoredMessage) {

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { InvalidInputError } from '../../core/errors.ts'
-import { CANCELLED_ERROR, type CarInfo, MAX_ORIGINS, type Pin } from '../../core/pin.ts'
+import { CANCELLED_ERROR, type CarInfo, MAX_ORIGINS, type Pin, type Progress } from '../../core/pin.ts'
 import type { PinStore } from '../../core/ports.ts'
 
 /** A fresh, empty store per test. */
@@ -240,7 +240,10 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         const c = cid()
         await store.request(c, [], T0)
         await store.markUnreferenced(c, T0 + 1)
-        expect(await store.request(c, [], T0 + 2)).toMatchObject({ enqueue: false, pin: { status: 'queued' } })
+        expect(await store.request(c, [], T0 + 2)).toMatchObject({
+          enqueue: false,
+          pin: { status: 'queued' },
+        })
         expect((await store.claim(c, 'att1', T0 + 1000, T0 + 3)).kind).toBe('claimed')
       })
 
@@ -281,10 +284,16 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         })
         expect(await store.heartbeat(c, 'other', T0 + 9000, { bytes: 1, blocks: 1 }, T0 + 600)).toBe(false)
         // What the attempt is doing: searching, then transferring.
-        const searching = { bytes: 0, blocks: 0, phase: 'searching', searchStarted: T0, dialled: ['/a', '/b'] } as const
+        const searching: Progress = {
+          bytes: 0,
+          blocks: 0,
+          phase: 'searching',
+          searchStarted: T0,
+          dialled: ['/a', '/b'],
+        }
         expect(await store.heartbeat(c, 'att1', T0 + 2000, searching, T0 + 700)).toBe(true)
         expect((await store.get(c))?.progress).toEqual(searching)
-        const transferring = { ...searching, bytes: 100, blocks: 3, phase: 'transferring' } as const
+        const transferring: Progress = { ...searching, bytes: 100, blocks: 3, phase: 'transferring' }
         expect(await store.heartbeat(c, 'att1', T0 + 2000, transferring, T0 + 800)).toBe(true)
         expect((await store.get(c))?.progress).toEqual(transferring)
         expect(await store.heartbeat(c, 'att1', T0 + 2000, { bytes: 100, blocks: 3 }, T0 + 900)).toBe(true)

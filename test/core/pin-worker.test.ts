@@ -40,7 +40,8 @@ describe('pin worker', () => {
     let current = 0
     worker = createPinWorker(
       {
-        slots: 2,
+        transferSlots: 2,
+        searchSlots: 2,
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
@@ -49,7 +50,8 @@ describe('pin worker', () => {
       {
         queue,
         log,
-        run: async (job: PinJob) => {
+        run: async (job: PinJob, signal, control) => {
+          await control.startTransfer(signal)
           current++
           maxConcurrent = Math.max(maxConcurrent, current)
           if (job.cid === 'long') await new Promise<void>((r) => (releaseLong = r))
@@ -79,7 +81,8 @@ describe('pin worker', () => {
     let runs = 0
     worker = createPinWorker(
       {
-        slots: 1,
+        transferSlots: 1,
+        searchSlots: 1,
         visibilityTimeoutSeconds: 1,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
@@ -112,7 +115,8 @@ describe('pin worker', () => {
     const seen: Array<{ cid: string }> = []
     worker = createPinWorker(
       {
-        slots: 1,
+        transferSlots: 1,
+        searchSlots: 1,
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
@@ -143,7 +147,8 @@ describe('pin worker', () => {
     let runs = 0
     worker = createPinWorker(
       {
-        slots: 1,
+        transferSlots: 1,
+        searchSlots: 1,
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
@@ -174,7 +179,8 @@ describe('pin worker', () => {
     let started = false
     worker = createPinWorker(
       {
-        slots: 1,
+        transferSlots: 1,
+        searchSlots: 1,
         visibilityTimeoutSeconds: 300,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
