@@ -4,6 +4,7 @@
  * origins were dialled, waiting for a transfer slot, or transferring with blocks and bytes; the reason when failed)
  * and, once pinned, `dag_size` (bytes of the stored CAR: the DAG's blocks plus CAR framing).
  */
+import { CANCELLED_CODE } from '../../../core/pin.ts'
 import type { PinRequest } from '../../../core/ports.ts'
 import type { PsaListResult, PsaRequestView } from '../../../core/psa-requests.ts'
 
@@ -47,9 +48,11 @@ function info(v: PsaRequestView, now: number): Record<string, string> {
   switch (v.status) {
     case 'queued':
       return {
-        status_details: pin?.error
-          ? `queued for another attempt; the last one failed: ${pin.error}`
-          : 'queued: waiting for a worker',
+        // After a cancellation, a new request queued it: nothing failed.
+        status_details:
+          pin?.error && !pin.error.startsWith(`${CANCELLED_CODE}:`)
+            ? `queued for another attempt; the last one failed: ${pin.error}`
+            : 'queued: waiting for a worker',
       }
     case 'pinning': {
       const p = pin?.progress
