@@ -51,7 +51,7 @@ export async function pinForCluster(
     created: existing?.created ?? ctx.clock.now(),
   }
   await ctx.requests.put(request)
-  const pin = await requestPin({ cid: key, origins: input.origins }, ctx)
+  const pin = await requestPin({ cid: key, origins: input.origins, requester: CLUSTER_OWNER }, ctx)
   return { pin, request }
 }
 

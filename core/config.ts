@@ -28,8 +28,15 @@ export const workerSchema = z.object({
   FETCH_TIMEOUT_MS: int(4 * 60 * 60 * 1000, 1),
   /** Longest wait for the next byte (the first included) before the fetch counts as stalled. */
   FETCH_CHUNK_TIMEOUT_MS: int(2 * 60 * 1000, 1),
-  /** Pin jobs one worker runs at once; also the most messages it holds. */
+  /** Pin jobs one worker transfers at once (jobs still searching for their content do not count). */
   BATCH_SIZE: int(10, 1),
+  /**
+   * Pin jobs one worker searches for at once: no block received yet (dialling origins, finding providers,
+   * waiting for the root). A search holds one want in the IPFS node, a transfer FETCH_CONCURRENCY: peers
+   * keep at most 1024 wants of ours (Helia's bitswap `maxWantlistSize`), so 500 searches plus
+   * BATCH_SIZE x FETCH_CONCURRENCY = 320 transferring wants stay under it.
+   */
+  SEARCH_CONCURRENCY: int(500, 1),
   /** Blocks fetched in parallel within one job (a depth-first walk is latency-bound). */
   FETCH_CONCURRENCY: int(32, 1),
   /** Best-effort dial of a request's origins: each dial gives up after this. */

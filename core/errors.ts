@@ -145,6 +145,18 @@ export class ShutdownError extends PickupError {
   }
 }
 
+/**
+ * The last request for the content went away while its fetch ran (or before it started): the fetch stops,
+ * stores nothing, and the pin records why. Not retried: a new request queues the content again.
+ */
+export class FetchCancelledError extends PickupError {
+  readonly code = 'CANCELLED'
+  override readonly retryable = false
+  constructor() {
+    super('no request wants this content any longer')
+  }
+}
+
 /** The reason recorded on a pin for any error: stable code first, then the message. */
 export function describeError(err: unknown): { code: string; message: string; retryable: boolean } {
   if (err instanceof PickupError) return { code: err.code, message: err.message, retryable: err.retryable }

@@ -1,11 +1,31 @@
 /**
  * One fetch attempt, as a worker runs it: claim the pin, dial the origins, stream the DAG as a CAR into the
  * temporary bucket under limits, and record the outcome. The S3-event validator takes it from there.
+ *
+ * An attempt first *searches*: no block has arrived yet (dialling, finding providers, waiting for the root).
+ * Searching costs a held message, a lease and one want, so a worker runs hundreds of searches at once. When
+ * the first block arrives the attempt asks the worker for a transfer slot (`hooks.startTransfer`) and
+ * *waits* for one holding that block (nothing else is fetched meanwhile), then *transfers*. Limits:
+ * - `fetchChunkTimeoutMs`: searching ends in a stall after that long without the first block; transferring,
+ *   after that long without the next. Waiting for a slot is not a stall (the network is not at fault), so
+ *   the stall timer stops while it waits and starts again with the transfer.
+ * - `fetchTimeoutMs`: the time spent searching and transferring, waiting for a slot excluded.
+ * - `maxCarBytes`: the CAR, as before.
+ * The lease is renewed throughout; a pin whose last request went away (marked unreferenced) stops the
+ * attempt within one `progressIntervalMs` (the worker's PinWatcher reads every running pin that often),
+ * stores nothing and is left `failed` with CANCELLED_ERROR.
  */
 import { CID } from 'multiformats/cid'
-import { describeError, FetchStalledError, FetchTimeoutError, PickupError } from './errors.ts'
+import {
+  describeError,
+  FetchCancelledError,
+  FetchStalledError,
+  FetchTimeoutError,
+  PickupError,
+} from './errors.ts'
 import { exportCar } from './export-car.ts'
-import { mergeOrigins, type PinJob, type Progress, tempCarKey } from './pin.ts'
+import { type FetchPhase, mergeOrigins, type PinJob, type Progress, tempCarKey } from './pin.ts'
+import { createPinWatcher, type PinWatcher } from './pin-watch.ts'
 import type { BlockSource, Clock, Logger, ObjectStore, PinStore } from './ports.ts'
 
 export interface FetchLimits {
@@ -31,6 +51,17 @@ export interface FetchPinContext {
   clock: Clock
   log: Logger
   newId: () => string
+  /** The worker's shared watcher of running pins; without one, the attempt reads its pin on its own. */
+  watcher?: PinWatcher
+}
+
+export interface FetchPinHooks {
+  /**
+   * Called once, when the first block arrives: resolves when the attempt may transfer (it holds one of the
+   * worker's transfer slots until it ends), rejects with the signal's reason if the attempt is aborted first.
+   * Absent: the transfer starts at once.
+   */
+  startTransfer?: (signal: AbortSignal) => Promise<void>
 }
 
 export type FetchOutcome =
@@ -43,7 +74,18 @@ export type FetchOutcome =
    */
   | { kind: 'busy'; attemptId?: string; leaseExpires: number }
   | { kind: 'uploaded'; attemptId: string; key: string; bytes: number; blocks: number }
-  | { kind: 'failed'; attemptId: string; code: string; reason: string; retryable: boolean; attempts: number }
+  /** No request wants the content any longer: dropped before fetching, or stopped; the pin says CANCELLED. */
+  | { kind: 'cancelled'; attemptId?: string }
+  | {
+      kind: 'failed'
+      attemptId: string
+      code: string
+      reason: string
+      retryable: boolean
+      attempts: number
+      /** Retry at once rather than after the growing delay (the attempt was stopped, nothing failed). */
+      retryNow?: boolean
+    }
 
 /** The attempt lost its claim (an operator or the reconciler gave the pin to another attempt). */
 export class LeaseLostError extends PickupError {
@@ -58,12 +100,17 @@ export async function fetchPin(
   limits: FetchLimits,
   ctx: FetchPinContext,
   signal?: AbortSignal,
+  hooks: FetchPinHooks = {},
 ): Promise<FetchOutcome> {
   const attemptId = ctx.newId()
   const now = ctx.clock.now()
   const claim = await ctx.pins.claim(job.cid, attemptId, now + limits.leaseMs, now)
   if (claim.kind === 'missing') return { kind: 'unwanted' }
   if (claim.kind === 'pinned') return { kind: 'already-pinned' }
+  if (claim.kind === 'cancelled') {
+    ctx.log.info({ cid: job.cid }, 'job dropped: no request wants the content any longer')
+    return { kind: 'cancelled' }
+  }
   if (claim.kind === 'busy') {
     return { kind: 'busy', attemptId: claim.pin.attemptId, leaseExpires: claim.pin.leaseExpires ?? now }
   }
@@ -71,7 +118,15 @@ export async function fetchPin(
   const attempts = claim.pin.attempts
   const log = ctx.log.child({ cid: job.cid, attemptId, attempt: attempts })
   const started = ctx.clock.now()
-  const progress: Progress = { bytes: 0, blocks: 0 }
+  // Every requester's origins, not only those of the request that sent this job.
+  const origins = mergeOrigins(claim.pin.origins, job.origins)
+  const progress: Progress = {
+    bytes: 0,
+    blocks: 0,
+    phase: 'searching',
+    searchStarted: started,
+    dialled: origins,
+  }
   const controller = new AbortController()
   const abort = (reason: unknown) => {
     if (!controller.signal.aborted) controller.abort(reason)
@@ -80,11 +135,11 @@ export async function fetchPin(
   signal?.addEventListener('abort', onOuterAbort, { once: true })
   if (signal?.aborted) onOuterAbort()
 
-  const overall = setTimeout(() => abort(new FetchTimeoutError(limits.fetchTimeoutMs)), limits.fetchTimeoutMs)
-  let stall = setTimeout(
-    () => abort(new FetchStalledError(limits.fetchChunkTimeoutMs)),
-    limits.fetchChunkTimeoutMs,
+  const overall = pausableTimeout(limits.fetchTimeoutMs, () =>
+    abort(new FetchTimeoutError(limits.fetchTimeoutMs)),
   )
+  let stall: ReturnType<typeof setTimeout> | undefined
+  const stopStall = () => clearTimeout(stall)
   const resetStall = () => {
     clearTimeout(stall)
     stall = setTimeout(
@@ -92,36 +147,83 @@ export async function fetchPin(
       limits.fetchChunkTimeoutMs,
     )
   }
+  resetStall()
 
-  // Progress is recorded every beat; the lease is renewed every third of its length, in step with the
-  // message's visibility, so that when a dead worker's message reappears its lease has run out too.
+  // The lease is renewed every third of its length, in step with the message's visibility, so that when a dead
+  // worker's message reappears its lease has run out too. Progress is written every beat while transferring;
+  // a searching or waiting attempt writes only when its phase changes or its lease needs renewing (hundreds
+  // of them search at once).
   const heartbeatEvery = Math.min(limits.progressIntervalMs, limits.leaseMs / 3)
   let leaseExpires = now + limits.leaseMs
+  let phaseWritten: FetchPhase | undefined
   let beating: Promise<void> = Promise.resolve()
-  const heartbeat = setInterval(() => {
+  const beat = () => {
     beating = beating.then(async () => {
       try {
         const t = ctx.clock.now()
-        if (leaseExpires - t <= (limits.leaseMs * 2) / 3) leaseExpires = t + limits.leaseMs
+        const renew = leaseExpires - t <= (limits.leaseMs * 2) / 3
+        if (!renew && progress.phase !== 'transferring' && progress.phase === phaseWritten) return
+        if (renew) leaseExpires = t + limits.leaseMs
+        const written = progress.phase
         const held = await ctx.pins.heartbeat(job.cid, attemptId, leaseExpires, { ...progress }, t)
         if (!held) abort(new LeaseLostError())
+        phaseWritten = written
       } catch (err) {
         // A failed heartbeat is not fatal: the lease outlives several missed beats.
         log.warn({ err: describeError(err) }, 'heartbeat failed')
       }
     })
-  }, heartbeatEvery)
+  }
+  const heartbeat = setInterval(beat, heartbeatEvery)
+  const setPhase = (phase: FetchPhase) => {
+    progress.phase = phase
+    beat()
+  }
+  // Status from the start: searching, and which origins.
+  beat()
+
+  // The last request for the content going away stops the attempt.
+  const ownWatcher = ctx.watcher
+    ? undefined
+    : createPinWatcher({ intervalMs: limits.progressIntervalMs }, ctx)
+  const unwatch = (ctx.watcher ?? ownWatcher)!.watch(job.cid, (pin) => {
+    if (pin?.unreferencedSince !== undefined) abort(new FetchCancelledError())
+  })
+
+  // The first block moves the attempt from searching to transferring, through the worker's transfer slots.
+  let transferReady: Promise<void> | undefined
+  const startTransfer = (): Promise<void> =>
+    (transferReady ??= (async () => {
+      stopStall()
+      overall.pause()
+      if (hooks.startTransfer) {
+        setPhase('waiting')
+        log.debug({}, 'found: waiting for a transfer slot')
+        await hooks.startTransfer(controller.signal)
+      }
+      controller.signal.throwIfAborted()
+      overall.resume()
+      resetStall()
+      setPhase('transferring')
+    })())
+  const source: BlockSource = {
+    connect: (addrs, o) => ctx.ipfs.connect(addrs, o),
+    multiaddrs: () => ctx.ipfs.multiaddrs(),
+    async get(cid, o) {
+      const bytes = await ctx.ipfs.get(cid, o)
+      await startTransfer()
+      return bytes
+    },
+  }
 
   const key = tempCarKey(job.cid, attemptId)
   try {
-    // Every requester's origins, not only those of the request that sent this job.
-    const origins = mergeOrigins(claim.pin.origins, job.origins)
-    log.info({ origins: origins.length }, 'fetch started')
+    log.info({ origins: origins.length }, 'fetch started: searching')
     await ctx.ipfs.connect(origins, {
       signal: AbortSignal.any([controller.signal, AbortSignal.timeout(limits.dialTimeoutMs)]),
     })
 
-    const car = exportCar(CID.parse(job.cid), ctx.ipfs, {
+    const car = exportCar(CID.parse(job.cid), source, {
       concurrency: limits.concurrency,
       maxBytes: limits.maxCarBytes,
       ...(limits.maxDagBlocks === undefined ? {} : { maxBlocks: limits.maxDagBlocks }),
@@ -145,31 +247,63 @@ export async function fetchPin(
     log.info({ bytes, blocks: progress.blocks, ms: ctx.clock.now() - started }, 'fetch done: CAR uploaded')
     return { kind: 'uploaded', attemptId, key, bytes, blocks: progress.blocks }
   } catch (thrown) {
-    // When we aborted, the abort reason is the real cause (timeout, stall, shutdown, lost lease); what was
-    // thrown is then only the SDK's or the walk's AbortError.
-    const { code, message, retryable } = describeError(
-      controller.signal.aborted ? controller.signal.reason : thrown,
-    )
+    // When we aborted, the abort reason is the real cause (timeout, stall, shutdown, lost lease, cancelled);
+    // what was thrown is then only the SDK's or the walk's AbortError.
+    const cause = controller.signal.aborted ? controller.signal.reason : thrown
+    const { code, message, retryable } = describeError(cause)
     clearInterval(heartbeat)
     await beating
+    const facts = {
+      bytes: progress.bytes,
+      blocks: progress.blocks,
+      phase: progress.phase,
+      ms: ctx.clock.now() - started,
+    }
+    if (cause instanceof FetchCancelledError) {
+      if (await ctx.pins.cancel(job.cid, attemptId, ctx.clock.now())) {
+        log.info(facts, 'fetch cancelled: no request wants the content any longer')
+        return { kind: 'cancelled', attemptId }
+      }
+      // Wanted again since the watcher saw it unwanted: the pin must be fetched after all, at once.
+      const error = `${code}: stopped, then wanted again by a new request`
+      await ctx.pins.settle(job.cid, attemptId, { status: 'queued', error }, ctx.clock.now())
+      log.info(facts, 'fetch stopped, but the content is wanted again: retrying at once')
+      return { kind: 'failed', attemptId, code, reason: message, retryable: true, attempts, retryNow: true }
+    }
     const status = retryable ? 'queued' : 'failed'
     await ctx.pins.settle(job.cid, attemptId, { status, error: `${code}: ${message}` }, ctx.clock.now())
-    log.warn(
-      {
-        code,
-        reason: message,
-        retryable,
-        bytes: progress.bytes,
-        blocks: progress.blocks,
-        ms: ctx.clock.now() - started,
-      },
-      'fetch failed',
-    )
+    log.warn({ code, reason: message, retryable, ...facts }, 'fetch failed')
     return { kind: 'failed', attemptId, code, reason: message, retryable, attempts }
   } finally {
-    clearTimeout(overall)
-    clearTimeout(stall)
+    overall.clear()
+    stopStall()
     clearInterval(heartbeat)
+    unwatch()
+    ownWatcher?.stop()
     signal?.removeEventListener('abort', onOuterAbort)
+  }
+}
+
+/** A timeout whose clock can be stopped and started again: it fires once `ms` of running time have passed. */
+function pausableTimeout(ms: number, fire: () => void) {
+  let remaining = ms
+  let since = Date.now()
+  let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(fire, remaining)
+  return {
+    pause() {
+      if (!timer) return
+      clearTimeout(timer)
+      timer = undefined
+      remaining -= Date.now() - since
+    },
+    resume() {
+      if (timer) return
+      since = Date.now()
+      timer = setTimeout(fire, Math.max(0, remaining))
+    },
+    clear() {
+      clearTimeout(timer)
+      timer = undefined
+    },
   }
 }

@@ -130,6 +130,40 @@ export interface Stats {
   oldestQueued?: { cid: string; ageMs: number }
   /** Live workers (announced and not expired), how many take jobs, and why the others do not. */
   workers: { live: number; ready: number; notReady: Array<{ id: string; problem?: string }> }
+  /**
+   * Attempts under a live lease, by what they do: searching (no block yet), waiting for a transfer slot,
+   * transferring. Counted from the pinning pins, at most `countLimit` of them.
+   */
+  jobs: { searching: number; waiting: number; transferring: number }
+}
+
+/** Pinning pins read per page while counting jobs by phase. */
+const JOBS_PAGE = 100
+
+async function countJobs(
+  limit: number,
+  ctx: { pins: Pick<PinStore, 'listByStatus'>; clock: Clock },
+): Promise<Stats['jobs']> {
+  const jobs = { searching: 0, waiting: 0, transferring: 0 }
+  const now = ctx.clock.now()
+  let seen = 0
+  let cursor: string | undefined
+  do {
+    const page = await ctx.pins.listByStatus('pinning', {
+      limit: Math.min(JOBS_PAGE, limit - seen),
+      ...(cursor === undefined ? {} : { cursor }),
+    })
+    for (const pin of page.pins) {
+      seen++
+      // An expired lease is an attempt whose worker died: no job (the reconciler takes it).
+      if ((pin.leaseExpires ?? 0) < now) continue
+      // No progress yet: just claimed, searching. Progress without a phase: written before phases existed.
+      const phase = pin.progress ? (pin.progress.phase ?? 'transferring') : 'searching'
+      jobs[phase]++
+    }
+    cursor = page.cursor
+  } while (cursor !== undefined && seen < limit)
+  return jobs
 }
 
 export async function collectStats(
@@ -143,13 +177,14 @@ export async function collectStats(
     clock: Clock
   },
 ): Promise<Stats> {
-  const [counts, queue, deadLetters, failedJobs, oldest, live] = await Promise.all([
+  const [counts, queue, deadLetters, failedJobs, oldest, live, jobs] = await Promise.all([
     Promise.all(PIN_STATUSES.map((s) => ctx.pins.countByStatus(s, { max: opts.countLimit }))),
     ctx.queue.counts(),
     ctx.deadLetters.counts(),
     ctx.failedJobs.counts(),
     ctx.pins.listByStatus('queued', { limit: 1, order: 'oldest' }),
     ctx.workers.live(ctx.clock.now()),
+    countJobs(opts.countLimit, ctx),
   ])
   const notReady = live
     .filter((w) => w.ready === false)
@@ -166,6 +201,7 @@ export async function collectStats(
     deadLetters,
     failedJobs,
     workers: { live: live.length, ready: live.length - notReady.length, notReady },
+    jobs,
     ...(first
       ? { oldestQueued: { cid: first.cid, ageMs: Math.max(0, ctx.clock.now() - first.updated) } }
       : {}),

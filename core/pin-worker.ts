@@ -1,8 +1,19 @@
 /**
- * The worker's loop: long-polls the pin queue with continuous bounded concurrency. Each of `slots` jobs runs
- * on its own, so a four-hour fetch never holds back the other slots, and the worker never asks for more
- * messages than it has free slots. While a job runs, its message's visibility is extended; when it ends, the
- * message is deleted (done, or failed for good) or released with a growing delay (to be retried).
+ * The worker's loop: long-polls the pin queue and runs each job on its own, under two bounds:
+ *
+ * - `searchSlots` (SEARCH_CONCURRENCY): jobs that have no block yet, searching for their content or holding
+ *   their first block until a transfer slot is free. A search costs a held message, a lease and one want in
+ *   the IPFS node, so hundreds run at once, and content nobody serves (which searches until its stall
+ *   timeout) does not hold up content that can be served.
+ * - `transferSlots` (BATCH_SIZE): jobs moving bytes. A job takes one when its first block arrives and keeps
+ *   it until it ends; jobs that found their content while every transfer slot was taken wait for one in the
+ *   order they found it, keeping what they have.
+ *
+ * The worker receives only messages it can start searching at once (never more than it has free search
+ * slots), and stops receiving while `transferSlots` jobs already wait for a transfer slot: more would only
+ * queue behind them. So it holds at most `searchSlots + transferSlots` messages, and a transfer slot that
+ * frees always has work. While a job runs, its message's visibility is extended; when it ends, the message
+ * is deleted (done, cancelled, or failed for good) or released with a growing delay (to be retried).
  */
 import { describeError, ShutdownError } from './errors.ts'
 import type { FetchOutcome } from './fetch-pin.ts'
@@ -13,28 +24,56 @@ import type { JobQueue, Logger, ReceivedJob } from './ports.ts'
 const MAX_DELAY_SECONDS = 900
 
 export interface PinWorkerOptions {
-  slots: number
+  /** Jobs transferring at once (BATCH_SIZE). */
+  transferSlots: number
+  /** Jobs searching (no block yet) or waiting for a transfer slot at once (SEARCH_CONCURRENCY). */
+  searchSlots: number
   visibilityTimeoutSeconds: number
-  /** Visibility is no longer extended past this (the job's own timeout ends it first). */
+  /**
+   * Visibility is no longer extended once a job has run this long, time spent waiting for a transfer slot
+   * excluded (the job's own timeout ends it first).
+   */
   fetchTimeoutMs: number
   /** Long-poll wait. */
   waitSeconds?: number
   retryDelaySeconds: (receiveCount: number) => number
 }
 
+/** What a running job can ask of the worker. */
+export interface JobControl {
+  /** Resolves once the job holds a transfer slot (kept until it ends); rejects with the signal's reason. */
+  startTransfer(signal: AbortSignal): Promise<void>
+}
+
 export interface PinWorkerContext {
   queue: JobQueue
   log: Logger
-  run: (job: PinJob, signal: AbortSignal) => Promise<FetchOutcome>
+  run: (job: PinJob, signal: AbortSignal, control: JobControl) => Promise<FetchOutcome>
   /** Told when the number of jobs in hand changes (ECS task protection hangs off it). */
   onBusyChange?: (jobs: number) => void
+}
+
+export interface PinWorkerLoad {
+  /** Jobs with no block yet. */
+  searching: number
+  /** Jobs holding their first block until a transfer slot frees. */
+  waiting: number
+  transferring: number
 }
 
 export interface PinWorker {
   start(): void
   /** Stops polling; jobs still running after `graceMs` are aborted and their messages released. */
   stop(graceMs: number): Promise<void>
+  /** Messages in hand: every job searching, waiting or transferring. */
   readonly inFlight: number
+  readonly load: PinWorkerLoad
+}
+
+interface Waiter {
+  grant: () => void
+  signal: AbortSignal
+  onAbort: () => void
 }
 
 export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): PinWorker {
@@ -42,29 +81,88 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   const jobAborts = new Set<AbortController>()
   const polling = new AbortController()
   let loop: Promise<void> | undefined
-  let slotFreed: (() => void) | undefined
+  let wakePoll: (() => void) | undefined
+  let transferring = 0
+  const waiters: Waiter[] = []
   const log = ctx.log
+
+  const wake = () => {
+    const resolve = wakePoll
+    wakePoll = undefined
+    resolve?.()
+  }
 
   const track = (p: Promise<void>) => {
     running.add(p)
     ctx.onBusyChange?.(running.size)
-    // handle() settles its own failures; a rejection reaching here is still logged, never left unhandled.
-    void p
-      .catch((err) => log.error({ err: describeError(err) }, 'job handling failed'))
-      .finally(() => {
-        running.delete(p)
-        ctx.onBusyChange?.(running.size)
-        slotFreed?.()
-      })
+    p.catch((err) => {
+      // handle() logs and settles its own failures; this is the last line: never an unhandled rejection.
+      log.error({ err: describeError(err) }, 'job ended with an error: SQS will deliver its message again')
+    }).finally(() => {
+      running.delete(p)
+      ctx.onBusyChange?.(running.size)
+      wake()
+    })
+  }
+
+  /** Jobs searching or waiting: what the search slots bound. */
+  const searching = () => running.size - transferring
+
+  function grantTransfers(): void {
+    while (transferring < opts.transferSlots && waiters.length > 0) {
+      const w = waiters.shift()!
+      w.signal.removeEventListener('abort', w.onAbort)
+      transferring++
+      w.grant()
+    }
+    wake()
+  }
+
+  /** One per job: the transfer slot it took (if any) is returned when the job ends. */
+  function jobControl(): JobControl & { end(): void } {
+    let holds = false
+    let asked = false
+    return {
+      startTransfer(signal) {
+        if (asked) return Promise.reject(new Error('startTransfer called twice'))
+        asked = true
+        return new Promise<void>((resolve, reject) => {
+          if (signal.aborted) return reject(signal.reason)
+          const waiter: Waiter = {
+            signal,
+            grant: () => {
+              holds = true
+              resolve()
+            },
+            onAbort: () => {
+              const i = waiters.indexOf(waiter)
+              if (i >= 0) waiters.splice(i, 1)
+              wake()
+              reject(signal.reason)
+            },
+          }
+          signal.addEventListener('abort', waiter.onAbort, { once: true })
+          waiters.push(waiter)
+          grantTransfers()
+        })
+      },
+      end() {
+        if (holds) {
+          holds = false
+          transferring--
+          grantTransfers()
+        }
+      },
+    }
   }
 
   async function poll(): Promise<void> {
     let failures = 0
     while (!polling.signal.aborted) {
-      const free = opts.slots - running.size
-      if (free <= 0) {
+      const free = opts.searchSlots - searching()
+      if (free <= 0 || waiters.length >= opts.transferSlots) {
         await new Promise<void>((resolve) => {
-          slotFreed = resolve
+          wakePoll = resolve
         })
         continue
       }
@@ -91,37 +189,52 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       cid: message.job.cid,
       messageId: message.id,
       receiveCount: message.receiveCount,
+      ...(message.job.requester === undefined ? {} : { requester: message.job.requester }),
     })
     const abort = new AbortController()
     jobAborts.add(abort)
+    const control = jobControl()
     const started = Date.now()
+    let waitedMs = 0
+    let waitingSince: number | undefined
+    const timed: JobControl = {
+      async startTransfer(signal) {
+        waitingSince = Date.now()
+        try {
+          await control.startTransfer(signal)
+        } finally {
+          waitedMs += Date.now() - waitingSince
+          waitingSince = undefined
+        }
+      },
+    }
     const extendEveryMs = (opts.visibilityTimeoutSeconds * 1000) / 3
     const extender = setInterval(() => {
-      if (Date.now() - started > opts.fetchTimeoutMs) return clearInterval(extender)
+      const now = Date.now()
+      const activeMs = now - started - waitedMs - (waitingSince === undefined ? 0 : now - waitingSince)
+      if (activeMs > opts.fetchTimeoutMs) return clearInterval(extender)
       ctx.queue.extend(message.receipt, opts.visibilityTimeoutSeconds).catch((err) => {
         jobLog.warn({ err: describeError(err) }, 'visibility extension failed')
       })
     }, extendEveryMs)
+    let outcome: FetchOutcome | undefined
     try {
-      let outcome: FetchOutcome | undefined
-      try {
-        outcome = await ctx.run(message.job, abort.signal)
-      } catch (err) {
-        // An unexpected error (the pin table unreachable, say): leave the message to come back after a delay.
-        jobLog.error({ err: describeError(err) }, 'job crashed')
-      }
-      if (outcome) await settleMessage(message, outcome, jobLog)
-      else await releaseOrResend(message, opts.retryDelaySeconds(message.receiveCount), jobLog)
+      outcome = await ctx.run(message.job, abort.signal, timed)
     } catch (err) {
-      // SQS refused to settle the message (release and the fallback send both failed). It stays in flight
-      // and SQS delivers it again once its visibility timeout runs out: nothing is lost, the worker goes on.
-      jobLog.error(
-        { err: describeError(err) },
-        'settling the message failed: it comes back after its visibility timeout',
-      )
+      // An unexpected error (the pin table unreachable, say): the message comes back after a delay.
+      jobLog.error({ err: describeError(err) }, 'job crashed')
     } finally {
       clearInterval(extender)
       jobAborts.delete(abort)
+      // The transfer slot is free before the message is settled: the next job need not wait for SQS.
+      control.end()
+    }
+    try {
+      if (outcome) await settleMessage(message, outcome, jobLog)
+      else await releaseOrResend(message, opts.retryDelaySeconds(message.receiveCount), jobLog)
+    } catch (err) {
+      // Settling failed (SQS unreachable, say): the message reappears when its visibility runs out.
+      jobLog.error({ err: describeError(err) }, 'settling the message failed: SQS will deliver it again')
     }
   }
 
@@ -141,8 +254,8 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       })
       return
     }
-    const delay = outcome.code === new ShutdownError().code ? 0 : opts.retryDelaySeconds(message.receiveCount)
-    await releaseOrResend(message, delay, jobLog)
+    const now = outcome.retryNow || outcome.code === new ShutdownError().code
+    await releaseOrResend(message, now ? 0 : opts.retryDelaySeconds(message.receiveCount), jobLog)
   }
 
   /**
@@ -164,7 +277,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     },
     async stop(graceMs: number) {
       polling.abort(new ShutdownError())
-      slotFreed?.()
+      wake()
       await loop
       const all = Promise.allSettled([...running])
       const timer = setTimeout(() => {
@@ -175,6 +288,13 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     },
     get inFlight() {
       return running.size
+    },
+    get load() {
+      return {
+        searching: running.size - transferring - waiters.length,
+        waiting: waiters.length,
+        transferring,
+      }
     },
   }
 }

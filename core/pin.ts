@@ -15,10 +15,39 @@ export interface CarInfo {
   key: string
 }
 
+/**
+ * What a fetch attempt is doing. `searching`: no block received yet (dialling origins, finding providers,
+ * waiting for the root); `waiting`: its first block arrived and it waits for one of the worker's transfer
+ * slots; `transferring`: blocks are flowing into the CAR.
+ */
+export const FETCH_PHASES = ['searching', 'waiting', 'transferring'] as const
+export type FetchPhase = (typeof FETCH_PHASES)[number]
+
 export interface Progress {
   bytes: number
   blocks: number
+  /** Absent in records written before phases existed: read as `transferring`. */
+  phase?: FetchPhase
+  /** When the attempt started searching, epoch ms. */
+  searchStarted?: number
+  /** The origins the attempt dialled (multiaddrs, at most MAX_ORIGINS). */
+  dialled?: string[]
 }
+
+/** A copy of the progress with only the fields that are set (how both stores keep it). */
+export function copyProgress(p: Progress): Progress {
+  return {
+    bytes: p.bytes,
+    blocks: p.blocks,
+    ...(p.phase === undefined ? {} : { phase: p.phase }),
+    ...(p.searchStarted === undefined ? {} : { searchStarted: p.searchStarted }),
+    ...(p.dialled === undefined ? {} : { dialled: p.dialled.slice(0, MAX_ORIGINS) }),
+  }
+}
+
+/** The error a pin records when its fetch was dropped or stopped because no request wants it any longer. */
+export const CANCELLED_CODE = 'CANCELLED'
+export const CANCELLED_ERROR = `${CANCELLED_CODE}: no request wants this content any longer (a new request fetches it again)`
 
 export interface Pin {
   /** Content key: the CIDv1 (base32) of the DAG root. */
@@ -59,6 +88,11 @@ export function mergeOrigins(current: readonly string[], added: readonly string[
 export interface PinJob {
   cid: string
   origins: string[]
+  /**
+   * Who asked (`cluster`, `psa:<user>`): the fairness key. The pin queue's message group in AWS (SQS fair
+   * queues) and local mode's emulation of it, so one requester's backlog does not hold back another's pins.
+   */
+  requester?: string
 }
 
 /** Where a worker's attempt is uploaded in the temporary bucket. The validator recovers cid and attempt from it. */
@@ -80,10 +114,14 @@ export function parsePinJob(body: string): PinJob | undefined {
   try {
     const value: unknown = JSON.parse(body)
     if (typeof value !== 'object' || value === null) return undefined
-    const { cid, origins } = value as Record<string, unknown>
+    const { cid, origins, requester } = value as Record<string, unknown>
     if (typeof cid !== 'string') return undefined
     const list = Array.isArray(origins) ? origins.filter((o): o is string => typeof o === 'string') : []
-    return { cid, origins: list.slice(0, MAX_ORIGINS) }
+    return {
+      cid,
+      origins: list.slice(0, MAX_ORIGINS),
+      ...(typeof requester === 'string' && requester !== '' ? { requester: requester.slice(0, 128) } : {}),
+    }
   } catch {
     return undefined
   }

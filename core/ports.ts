@@ -28,6 +28,12 @@ export type ClaimResult =
   | { kind: 'busy'; pin: Pin }
   /** No record: no request wants the content (every request writes the record before its job is sent). */
   | { kind: 'missing'; pin?: undefined }
+  /**
+   * No request wants the content any longer (it is marked unreferenced): instead of being claimed, the pin
+   * was set `failed` with CANCELLED_ERROR, so its job is dropped without fetching and a new request queues it
+   * again.
+   */
+  | { kind: 'cancelled'; pin: Pin }
 
 export interface PinPage {
   pins: Pin[]
@@ -57,7 +63,8 @@ export interface PinStore {
   /**
    * Takes the pin for one fetch attempt: allowed when it is queued or failed, or pinning under an expired
    * lease (its worker died). Counts the attempt. Never creates a record: a job for content with none (swept
-   * as unwanted, say, before an old job was redriven) is `missing`.
+   * as unwanted, say, before an old job was redriven) is `missing`. Content marked unreferenced is not
+   * claimed but `cancelled` (see ClaimResult).
    */
   claim(cid: string, attemptId: string, leaseExpires: number, now: number): Promise<ClaimResult>
   /** Renews the attempt's lease and records progress. False when the attempt no longer holds the pin. */
@@ -78,6 +85,12 @@ export interface PinStore {
     outcome: { status: 'queued' | 'failed'; error: string },
     now: number,
   ): Promise<boolean>
+  /**
+   * Ends a running attempt because no request wants the content: `failed` with CANCELLED_ERROR, only if the
+   * attempt still holds the pin and the pin is still marked unreferenced (a new request clears the mark,
+   * and then the pin must be fetched after all). False otherwise.
+   */
+  cancel(cid: string, attemptId: string, now: number): Promise<boolean>
   /**
    * Records the stored CAR; false when the pin was already pinned (by another attempt) or has no record (no
    * request wants the content: it was swept). Never creates a record.

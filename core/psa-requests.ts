@@ -112,7 +112,7 @@ export async function createPsaRequest(
   // The content first: a failure to queue it leaves no request behind. A concurrent release of the same
   // content between these two writes can mark it unreferenced; the sweep finds this request and unmarks it.
   const { origins } = parseOrigins(input.pin.origins, { allowPrivate: ctx.allowPrivateOrigins ?? false })
-  const pin = await requestPin({ cid: key, origins }, ctx)
+  const pin = await requestPin({ cid: key, origins, requester: owner }, ctx)
   const request: PinRequest = {
     requestid: newRequestId(key),
     owner,

@@ -13,7 +13,12 @@ export interface RequestPinContext {
 }
 
 export async function requestPin(
-  input: { cid: string; origins: readonly string[] },
+  input: {
+    cid: string
+    origins: readonly string[]
+    /** Who asks (`cluster`, `psa:<user>`): the job's fairness key. */
+    requester?: string
+  },
   ctx: RequestPinContext,
 ): Promise<Pin> {
   const { key } = normalizeCid(input.cid)
@@ -21,7 +26,11 @@ export async function requestPin(
   const { pin, enqueue } = await ctx.pins.request(key, input.origins, now)
   if (enqueue) {
     try {
-      await ctx.queue.send({ cid: key, origins: pin.origins })
+      await ctx.queue.send({
+        cid: key,
+        origins: pin.origins,
+        ...(input.requester === undefined ? {} : { requester: input.requester }),
+      })
     } catch (err) {
       // Without a message nothing would fetch the pin, and a retried request would see it queued and not
       // enqueue: mark it failed so the client's retry queues it again.

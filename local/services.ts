@@ -51,6 +51,7 @@ import {
 } from '../adapters/dynamodb/tables.ts'
 import { bucketName, destinationBucket, tempBucket } from '../adapters/s3/buckets.ts'
 import { carStoredTopic, topicName } from '../adapters/sns/events.ts'
+import { groupOfBody, pickFairly } from '../adapters/sqs/fair-order.ts'
 import { failedJobsQueue, pinQueueDefinition, queueAttributes, queueName } from '../adapters/sqs/queues.ts'
 import type { Logger } from '../core/ports.ts'
 import { OutdatedDataError } from './errors.ts'
@@ -120,6 +121,16 @@ interface FauxqsS3Object {
 interface SqsStoreInternals {
   persistence?: unknown
   allQueues(): Iterable<{ persistence?: unknown }>
+  createQueue(...args: unknown[]): unknown
+}
+
+/** A fauxqs standard queue, as `makeFair` uses it (fauxqs's SqsQueue). */
+interface FauxqsQueueInternals {
+  messages: Array<{ body: string }>
+  inflightMessages: Map<string, { message: { body: string } }>
+  processTimers(): void
+  isFifo(): boolean
+  dequeue(maxCount: number, ...rest: unknown[]): unknown
 }
 interface SnsStoreInternals {
   persistence?: unknown
@@ -199,7 +210,7 @@ async function loadFauxqsInternals(): Promise<FauxqsInternals> {
       return {
         // The constructors are fauxqs's own classes, which buildApp's `stores` option is typed with.
         stores: { sqsStore: sqs, snsStore: sns, s3Store: s3 } as FauxqsStores,
-        sqs: check<SqsStoreInternals>(sqs, 'SqsStore', ['allQueues']),
+        sqs: check<SqsStoreInternals>(sqs, 'SqsStore', ['allQueues', 'createQueue']),
         sns: check<SnsStoreInternals>(sns, 'SnsStore', ['createTopic']),
         s3: check<S3StoreInternals>(s3, 'S3Store', ['headObject']),
       }
@@ -239,6 +250,57 @@ function fixUpdateMessageReady(manager: PersistenceManagerInternals, version: st
     statement.run(messageId)
   }
 }
+
+/**
+ * SQS fair queues on fauxqs, which ignores the MessageGroupId of a standard queue: before each receive, the
+ * visible messages the receive will take are moved to the front in fair order (adapters/sqs/fair-order.ts;
+ * a message's group is its job's requester, read from the body, where the adapter takes MessageGroupId
+ * from). Only the order of deliveries changes: visibility, receive counts, the dead-letter queue and
+ * persistence are fauxqs's own. Uses the queue's `messages` (visible, oldest first), `inflightMessages` and
+ * `processTimers` (which makes due messages visible).
+ */
+function makeFair(queue: unknown, version: string): void {
+  const q = queue as Partial<FauxqsQueueInternals> & { [FAIR]?: true }
+  if (q[FAIR]) return
+  if (
+    !hasMethods(queue, ['dequeue', 'processTimers', 'isFifo']) ||
+    !Array.isArray(q.messages) ||
+    !(q.inflightMessages instanceof Map)
+  ) {
+    throw new Error(
+      `fauxqs ${version}: SqsQueue lacks dequeue, processTimers, isFifo, messages or inflightMessages`,
+    )
+  }
+  const fq = queue as unknown as FauxqsQueueInternals
+  if (fq.isFifo()) return
+  const dequeue = fq.dequeue.bind(fq)
+  const groups = new WeakMap<object, string>()
+  const groupOf = (m: { body: string }) => {
+    let g = groups.get(m)
+    if (g === undefined) {
+      g = groupOfBody(m.body)
+      groups.set(m, g)
+    }
+    return g
+  }
+  fq.dequeue = (maxCount, ...rest) => {
+    fq.processTimers()
+    const visible = fq.messages
+    if (visible.length > 1) {
+      const inFlight = new Map<string, number>()
+      for (const { message } of fq.inflightMessages.values()) {
+        const g = groupOf(message)
+        inFlight.set(g, (inFlight.get(g) ?? 0) + 1)
+      }
+      const picked = pickFairly(visible.map(groupOf), inFlight, Math.min(10, maxCount))
+      const first = new Set(picked)
+      fq.messages = [...picked.map((i) => visible[i]!), ...visible.filter((_, i) => !first.has(i))]
+    }
+    return dequeue(maxCount, ...rest)
+  }
+  q[FAIR] = true
+}
+const FAIR = Symbol('pickup fair queue')
 
 // ---------------------------------------------------------------- dynalite
 
@@ -397,6 +459,14 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         sqlite.close()
         files.close()
       })
+    }
+    // Every standard queue delivers like an SQS fair queue (the pin queue's groups are its requesters).
+    for (const queue of sqs.allQueues()) makeFair(queue, fauxqs.version)
+    const createQueue = sqs.createQueue.bind(sqs)
+    sqs.createQueue = (...args: unknown[]) => {
+      const queue = createQueue(...args)
+      makeFair(queue, fauxqs.version)
+      return queue
     }
     const app = buildApp({
       logger: false,

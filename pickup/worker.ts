@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { retryDelaySeconds, type WorkerConfig } from '../core/config.ts'
 import { type FetchLimits, fetchPin } from '../core/fetch-pin.ts'
+import { createPinWatcher } from '../core/pin-watch.ts'
 import { createPinWorker, type PinWorker } from '../core/pin-worker.ts'
 import type {
   BlockSource,
@@ -69,9 +70,12 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   const log = parts.log.child({ worker: id })
   const limits = fetchLimits(cfg)
   const gate = createIpfsGate(parts.queue, { probe: () => parts.ipfs.multiaddrs(), log })
+  // One batched read of every running pin per PROGRESS_INTERVAL_MS: how a deleted request stops its fetch.
+  const watcher = createPinWatcher({ intervalMs: cfg.PROGRESS_INTERVAL_MS }, { pins: parts.pins, log })
   const worker = createPinWorker(
     {
-      slots: cfg.BATCH_SIZE,
+      transferSlots: cfg.BATCH_SIZE,
+      searchSlots: cfg.SEARCH_CONCURRENCY,
       visibilityTimeoutSeconds: cfg.VISIBILITY_TIMEOUT_SECONDS,
       fetchTimeoutMs: cfg.FETCH_TIMEOUT_MS,
       retryDelaySeconds: (n) => retryDelaySeconds(n, cfg),
@@ -80,7 +84,8 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       queue: gate.queue,
       log,
       onBusyChange: parts.onBusyChange,
-      run: (job, signal) => fetchPin(job, limits, { ...parts, log, newId: newAttemptId }, signal),
+      run: (job, signal, control) =>
+        fetchPin(job, limits, { ...parts, log, newId: newAttemptId, watcher }, signal, control),
     },
   )
 
@@ -115,7 +120,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
     if (next.ready && !loopStarted) {
       loopStarted = true
       worker.start()
-      log.info({ slots: cfg.BATCH_SIZE }, 'worker started')
+      log.info({ transferSlots: cfg.BATCH_SIZE, searchSlots: cfg.SEARCH_CONCURRENCY }, 'worker started')
     }
     try {
       await parts.workers.announce({
@@ -153,6 +158,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       clearTimeout(timer)
       await checking
       await worker.stop(cfg.SHUTDOWN_GRACE_MS)
+      watcher.stop()
       await parts.workers.remove(id).catch(() => {})
       log.info({}, 'worker stopped')
     },

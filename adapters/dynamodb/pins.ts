@@ -17,7 +17,10 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import {
+  CANCELLED_ERROR,
   type CarInfo,
+  copyProgress,
+  FETCH_PHASES,
   mergeOrigins,
   PIN_STATUSES,
   type Pin,
@@ -47,7 +50,7 @@ export interface DynamoPinStoreOptions {
 
 /**
  * The item for a pin. Attributes: cid S, status S, created N, updated N, attempts N, origins L(S),
- * error S?, attemptId S?, leaseExpires N?, progress M{bytes N, blocks N}?, car M{cid S, bytes N, blocks N, key S}?,
+ * error S?, attemptId S?, leaseExpires N?, progress M{bytes N, blocks N, phase S?, searchStarted N?, dialled L(S)?}?, car M{cid S, bytes N, blocks N, key S}?,
  * unreferencedSince N? with unreferenced S ('true', the sparse index's key, present exactly when
  * unreferencedSince is) (plus the store's own `version` N, not part of the Pin).
  */
@@ -86,7 +89,14 @@ export function decodePin(item: Item): Pin {
   if (item.leaseExpires !== undefined) pin.leaseExpires = num(item, 'leaseExpires')
   if (item.progress !== undefined) {
     const m = map(item, 'progress')
-    pin.progress = { bytes: num(m, 'bytes'), blocks: num(m, 'blocks') }
+    const progress: Progress = { bytes: num(m, 'bytes'), blocks: num(m, 'blocks') }
+    if (m.phase !== undefined) {
+      const phase = str(m, 'phase')
+      progress.phase = FETCH_PHASES.find((x) => x === phase) ?? fail(`unknown phase ${JSON.stringify(phase)}`)
+    }
+    if (m.searchStarted !== undefined) progress.searchStarted = num(m, 'searchStarted')
+    if (m.dialled !== undefined) progress.dialled = strings(m, 'dialled')
+    pin.progress = progress
   }
   if (item.car !== undefined) {
     const m = map(item, 'car')
@@ -97,7 +107,12 @@ export function decodePin(item: Item): Pin {
 }
 
 function encodeProgress(progress: Progress): AttributeValue {
-  return { M: { bytes: n(progress.bytes), blocks: n(progress.blocks) } }
+  const p = copyProgress(progress)
+  const m: Item = { bytes: n(p.bytes), blocks: n(p.blocks) }
+  if (p.phase !== undefined) m.phase = { S: p.phase }
+  if (p.searchStarted !== undefined) m.searchStarted = n(p.searchStarted)
+  if (p.dialled !== undefined) m.dialled = stringList(p.dialled)
+  return { M: m }
 }
 
 function encodeCar(car: CarInfo): AttributeValue {
@@ -167,6 +182,10 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
   }
 
   const BUMP = '#version = if_not_exists(#version, :zero) + :one'
+  /** A pin an attempt may take: waiting for one, or held under a lease that ran out (its worker died). */
+  const CLAIMABLE =
+    '(#status IN (:queued, :failed) OR ' +
+    '(#status = :pinning AND (attribute_not_exists(#leaseExpires) OR #leaseExpires < :now)))'
 
   async function request(cid: string, origins: readonly string[], now: number) {
     let current: { pin: Pin; version: number } | undefined
@@ -233,8 +252,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
         cid,
         'SET #status = :pinning, #attemptId = :attemptId, #leaseExpires = :lease, #updated = :now, ' +
           `#attempts = if_not_exists(#attempts, :zero) + :one, ${BUMP} REMOVE #progress`,
-        'attribute_exists(#cid) AND (#status IN (:queued, :failed) OR ' +
-          '(#status = :pinning AND (attribute_not_exists(#leaseExpires) OR #leaseExpires < :now)))',
+        `attribute_exists(#cid) AND attribute_not_exists(#unreferencedSince) AND ${CLAIMABLE}`,
         {
           ':pinning': S('pinning'),
           ':queued': S('queued'),
@@ -253,7 +271,27 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       if (current.pin.status === 'pinning' && (current.pin.leaseExpires ?? -Infinity) >= now) {
         return { kind: 'busy', pin: current.pin }
       }
-      // Changed between the write and the read (now claimable): try again.
+      const since = current.pin.unreferencedSince
+      if (since !== undefined) {
+        // Nobody wants it: fail it as cancelled instead, unless a new request cleared the mark meanwhile.
+        const cancelled = await update(
+          cid,
+          `SET #status = :failed, #error = :error, #updated = :now, ${BUMP} REMOVE #leaseExpires, #progress`,
+          `#unreferencedSince = :since AND ${CLAIMABLE}`,
+          {
+            ':failed': S('failed'),
+            ':queued': S('queued'),
+            ':pinning': S('pinning'),
+            ':error': S(CANCELLED_ERROR),
+            ':now': n(now),
+            ':since': n(since),
+            ':zero': n(0),
+            ':one': n(1),
+          },
+        )
+        if (cancelled) return { kind: 'cancelled', pin: cancelled }
+      }
+      // Changed between the write and the read (claimable, or no longer marked): try again.
     }
     throw new Error(`pin ${cid}: claim kept losing races with concurrent writes`)
   }
@@ -311,6 +349,24 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
           ':pinned': S('pinned'),
           ':pinning': S('pinning'),
           ...(attemptId === undefined ? {} : { ':attemptId': S(attemptId) }),
+        },
+      )
+      return pin !== undefined
+    },
+
+    async cancel(cid, attemptId, now) {
+      const pin = await update(
+        cid,
+        `SET #status = :failed, #error = :error, #updated = :now, ${BUMP} REMOVE #leaseExpires, #progress`,
+        '#attemptId = :attemptId AND #status = :pinning AND attribute_exists(#unreferencedSince)',
+        {
+          ':failed': S('failed'),
+          ':error': S(CANCELLED_ERROR),
+          ':now': n(now),
+          ':zero': n(0),
+          ':one': n(1),
+          ':attemptId': S(attemptId),
+          ':pinning': S('pinning'),
         },
       )
       return pin !== undefined

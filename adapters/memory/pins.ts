@@ -5,7 +5,7 @@
  */
 
 import { InvalidInputError } from '../../core/errors.ts'
-import { mergeOrigins, type Pin } from '../../core/pin.ts'
+import { CANCELLED_ERROR, copyProgress, mergeOrigins, type Pin } from '../../core/pin.ts'
 import type { ClaimResult, PinPage, PinStore } from '../../core/ports.ts'
 import { pinCursor, unreferencedCursor } from '../cursors.ts'
 
@@ -83,6 +83,14 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       if (pin.status === 'pinning' && pin.leaseExpires !== undefined && pin.leaseExpires >= now) {
         return { kind: 'busy', pin: out(pin) }
       }
+      if (pin.unreferencedSince !== undefined) {
+        pin.status = 'failed'
+        pin.error = CANCELLED_ERROR
+        pin.updated = now
+        delete pin.leaseExpires
+        delete pin.progress
+        return { kind: 'cancelled', pin: out(pin) }
+      }
       pin.status = 'pinning'
       pin.attempts += 1
       pin.attemptId = attemptId
@@ -96,8 +104,21 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       const pin = pins.get(cid)
       if (pin?.status !== 'pinning' || pin.attemptId !== attemptId) return false
       pin.leaseExpires = leaseExpires
-      pin.progress = { bytes: progress.bytes, blocks: progress.blocks }
+      pin.progress = copyProgress(progress)
       pin.updated = now
+      return true
+    },
+
+    async cancel(cid, attemptId, now) {
+      const pin = pins.get(cid)
+      if (pin?.status !== 'pinning' || pin.attemptId !== attemptId || pin.unreferencedSince === undefined) {
+        return false
+      }
+      pin.status = 'failed'
+      pin.error = CANCELLED_ERROR
+      pin.updated = now
+      delete pin.leaseExpires
+      delete pin.progress
       return true
     },
 

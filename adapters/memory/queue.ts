@@ -1,7 +1,7 @@
 /**
  * In-memory JobQueue with SQS standard-queue semantics (adapters/sqs/queue.ts against SQS or fauxqs):
  * visibility timeouts, receive counts, per-message delays, long polls that wake when a message becomes
- * visible, and a dead-letter queue that takes a message on the receive after its `maxReceiveCount`th.
+ * visible, fair-queue delivery order across requesters (message groups), and a dead-letter queue that takes a message on the receive after its `maxReceiveCount`th.
  *
  * Like SQS: `extend` and `release` reject with a `MessageNotInflight` error unless the receipt is the
  * message's latest and the message is still invisible; `delete` with an unknown or stale receipt does nothing.
@@ -11,6 +11,8 @@ import { randomUUID } from 'node:crypto'
 import { DEFAULT_VISIBILITY_TIMEOUT_SECONDS } from '../../core/config.ts'
 import type { PinJob } from '../../core/pin.ts'
 import type { Clock, JobQueue, ReceivedJob } from '../../core/ports.ts'
+import { pickFairly } from '../sqs/fair-order.ts'
+import { messageGroupOf } from '../sqs/queue.ts'
 
 export interface MemoryJobQueueOptions {
   /** Default 300, as the deployed pin queue. */
@@ -59,7 +61,11 @@ export function createMemoryJobQueue(options: MemoryJobQueueOptions = {}): Memor
   }
 
   function copyJob(job: PinJob): PinJob {
-    return { cid: job.cid, origins: [...job.origins] }
+    return {
+      cid: job.cid,
+      origins: [...job.origins],
+      ...(job.requester === undefined ? {} : { requester: job.requester }),
+    }
   }
 
   function adopt(message: StoredMessage) {
@@ -72,12 +78,26 @@ export function createMemoryJobQueue(options: MemoryJobQueueOptions = {}): Memor
     for (const r of m.receipts) receipts.delete(r)
   }
 
+  /** Delivers up to `max` visible messages in an SQS fair queue's order (adapters/sqs/fair-order.ts). */
   function take(max: number): ReceivedJob[] {
     const now = clock.now()
-    const taken: ReceivedJob[] = []
+    const visible: StoredMessage[] = []
+    const inFlight = new Map<string, number>()
     for (const m of messages.values()) {
+      if (m.visibleAt <= now) visible.push(m)
+      else if (m.receipts.length > 0) {
+        const g = messageGroupOf(m.job)
+        inFlight.set(g, (inFlight.get(g) ?? 0) + 1)
+      }
+    }
+    const taken: ReceivedJob[] = []
+    for (const i of pickFairly(
+      visible.map((m) => messageGroupOf(m.job)),
+      inFlight,
+      visible.length,
+    )) {
       if (taken.length >= max) break
-      if (m.visibleAt > now) continue
+      const m = visible[i]!
       const dlq = options.deadLetter
       if (dlq && m.receiveCount >= dlq.maxReceiveCount) {
         remove(m)

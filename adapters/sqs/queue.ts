@@ -32,7 +32,22 @@ export interface SqsJobQueueOptions extends SqsPinQueueOptions {
 }
 
 export function encodeJob(job: PinJob): string {
-  return JSON.stringify({ cid: job.cid, origins: job.origins })
+  return JSON.stringify({
+    cid: job.cid,
+    origins: job.origins,
+    ...(job.requester === undefined ? {} : { requester: job.requester }),
+  })
+}
+
+/**
+ * The message group of a job: its requester. On a standard queue this turns on SQS fair queues: when one
+ * group has many messages in flight, SQS returns other groups' messages first, so one requester's backlog
+ * does not hold back another's pins. Jobs sent without a requester (the reconciler, operators) share one.
+ */
+export function messageGroupOf(job: PinJob): string {
+  // SQS allows 1-128 characters: letters, digits and ASCII punctuation.
+  const group = (job.requester ?? 'pickup').replace(/[^\x21-\x7e]/g, '_').slice(0, 128)
+  return group === '' ? 'pickup' : group
 }
 
 function clamp(value: number, min: number, max: number): number {
@@ -47,6 +62,7 @@ export function createSqsPinQueue({ client, queueUrl }: SqsPinQueueOptions): Pin
         new SendMessageCommand({
           QueueUrl: queueUrl,
           MessageBody: encodeJob(job),
+          MessageGroupId: messageGroupOf(job),
           ...(opts?.delaySeconds ? { DelaySeconds: clamp(opts.delaySeconds, 0, MAX_DELAY_SECONDS) } : {}),
         }),
       )

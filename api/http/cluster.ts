@@ -55,23 +55,46 @@ const STATUS_BATCH = 50
 export const CLUSTER_API_VERSION = '1.0.0'
 const ZERO_TIME = '0001-01-01T00:00:00Z'
 
-const TRACKER_STATUS: Record<PinStatus, string> = {
-  queued: 'pin_queued',
-  pinning: 'pinning',
-  pinned: 'pinned',
-  failed: 'pin_error',
+/** The cluster tracker statuses pickup's pins take. */
+type TrackerStatus = 'pin_queued' | 'pinning' | 'pinned' | 'pin_error' | 'unpinned'
+
+/**
+ * A pin's tracker status. An attempt still searching for the content (no block yet), or holding its first
+ * block until a transfer slot frees, is `pin_queued`: nothing is being pinned yet. `pinning` is moving bytes.
+ */
+export function trackerStatus(pin: Pin): TrackerStatus {
+  switch (pin.status) {
+    case 'queued':
+      return 'pin_queued'
+    case 'pinning':
+      return pin.progress?.phase === 'searching' || pin.progress?.phase === 'waiting'
+        ? 'pin_queued'
+        : 'pinning'
+    case 'pinned':
+      return 'pinned'
+    case 'failed':
+      return 'pin_error'
+  }
 }
 
-/** Cluster filter words and the pickup statuses each selects ('unpinned': content pickup does not have). */
-const FILTERS: Record<string, ReadonlyArray<PinStatus | 'unpinned'>> = {
-  all: [...PIN_STATUSES, 'unpinned'],
+/** The tracker statuses a pin of each pickup status can have: which status index pages to read. */
+const TRACKER_STATUSES_OF: Record<PinStatus, readonly TrackerStatus[]> = {
+  queued: ['pin_queued'],
+  pinning: ['pin_queued', 'pinning'],
+  pinned: ['pinned'],
+  failed: ['pin_error'],
+}
+
+/** Cluster filter words and the tracker statuses each selects ('unpinned': content pickup does not have). */
+const FILTERS: Record<string, readonly TrackerStatus[]> = {
+  all: ['pin_queued', 'pinning', 'pinned', 'pin_error', 'unpinned'],
   pinned: ['pinned'],
   pinning: ['pinning'],
-  pin_queued: ['queued'],
-  queued: ['queued'],
-  pin_error: ['failed'],
-  error: ['failed'],
-  cluster_error: ['failed'],
+  pin_queued: ['pin_queued'],
+  queued: ['pin_queued'],
+  pin_error: ['pin_error'],
+  error: ['pin_error'],
+  cluster_error: ['pin_error'],
   unpinned: ['unpinned'],
   // Known to cluster, never true of pickup's pins.
   undefined: [],
@@ -178,7 +201,7 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     const now = ctx.clock.now()
     const lines: string[] = []
     const emit = (cid: string, request?: PinRequest, pin?: Pin) => {
-      if (wanted.has(request?.owner === CLUSTER_OWNER && pin ? pin.status : 'unpinned'))
+      if (wanted.has(request?.owner === CLUSTER_OWNER && pin ? trackerStatus(pin) : 'unpinned'))
         lines.push(`${JSON.stringify(globalPinInfo(cid, request, pin, { ...peer, addresses }, now))}\n`)
     }
     if (cids) {
@@ -193,7 +216,7 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
       // Every pin in the wanted statuses, from the status index, page by page.
       let examined = 0
       for (const status of PIN_STATUSES) {
-        if (!wanted.has(status)) continue
+        if (!TRACKER_STATUSES_OF[status].some((t) => wanted.has(t))) continue
         let cursor: string | undefined
         do {
           if (examined >= MAX_LISTED_PINS) {
@@ -320,9 +343,9 @@ function integer(value: string | undefined, name: string, min: number): number |
   return n
 }
 
-function parseFilter(value: string | undefined): Set<PinStatus | 'unpinned'> {
+function parseFilter(value: string | undefined): Set<TrackerStatus> {
   if (value === undefined || value === '') return new Set(FILTERS.all)
-  const out = new Set<PinStatus | 'unpinned'>()
+  const out = new Set<TrackerStatus>()
   for (const word of value.split(',')) {
     const statuses = FILTERS[word.trim()]
     if (!statuses) bad('INVALID_FILTER', `unknown filter ${JSON.stringify(word)}`)
@@ -401,7 +424,7 @@ function globalPinInfo(
         peername: peer.name,
         ipfs_peer_id: peer.id,
         ipfs_peer_addresses: peer.addresses,
-        status: tracked ? TRACKER_STATUS[tracked.status] : 'unpinned',
+        status: tracked ? trackerStatus(tracked) : 'unpinned',
         timestamp: new Date(tracked?.updated ?? now).toISOString(),
         error: tracked?.status === 'failed' ? (tracked.error ?? '') : '',
         attempt_count: tracked?.attempts ?? 0,

@@ -1,5 +1,6 @@
 /**
- * `pickup stats`: pins per status, the depth of the pin queue, of the dead-letter queue (jobs its consumer is
+ * `pickup stats`: pins per status, the jobs workers hold (searching, waiting for a transfer slot,
+ * transferring), the depth of the pin queue, of the dead-letter queue (jobs its consumer is
  * about to handle) and of the failed-jobs queue (jobs waiting for an operator), and how long the oldest queued
  * pin has waited, and the live workers: how many take jobs, and why the others do not (their IPFS node does not
  * answer). Reads no message (queue counts are the queues' own approximate attributes).
@@ -28,7 +29,7 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
   program
     .command('stats')
     .description(
-      'pins per status, depth of the pin, dead-letter and failed-jobs queues, age of the oldest queued pin, workers ready',
+      'pins per status, jobs searching and transferring, depth of the pin, dead-letter and failed-jobs queues, age of the oldest queued pin, workers ready',
     )
     .option(
       '--count-limit <n>',
@@ -82,6 +83,7 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
         const lines = [
           'Pins',
           ...PIN_STATUSES.map((s) => `  ${s.padEnd(8)} ${count(stats.pins[s])}`),
+          `Jobs               ${stats.jobs.searching} searching, ${stats.jobs.waiting} waiting for a transfer slot, ${stats.jobs.transferring} transferring`,
           `Pin queue          ${queueLine(stats.queue)}`,
           `Dead-letter queue  ${queueLine(stats.deadLetters)}`,
           `Failed jobs        ${queueLine(stats.failedJobs)} (pickup dlq list)`,

@@ -130,7 +130,8 @@ describe('deployment gate (against stand-ins of the task metadata endpoint and t
     const busy: number[] = []
     const worker = createPinWorker(
       {
-        slots: 4,
+        transferSlots: 4,
+        searchSlots: 4,
         visibilityTimeoutSeconds: 300,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,

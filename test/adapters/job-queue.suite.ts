@@ -46,6 +46,22 @@ export function jobQueueSuite(name: string, factory: JobQueueFactory): void {
       await queue.delete(got.receipt)
     })
 
+    it("delivers like a fair queue: one requester's backlog does not hold another's job behind it", async () => {
+      const { queue } = await factory()
+      for (let i = 0; i < 20; i++) await queue.send({ ...job(i), requester: 'psa:busy' })
+      await queue.send({ ...job(100), requester: 'psa:other' })
+      // The busy requester's oldest, then the other's (it has nothing in flight), then the busy one's again.
+      const first = await queue.receive({ max: 2, waitSeconds: 2 })
+      expect(first.map((r) => r.job)).toEqual([
+        { ...job(0), requester: 'psa:busy' },
+        { ...job(100), requester: 'psa:other' },
+      ])
+      await queue.send({ ...job(101), requester: 'psa:other' })
+      // The other requester holds one in flight, the busy one one too: oldest first among equals.
+      const next = await queue.receive({ max: 3, waitSeconds: 2 })
+      expect(next.map((r) => r.job.cid)).toEqual([job(1).cid, job(101).cid, job(2).cid])
+    })
+
     it('receives at most 10 (and at most max) per call', async () => {
       const { queue } = await factory()
       await Promise.all(Array.from({ length: 12 }, (_, i) => queue.send(job(i))))

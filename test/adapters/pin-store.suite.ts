@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { InvalidInputError } from '../../core/errors.ts'
-import { type CarInfo, MAX_ORIGINS, type Pin } from '../../core/pin.ts'
+import { CANCELLED_ERROR, type CarInfo, MAX_ORIGINS, type Pin, type Progress } from '../../core/pin.ts'
 import type { PinStore } from '../../core/ports.ts'
 
 /** A fresh, empty store per test. */
@@ -221,6 +221,42 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         expect(await store.get(c)).toBeUndefined()
       })
 
+      it('does not take content no request wants: it is failed as cancelled, and a new request queues it', async () => {
+        const c = cid()
+        await store.request(c, [], T0)
+        await store.markUnreferenced(c, T0 + 1)
+        const res = await store.claim(c, 'att1', T0 + 1000, T0 + 2)
+        expect(res).toMatchObject({ kind: 'cancelled', pin: { status: 'failed', error: CANCELLED_ERROR } })
+        expect(await store.get(c)).toMatchObject({ status: 'failed', error: CANCELLED_ERROR, attempts: 0 })
+        // A duplicate delivery finds it cancelled too; a new request clears the mark and asks for a job.
+        expect((await store.claim(c, 'att2', T0 + 1000, T0 + 3)).kind).toBe('cancelled')
+        const again = await store.request(c, [], T0 + 4)
+        expect(again).toMatchObject({ enqueue: true, pin: { status: 'queued' } })
+        expect(again.pin.unreferencedSince).toBeUndefined()
+        expect((await store.claim(c, 'att3', T0 + 1000, T0 + 5)).kind).toBe('claimed')
+      })
+
+      it('takes content wanted again before its job came', async () => {
+        const c = cid()
+        await store.request(c, [], T0)
+        await store.markUnreferenced(c, T0 + 1)
+        expect(await store.request(c, [], T0 + 2)).toMatchObject({
+          enqueue: false,
+          pin: { status: 'queued' },
+        })
+        expect((await store.claim(c, 'att1', T0 + 1000, T0 + 3)).kind).toBe('claimed')
+      })
+
+      it('still reports pinned content as pinned when nobody wants it (the sweep deletes it later)', async () => {
+        const c = cid()
+        await store.request(c, [], T0)
+        await store.claim(c, 'att1', T0 + 1000, T0)
+        await store.markPinned(c, 'att1', car, T0 + 1)
+        await store.markUnreferenced(c, T0 + 2)
+        expect((await store.claim(c, 'att2', T0 + 1000, T0 + 3)).kind).toBe('pinned')
+        expect(await store.get(c)).toMatchObject({ status: 'pinned', car })
+      })
+
       it('lets exactly one of concurrent attempts win', async () => {
         const c = cid()
         await store.request(c, [], T0)
@@ -247,6 +283,20 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
           updated: T0 + 500,
         })
         expect(await store.heartbeat(c, 'other', T0 + 9000, { bytes: 1, blocks: 1 }, T0 + 600)).toBe(false)
+        // What the attempt is doing: searching, then transferring.
+        const searching: Progress = {
+          bytes: 0,
+          blocks: 0,
+          phase: 'searching',
+          searchStarted: T0,
+          dialled: ['/a', '/b'],
+        }
+        expect(await store.heartbeat(c, 'att1', T0 + 2000, searching, T0 + 700)).toBe(true)
+        expect((await store.get(c))?.progress).toEqual(searching)
+        const transferring: Progress = { ...searching, bytes: 100, blocks: 3, phase: 'transferring' }
+        expect(await store.heartbeat(c, 'att1', T0 + 2000, transferring, T0 + 800)).toBe(true)
+        expect((await store.get(c))?.progress).toEqual(transferring)
+        expect(await store.heartbeat(c, 'att1', T0 + 2000, { bytes: 100, blocks: 3 }, T0 + 900)).toBe(true)
         expect(await store.get(c)).toMatchObject({
           leaseExpires: T0 + 2000,
           progress: { bytes: 100, blocks: 3 },
@@ -267,6 +317,35 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         await store.markPinned(c, 'att3', car, T0 + 1003)
         expect(await store.heartbeat(c, 'att3', T0 + 9000, { bytes: 1, blocks: 1 }, T0 + 1004)).toBe(false)
         expect(await store.heartbeat(cid(), 'att3', T0 + 9000, { bytes: 1, blocks: 1 }, T0)).toBe(false)
+      })
+    })
+
+    describe('cancel', () => {
+      it('fails the running attempt as cancelled while nobody wants the content', async () => {
+        const c = cid()
+        await store.request(c, [], T0)
+        await store.claim(c, 'att1', T0 + 1000, T0)
+        // Still wanted: nothing to cancel.
+        expect(await store.cancel(c, 'att1', T0 + 1)).toBe(false)
+        await store.markUnreferenced(c, T0 + 2)
+        // Only the holder's attempt.
+        expect(await store.cancel(c, 'other', T0 + 3)).toBe(false)
+        expect(await store.cancel(c, 'att1', T0 + 4)).toBe(true)
+        const pin = await store.get(c)
+        expect(pin).toMatchObject({ status: 'failed', error: CANCELLED_ERROR, updated: T0 + 4 })
+        expect(pin?.leaseExpires).toBeUndefined()
+        expect(pin?.progress).toBeUndefined()
+        expect(await store.cancel(c, 'att1', T0 + 5)).toBe(false)
+      })
+
+      it('does not cancel once a new request wants the content again', async () => {
+        const c = cid()
+        await store.request(c, [], T0)
+        await store.claim(c, 'att1', T0 + 1000, T0)
+        await store.markUnreferenced(c, T0 + 1)
+        await store.request(c, [], T0 + 2)
+        expect(await store.cancel(c, 'att1', T0 + 3)).toBe(false)
+        expect(await store.get(c)).toMatchObject({ status: 'pinning', attemptId: 'att1' })
       })
     })
 

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contentKey } from '../../core/cid.ts'
-import { collect, unixfsFile } from '../fixtures/dags.ts'
+import { collect, rawBlock, unixfsFile } from '../fixtures/dags.ts'
 import { startTestSystem, type TestSystem, writeEndpointsFile } from '../helpers/system.ts'
 import { pickup, runPickup, spawnPickup } from './helpers.ts'
 
@@ -146,7 +146,20 @@ describe('pickup pins list', () => {
 })
 
 describe('pickup stats', () => {
-  it('counts pins per status and the queues', async () => {
+  it('counts pins per status, the jobs searching and transferring, and the queues', async () => {
+    // Two attempts held by a worker (straight in the pin table: no job is sent, nothing fetches them).
+    const held = [
+      rawBlock(64, `stats searching ${Math.random()}`),
+      rawBlock(64, `stats moving ${Math.random()}`),
+    ]
+    const phases = ['searching', 'transferring'] as const
+    for (const [i, dag] of held.entries()) {
+      const key = contentKey(dag.root)
+      await t.pins.request(key, [], Date.now())
+      await t.pins.claim(key, `stats${i}`, Date.now() + 60_000, Date.now())
+      const progress = { bytes: i * 100, blocks: i, phase: phases[i], searchStarted: Date.now() }
+      await t.pins.heartbeat(key, `stats${i}`, Date.now() + 60_000, progress, Date.now())
+    }
     const stats = await pickup(dataDir, ['stats', '--json'])
     expect(stats.code, stats.stderr).toBe(0)
     const s = JSON.parse(stats.stdout) as {
@@ -155,7 +168,10 @@ describe('pickup stats', () => {
       deadLetters: { visible: number }
       failedJobs: { visible: number }
       workers: { live: number; ready: number; notReady: unknown[] }
+      jobs: { searching: number; waiting: number; transferring: number }
     }
+    expect(s.jobs.searching).toBeGreaterThanOrEqual(1)
+    expect(s.jobs.transferring).toBeGreaterThanOrEqual(1)
     expect(s.pins.pinned).toBeGreaterThanOrEqual(2)
     expect(s.pins.failed).toBe(0)
     expect(typeof s.queue.visible).toBe('number')
@@ -164,6 +180,9 @@ describe('pickup stats', () => {
     expect(s.workers).toEqual({ live: 1, ready: 1, notReady: [] })
     const table = await runPickup(dataDir, ['stats'])
     expect(table.stdout).toMatch(/^ {2}pinned +\d+$/m)
+    expect(table.stdout).toMatch(
+      /^Jobs +[1-9]\d* searching, \d+ waiting for a transfer slot, [1-9]\d* transferring$/m,
+    )
     expect(table.stdout).toMatch(/^Pin queue +\d+ waiting, \d+ in flight, \d+ delayed$/m)
     expect(table.stdout).toMatch(/^Dead-letter queue +0 waiting, 0 in flight, 0 delayed$/m)
     expect(table.stdout).toMatch(/^Failed jobs +0 waiting, 0 in flight, 0 delayed \(pickup dlq list\)$/m)

@@ -104,6 +104,31 @@ describe('with the @nftstorage/ipfs-cluster client', () => {
     await expect(cluster.unpin(cid)).rejects.toThrow(/^404: Not Found$/)
   })
 
+  it('shows content a worker still searches for as pin_queued, and unpinning it stops the search', async () => {
+    // Nobody serves this block: the worker searches for it (the stall timeout here is a minute).
+    const cid = rawBlock(64, `nobody serves ${Math.random()}`).root.toString()
+    await cluster.pin(cid)
+    const key = contentKey(CID.parse(cid))
+    for (let i = 0; i < 300 && (await t.pins.get(key))?.progress?.phase !== 'searching'; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(await t.pins.get(key)).toMatchObject({ status: 'pinning', progress: { phase: 'searching' } })
+    expect((await cluster.status(cid)).peerMap[peerId]?.status).toBe('pin_queued')
+    const listed = async (filter: 'pin_queued' | 'pinning') =>
+      (await cluster.statusAll({ filter: [filter] })).map((s) => s.cid.toString())
+    expect(await listed('pin_queued')).toContain(cid)
+    expect(await listed('pinning')).not.toContain(cid)
+
+    await cluster.unpin(cid)
+    for (let i = 0; i < 300 && (await t.pins.get(key))?.status === 'pinning'; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(await t.pins.get(key)).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^CANCELLED: /),
+    })
+  })
+
   it('CIDv0 and CIDv1 of the same content are one pin', async () => {
     // A dag-pb CID whose content nobody has: it stays queued or pinning.
     const v0 = CID.createV0(rawBlock(10, 'v0-v1').root.multihash as MultihashDigest<0x12>)

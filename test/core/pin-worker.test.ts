@@ -41,7 +41,8 @@ describe('pin worker', () => {
     let current = 0
     worker = createPinWorker(
       {
-        slots: 2,
+        transferSlots: 2,
+        searchSlots: 2,
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
@@ -50,7 +51,8 @@ describe('pin worker', () => {
       {
         queue,
         log,
-        run: async (job: PinJob) => {
+        run: async (job: PinJob, signal, control) => {
+          await control.startTransfer(signal)
           current++
           maxConcurrent = Math.max(maxConcurrent, current)
           if (job.cid === 'long') await new Promise<void>((r) => (releaseLong = r))
@@ -74,13 +76,69 @@ describe('pin worker', () => {
     await waitFor(() => queue.stats().invisible === 0)
   })
 
+  it('searches for many jobs at once but transfers only its transfer slots, and stops receiving while jobs wait for one', async () => {
+    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    const finish = new Map<string, () => void>()
+    let transferring = 0
+    let most = 0
+    worker = createPinWorker(
+      {
+        transferSlots: 2,
+        searchSlots: 6,
+        visibilityTimeoutSeconds: 30,
+        fetchTimeoutMs: 60_000,
+        waitSeconds: 1,
+        retryDelaySeconds: () => 0,
+      },
+      {
+        queue,
+        log,
+        run: async (job, signal, control) => {
+          // Searches until the test lets it find its content, then transfers until the test ends it.
+          await new Promise<void>((r) => finish.set(`found ${job.cid}`, r))
+          await control.startTransfer(signal)
+          transferring++
+          most = Math.max(most, transferring)
+          await new Promise<void>((r) => finish.set(`done ${job.cid}`, r))
+          transferring--
+          return uploaded
+        },
+      },
+    )
+    for (let i = 0; i < 10; i++) await queue.send({ cid: `j${i}`, origins: [] })
+    worker.start()
+    // Six search at once (not two): the search slots, not the transfer slots, bound what it takes.
+    await waitFor(() => worker!.load.searching === 6)
+    expect(queue.stats()).toEqual({ visible: 4, invisible: 6 })
+
+    // All six find their content at once: two transfer, four wait, keeping their messages.
+    for (let i = 0; i < 6; i++) finish.get(`found j${i}`)?.()
+    await waitFor(() => worker!.load.transferring === 2 && worker!.load.waiting === 4)
+    expect(worker.load.searching).toBe(0)
+    // Search slots are free, but with more jobs waiting than transfer slots it takes nothing more.
+    await new Promise((r) => setTimeout(r, 300))
+    expect(queue.stats()).toEqual({ visible: 4, invisible: 6 })
+
+    // Transfers end: waiting jobs take the slots in turn, and once few enough wait it receives again.
+    for (let round = 0; round < 10 && queue.stats().invisible + queue.stats().visible > 0; round++) {
+      for (const [key, resolve] of [...finish]) {
+        finish.delete(key)
+        resolve()
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await waitFor(() => queue.stats().visible === 0 && queue.stats().invisible === 0)
+    expect(most).toBe(2)
+  })
+
   it('extends the visibility of a message while its job runs', async () => {
     const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 1 })
     let finish: (() => void) | undefined
     let runs = 0
     worker = createPinWorker(
       {
-        slots: 1,
+        transferSlots: 1,
+        searchSlots: 1,
         visibilityTimeoutSeconds: 1,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
@@ -113,7 +171,8 @@ describe('pin worker', () => {
     const seen: Array<{ cid: string }> = []
     worker = createPinWorker(
       {
-        slots: 1,
+        transferSlots: 1,
+        searchSlots: 1,
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
@@ -144,7 +203,8 @@ describe('pin worker', () => {
     let runs = 0
     worker = createPinWorker(
       {
-        slots: 1,
+        transferSlots: 1,
+        searchSlots: 1,
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
@@ -193,7 +253,8 @@ describe('pin worker', () => {
     try {
       worker = createPinWorker(
         {
-          slots: 1,
+          transferSlots: 1,
+          searchSlots: 1,
           visibilityTimeoutSeconds: 30,
           fetchTimeoutMs: 60_000,
           waitSeconds: 1,
@@ -234,7 +295,8 @@ describe('pin worker', () => {
     let started = false
     worker = createPinWorker(
       {
-        slots: 1,
+        transferSlots: 1,
+        searchSlots: 1,
         visibilityTimeoutSeconds: 300,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,

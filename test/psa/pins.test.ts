@@ -136,6 +136,33 @@ describe('POST /pins and GET /pins/{requestid}', () => {
     expect(failed.info?.status_details).toBe('CAR_TOO_LARGE: the DAG is larger than the limit')
   })
 
+  it('tells searching from transferring while pinning', async () => {
+    const { client } = await newUser()
+    const cid = newCid()
+    const r = await client.pinsPost({ pin: { cid } })
+    const { key } = normalizeCid(cid)
+    const attempt = `searching-${Math.random()}`
+    await t.pins.claim(key, attempt, Date.now() + 60_000, Date.now())
+    const dialled = ['/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWA', '/dns4/example.com/tcp/4001/p2p/12D3KooWB']
+    const searching = {
+      bytes: 0,
+      blocks: 0,
+      phase: 'searching' as const,
+      searchStarted: Date.now() - 42_000,
+      dialled,
+    }
+    await t.pins.heartbeat(key, attempt, Date.now() + 60_000, searching, Date.now())
+    const looking = await client.pinsRequestidGet({ requestid: r.requestid })
+    expect(looking.status).toBe(Status.Pinning)
+    expect(looking.info?.status_details).toMatch(
+      /^searching: no block received yet after 4[2-9] s; dialled 2 origins: \/ip4\/203\.0\.113\.7\/tcp\/4001\/p2p\/12D3KooWA, \/dns4\/example\.com/,
+    )
+    const transferring = { ...searching, bytes: 4096, blocks: 3, phase: 'transferring' as const }
+    await t.pins.heartbeat(key, attempt, Date.now() + 60_000, transferring, Date.now())
+    const moving = await client.pinsRequestidGet({ requestid: r.requestid })
+    expect(moving.info?.status_details).toMatch(/^transferring: 3 blocks, 4096 bytes so far/)
+  })
+
   it('finds content another user pinned already pinned, without fetching it again', async () => {
     const alice = await newUser()
     const bob = await newUser()

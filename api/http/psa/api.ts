@@ -83,14 +83,17 @@ export function createPinningServiceApi(
   app.get('/pins', async (c) => {
     const query = decodeListQuery(new URL(c.req.url).searchParams)
     const result = await listPsaRequests({ user: c.get('user'), query }, core)
-    return c.json(pinResultsJson(result, result.results.length > 0 ? await delegates() : []), 200)
+    return c.json(
+      pinResultsJson(result, result.results.length > 0 ? await delegates() : [], ctx.clock.now()),
+      200,
+    )
   })
 
   app.post('/pins', async (c) => {
     const pin = decodePinBody(await c.req.text())
     const addrs = await delegates()
     const created = await createPsaRequest({ user: c.get('user'), pin }, core)
-    return c.json(pinStatusJson(created, addrs), 202)
+    return c.json(pinStatusJson(created, addrs, ctx.clock.now()), 202)
   })
 
   app.get('/pins/:requestid', async (c) => {
@@ -98,7 +101,7 @@ export function createPinningServiceApi(
       getPsaRequest({ user: c.get('user'), requestid: c.req.param('requestid') }, core),
       delegates(),
     ])
-    return c.json(pinStatusJson(found, addrs), 200)
+    return c.json(pinStatusJson(found, addrs, ctx.clock.now()), 200)
   })
 
   app.post('/pins/:requestid', async (c) => {
@@ -108,7 +111,7 @@ export function createPinningServiceApi(
       { user: c.get('user'), requestid: c.req.param('requestid'), pin },
       core,
     )
-    return c.json(pinStatusJson(replaced, addrs), 202)
+    return c.json(pinStatusJson(replaced, addrs, ctx.clock.now()), 202)
   })
 
   app.delete('/pins/:requestid', async (c) => {

@@ -1,0 +1,201 @@
+/**
+ * Content nobody serves must not hold up content that can be served. Through local mode (`local/main.ts` in a
+ * child process, default settings: BATCH_SIZE 10, SEARCH_CONCURRENCY 500, a 2-minute stall timeout), one run:
+ *
+ *   - the anchor: time to pin 50 reachable 100 KiB pins (one Pinning Service API user, origins given) alone;
+ *   - the same behind 20, 200 and 2,000 unreachable pins posted first by the same user (CIDs no peer has);
+ *   - the same behind another user's 1,000 reachable pins posted first (fairness between requesters);
+ *   - after each backlog, its requests are deleted: how long until no job for them is left (deleting cancels).
+ *
+ *   node bench/dead-backlog.ts [backlogs ...]      default: 20 200 2000
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
+import { createDynamoTokenStore } from '../adapters/dynamodb/tokens.ts'
+import { createHeliaNode } from '../adapters/helia/node.ts'
+import { createAccessToken } from '../core/access-tokens.ts'
+import { contentKey } from '../core/cid.ts'
+import type { PinStore } from '../core/ports.ts'
+import { type Dag, rawBlock } from '../test/fixtures/dags.ts'
+import { startLocalMode } from './lib/local-mode.ts'
+
+const args = process.argv.slice(2).map(Number)
+const backlogs = args.length > 0 ? args : [20, 200, 2000]
+const REACHABLE = 50
+const FAIR_BACKLOG = Number(process.env.FAIR_BACKLOG ?? 1000)
+const POST_CONCURRENCY = 16
+
+const local = await startLocalMode()
+const aws = local.endpoints.aws as {
+  dynamodb: string
+  region: string
+  credentials: { accessKeyId: string; secretAccessKey: string }
+}
+const resources = local.endpoints.resources as { pinsTable: string; tokensTable: string }
+const dynamodb = new DynamoDBClient({
+  endpoint: aws.dynamodb,
+  region: aws.region,
+  credentials: aws.credentials,
+})
+const pins = createDynamoPinStore({ client: dynamodb, tableName: resources.pinsTable })
+const tokens = createDynamoTokenStore({ client: dynamodb, tableName: resources.tokensTable })
+const clock = { now: () => Date.now() }
+const token = async (user: string) => (await createAccessToken({ user }, { tokens, clock })).token
+
+const origin = await createHeliaNode({ allowPrivateDials: true })
+const origins = origin.libp2p.getMultiaddrs().map((a) => a.toString())
+
+let round = 0
+function reachable(n: number, size: number): Dag[] {
+  round++
+  return Array.from({ length: n }, (_, i) => rawBlock(size, `reachable ${round} ${i} ${Math.random()}`))
+}
+function unreachable(n: number): Dag[] {
+  round++
+  return Array.from({ length: n }, (_, i) => rawBlock(64, `nobody serves ${round} ${i} ${Math.random()}`))
+}
+
+async function serve(dags: Dag[]): Promise<void> {
+  for (const d of dags) for (const b of d.blocks) await origin.blockstore.put(b.cid, b.bytes)
+}
+
+async function inBatches<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: POST_CONCURRENCY }, async () => {
+      while (next < items.length) {
+        const i = next++
+        out[i] = await fn(items[i]!)
+      }
+    }),
+  )
+  return out
+}
+
+/** Posts Pinning Service API requests for the DAGs; answers their requestids. */
+function post(user: string, dags: Dag[], withOrigins: boolean): Promise<string[]> {
+  return inBatches(dags, async (d) => {
+    const res = await fetch(`${local.api}/psa/pins`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${user}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cid: d.root.toString(), ...(withOrigins ? { origins } : {}) }),
+    })
+    if (res.status !== 202) throw new Error(`POST /psa/pins: ${res.status} ${await res.text()}`)
+    return ((await res.json()) as { requestid: string }).requestid
+  })
+}
+
+async function remove(user: string, requestids: string[]): Promise<void> {
+  await inBatches(requestids, async (id) => {
+    const res = await fetch(`${local.api}/psa/pins/${id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${user}` },
+    })
+    if (res.status !== 202) throw new Error(`DELETE /psa/pins: ${res.status} ${await res.text()}`)
+  })
+}
+
+async function statuses(store: PinStore, dags: Dag[]) {
+  const keys = dags.map((d) => contentKey(d.root))
+  const found = new Map<string, number>()
+  for (let i = 0; i < keys.length; i += 100) {
+    for (const pin of (await store.getMany(keys.slice(i, i + 100))).values()) {
+      const s = pin.status === 'pinning' ? `pinning:${pin.progress?.phase ?? 'searching'}` : pin.status
+      found.set(s, (found.get(s) ?? 0) + 1)
+    }
+  }
+  return found
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 30 * 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/** Posts 50 reachable pins with the token and answers the seconds until all are pinned. */
+async function pinReachable(user: string): Promise<number> {
+  const dags = reachable(REACHABLE, 100 * 1024)
+  await serve(dags)
+  const started = Date.now()
+  await post(user, dags, true)
+  await until(async () => (await statuses(pins, dags)).get('pinned') === dags.length)
+  return (Date.now() - started) / 1000
+}
+
+/** Seconds from `started` until none of the backlog's pins is queued or held by a worker. */
+async function drained(dags: Dag[], started: number): Promise<number> {
+  await until(async () => {
+    const s = await statuses(pins, dags)
+    return [...s.keys()].every((k) => !k.startsWith('pinning') && k !== 'queued')
+  })
+  return (Date.now() - started) / 1000
+}
+
+const rows: Array<Record<string, string>> = []
+const user = await token('bench-user')
+try {
+  const alone = await pinReachable(user)
+  rows.push({ 'backlog posted first': 'none (anchor)', '50 pinned in s': alone.toFixed(1), 'x alone': '1.0' })
+  console.error(`alone: ${alone.toFixed(1)} s`)
+
+  for (const n of backlogs) {
+    const dead = unreachable(n)
+    const postStarted = Date.now()
+    const ids = await post(user, dead, false)
+    const postS = (Date.now() - postStarted) / 1000
+    const s = await pinReachable(user)
+    const during = await statuses(pins, dead)
+    const deleteStarted = Date.now()
+    await remove(user, ids)
+    const drainS = await drained(dead, deleteStarted)
+    const after = await statuses(pins, dead)
+    rows.push({
+      'backlog posted first': `${n} unreachable (same user; posted in ${postS.toFixed(0)} s)`,
+      '50 pinned in s': s.toFixed(1),
+      'x alone': (s / alone).toFixed(1),
+      'backlog when the 50 were pinned': [...during].map(([k, v]) => `${v} ${k}`).join(', '),
+      'deleted: no job left after s (deletes included)': drainS.toFixed(1),
+      'backlog after': [...after].map(([k, v]) => `${v} ${k}`).join(', '),
+    })
+    console.error(rows.at(-1))
+  }
+
+  // Fairness: another user's backlog of reachable pins posted first.
+  const busy = await token('bench-busy-user')
+  const theirs = reachable(FAIR_BACKLOG, 10 * 1024)
+  await serve(theirs)
+  const theirIds = await post(busy, theirs, true)
+  const s = await pinReachable(user)
+  const during = await statuses(pins, theirs)
+  const deleteStarted = Date.now()
+  await remove(busy, theirIds)
+  const drainS = await drained(theirs, deleteStarted)
+  rows.push({
+    'backlog posted first': `${FAIR_BACKLOG} reachable of another user`,
+    '50 pinned in s': s.toFixed(1),
+    'x alone': (s / alone).toFixed(1),
+    'backlog when the 50 were pinned': [...during].map(([k, v]) => `${v} ${k}`).join(', '),
+    'deleted: no job left after s (deletes included)': drainS.toFixed(1),
+  })
+  console.error(rows.at(-1))
+
+  const again = await pinReachable(user)
+  rows.push({
+    'backlog posted first': 'none (anchor, again)',
+    '50 pinned in s': again.toFixed(1),
+    'x alone': (again / alone).toFixed(1),
+  })
+} finally {
+  await origin.stop()
+  await local.stop()
+  dynamodb.destroy()
+}
+
+const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))]
+console.log(`| ${columns.join(' | ')} |`)
+console.log(`|${columns.map(() => '---').join('|')}|`)
+for (const r of rows) console.log(`| ${columns.map((c) => r[c] ?? '').join(' | ')} |`)

@@ -1,0 +1,316 @@
+/**
+ * Content nobody serves must not hold up content that can be served, and deleting stops the work: the real
+ * worker loop running the real fetchPin and validator against in-memory ports (SQS semantics, the pin and
+ * request stores, buckets) and an in-memory block source where a block nobody holds is never found.
+ */
+import type { CID } from 'multiformats/cid'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryEventSink } from '../../adapters/memory/events.ts'
+import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
+import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
+import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
+import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
+import { type FetchLimits, type FetchOutcome, fetchPin } from '../../core/fetch-pin.ts'
+import { CANCELLED_ERROR, type Pin } from '../../core/pin.ts'
+import { createPinWatcher, type PinWatcher } from '../../core/pin-watch.ts'
+import { createPinWorker, type PinWorker } from '../../core/pin-worker.ts'
+import type { BlockSource, ObjectStore, RequestStore } from '../../core/ports.ts'
+import { promoteCar } from '../../core/promote-car.ts'
+import { createPsaRequest, deletePsaRequest } from '../../core/psa-requests.ts'
+import { type Block, type Dag, dagCborDag, rawBlock, unixfsFile } from '../fixtures/dags.ts'
+import { createTestLogger } from '../helpers/log.ts'
+import { createMemoryBlockSource, type MemoryBlockSource } from '../helpers/memory-block-source.ts'
+
+const log = createTestLogger()
+const clock = { now: () => Date.now() }
+
+interface Harness {
+  pins: MemoryPinStore
+  requests: RequestStore
+  queue: MemoryJobQueue
+  temp: ObjectStore
+  ipfs: MemoryBlockSource
+  worker: PinWorker
+  outcomes: Array<{ cid: string; outcome: FetchOutcome }>
+  /** A Pinning Service API request of `user` for the content; returns its requestid. */
+  request(cid: CID, user?: string): Promise<string>
+  remove(requestid: string, user?: string): Promise<void>
+  pin(cid: CID): Promise<Pin | undefined>
+}
+
+let running: Array<{ worker: PinWorker; watcher: PinWatcher }> = []
+afterEach(async () => {
+  for (const r of running) {
+    await r.worker.stop(0)
+    r.watcher.stop()
+  }
+  running = []
+})
+
+function harness(opts: {
+  transferSlots: number
+  searchSlots: number
+  chunkTimeoutMs?: number
+  /** Wraps the block source the worker fetches through. */
+  source?: (ipfs: MemoryBlockSource) => BlockSource
+  start?: boolean
+}): Harness {
+  const pins = createMemoryPinStore()
+  const requests = createMemoryRequestStore(pins)
+  const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+  const temp = createMemoryObjectStore({ bucket: 'temp' })
+  const destination = createMemoryObjectStore({ bucket: 'cars' })
+  const events = createMemoryEventSink()
+  const ipfs = createMemoryBlockSource()
+  const limits: FetchLimits = {
+    maxCarBytes: 16 * 1024 * 1024,
+    fetchTimeoutMs: 60_000,
+    // Longer than any test: a job nobody serves stays searching until the worker stops.
+    fetchChunkTimeoutMs: opts.chunkTimeoutMs ?? 60_000,
+    concurrency: 4,
+    dialTimeoutMs: 100,
+    leaseMs: 60_000,
+    progressIntervalMs: 50,
+    partBytes: 5 * 1024 * 1024,
+    validationLeaseMs: 60_000,
+  }
+  const watcher = createPinWatcher({ intervalMs: limits.progressIntervalMs }, { pins, log })
+  const source = opts.source?.(ipfs) ?? ipfs
+  let ids = 0
+  const outcomes: Harness['outcomes'] = []
+  const worker = createPinWorker(
+    {
+      transferSlots: opts.transferSlots,
+      searchSlots: opts.searchSlots,
+      visibilityTimeoutSeconds: 30,
+      fetchTimeoutMs: limits.fetchTimeoutMs,
+      waitSeconds: 1,
+      // Failed jobs do not come back during a test.
+      retryDelaySeconds: () => 600,
+    },
+    {
+      queue,
+      log,
+      run: async (job, signal, control) => {
+        const outcome = await fetchPin(
+          job,
+          limits,
+          { pins, temp, ipfs: source, clock, log, newId: () => `attempt${++ids}`, watcher },
+          signal,
+          control,
+        )
+        outcomes.push({ cid: job.cid, outcome })
+        // The validator, as the S3 event would run it.
+        if (outcome.kind === 'uploaded') {
+          await promoteCar(
+            outcome.key,
+            { maxCarBytes: limits.maxCarBytes, maxAttempts: 3, retryDelaySeconds: 0 },
+            { pins, temp, destination, queue, events, clock, log },
+          )
+        }
+        return outcome
+      },
+    },
+  )
+  running.push({ worker, watcher })
+  if (opts.start ?? true) worker.start()
+  const ctx = { requests, pins, queue, clock }
+  return {
+    pins,
+    requests,
+    queue,
+    temp,
+    ipfs,
+    worker,
+    outcomes,
+    async request(cid, user = 'alice') {
+      const view = await createPsaRequest({ user, pin: { cid: cid.toString(), origins: [], meta: {} } }, ctx)
+      return view.request.requestid
+    },
+    remove: (requestid, user = 'alice') => deletePsaRequest({ user, requestid }, ctx),
+    pin: (cid) => pins.get(cid.toV1().toString()),
+  }
+}
+
+function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const started = Date.now()
+  return new Promise((resolve, reject) => {
+    const tick = async () => {
+      if (await check()) return resolve()
+      if (Date.now() - started > ms) return reject(new Error('condition not met in time'))
+      setTimeout(tick, 10)
+    }
+    void tick()
+  })
+}
+
+/** Content no peer serves: its blocks are never added to the block source. */
+function unreachable(n: number): Dag[] {
+  return Array.from({ length: n }, (_, i) => rawBlock(64, `nobody serves ${i} ${Math.random()}`))
+}
+
+async function blocksOf(dag: { blocks: AsyncIterable<Block> }): Promise<Block[]> {
+  const out: Block[] = []
+  for await (const b of dag.blocks) out.push(b)
+  return out
+}
+
+async function tempKeys(store: ObjectStore): Promise<string[]> {
+  const keys: string[] = []
+  for await (const o of store.list()) keys.push(o.key)
+  return keys
+}
+
+describe('searching does not hold up transferring', () => {
+  it('pins a reachable DAG posted after more unreachable jobs than transfer slots, while they still search', async () => {
+    const h = harness({ transferSlots: 2, searchSlots: 16 })
+    const dead = unreachable(6)
+    for (const d of dead) await h.request(d.root)
+    await waitFor(() => h.worker.load.searching === 6)
+
+    const dag = dagCborDag()
+    h.ipfs.add(dag.blocks)
+    await h.request(dag.root)
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
+
+    // Every unreachable job is still searching: pinned while the others still look.
+    expect(h.worker.load).toMatchObject({ searching: 6, transferring: 0 })
+    for (const d of dead) {
+      const pin = await h.pin(d.root)
+      expect(pin?.status).toBe('pinning')
+      expect(pin?.progress).toMatchObject({ phase: 'searching', blocks: 0 })
+    }
+    // It never held more messages than it could search for: the six and nothing else are in flight.
+    expect(h.queue.stats()).toEqual({ visible: 0, invisible: 6 })
+  })
+
+  it('lets many jobs that find their content at once wait for a transfer slot without stalling or losing it', async () => {
+    // Every block takes 150 ms to arrive; the stall timeout is 400 ms. Three jobs find their root together
+    // with one transfer slot: the two that wait do so for longer than the stall timeout, and must not stall.
+    let transfers = 0
+    let most = 0
+    let sawWaiting = false
+    const slow = (ipfs: MemoryBlockSource): BlockSource => ({
+      ...ipfs,
+      async get(cid, o) {
+        await new Promise((r) => setTimeout(r, 150))
+        return ipfs.get(cid, o)
+      },
+    })
+    const h = harness({ transferSlots: 1, searchSlots: 8, chunkTimeoutMs: 400, source: slow, start: false })
+    const files = await Promise.all(
+      [1, 2, 3].map((seed) => unixfsFile(12 * 1024, { chunkSize: 1024, seed: `wait ${seed}` })),
+    )
+    for (const f of files) h.ipfs.add(await blocksOf(f))
+    for (const f of files) await h.request(f.root)
+    const watch = setInterval(() => {
+      transfers = h.worker.load.transferring
+      most = Math.max(most, transfers)
+      if (h.worker.load.waiting > 0) sawWaiting = true
+    }, 5)
+    h.worker.start()
+    try {
+      for (const f of files) await waitFor(async () => (await h.pin(f.root))?.status === 'pinned', 20_000)
+    } finally {
+      clearInterval(watch)
+    }
+    expect(sawWaiting).toBe(true)
+    expect(most).toBe(1)
+    for (const f of files) expect((await h.pin(f.root))?.attempts).toBe(1)
+    expect(h.outcomes.map((o) => o.outcome.kind)).toEqual(['uploaded', 'uploaded', 'uploaded'])
+  })
+})
+
+describe('deleting cancels', () => {
+  it("aborts a deleted request's search, stores nothing, says why, and reuses its slot", async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 1 })
+    const [dead] = unreachable(1)
+    const requestid = await h.request(dead!.root)
+    await waitFor(() => h.worker.load.searching === 1)
+    // The one search slot is taken: this waits in the queue.
+    const dag = dagCborDag()
+    h.ipfs.add(dag.blocks)
+    await h.request(dag.root, 'bob')
+    expect((await h.pin(dag.root))?.status).toBe('queued')
+
+    await h.remove(requestid)
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
+    const pin = await h.pin(dead!.root)
+    expect(pin).toMatchObject({ status: 'failed', error: CANCELLED_ERROR })
+    expect(pin?.leaseExpires).toBeUndefined()
+    expect(h.outcomes[0]).toMatchObject({ cid: dead!.root.toString(), outcome: { kind: 'cancelled' } })
+    // Its message was deleted, not released for a retry; nothing of it was uploaded.
+    await waitFor(() => h.queue.stats().invisible === 0)
+    expect(h.queue.stats()).toEqual({ visible: 0, invisible: 0 })
+    expect((await tempKeys(h.temp)).some((k) => k.startsWith(dead!.root.toString()))).toBe(false)
+  })
+
+  it('aborts a transfer in progress when its last request goes away', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 1 })
+    // The root and some leaves arrive, one leaf never does: the job transfers, then waits for that block.
+    const file = await unixfsFile(8 * 1024, { chunkSize: 1024, seed: 'half served' })
+    const blocks = await blocksOf(file)
+    h.ipfs.add(blocks.slice(1))
+    const requestid = await h.request(file.root)
+    await waitFor(async () => (await h.pin(file.root))?.progress?.phase === 'transferring')
+    expect(h.worker.load.transferring).toBe(1)
+
+    await h.remove(requestid)
+    await waitFor(async () => (await h.pin(file.root))?.status === 'failed')
+    expect(await h.pin(file.root)).toMatchObject({ status: 'failed', error: CANCELLED_ERROR })
+    await waitFor(() => h.worker.load.transferring === 0)
+    expect(await tempKeys(h.temp)).toEqual([])
+
+    // The slot is free for the next job.
+    const dag = dagCborDag()
+    h.ipfs.add(dag.blocks)
+    await h.request(dag.root)
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
+  })
+
+  it('drops a queued job for deleted content without fetching it; a new request then pins it', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 4, start: false })
+    const dag = dagCborDag()
+    h.ipfs.add(dag.blocks)
+    const requestid = await h.request(dag.root)
+    await h.remove(requestid)
+    h.worker.start()
+    await waitFor(() => h.outcomes.length === 1)
+    expect(h.outcomes[0]!.outcome).toEqual({ kind: 'cancelled' })
+    expect(h.ipfs.gets).toBe(0)
+    expect(await h.pin(dag.root)).toMatchObject({ status: 'failed', error: CANCELLED_ERROR, attempts: 0 })
+
+    await h.request(dag.root)
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
+  })
+
+  it('pins content deleted while it was searching and requested again', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 4 })
+    const dag = dagCborDag()
+    const first = await h.request(dag.root)
+    await waitFor(async () => (await h.pin(dag.root))?.progress?.phase === 'searching')
+    await h.remove(first)
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'failed')
+    // Asked for again, now that a peer has it.
+    h.ipfs.add(dag.blocks)
+    await h.request(dag.root, 'bob')
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
+  })
+
+  it('does not lose content asked for again between the abort and the cancel: it is fetched at once', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 4 })
+    const dag = dagCborDag()
+    // A new request lands just as the stopped attempt records its cancellation.
+    const cancel = h.pins.cancel.bind(h.pins)
+    h.pins.cancel = async (cid, attemptId, now) => {
+      h.ipfs.add(dag.blocks)
+      await h.request(dag.root, 'bob')
+      return cancel(cid, attemptId, now)
+    }
+    const first = await h.request(dag.root)
+    await waitFor(async () => (await h.pin(dag.root))?.progress?.phase === 'searching')
+    await h.remove(first)
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
+    expect(h.outcomes[0]!.outcome).toMatchObject({ kind: 'failed', retryNow: true })
+  })
+})
