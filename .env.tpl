@@ -56,8 +56,11 @@ MAX_DAG_BLOCKS=2000000
 # Longest one fetch may take (4 hours) and longest wait for the next byte (2 minutes).
 FETCH_TIMEOUT_MS=14400000
 FETCH_CHUNK_TIMEOUT_MS=120000
-# Pin jobs one worker runs at once (and the most messages it holds).
+# Pin jobs one worker transfers at once (jobs still searching for their content do not count).
 BATCH_SIZE=10
+# Pin jobs one worker searches for at once (no block received yet): content nobody serves waits here,
+# not in one of the BATCH_SIZE transfer slots. 500 searching wants + 10 x 32 transferring stay under 1024.
+SEARCH_CONCURRENCY=500
 # Blocks fetched in parallel within one job.
 FETCH_CONCURRENCY=32
 # Each dial of a request's origins gives up after this.

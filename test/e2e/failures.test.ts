@@ -54,7 +54,8 @@ describe('failures, end to end', () => {
       10_000,
     )
     const letter = letters.find((l) => l.job?.cid === contentKey(dag.root))!
-    expect(JSON.parse(letter.body)).toEqual({ cid: contentKey(dag.root), origins: [] })
+    // The job as sent, its requester (the fair queue's group) included.
+    expect(JSON.parse(letter.body)).toEqual({ cid: contentKey(dag.root), origins: [], requester: 'cluster' })
     expect(letter.failure).toEqual({
       reason: peer.error,
       receiveCount: Number(/after (\d) receives/.exec(peer.error)?.[1]),
