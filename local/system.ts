@@ -124,7 +124,12 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     let helia: HeliaNode | undefined
     let ipfs: BlockSource
     if (cfg.IPFS_API_URL) {
-      ipfs = createKuboBlockSource({ url: cfg.IPFS_API_URL, log, connectTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+      ipfs = createKuboBlockSource({
+        url: cfg.IPFS_API_URL,
+        log,
+        connectTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+        reask: { afterMs: cfg.FETCH_REASK_MS },
+      })
     } else {
       helia = await createHeliaNode({
         dataDir: opts.dataDir && join(opts.dataDir, 'ipfs'),
@@ -138,7 +143,11 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       stops.push(async () => {
         await node.stop()
       })
-      ipfs = createHeliaBlockSource(helia, { log, dialTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+      ipfs = createHeliaBlockSource(helia, {
+        log,
+        dialTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+        reask: { afterMs: cfg.FETCH_REASK_MS },
+      })
     }
 
     let worker: RunningWorker | undefined

@@ -1,7 +1,8 @@
 /**
  * BlockSource over a kubo node's RPC API. kubo fetches over bitswap itself; the bytes it returns are hashed
  * here again and compared with the CID, so a faulty or hostile RPC endpoint cannot slip a wrong block into
- * a CAR.
+ * a CAR. A block get that goes unanswered is cancelled and issued again (core/reask.ts): kubo then wants it
+ * anew, from its connected peers and through a provider lookup.
  */
 import { createHash } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -10,6 +11,7 @@ import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { BlockHashMismatchError, UnsupportedHashError } from '../../core/errors.ts'
 import type { BlockSource, Logger } from '../../core/ports.ts'
+import { type ReaskingBlockSource, type ReaskOptions, withReasking } from '../../core/reask.ts'
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 
@@ -19,6 +21,8 @@ export interface KuboBlockSourceOptions {
   log: Logger
   /** Each `swarm/connect` gives up after this long. Default 10 s. */
   connectTimeoutMs?: number
+  /** Asking again for unanswered blocks (core/reask.ts); `false` turns it off. */
+  reask?: ReaskOptions | false
 }
 
 /** Multihash codes pickup can verify, and node:crypto's name for each. */
@@ -49,7 +53,7 @@ export function verifyBlock(cid: CID, bytes: Uint8Array): void {
   }
 }
 
-export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource {
+export function createKuboBlockSource(opts: KuboBlockSourceOptions): ReaskingBlockSource {
   const { log } = opts
   const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   const client = create({ url: opts.url })
@@ -70,7 +74,7 @@ export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource
     }
   }
 
-  return {
+  const source: BlockSource = {
     async connect(addrs, connectOpts) {
       await Promise.all(addrs.map((addr) => connectOne(addr, connectOpts?.signal)))
     },
@@ -90,4 +94,6 @@ export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource
       })
     },
   }
+  if (opts.reask === false) return Object.assign(source, { reasks: () => 0 })
+  return withReasking(source, { log, ...opts.reask })
 }
