@@ -35,6 +35,17 @@ const log = createTestLogger()
 
 const local = await startLocalMode({ LOCAL_WORKER: 'false' })
 const worker = startWorker(local.endpoints as unknown as Endpoints)
+let stopping = false
+for (const [name, child] of [
+  ['worker', worker],
+  ['local mode', local.child],
+] as const) {
+  child.once('exit', (code, signal) => {
+    if (stopping) return
+    console.error(`${name} exited (${code ?? signal}) before the benchmark ended`)
+    process.exit(1)
+  })
+}
 
 /** The worker's fetch+upload time of each pin, from its structured log. */
 const uploadMs = new Map<string, number>()
@@ -93,6 +104,7 @@ try {
     await origin.stop()
   }
 } finally {
+  stopping = true
   worker.kill('SIGTERM')
   await new Promise((r) => worker.once('exit', r))
   await local.stop()
@@ -184,8 +196,8 @@ function startWorker(e: Endpoints): ChildProcess {
 
 /** Resets the process's peak resident set to its current one (Linux: "5" to clear_refs). */
 async function resetPeakRss(child: ChildProcess): Promise<void> {
-  await writeFile(`/proc/${child.pid}/clear_refs`, '5').catch(() => {
-    console.warn('cannot reset peak RSS: each row shows the peak since the process started')
+  await writeFile(`/proc/${child.pid}/clear_refs`, '5').catch((err: unknown) => {
+    console.warn(`cannot reset peak RSS (${err}): the row shows the peak since the process started`)
   })
 }
 
