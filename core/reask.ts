@@ -110,6 +110,7 @@ export function withReasking(source: BlockSource, opts: ReaskOptions = {}): Reas
   return {
     connect: (addrs, connectOpts) => source.connect(addrs, connectOpts),
     multiaddrs: () => source.multiaddrs(),
+    ...(source.release ? { release: source.release.bind(source) } : {}),
     reasks: () => total,
 
     async get(cid, getOpts) {

@@ -147,6 +147,8 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         log,
         dialTimeoutMs: cfg.DIAL_TIMEOUT_MS,
         reask: { afterMs: cfg.FETCH_REASK_MS },
+        // On disk, a failed attempt's blocks stay for its retry, until the pin is uploaded or failed for good.
+        keepUntilReleased: opts.dataDir !== undefined,
       })
     }
 

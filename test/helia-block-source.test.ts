@@ -95,6 +95,66 @@ describe('Helia block source, 1 MiB blocks', () => {
     }
   })
 
+  it('a retry after a failure at ~90% (256 KiB blocks) fetches only the rest; release drops what was kept', async () => {
+    // An origin of its own: it will lose the blocks the fetcher kept, so the retry can only get those locally.
+    const small = await unixfsFile(40 * MiB, {
+      chunkSize: 256 * 1024,
+      maxChildren: 1024,
+      seed: 'helia-resume',
+    })
+    const own = await createHeliaNode()
+    const fetcher = await createHeliaNode({ dataDir: join(dir, 'resume') })
+    try {
+      const all: Array<{ cid: import('multiformats/cid').CID }> = []
+      for await (const b of small.blocks) {
+        await own.blockstore.put(b.cid, b.bytes)
+        all.push({ cid: b.cid })
+      }
+      const source = createHeliaBlockSource(fetcher, { log, keepUntilReleased: true })
+      await source.connect(await createHeliaBlockSource(own, { log }).multiaddrs())
+      const failAt = Math.floor(all.length * 0.9)
+      const attempt = new AbortController()
+      const run = async (signal: AbortSignal, onBlock?: (n: number) => void) => {
+        let n = 0
+        for await (const _ of exportCar(small.root, source, {
+          maxBytes: Number.MAX_SAFE_INTEGER,
+          // Few in flight, so that the failure at 90% leaves some of the DAG unfetched.
+          concurrency: 8,
+          signal,
+          onProgress: (p) => {
+            n = p.blocks
+            onBlock?.(n)
+          },
+        })) {
+          // the CAR's bytes
+        }
+        return n
+      }
+      await expect(
+        run(attempt.signal, (n) => {
+          if (n >= failAt) attempt.abort(new Error('the attempt failed'))
+        }),
+      ).rejects.toThrow('the attempt failed')
+      const kept: typeof all = []
+      for (const b of all) if (await fetcher.blockstore.has(b.cid)) kept.push(b)
+      expect(kept.length).toBeGreaterThanOrEqual(failAt)
+      expect(kept.length).toBeLessThan(all.length)
+      // The origin now holds only what the first attempt did not get.
+      // Helia's own delete also cancels reproviding, which needs a router these nodes lack: below it.
+      const ownStore = (
+        own.blockstore as unknown as { unwrap(): { delete(cid: unknown): Promise<void> } }
+      ).unwrap()
+      for (const b of kept) await ownStore.delete(b.cid)
+      expect(await run(AbortSignal.timeout(60_000))).toBe(all.length)
+      await source.release?.(small.root)
+      let held = 0
+      for await (const _ of fetcher.blockstore.getAll()) held++
+      expect(held).toBe(0)
+    } finally {
+      await Promise.all([own.stop(), fetcher.stop()])
+    }
+  })
+
   it('without asking again, the same dropped connection stalls the fetch (the control)', async () => {
     const fetcher = await createHeliaNode()
     try {

@@ -12,8 +12,11 @@ import type { Helia } from '@helia/interface'
 import type { Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Blockstore } from 'interface-blockstore'
+import type { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
 import { collectBytes } from '../../core/bytes.ts'
 import { UnsupportedHashError } from '../../core/errors.ts'
+import { blockKey, isInline, linksOf } from '../../core/links.ts'
 import type { BlockSource, Logger } from '../../core/ports.ts'
 import { type ReaskingBlockSource, type ReaskOptions, withReasking } from '../../core/reask.ts'
 
@@ -29,6 +32,13 @@ export interface HeliaBlockSourceOptions {
    * fill the node's memory (or disk). Blocks the node already held are never deleted.
    */
   retainBlocks?: boolean
+  /**
+   * Keep the blocks fetched for a pin until the worker releases it (uploaded, or failed for good), so that a
+   * retry on this node fetches only what the failed attempt did not: for a node with an on-disk blockstore
+   * that holds nothing else (local mode's worker node). `release(root)` then deletes every block of the DAG
+   * the node holds. Default false.
+   */
+  keepUntilReleased?: boolean
   /** Asking again for unanswered blocks (core/reask.ts); `false` turns it off. */
   reask?: ReaskOptions | false
 }
@@ -49,8 +59,10 @@ export function createHeliaBlockSource(
   const dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS
   // Deleting through helia.blockstore takes Helia's GC write lock, which waits for every get in flight (they
   // hold read locks while fetching) and stalls new ones: delete from the store under it instead.
-  const local = opts.retainBlocks ? undefined : unwrap(helia.blockstore)
-  if (!opts.retainBlocks && !local) {
+  const keep = opts.retainBlocks || opts.keepUntilReleased
+  const local = keep ? undefined : unwrap(helia.blockstore)
+  const store = unwrap(helia.blockstore)
+  if (!keep && !local) {
     log.warn({}, 'the Helia blockstore cannot be unwrapped: fetched blocks will be retained')
   }
 
@@ -148,6 +160,34 @@ export function createHeliaBlockSource(
         return text.includes('/p2p/') ? text : `${text}/p2p/${peerId}`
       })
     },
+  }
+  if (opts.keepUntilReleased && store) {
+    source.release = async (root) => {
+      const started = Date.now()
+      const queue: CID[] = [root]
+      const seen = new Set<string>()
+      let dropped = 0
+      for (let cid = queue.shift(); cid; cid = queue.shift()) {
+        const key = blockKey(cid)
+        if (seen.has(key) || isInline(cid)) continue
+        seen.add(key)
+        // Only what the node holds: a block it never got has no known links, and nothing under it was fetched.
+        if (!(await helia.blockstore.has(cid))) continue
+        if (cid.code !== raw.code) {
+          try {
+            queue.push(...linksOf(cid, await collectBytes(helia.blockstore.get(cid, { offline: true }))))
+          } catch (err) {
+            log.warn({ cid: cid.toString(), err: errorMessage(err) }, 'could not read links of a kept block')
+          }
+        }
+        await store.delete(cid)
+        dropped++
+      }
+      log.info(
+        { root: root.toString(), blocks: dropped, ms: Date.now() - started },
+        'released the kept blocks',
+      )
+    }
   }
   if (opts.reask === false) return Object.assign(source, { reasks: () => 0 })
   // Not awaited: a peer that connects again is sent the whole want list, the re-asked want included.
