@@ -6,12 +6,15 @@
  *   - a bare parallel fetch: a fresh Helia node walking the DAG with pickup's exportCar to /dev/null.
  * The ratio pipeline / parallel fetch is pickup's overhead (upload, validation, bookkeeping).
  *
- * The worker runs as its own process (`pickup/main.ts`, as in ECS), so its peak RSS (VmHWM) is its own.
+ * The worker runs as its own process (`pickup/main.ts`, as in ECS), so its peak RSS (VmHWM) is its own; local
+ * mode's process (API, DynamoDB, SQS, S3, validator: persisted on disk, as `npm start` runs) is measured beside
+ * it. Both peaks are reset before each pin (/proc/<pid>/clear_refs), so each row's peaks are that pin's.
+ * Each size runs with 256 KiB blocks and with 1 MiB blocks (Helia's default chunker, 1024 links per node).
  *
- *   node bench/pipeline.ts [MiB ...]        default: 64 256 1024
+ *   node bench/pipeline.ts [MiB ...] [--blocks-kib 256,1024]      default: 64 256 1024, both block sizes
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
 import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { exportCar } from '../core/export-car.ts'
@@ -21,12 +24,28 @@ import { workerProcessEnv } from '../test/helpers/system.ts'
 import { startLocalMode } from './lib/local-mode.ts'
 
 const MiB = 1024 * 1024
-const sizes = process.argv.slice(2).map(Number)
-const runs = sizes.length > 0 ? sizes : [64, 256, 1024]
+const args = process.argv.slice(2)
+const blocksFlag = args.indexOf('--blocks-kib')
+const blockKiBs = blocksFlag >= 0 ? (args.splice(blocksFlag, 2)[1] ?? '').split(',').map(Number) : [256, 1024]
+const sizes = args.map(Number)
+const runs = (sizes.length > 0 ? sizes : [64, 256, 1024]).flatMap((mib) =>
+  blockKiBs.map((kib) => ({ mib, kib })),
+)
 const log = createTestLogger()
 
 const local = await startLocalMode({ LOCAL_WORKER: 'false' })
 const worker = startWorker(local.endpoints as unknown as Endpoints)
+let stopping = false
+for (const [name, child] of [
+  ['worker', worker],
+  ['local mode', local.child],
+] as const) {
+  child.once('exit', (code, signal) => {
+    if (stopping) return
+    console.error(`${name} exited (${code ?? signal}) before the benchmark ended`)
+    process.exit(1)
+  })
+}
 
 /** The worker's fetch+upload time of each pin, from its structured log. */
 const uploadMs = new Map<string, number>()
@@ -50,8 +69,12 @@ let origin: HeliaNode
 
 const rows: Array<Record<string, string>> = []
 try {
-  for (const mib of runs) {
-    const file = await unixfsFile(mib * MiB, { seed: `bench-${mib}` })
+  for (const { mib, kib } of runs) {
+    const file = await unixfsFile(mib * MiB, {
+      seed: `bench-${mib}`,
+      chunkSize: kib * 1024,
+      maxChildren: 1024,
+    })
     // A fresh origin per size, so each DAG's blocks are freed with it.
     origin = await createHeliaNode({ allowPrivateDials: true })
     let dagBytes = 0
@@ -61,11 +84,14 @@ try {
     }
     const depthFirst = await timed(() => heliaPinsAdd(file.root.toString()))
     const parallel = await timed(() => parallelFetch(file.root.toString()))
+    await resetPeakRss(worker)
+    await resetPeakRss(local.child)
     const pipeline = await timed(() => pinThroughPickup(file.root.toString()))
     const rate = (ms: number) => dagBytes / MiB / (ms / 1000)
     const fetchUpload = uploadMs.get(file.root.toV1().toString()) ?? Number.NaN
     rows.push({
       DAG: `${mib} MiB`,
+      blocks: `${kib} KiB`,
       'helia pins.add MiB/s': rate(depthFirst).toFixed(1),
       'parallel fetch MiB/s': rate(parallel).toFixed(1),
       'pickup pin MiB/s': rate(pipeline).toFixed(1),
@@ -73,10 +99,12 @@ try {
       'pickup s': (pipeline / 1000).toFixed(2),
       'of which fetch+upload s': (fetchUpload / 1000).toFixed(2),
       'worker peak RSS MiB': ((await peakRssKiB(worker)) / 1024).toFixed(0),
+      'local mode peak RSS MiB': ((await peakRssKiB(local.child)) / 1024).toFixed(0),
     })
     await origin.stop()
   }
 } finally {
+  stopping = true
   worker.kill('SIGTERM')
   await new Promise((r) => worker.once('exit', r))
   await local.stop()
@@ -163,6 +191,13 @@ function startWorker(e: Endpoints): ChildProcess {
       },
     ),
     stdio: ['ignore', 'pipe', 'inherit'],
+  })
+}
+
+/** Resets the process's peak resident set to its current one (Linux: "5" to clear_refs). */
+async function resetPeakRss(child: ChildProcess): Promise<void> {
+  await writeFile(`/proc/${child.pid}/clear_refs`, '5').catch((err: unknown) => {
+    console.warn(`cannot reset peak RSS (${err}): the row shows the peak since the process started`)
   })
 }
 

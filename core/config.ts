@@ -39,6 +39,12 @@ export const workerSchema = z.object({
   SEARCH_CONCURRENCY: int(500, 1),
   /** Blocks fetched in parallel within one job (a depth-first walk is latency-bound). */
   FETCH_CONCURRENCY: int(32, 1),
+  /**
+   * A block unanswered this long, while later ones arrive or nothing arrives at all, is asked again (then after
+   * twice as long, up to 60 s); FETCH_CHUNK_TIMEOUT_MS stays the last resort. 10 s: above bitswap's 5 s
+   * window in which a peer ignores a repeated want for a block it sent.
+   */
+  FETCH_REASK_MS: int(10_000, 10),
   /** Best-effort dial of a request's origins: each dial gives up after this. */
   DIAL_TIMEOUT_MS: int(10_000, 1),
   /** S3 multipart part size. 8 MiB: 10,000 parts reach 78 GiB; the local emulator refuses bodies over 11 MiB. */

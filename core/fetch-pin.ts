@@ -42,6 +42,8 @@ export interface FetchLimits {
   partBytes: number
   /** After the upload, how long the pin stays leased to this attempt while the validator checks the CAR. */
   validationLeaseMs: number
+  /** Attempts a pin gets; after the last, or a failure not retried, the source may drop what it kept. */
+  maxAttempts?: number
 }
 
 export interface FetchPinContext {
@@ -93,6 +95,13 @@ export class LeaseLostError extends PickupError {
   constructor() {
     super('another attempt took over the pin')
   }
+}
+
+/** Lets the source drop the blocks it kept for this pin, in the background. */
+function release(ctx: FetchPinContext, cid: string, log: Logger): void {
+  ctx.ipfs.release?.(CID.parse(cid)).catch((err: unknown) => {
+    log.warn({ err: describeError(err) }, 'could not release the fetched blocks')
+  })
 }
 
 export async function fetchPin(
@@ -245,6 +254,7 @@ export async function fetchPin(
     const t = ctx.clock.now()
     await ctx.pins.heartbeat(job.cid, attemptId, t + limits.validationLeaseMs, { ...progress }, t)
     log.info({ bytes, blocks: progress.blocks, ms: ctx.clock.now() - started }, 'fetch done: CAR uploaded')
+    release(ctx, job.cid, log)
     return { kind: 'uploaded', attemptId, key, bytes, blocks: progress.blocks }
   } catch (thrown) {
     // When we aborted, the abort reason is the real cause (timeout, stall, shutdown, lost lease, cancelled);
@@ -262,6 +272,7 @@ export async function fetchPin(
     if (cause instanceof FetchCancelledError) {
       if (await ctx.pins.cancel(job.cid, attemptId, ctx.clock.now())) {
         log.info(facts, 'fetch cancelled: no request wants the content any longer')
+        release(ctx, job.cid, log)
         return { kind: 'cancelled', attemptId }
       }
       // Wanted again since the watcher saw it unwanted: the pin must be fetched after all, at once.
@@ -273,6 +284,7 @@ export async function fetchPin(
     const status = retryable ? 'queued' : 'failed'
     await ctx.pins.settle(job.cid, attemptId, { status, error: `${code}: ${message}` }, ctx.clock.now())
     log.warn({ code, reason: message, retryable, ...facts }, 'fetch failed')
+    if (!retryable || attempts >= (limits.maxAttempts ?? Number.POSITIVE_INFINITY)) release(ctx, job.cid, log)
     return { kind: 'failed', attemptId, code, reason: message, retryable, attempts }
   } finally {
     overall.clear()

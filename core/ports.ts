@@ -298,6 +298,11 @@ export interface BlockSource {
   get(cid: CID, opts?: { signal?: AbortSignal }): Promise<Uint8Array>
   /** The node's dialable `/p2p/` multiaddrs, to hand to clients as delegates. */
   multiaddrs(): Promise<string[]>
+  /**
+   * Optional: a source that keeps what an attempt fetched (so that a retry fetches only what is missing)
+   * drops the DAG under `root` once no attempt will need it: uploaded, or failed for good. Best effort.
+   */
+  release?(root: CID): Promise<void>
 }
 
 // ---------------------------------------------------------------- workers

@@ -133,7 +133,12 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     let ipfs: BlockSource
     let kubo: KuboDaemon | undefined
     if (cfg.IPFS_API_URL) {
-      ipfs = createKuboBlockSource({ url: cfg.IPFS_API_URL, log, connectTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+      ipfs = createKuboBlockSource({
+        url: cfg.IPFS_API_URL,
+        log,
+        connectTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+        reask: { afterMs: cfg.FETCH_REASK_MS },
+      })
     } else if (cfg.IPFS_NODE === 'kubo') {
       const daemon = await startLocalKubo(cfg, opts.dataDir)
       kubo = daemon
@@ -143,7 +148,12 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         if (!opts.dataDir) await rm(daemon.repo, { recursive: true, force: true })
       })
       log.info({ url: daemon.url, peerId: daemon.peerId, repo: daemon.repo }, 'kubo daemon started')
-      ipfs = createKuboBlockSource({ url: daemon.url, log, connectTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+      ipfs = createKuboBlockSource({
+        url: daemon.url,
+        log,
+        connectTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+        reask: { afterMs: cfg.FETCH_REASK_MS },
+      })
     } else {
       helia = await createHeliaNode({
         dataDir: opts.dataDir && join(opts.dataDir, 'ipfs'),
@@ -157,7 +167,13 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       stops.push(async () => {
         await node.stop()
       })
-      ipfs = createHeliaBlockSource(helia, { log, dialTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+      ipfs = createHeliaBlockSource(helia, {
+        log,
+        dialTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+        reask: { afterMs: cfg.FETCH_REASK_MS },
+        // On disk, a failed attempt's blocks stay for its retry, until the pin is uploaded or failed for good.
+        keepUntilReleased: opts.dataDir !== undefined,
+      })
     }
 
     let worker: RunningWorker | undefined

@@ -38,7 +38,12 @@ const stops: Array<() => Promise<void>> = []
 let ipfs: BlockSource
 let gc: KuboGc | undefined
 if (cfg.IPFS_API_URL) {
-  ipfs = createKuboBlockSource({ url: cfg.IPFS_API_URL, log, connectTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+  ipfs = createKuboBlockSource({
+    url: cfg.IPFS_API_URL,
+    log,
+    connectTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+    reask: { afterMs: cfg.FETCH_REASK_MS },
+  })
   gc = createKuboGc({
     apiUrl: cfg.IPFS_API_URL,
     log,
@@ -54,7 +59,11 @@ if (cfg.IPFS_API_URL) {
   stops.push(async () => {
     await helia.stop()
   })
-  ipfs = createHeliaBlockSource(helia, { log, dialTimeoutMs: cfg.DIAL_TIMEOUT_MS })
+  ipfs = createHeliaBlockSource(helia, {
+    log,
+    dialTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+    reask: { afterMs: cfg.FETCH_REASK_MS },
+  })
 }
 
 const protection = cfg.ECS_AGENT_URI

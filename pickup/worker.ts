@@ -62,6 +62,7 @@ export function fetchLimits(cfg: WorkerConfig): FetchLimits {
     partBytes: cfg.UPLOAD_PART_BYTES,
     // The validator Lambda runs for at most 15 minutes; leave it that and a margin.
     validationLeaseMs: 20 * 60 * 1000,
+    maxAttempts: cfg.MAX_ATTEMPTS,
   }
 }
 

@@ -35,6 +35,16 @@ import type { Logger } from '../../core/ports.ts'
 
 export type HeliaNode = HeliaWithLibp2p<ServiceMap>
 
+/**
+ * The most one yamux stream may buffer before the protocol reading it has attached (libp2p's default, 4 MiB,
+ * resets the stream beyond it). A bitswap peer sends every block it holds for our wants on one stream, and
+ * libp2p hands an inbound stream to bitswap only after protocol negotiation and a peer-store write, while
+ * yamux keeps granting the sender window: with 1 MiB blocks and 32 wants, 32 MiB can arrive first. A reset
+ * stream's blocks are lost (the sender counts them as sent), so the bound is sized for that, not for one
+ * message. See scripts/repro-bitswap-lost-blocks.ts.
+ */
+export const STREAM_READ_BUFFER_BYTES = 64 * 1024 * 1024
+
 export interface HeliaNodeOptions {
   /** Blocks and the node's key persist under this directory; in memory when absent. */
   dataDir?: string
@@ -95,7 +105,11 @@ export async function createHeliaNode(opts: HeliaNodeOptions = {}): Promise<Heli
     addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp(allowPrivateDials ? {} : { dialOpts: guardedDial })],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: STREAM_READ_BUFFER_BYTES } })],
+    // The peer store (and the DHT's records) in memory, even when blocks and the key persist: libp2p writes
+    // the peer store before it hands each inbound stream to its protocol, and a write to disk queued behind
+    // block writes held bitswap's streams unread for hundreds of ms while blocks kept arriving.
+    datastore: new MemoryDatastore(),
     connectionGater: {
       denyDialMultiaddr: (ma: Multiaddr) => {
         if (allowPrivateDials) return false

@@ -1,13 +1,15 @@
 /**
  * BlockSource over a kubo node's RPC API. kubo fetches over bitswap itself; the bytes it returns are hashed
  * here again and compared with the CID, so a faulty or hostile RPC endpoint cannot slip a wrong block into
- * a CAR.
+ * a CAR. A block get that goes unanswered is cancelled and issued again (core/reask.ts): kubo then wants it
+ * anew, from its connected peers and through a provider lookup.
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { create } from 'kubo-rpc-client'
 import { IpfsUnavailableError } from '../../core/errors.ts'
 import { checkHash, verifyBlock } from '../../core/hash-policy.ts'
 import type { BlockSource, Logger } from '../../core/ports.ts'
+import { type ReaskingBlockSource, type ReaskOptions, withReasking } from '../../core/reask.ts'
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 
@@ -17,6 +19,8 @@ export interface KuboBlockSourceOptions {
   log: Logger
   /** Each `swarm/connect` gives up after this long. Default 10 s. */
   connectTimeoutMs?: number
+  /** Asking again for unanswered blocks (core/reask.ts); `false` turns it off. */
+  reask?: ReaskOptions | false
 }
 
 /**
@@ -25,7 +29,7 @@ export interface KuboBlockSourceOptions {
  */
 export { verifyBlock } from '../../core/hash-policy.ts'
 
-export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource {
+export function createKuboBlockSource(opts: KuboBlockSourceOptions): ReaskingBlockSource {
   const { log } = opts
   const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   const client = create({ url: opts.url })
@@ -46,7 +50,7 @@ export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource
     }
   }
 
-  return {
+  const source: BlockSource = {
     async connect(addrs, connectOpts) {
       await Promise.all(addrs.map((addr) => connectOne(addr, connectOpts?.signal)))
     },
@@ -75,6 +79,8 @@ export function createKuboBlockSource(opts: KuboBlockSourceOptions): BlockSource
       })
     },
   }
+  if (opts.reask === false) return Object.assign(source, { reasks: () => 0 })
+  return withReasking(source, { log, ...opts.reask })
 }
 
 /** Errors of the HTTP connection to kubo itself (refused, reset, closed mid-answer), as a connection error. */

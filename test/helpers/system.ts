@@ -64,6 +64,8 @@ export async function startTestSystem(
   opts: {
     worker?: boolean
     unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
+    /** Persist everything under this directory, as `npm start` does; in memory when absent. */
+    dataDir?: string
   } = {},
 ): Promise<TestSystem> {
   const cfg = parseConfig(localSchema, { ...FAST, ...env })
@@ -73,6 +75,7 @@ export async function startTestSystem(
     clusterTokens: [TEST_TOKEN],
     log,
     worker: opts.worker,
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.unreferencedSweep ? { unreferencedSweep: opts.unreferencedSweep } : {}),
   })
   const { clients, names } = system.services
