@@ -37,6 +37,8 @@ export async function startLocalKubo(
       KUBO_API_ADDR: '/ip4/127.0.0.1/tcp/0',
       KUBO_GATEWAY_ADDR: '/ip4/127.0.0.1/tcp/0',
       KUBO_SWARM_ADDRS: JSON.stringify(cfg.IPFS_LISTEN.split(',')),
+      // Local mode only: origins on loopback and private networks are the point of trying pickup locally.
+      KUBO_ALLOW_PRIVATE_DIALS: 'true',
     },
     config: cfg.IPFS_PUBLIC_NETWORK ? {} : { 'Routing.Type': 'none', Bootstrap: [] },
   })

@@ -63,8 +63,15 @@ export function createIpfsGate(inner: JobQueue, opts: IpfsGateOptions): IpfsGate
       release: (receipt, delay) => inner.release(receipt, delay),
       delete: (receipt) => inner.delete(receipt),
       async receive(o) {
-        await waitUntilReady(o.signal)
-        return inner.receive(o)
+        for (;;) {
+          await waitUntilReady(o.signal)
+          const messages = await inner.receive(o)
+          // A long poll may have started before the node stopped answering: what it brought back waits for
+          // the node too, released at once for another receive rather than failed on a node that is down.
+          if (messages.length === 0 || (await answers(o.signal))) return messages
+          ready = false
+          await Promise.all(messages.map((m) => inner.release(m.receipt, 0).catch(() => {})))
+        }
       },
     },
     get ready() {

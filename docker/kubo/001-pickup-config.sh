@@ -43,39 +43,45 @@ ipfs config --json AutoTLS.Enabled false
 # connections). The server profile (IPFS_PROFILE=server, applied at the first init only) filters private
 # ranges but not loopback; this list adds loopback, "this network", site-local, multicast, and IPv4 ranges
 # embedded in IPv6 (mapped, NAT64, 6to4), and is set on every start. The same ranges as core/origins.ts.
-ipfs config --json Swarm.AddrFilters '[
-  "/ip4/0.0.0.0/ipcidr/8",
-  "/ip4/10.0.0.0/ipcidr/8",
-  "/ip4/100.64.0.0/ipcidr/10",
-  "/ip4/127.0.0.0/ipcidr/8",
-  "/ip4/169.254.0.0/ipcidr/16",
-  "/ip4/172.16.0.0/ipcidr/12",
-  "/ip4/192.0.0.0/ipcidr/24",
-  "/ip4/192.0.2.0/ipcidr/24",
-  "/ip4/192.88.99.0/ipcidr/24",
-  "/ip4/192.168.0.0/ipcidr/16",
-  "/ip4/198.18.0.0/ipcidr/15",
-  "/ip4/198.51.100.0/ipcidr/24",
-  "/ip4/203.0.113.0/ipcidr/24",
-  "/ip4/224.0.0.0/ipcidr/4",
-  "/ip4/240.0.0.0/ipcidr/4",
-  "/ip6/::/ipcidr/128",
-  "/ip6/::1/ipcidr/128",
-  "/ip6/::ffff:0:0/ipcidr/96",
-  "/ip6/64:ff9b::a00:0/ipcidr/104",
-  "/ip6/64:ff9b::7f00:0/ipcidr/104",
-  "/ip6/64:ff9b::a9fe:0/ipcidr/112",
-  "/ip6/64:ff9b::ac10:0/ipcidr/108",
-  "/ip6/64:ff9b::c0a8:0/ipcidr/112",
-  "/ip6/64:ff9b::6440:0/ipcidr/106",
-  "/ip6/64:ff9b::/ipcidr/104",
-  "/ip6/64:ff9b:1::/ipcidr/48",
-  "/ip6/100::/ipcidr/64",
-  "/ip6/2001::/ipcidr/32",
-  "/ip6/2001:db8::/ipcidr/32",
-  "/ip6/2002::/ipcidr/16",
-  "/ip6/fc00::/ipcidr/7",
-  "/ip6/fe80::/ipcidr/10",
-  "/ip6/fec0::/ipcidr/10",
-  "/ip6/ff00::/ipcidr/8"
-]'
+# KUBO_ALLOW_PRIVATE_DIALS=true lifts them where origins are on this machine by design: local mode and the
+# test suite.
+if [ "${KUBO_ALLOW_PRIVATE_DIALS:-false}" = "true" ]; then
+  ipfs config --json Swarm.AddrFilters '[]'
+else
+  ipfs config --json Swarm.AddrFilters '[
+    "/ip4/0.0.0.0/ipcidr/8",
+    "/ip4/10.0.0.0/ipcidr/8",
+    "/ip4/100.64.0.0/ipcidr/10",
+    "/ip4/127.0.0.0/ipcidr/8",
+    "/ip4/169.254.0.0/ipcidr/16",
+    "/ip4/172.16.0.0/ipcidr/12",
+    "/ip4/192.0.0.0/ipcidr/24",
+    "/ip4/192.0.2.0/ipcidr/24",
+    "/ip4/192.88.99.0/ipcidr/24",
+    "/ip4/192.168.0.0/ipcidr/16",
+    "/ip4/198.18.0.0/ipcidr/15",
+    "/ip4/198.51.100.0/ipcidr/24",
+    "/ip4/203.0.113.0/ipcidr/24",
+    "/ip4/224.0.0.0/ipcidr/4",
+    "/ip4/240.0.0.0/ipcidr/4",
+    "/ip6/::/ipcidr/128",
+    "/ip6/::1/ipcidr/128",
+    "/ip6/::ffff:0:0/ipcidr/96",
+    "/ip6/64:ff9b::a00:0/ipcidr/104",
+    "/ip6/64:ff9b::7f00:0/ipcidr/104",
+    "/ip6/64:ff9b::a9fe:0/ipcidr/112",
+    "/ip6/64:ff9b::ac10:0/ipcidr/108",
+    "/ip6/64:ff9b::c0a8:0/ipcidr/112",
+    "/ip6/64:ff9b::6440:0/ipcidr/106",
+    "/ip6/64:ff9b::/ipcidr/104",
+    "/ip6/64:ff9b:1::/ipcidr/48",
+    "/ip6/100::/ipcidr/64",
+    "/ip6/2001::/ipcidr/32",
+    "/ip6/2001:db8::/ipcidr/32",
+    "/ip6/2002::/ipcidr/16",
+    "/ip6/fc00::/ipcidr/7",
+    "/ip6/fe80::/ipcidr/10",
+    "/ip6/fec0::/ipcidr/10",
+    "/ip6/ff00::/ipcidr/8"
+  ]'
+fi

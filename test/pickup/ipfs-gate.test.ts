@@ -53,4 +53,33 @@ describe('the IPFS gate on the worker queue', () => {
     stop.abort(new Error('shutting down'))
     await expect(receiving).rejects.toThrow('shutting down')
   })
+
+  it('a job a long poll brings back after the node stopped answering waits for the node too', async () => {
+    const queue = createMemoryJobQueue()
+    let answering = true
+    const gate = createIpfsGate(queue, {
+      probe: async () => {
+        if (!answering) throw new Error('connect ECONNREFUSED 127.0.0.1:5001')
+      },
+      log: createTestLogger(),
+      retryMs: 5,
+      maxRetryMs: 20,
+    })
+    let received: Array<{ receiveCount: number }> | undefined
+    // The long poll starts while the node answers...
+    const receiving = gate.queue.receive({ max: 1, waitSeconds: 2 }).then((r) => {
+      received = r
+    })
+    await new Promise((r) => setTimeout(r, 20))
+    // ...then the node goes down and a job arrives.
+    answering = false
+    await queue.send({ cid: 'bafkqaaa', origins: [] })
+    while (gate.ready) await new Promise((r) => setTimeout(r, 5))
+    expect(received).toBeUndefined()
+    answering = true
+    await receiving
+    expect(received).toHaveLength(1)
+    // Received twice: once by the poll the gate gave back, once when the node answered again.
+    expect(received![0]!.receiveCount).toBe(2)
+  })
 })
