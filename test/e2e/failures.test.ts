@@ -14,7 +14,8 @@ import { listKeys, startTestSystem, type TestSystem, verifyStoredCar } from '../
 let t: TestSystem
 beforeAll(async () => {
   t = await startTestSystem({
-    FETCH_CHUNK_TIMEOUT_MS: '500',
+    // Short enough that stalls show within seconds, long enough that a loaded machine's first block arrives.
+    FETCH_CHUNK_TIMEOUT_MS: '1500',
     RETRY_BASE_DELAY_SECONDS: '1',
     RETRY_MAX_DELAY_SECONDS: '2',
     MAX_CAR_BYTES: String(4 * 1024 * 1024),
@@ -99,7 +100,9 @@ describe('failures, end to end', () => {
       await second.stop()
     }
     const pin = await t.pins.get(cid)
-    expect(pin?.attempts).toBe(2)
+    // At least the stalled attempt and the one that dialled the new origin (a retry may start, and stall,
+    // before the second request names it).
+    expect(pin?.attempts).toBeGreaterThanOrEqual(2)
     await verifyStoredCar(t.destination, pin!.car!.key, dag.root, dag.blocks)
   })
 

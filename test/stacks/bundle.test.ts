@@ -411,10 +411,10 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
     await services.clients.s3.send(
       new PutObjectCommand({ Bucket: services.names.destinationBucket, Key: car.key, Body: bytes }),
     )
-    await pins.markUnreferenced(cid, T - 40_000)
-    // The stack's retention is 7 days; this content has been unwanted for 40 s.
+    // The stack's retention is 7 days; this content has been unwanted for 2 hours, past the 1 hour minimum.
+    await pins.markUnreferenced(cid, T - 2 * 60 * 60 * 1000)
     const result = await invoke('api/lambda/sweep-unreferenced.handler', schedule('SweepSchedule'), {
-      UNREFERENCED_RETENTION_MS: '1000',
+      UNREFERENCED_RETENTION_MS: String(60 * 60 * 1000),
     })
     expect(result.error).toBeUndefined()
     expect(await pins.get(cid)).toBeUndefined()
