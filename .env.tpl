@@ -52,6 +52,9 @@ FETCH_CHUNK_TIMEOUT_MS=120000
 BATCH_SIZE=10
 # Blocks fetched in parallel within one job.
 FETCH_CONCURRENCY=32
+# A block unanswered this long (while later ones arrive, or nothing arrives) is asked again; then after twice
+# as long, up to 60 s.
+FETCH_REASK_MS=10000
 # Each dial of a request's origins gives up after this.
 DIAL_TIMEOUT_MS=10000
 # S3 multipart part size in bytes (8 MiB; at least 5 MiB).
