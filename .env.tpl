@@ -63,7 +63,8 @@ BATCH_SIZE=10
 SEARCH_CONCURRENCY=500
 # Blocks fetched in parallel within one job.
 FETCH_CONCURRENCY=32
-# A block unanswered this long (while later ones arrive, or nothing at all) is asked for again, in ms.
+# A block unanswered this long (while later ones arrive, or nothing arrives) is asked again; then after twice
+# as long, up to 60 s.
 FETCH_REASK_MS=10000
 # Each dial of a request's origins gives up after this.
 DIAL_TIMEOUT_MS=10000
