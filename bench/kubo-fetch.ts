@@ -4,11 +4,16 @@
  * a fresh worker kubo (empty repo, configured by docker/kubo/001-pickup-config.sh, routing off, connected
  * to the origin only by `swarm connect`) for each run, with one of these strategies:
  *
- *   walk        (a) today's parallel walk: exportCar over the kubo BlockSource (block/get per block through
- *                   the RPC API, every block re-hashed by the sidecar), the CAR consumed and counted
+ *   walk-rpc-client  (a) the parallel walk as it was: exportCar over the kubo BlockSource with its gets
+ *                   through kubo-rpc-client (block/get per block, every block re-hashed by the sidecar), the
+ *                   CAR consumed and counted
+ *   walk        (a') the same walk over the kubo BlockSource as it is now (node:http keep-alive gets)
  *   pin-export  (b) pin/add --progress (kubo's own parallel fetch), then dag/export (a streamed CAR)
  *   export      (c) dag/export alone (kubo fetches while exporting)
  *   pin         (d) pin/add alone: the anchor (the original pickup's mechanism; no CAR)
+ *   prefetch-walk (e) the walk (a') with the BlockSource's prefetch: kubo's `refs -r --unique` of the root
+ *                   beside the walk (kubo fetches the DAG in one session), cancelled when the walk ends
+ *   prefetch-export (f) dag/export with the same `refs -r --unique` prefetch beside it (a bench-only sketch)
  *
  * The sidecar's part runs in a child process of its own (bench/lib/kubo-fetch-sidecar.ts), so its CPU time
  * (process.cpuUsage) and peak RSS (resourceUsage().maxRSS) are its own; kubo's CPU is read from
@@ -19,7 +24,8 @@
  * medians. The anchor (d) runs in the same rounds, so "x (d)" compares figures taken under the same load.
  *
  *   node bench/kubo-fetch.ts [MiB ...]           default: 64 256 1024
- *   BENCH_REPEATS=2  BENCH_STRATEGIES=walk,pin-export,export,pin  FETCH_CONCURRENCY=32
+ *   BENCH_REPEATS=2  BENCH_STRATEGIES=walk-rpc-client,walk,pin-export,export,pin,prefetch-walk
+ *   FETCH_CONCURRENCY=32
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -36,17 +42,21 @@ const sizes = process.argv.slice(2).map(Number)
 const runs = sizes.length > 0 ? sizes : [64, 256, 1024]
 const repeats = Number(process.env.BENCH_REPEATS ?? 2)
 const concurrency = Number(process.env.FETCH_CONCURRENCY ?? 32)
-const strategies = (process.env.BENCH_STRATEGIES ?? 'walk,pin-export,export,pin').split(',') as Strategy[]
+const strategies = (
+  process.env.BENCH_STRATEGIES ?? 'walk-rpc-client,walk,pin-export,export,pin,prefetch-walk'
+).split(',') as Strategy[]
 const SIDECAR = join(import.meta.dirname, 'lib/kubo-fetch-sidecar.ts')
 const HELIA_ORIGIN = join(import.meta.dirname, 'lib/helia-origin.ts')
 const NODE_ARGS = ['--disable-warning=ExperimentalWarning']
 
 const LABELS: Record<Strategy, string> = {
-  walk: '(a) parallel walk, block/get',
+  'walk-rpc-client': '(a) parallel walk, block/get (kubo-rpc-client)',
+  walk: "(a') parallel walk, block/get (node:http keep-alive)",
   'pin-export': '(b) pin add, then dag export',
   export: '(c) dag export alone',
   pin: '(d) pin add alone (anchor)',
-  'prefetch-walk': '(e) walk beside a pin add prefetch',
+  'prefetch-walk': "(e) walk (a') beside kubo's refs -r prefetch",
+  'prefetch-export': "(f) dag export beside kubo's refs -r prefetch",
 }
 
 if (!kuboBinary) throw new Error('no kubo binary: npm run tools (or set KUBO_BINARY)')
@@ -66,6 +76,24 @@ interface Measurement {
 }
 
 const CLK_TCK = 100
+
+/** Whatever is running, stopped on Ctrl-C too: kubo daemons (and their repos) and child processes. */
+const running = new Set<() => Promise<void>>()
+async function track<T>(stop: () => Promise<void>, body: () => Promise<T>): Promise<T> {
+  running.add(stop)
+  try {
+    return await body()
+  } finally {
+    running.delete(stop)
+    await stop()
+  }
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    await Promise.allSettled([...running].map((stop) => stop()))
+    process.exit(130)
+  })
+}
 
 /** utime + stime of a process, in seconds. */
 function cpuSeconds(pid: number): number {
@@ -100,6 +128,7 @@ async function importIntoKubo(node: KuboNode, file: StreamedDag): Promise<void> 
 
 async function startKuboOrigin(file: StreamedDag): Promise<Origin> {
   const node = await startKubo()
+  running.add(() => node.stop())
   await importIntoKubo(node, file)
   return { name: 'kubo', addrs: await node.multiaddrs(), stop: () => node.stop() }
 }
@@ -108,6 +137,7 @@ async function startHeliaOrigin(mib: number, seed: string, root: string): Promis
   const child = spawn(process.execPath, [...NODE_ARGS, HELIA_ORIGIN, String(mib), seed], {
     stdio: ['pipe', 'pipe', 'inherit'],
   })
+  running.add(async () => void child.kill())
   const line = await firstLine(child)
   const ready = JSON.parse(line) as { root: string; multiaddrs: string[] }
   if (ready.root !== root) throw new Error(`the Helia origin holds ${ready.root}, not ${root}`)
@@ -142,28 +172,30 @@ function firstLine(child: ChildProcess): Promise<string> {
 /** One run: a fresh worker kubo, the sidecar's part of `strategy` in its own process, kubo measured around it. */
 async function measure(strategy: Strategy, origin: Origin, root: string): Promise<Measurement> {
   const worker = await startKubo({ pickupConfig: true, config: { 'Routing.Type': 'none' } })
-  try {
-    const pid = worker.process!.pid!
-    const repo0 = await repoSize(worker)
-    const args: SidecarArgs = { strategy, api: worker.url, root, origins: origin.addrs, concurrency }
-    const child = spawn(process.execPath, [...NODE_ARGS, SIDECAR, JSON.stringify(args)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
-    const next = lineReader(child)
-    if ((await next()) !== 'ready') throw new Error('the sidecar did not get ready')
-    const cpu0 = cpuSeconds(pid)
-    const t0 = performance.now()
-    child.stdin!.write('go\n')
-    const sidecar = JSON.parse(await next()) as SidecarResult
-    const ms = performance.now() - t0
-    const kuboCpuSeconds = cpuSeconds(pid) - cpu0
-    const repoGrowthBytes = (await repoSize(worker)) - repo0
-    const kuboPeakRssKiB = peakRssKiB(pid)
-    child.stdin!.end()
-    return { ms, kuboCpuSeconds, sidecar, repoGrowthBytes, kuboPeakRssKiB }
-  } finally {
-    await worker.stop()
-  }
+  return track(
+    () => worker.stop(),
+    async () => {
+      const pid = worker.process!.pid!
+      const repo0 = await repoSize(worker)
+      const args: SidecarArgs = { strategy, api: worker.url, root, origins: origin.addrs, concurrency }
+      const child = spawn(process.execPath, [...NODE_ARGS, SIDECAR, JSON.stringify(args)], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      })
+      running.add(async () => void child.kill())
+      const next = lineReader(child)
+      if ((await next()) !== 'ready') throw new Error('the sidecar did not get ready')
+      const cpu0 = cpuSeconds(pid)
+      const t0 = performance.now()
+      child.stdin!.write('go\n')
+      const sidecar = JSON.parse(await next()) as SidecarResult
+      const ms = performance.now() - t0
+      const kuboCpuSeconds = cpuSeconds(pid) - cpu0
+      const repoGrowthBytes = (await repoSize(worker)) - repo0
+      const kuboPeakRssKiB = peakRssKiB(pid)
+      child.stdin!.end()
+      return { ms, kuboCpuSeconds, sidecar, repoGrowthBytes, kuboPeakRssKiB }
+    },
+  )
 }
 
 function median(values: number[]): number {

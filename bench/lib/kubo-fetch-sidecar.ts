@@ -7,18 +7,29 @@
  *   node bench/lib/kubo-fetch-sidecar.ts '{"strategy":"walk","api":"http://127.0.0.1:5001","root":"bafy...",
  *                                        "origins":["/ip4/..."],"concurrency":32}'
  *
- * Strategies: `walk` (exportCar over the kubo BlockSource: block/get per block, re-hashed here), `pin-export`
+ * Strategies: `walk-rpc-client` (exportCar over the kubo BlockSource as it was, its gets through
+ * kubo-rpc-client), `walk` (exportCar over the kubo BlockSource: block/get per block, re-hashed here), `pin-export`
  * (pin/add --progress, then dag/export), `export` (dag/export alone), `pin` (pin/add alone: no CAR), and
- * `prefetch-walk` (the walk with pin/add running beside it as a prefetcher).
+ * `prefetch-walk` (the walk over the BlockSource with its prefetch: kubo's `refs -r --unique` of the root
+ * running beside the walk), and `prefetch-export` (dag/export with kubo's `refs -r --unique` of the root
+ * running beside it). `walk` and `walk-rpc-client` run without the prefetch.
  */
 import { createInterface } from 'node:readline'
+import { create } from 'kubo-rpc-client'
 import { CID } from 'multiformats/cid'
-import { createKuboBlockSource } from '../../adapters/kubo/block-source.ts'
+import { createKuboBlockSource, verifyBlock } from '../../adapters/kubo/block-source.ts'
 import { exportCar } from '../../core/export-car.ts'
 import type { Logger } from '../../core/ports.ts'
 import { tallyCar } from './car-tally.ts'
 
-export type Strategy = 'walk' | 'pin-export' | 'export' | 'pin' | 'prefetch-walk'
+export type Strategy =
+  | 'walk-rpc-client'
+  | 'walk'
+  | 'pin-export'
+  | 'export'
+  | 'pin'
+  | 'prefetch-walk'
+  | 'prefetch-export'
 
 export interface SidecarArgs {
   strategy: Strategy
@@ -52,7 +63,7 @@ const log: Logger = {
   },
 }
 
-const source = createKuboBlockSource({ url: args.api, log })
+const source = createKuboBlockSource({ url: args.api, log, prefetch: args.strategy === 'prefetch-walk' })
 await source.connect(args.origins)
 process.stdout.write('ready\n')
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
@@ -68,8 +79,8 @@ async function rpc(path: string, signal?: AbortSignal): Promise<Response> {
 }
 
 /** pin/add, reading its newline-delimited answer ({"Progress":n} lines with --progress, then {"Pins"}). */
-async function pinAdd(progress: boolean, signal?: AbortSignal): Promise<void> {
-  const res = await rpc(`pin/add?arg=${args.root}&progress=${progress}`, signal)
+async function pinAdd(progress: boolean): Promise<void> {
+  const res = await rpc(`pin/add?arg=${args.root}&progress=${progress}`)
   const decoder = new TextDecoder()
   let rest = ''
   let pinned = false
@@ -98,8 +109,19 @@ async function* dagExport(): AsyncGenerator<Uint8Array> {
   if (trailer) throw new Error(`dag/export: ${trailer}`)
 }
 
-function walk(): AsyncGenerator<Uint8Array> {
-  return exportCar(CID.parse(args.root), source, {
+/** The BlockSource before its gets left kubo-rpc-client: the same, but `block.get` of kubo-rpc-client. */
+const client = create({ url: args.api })
+const rpcClientSource = {
+  ...source,
+  async get(cid: CID, o?: { signal?: AbortSignal }) {
+    const bytes = await client.block.get(cid, { signal: o?.signal })
+    verifyBlock(cid, bytes)
+    return bytes
+  },
+}
+
+function walk(through = source): AsyncGenerator<Uint8Array> {
+  return exportCar(CID.parse(args.root), through, {
     concurrency: args.concurrency,
     maxBytes: Number.MAX_SAFE_INTEGER,
     onProgress: () => {
@@ -112,6 +134,9 @@ const cpu0 = process.cpuUsage()
 const t0 = performance.now()
 let car: SidecarResult['car']
 switch (args.strategy) {
+  case 'walk-rpc-client':
+    car = await tallyCar(walk(rpcClientSource))
+    break
   case 'walk':
     car = await tallyCar(walk())
     break
@@ -125,11 +150,18 @@ switch (args.strategy) {
   case 'pin':
     await pinAdd(false)
     break
-  case 'prefetch-walk': {
+  case 'prefetch-walk':
+    car = await tallyCar(walk())
+    break
+  case 'prefetch-export': {
     const prefetch = new AbortController()
-    const prefetching = pinAdd(false, prefetch.signal).catch(() => {})
+    const prefetching = rpc(`refs?arg=${args.root}&recursive=true&unique=true`, prefetch.signal)
+      .then(async (res) => {
+        for await (const _ of res.body ?? []) progressReports++
+      })
+      .catch(() => {})
     try {
-      car = await tallyCar(walk())
+      car = await tallyCar(dagExport())
     } finally {
       prefetch.abort()
       await prefetching
