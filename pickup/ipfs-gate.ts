@@ -5,6 +5,7 @@
  * answer, intake waits, probing again with a growing pause, and `ready` is false (the health check and local
  * mode's status show it).
  */
+import { abortableSleep } from '../core/abort.ts'
 import { describeError } from '../core/errors.ts'
 import type { JobQueue, Logger } from '../core/ports.ts'
 
@@ -49,7 +50,7 @@ export function createIpfsGate(inner: JobQueue, opts: IpfsGateOptions): IpfsGate
     let pause = retryMs
     while (!(await answers(signal))) {
       ready = false
-      await sleep(pause, signal)
+      await abortableSleep(pause, signal)
       pause = Math.min(maxRetryMs, pause * 2)
     }
     if (!ready) opts.log.info({}, 'IPFS node answers again: taking jobs')
@@ -78,19 +79,4 @@ export function createIpfsGate(inner: JobQueue, opts: IpfsGateOptions): IpfsGate
       return ready
     },
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal?.reason)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

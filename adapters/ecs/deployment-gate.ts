@@ -20,6 +20,7 @@
  * as before, when the backlog lets them go idle or their protection lapses.
  */
 import { DescribeServicesCommand, type ECSClient } from '@aws-sdk/client-ecs'
+import { abortableSleep } from '../../core/abort.ts'
 import type { Clock, JobQueue, Logger } from '../../core/ports.ts'
 
 /** What the gate needs of ECS: the task definition of the service's PRIMARY deployment. */
@@ -75,21 +76,6 @@ export interface DeploymentGate {
   /** The last answer: true once the task is no longer in its service's primary deployment. */
   readonly draining: boolean
   stop(): void
-}
-
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal?.reason)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 export function createDeploymentGate(opts: DeploymentGateOptions): DeploymentGate {

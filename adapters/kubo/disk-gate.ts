@@ -15,6 +15,8 @@
  * job collects at once). When the repo's size cannot be read, nothing is admitted (kubo is down, or the
  * answer cannot be trusted), and the failure is logged.
  */
+
+import { abortableSleep } from '../../core/abort.ts'
 import type { JobQueue, Logger } from '../../core/ports.ts'
 
 export interface DiskGateOptions {
@@ -38,21 +40,6 @@ export interface DiskGate {
   /** How many more jobs fit now (reads the repo's size). */
   room(): Promise<number>
   stop(): void
-}
-
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal?.reason)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 export function createDiskGate(opts: DiskGateOptions): DiskGate {
