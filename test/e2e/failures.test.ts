@@ -44,7 +44,7 @@ describe('failures, end to end', () => {
     const body = await t.waitForStatus(cid, 'pin_error', 60_000)
     const peer = Object.values(body.peer_map as Record<string, { error: string; attempt_count: number }>)[0]!
     expect(peer.attempt_count).toBe(3)
-    expect(peer.error).toMatch(/^FETCH_STALLED: no data received for 500 ms \(gave up after \d receives\)$/)
+    expect(peer.error).toMatch(/^FETCH_STALLED: no data received for 1500 ms \(gave up after \d receives\)$/)
 
     // The consumer forwarded the job, as it was, with what became of it; the dead-letter queue is empty.
     const { clients, names } = t.system.services
