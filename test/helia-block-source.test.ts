@@ -154,26 +154,4 @@ describe('Helia block source, 1 MiB blocks', () => {
       await Promise.all([own.stop(), fetcher.stop()])
     }
   })
-
-  it('without asking again, the same dropped connection stalls the fetch (the control)', async () => {
-    const fetcher = await createHeliaNode()
-    try {
-      const source = createHeliaBlockSource(fetcher, { log, reask: false })
-      await source.connect(originAddrs)
-      let got = 0
-      let dropped = false
-      const fetching = exportFile(source, AbortSignal.timeout(5_000), (n) => {
-        got = n
-        if (!dropped && n === 30) {
-          dropped = true
-          void origin.libp2p.hangUp(fetcher.libp2p.peerId)
-        }
-      })
-      await expect(fetching).rejects.toThrow()
-      expect(dropped).toBe(true)
-      expect(got).toBeLessThan(blocks)
-    } finally {
-      await fetcher.stop()
-    }
-  })
 })
