@@ -235,8 +235,10 @@ describe.skipIf(!kuboBinary)(
       await importDag(originKubo, file.root, file.blocks)
       const first = await replaceSidecar({ FETCH_CONCURRENCY: '2' })
       const cid = await pin(file.root, await originKubo.multiaddrs())
-      await waitFor('progress', async () =>
-        ((await t.pins.get(cid))?.progress?.bytes ?? 0) > 8 * MiB ? true : undefined,
+      await waitFor(
+        'progress',
+        async () => (((await t.pins.get(cid))?.progress?.bytes ?? 0) > 8 * MiB ? true : undefined),
+        90_000,
       )
       await first.kill('SIGKILL')
       sidecar = undefined
@@ -256,8 +258,10 @@ describe.skipIf(!kuboBinary)(
       await importDag(originKubo, file.root, file.blocks)
       await replaceSidecar({ FETCH_CONCURRENCY: '2' })
       const cid = await pin(file.root, await originKubo.multiaddrs())
-      await waitFor('progress', async () =>
-        ((await t.pins.get(cid))?.progress?.bytes ?? 0) > 4 * MiB ? true : undefined,
+      await waitFor(
+        'progress',
+        async () => (((await t.pins.get(cid))?.progress?.bytes ?? 0) > 4 * MiB ? true : undefined),
+        90_000,
       )
       await worker.kill('SIGKILL')
       await sleep(500)
