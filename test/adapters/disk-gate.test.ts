@@ -1,7 +1,7 @@
 /**
  * Admission by disk (adapters/kubo/disk-gate.ts) around the in-memory queue, against a stand-in of kubo's
- * RPC API (`POST /api/v0/repo/stat`, answered as kubo does): no kubo binary can be installed here (see the
- * runtime notes). The stand-in's repo size is set by the test as jobs would fill it.
+ * RPC API (`POST /api/v0/repo/stat`, answered as kubo does): a stand-in because the test sets the repo's size
+ * as jobs would fill it, up to sizes a real disk here could not hold.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'

@@ -1,8 +1,8 @@
 /**
  * kubo garbage collection between jobs (adapters/kubo/gc.ts), against a stand-in of kubo's RPC API: a
  * node:http server answering `POST /api/v0/repo/gc` (newline-delimited JSON, streamed) and
- * `POST /api/v0/repo/stat` as kubo does. No kubo binary can be installed here (see the runtime notes); the
- * stand-in records the calls and lets each test hold a GC open to observe the intake gate.
+ * `POST /api/v0/repo/stat` as kubo does. A stand-in because each test must hold a GC open, and set the repo's
+ * size, to observe the intake gate; test/kubo/topology.test.ts runs the same GC against a real kubo.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'

@@ -5,8 +5,9 @@
  *   port of the previous run (kept in endpoints.json) that another program took meanwhile is replaced;
  * - "does not answer" is said before "pickup is running"; /healthz is 503 and `pickup stats` shows the worker
  *   not ready, with the reason; a pin waits queued;
- * - once the node answers (a stand-in of kubo's RPC `/api/v0/id`: no kubo binary can be installed on these
- *   machines; test/kubo-block-source.test.ts says more), it says so, /healthz is 200 and stats shows it ready.
+ * - once the node answers (a stand-in of kubo's RPC `/api/v0/id` that starts answering when the test says, so
+ *   the test runs without a kubo binary; test/kubo/ runs real ones), it says so, /healthz is 200 and stats
+ *   shows it ready.
  */
 import { spawn } from 'node:child_process'
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
