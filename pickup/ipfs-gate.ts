@@ -9,6 +9,9 @@ import { abortableSleep } from '../core/abort.ts'
 import { describeError } from '../core/errors.ts'
 import type { JobQueue, Logger } from '../core/ports.ts'
 
+/** How long a held message's visibility is extended each time (every third of it). */
+const HOLD_SECONDS = 30
+
 export interface IpfsGate {
   /** The queue the worker receives from: `receive` waits while the node does not answer. */
   queue: JobQueue
@@ -64,14 +67,26 @@ export function createIpfsGate(inner: JobQueue, opts: IpfsGateOptions): IpfsGate
       release: (receipt, delay) => inner.release(receipt, delay),
       delete: (receipt) => inner.delete(receipt),
       async receive(o) {
-        for (;;) {
+        await waitUntilReady(o.signal)
+        const messages = await inner.receive(o)
+        // A long poll may have started before the node stopped answering: what it brought back waits for the
+        // node too, held invisible (a receive is an attempt SQS counts: releasing it would spend another), and
+        // released only if the worker stops meanwhile.
+        if (messages.length === 0 || (await answers(o.signal))) return messages
+        ready = false
+        const hold = () => {
+          for (const m of messages) inner.extend(m.receipt, HOLD_SECONDS).catch(() => {})
+        }
+        hold()
+        const holding = setInterval(hold, (HOLD_SECONDS * 1000) / 3)
+        try {
           await waitUntilReady(o.signal)
-          const messages = await inner.receive(o)
-          // A long poll may have started before the node stopped answering: what it brought back waits for
-          // the node too, released at once for another receive rather than failed on a node that is down.
-          if (messages.length === 0 || (await answers(o.signal))) return messages
-          ready = false
+          return messages
+        } catch (err) {
           await Promise.all(messages.map((m) => inner.release(m.receipt, 0).catch(() => {})))
+          throw err
+        } finally {
+          clearInterval(holding)
         }
       },
     },
