@@ -70,7 +70,15 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   const id = randomUUID()
   const log = parts.log.child({ worker: id })
   const limits = fetchLimits(cfg)
-  const gate = createIpfsGate(parts.queue, { probe: () => parts.ipfs.multiaddrs(), log })
+  // Intake waits while the IPFS node does not answer (a job taken then would fail and spend an attempt),
+  // asking again every IPFS_RETRY_INTERVAL_MS.
+  const gate = createIpfsGate(parts.queue, {
+    probe: () => parts.ipfs.multiaddrs(),
+    log,
+    retryMs: cfg.IPFS_RETRY_INTERVAL_MS,
+    maxRetryMs: cfg.IPFS_RETRY_INTERVAL_MS,
+    probeTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+  })
   // One batched read of every running pin per PROGRESS_INTERVAL_MS: how a deleted request stops its fetch.
   const watcher = createPinWatcher({ intervalMs: cfg.PROGRESS_INTERVAL_MS }, { pins: parts.pins, log })
   const worker = createPinWorker(
@@ -90,13 +98,11 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
     },
   )
 
-  // The worker takes jobs only once its IPFS node answers (a job taken before would fail and spend one of its
-  // attempts); until then it asks every IPFS_RETRY_INTERVAL_MS and announces itself as not ready. Once it has
-  // answered, a node that stops answering shows as not ready again, while the loop goes on (its jobs fail and
-  // are retried with their usual delays).
+  // What the worker announces: ready while its IPFS node answers, checked every ANNOUNCE_EVERY_MS (every
+  // IPFS_RETRY_INTERVAL_MS while it does not), with the reason when it does not. Intake itself waits in the
+  // gate above, so the loop starts at once.
   let status: WorkerStatus = { ready: false }
   let checked = false
-  let loopStarted = false
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   let checking: Promise<void> | undefined
@@ -117,11 +123,6 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
     if (changed) {
       if (next.ready) log.info({}, 'IPFS node answers: worker ready')
       else log.warn({ problem: next.problem, retryMs: cfg.IPFS_RETRY_INTERVAL_MS }, 'worker not ready')
-    }
-    if (next.ready && !loopStarted) {
-      loopStarted = true
-      worker.start()
-      log.info({ transferSlots: cfg.BATCH_SIZE, searchSlots: cfg.SEARCH_CONCURRENCY }, 'worker started')
     }
     try {
       await parts.workers.announce({
@@ -149,6 +150,8 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   }
   await check()
   schedule()
+  worker.start()
+  log.info({ transferSlots: cfg.BATCH_SIZE, searchSlots: cfg.SEARCH_CONCURRENCY }, 'worker started')
 
   return {
     id,

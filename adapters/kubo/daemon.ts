@@ -70,6 +70,28 @@ export interface KuboDaemon {
   restart(): Promise<void>
 }
 
+/** Runs the `ipfs` CLI with `env` (IPFS_PATH chooses the repo); its stdout, or an error carrying its stderr. */
+export async function runIpfs(
+  binary: string,
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  opts: { input?: Uint8Array | string | undefined; timeoutMs?: number | undefined } = {},
+): Promise<string> {
+  const child = run(binary, args, {
+    env,
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: opts.timeoutMs ?? 60_000,
+    encoding: 'utf8',
+  })
+  if (opts.input !== undefined) child.child.stdin?.end(opts.input)
+  try {
+    return (await child).stdout
+  } catch (err) {
+    const e = err as { stderr?: string; message: string }
+    throw new Error(`ipfs ${args.join(' ')}: ${e.stderr?.trim() || e.message}`)
+  }
+}
+
 export async function startKuboDaemon(opts: KuboDaemonOptions): Promise<KuboDaemon> {
   const { binary, repo } = opts
   const env: NodeJS.ProcessEnv = {
@@ -80,21 +102,8 @@ export async function startKuboDaemon(opts: KuboDaemonOptions): Promise<KuboDaem
     IPFS_TELEMETRY: 'off',
     ...opts.env,
   }
-  const cli = async (args: string[], input?: Uint8Array | string, timeoutMs = 60_000): Promise<string> => {
-    const child = run(binary, args, {
-      env,
-      maxBuffer: 256 * 1024 * 1024,
-      timeout: timeoutMs,
-      encoding: 'utf8',
-    })
-    if (input !== undefined) child.child.stdin?.end(input)
-    try {
-      return (await child).stdout
-    } catch (err) {
-      const e = err as { stderr?: string; message: string }
-      throw new Error(`ipfs ${args.join(' ')}: ${e.stderr?.trim() || e.message}`)
-    }
-  }
+  const cli = (args: string[], input?: Uint8Array | string, timeoutMs?: number): Promise<string> =>
+    runIpfs(binary, env, args, { input, timeoutMs })
 
   if (!existsSync(join(repo, 'config'))) {
     const profile = opts.profile === undefined ? 'test' : opts.profile

@@ -7,21 +7,19 @@
  * When no kubo binary exists the kubo suites skip (test/global-setup.ts prints one line saying how to build
  * it), except on CI, where global setup fails the run.
  */
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import type { CID } from 'multiformats/cid'
 import {
   findKuboBinary,
   type KuboDaemon,
   pinnedKuboVersion,
+  runIpfs,
   startKuboDaemon,
 } from '../../adapters/kubo/daemon.ts'
 import { type Block, carBytes } from '../fixtures/dags.ts'
-
-const run = promisify(execFile)
 
 /** The kubo version tools/kubo/go.mod pins, which docker/kubo/Dockerfile ships. */
 export const KUBO_VERSION = pinnedKuboVersion()
@@ -104,14 +102,7 @@ export async function verifyCarWithKubo(
   if (!binary) throw new Error(KUBO_MISSING)
   const repo = await mkdtemp(join(tmpdir(), 'pickup-kubo-check-'))
   const env = { ...process.env, IPFS_PATH: repo, IPFS_TELEMETRY: 'off' }
-  const ipfs = async (args: string[]) => {
-    try {
-      return (await run(binary, args, { env, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' })).stdout
-    } catch (err) {
-      const e = err as { stderr?: string; message: string }
-      throw new Error(`ipfs ${args.join(' ')}: ${e.stderr?.trim() || e.message}`)
-    }
-  }
+  const ipfs = (args: string[]) => runIpfs(binary, env, args)
   try {
     await ipfs(['init', '--profile=test', '--empty-repo'])
     const importing = spawn(binary, ['dag', 'import', '--pin-roots=true', '--stats', '--enc=json'], {
