@@ -9,13 +9,13 @@
  */
 import { Command, CommanderError } from 'commander'
 import { PickupError } from '../core/errors.ts'
-import type { Clock } from '../core/ports.ts'
-import { type Backend, type BackendOptions, CliError, type ResourceName, resolveBackend } from './backend.ts'
+import { type BackendOptions, CliError, resolveBackend } from './backend.ts'
 import { registerCarCommands } from './commands/car.ts'
 import { registerDlqCommands } from './commands/dlq.ts'
 import { registerPinCommands } from './commands/pin.ts'
 import { registerStatsCommand } from './commands/stats.ts'
 import { registerTokenCommands } from './commands/token.ts'
+import type { CliContext } from './context.ts'
 
 export interface CliIo {
   stdout: (text: string) => void
@@ -29,21 +29,6 @@ export interface CliIo {
   binaryOut?: NodeJS.WritableStream
   /** Aborted when the user interrupts (Ctrl-C); absent: the process's own SIGINT handling is used. */
   signal?: AbortSignal
-}
-
-/** What commands get: output, a clock, and the backend (resolved from the global options when used). */
-export interface CliContext {
-  out: (text: string) => void
-  err: (text: string) => void
-  clock: Clock
-  tty: { stdin: boolean; stdout: boolean; stderr: boolean }
-  prompt?: (question: string) => Promise<string>
-  binaryOut?: NodeJS.WritableStream
-  /** Resolves the backend with the resources the work uses (all missing settings are reported at once). */
-  withBackend<T>(needs: readonly ResourceName[], work: (backend: Backend) => Promise<T>): Promise<T>
-  /** Runs long work with a signal aborted on Ctrl-C. */
-  interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T>
-  setExitCode(code: number): void
 }
 
 const COMMANDS: Array<(program: Command, cli: CliContext) => void> = [

@@ -64,5 +64,3 @@ export const workerEnvSchema = workerSchema
     }).shape,
   )
   .extend(sidecarSchema.shape)
-
-export type WorkerEnv = z.infer<typeof workerEnvSchema>

@@ -61,11 +61,6 @@ export function stagePolicy(stage: string): StagePolicy {
   }
 }
 
-/** Preview stages are named after their pull request: `pr-<number>`. */
-export function isPreviewStage(stage: string): boolean {
-  return /^pr-\d+$/.test(stage)
-}
-
 /**
  * Every resource that would be retained (`Retain`, e.g. CDK's default for log groups) is retained except
  * when its creation rolls back, so a failed first deploy can be retried.

@@ -11,8 +11,8 @@ import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
 import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
 import { openStoredCar } from '../../core/pin-admin.ts'
 import { CliError } from '../backend.ts'
+import type { CliContext } from '../context.ts'
 import { formatBytes } from '../format.ts'
-import type { CliContext } from '../main.ts'
 import { createProgress } from '../progress.ts'
 
 export function registerCarCommands(program: Command, cli: CliContext): void {

@@ -19,8 +19,8 @@ import {
 import type { Logger } from '../../core/ports.ts'
 import type { Backend } from '../backend.ts'
 import { CliError } from '../backend.ts'
+import type { CliContext } from '../context.ts'
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
-import type { CliContext } from '../main.ts'
 import { createProgress } from '../progress.ts'
 
 export function positiveInt(value: string): number {

@@ -8,8 +8,8 @@ import { createDynamoRequestStore } from '../../adapters/dynamodb/requests.ts'
 import { createSqsPinQueue } from '../../adapters/sqs/queue.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from '../../core/pin.ts'
 import { listPins, retryPin, showPin } from '../../core/pin-admin.ts'
+import type { CliContext } from '../context.ts'
 import { formatAge, formatBytes, formatTable, isoTime, toJson, truncate } from '../format.ts'
-import type { CliContext } from '../main.ts'
 import { cliLogger, positiveInt } from './dlq.ts'
 
 const REQUEST_LIMIT = 20

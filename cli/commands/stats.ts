@@ -12,8 +12,8 @@ import { createSqsQueueCounter } from '../../adapters/sqs/dead-letters.ts'
 import { PIN_STATUSES } from '../../core/pin.ts'
 import { collectStats, type Stats } from '../../core/pin-admin.ts'
 import type { QueueCounts } from '../../core/ports.ts'
+import type { CliContext } from '../context.ts'
 import { formatAge, toJson } from '../format.ts'
-import type { CliContext } from '../main.ts'
 import { positiveInt } from './dlq.ts'
 
 function queueLine(c: QueueCounts): string {

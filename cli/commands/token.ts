@@ -7,7 +7,7 @@ import type { Command } from 'commander'
 import { createDynamoTokenStore } from '../../adapters/dynamodb/tokens.ts'
 import { createAccessToken, listAccessTokens, revokeAccessToken } from '../../core/access-tokens.ts'
 import type { AccessTokenRecord } from '../../core/ports.ts'
-import type { CliContext } from '../main.ts'
+import type { CliContext } from '../context.ts'
 
 const SHORT_HASH = 12
 
