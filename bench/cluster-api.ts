@@ -3,7 +3,7 @@
  * `POST /pins/{cid}` against local mode at concurrency 1, 16 and 64, beside `GET /healthz` of the same
  * server (the ratio shows pickup's own overhead: auth, validation, DynamoDB and SQS round trips).
  *
- *   node bench/cluster-api.ts [seconds per run, default 5]
+ *   npm run bench -- cluster-api [seconds per run, default 5]
  */
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'

@@ -7,7 +7,7 @@
  *   - the same behind another user's 1,000 reachable pins posted first (fairness between requesters);
  *   - after each backlog, its requests are deleted: how long until no job for them is left (deleting cancels).
  *
- *   node bench/dead-backlog.ts [backlogs ...]      default: 20 200 2000
+ *   npm run bench -- dead-backlog [backlogs ...]      default: 20 200 2000
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'

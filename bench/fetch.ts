@@ -3,7 +3,7 @@
  * chunks), and a fresh fetcher node per run streams it with exportCar to nowhere, at several concurrencies.
  * Concurrency 1 is the latency-bound case of a depth-first export (what `@helia/car` does).
  *
- *   node bench/fetch.ts [MiB=64] [concurrency,...=1,8,32,64]
+ *   npm run bench -- fetch [MiB=64] [concurrency,...=1,8,32,64]
  */
 import { randomBytes } from 'node:crypto'
 import { unixfs } from '@helia/unixfs'

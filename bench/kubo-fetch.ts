@@ -23,7 +23,7 @@
  * Runs are interleaved (strategies in a rotating order, origins alternating) and repeated; the table shows
  * medians. The anchor (d) runs in the same rounds, so "x (d)" compares figures taken under the same load.
  *
- *   node bench/kubo-fetch.ts [MiB ...]           default: 64 256 1024
+ *   npm run bench -- kubo-fetch [MiB ...]           default: 64 256 1024
  *   BENCH_REPEATS=2  BENCH_STRATEGIES=walk-rpc-client,walk,pin-export,export,pin,prefetch-walk
  *   FETCH_CONCURRENCY=32
  */

@@ -11,7 +11,7 @@
  * it. Both peaks are reset before each pin (/proc/<pid>/clear_refs), so each row's peaks are that pin's.
  * Each size runs with 256 KiB blocks and with 1 MiB blocks (Helia's default chunker, 1024 links per node).
  *
- *   node bench/pipeline.ts [MiB ...] [--blocks-kib 256,1024]      default: 64 256 1024, both block sizes
+ *   npm run bench -- pipeline [MiB ...] [--blocks-kib 256,1024]      default: 64 256 1024, both block sizes
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'

@@ -5,7 +5,7 @@
  * paging query (`status=pinned&limit=10&before=<a random request's created>`), beside `GET /healthz` of the
  * same server, against local mode in a child process (`npm start`: dynalite on disk, fauxqs).
  *
- *   node bench/psa.ts [seconds per run, default 5] [requests, default 10000]
+ *   npm run bench -- psa [seconds per run, default 5] [requests, default 10000]
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'

@@ -3,7 +3,7 @@
  * (adapters/s3/ranged-get.ts), each beside plain sha2-256 of the same bytes from a local file (the CPU
  * anchor), all in one run.
  *
- *   node bench/s3-read.ts [size] [--stream-mbps N] [--part-mib P] [--concurrency C]
+ *   npm run bench -- s3-read [size] [--stream-mbps N] [--part-mib P] [--concurrency C]
  *
  * size: the UnixFS file the CAR holds (bytes or K/M/G, default 256M). The local S3 (fauxqs, in memory) runs
  * in this process; every measurement runs in a fresh child process (its own peak RSS), so the reader and the

@@ -1,7 +1,7 @@
 /**
  * validateCar against plain sha2-256 of the same bytes.
  *
- *   node bench/validate-car.ts [sizes...]      sizes in bytes or with K/M/G (binary), default: 256M 1G
+ *   npm run bench -- validate-car [sizes...]      sizes in bytes or with K/M/G (binary), default: 256M 1G
  *
  * For each size: generates a UnixFS file (raw leaves of 256 KiB, 174 links per node) as a CAR into a temp
  * file, then reads that file in 1 MiB chunks, in a fresh child process per run so that each peak RSS is its
