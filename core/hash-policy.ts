@@ -6,9 +6,13 @@
  * Accepted: sha2-256 and sha2-512 with their full digests, and identity (inline data). Refused: every other
  * function (sha3, blake2, ...) and truncated digests, which prove less than their full-length forms. The
  * refusal is permanent: the hashes are part of the content, so no retry can change them.
+ *
+ * How a block is hashed and compared is here too (blockDigest, digestMatches): the validator hashes a block's
+ * parts where they lie, the kubo adapter one array (verifyBlock), by the same code.
  */
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
+import { concatBytes } from './bytes.ts'
 import { BlockHashMismatchError, UnsupportedHashError } from './errors.ts'
 
 export const SHA2_256 = 0x12
@@ -31,8 +35,27 @@ export function checkHash(cid: CID): void {
 }
 
 /** node:crypto's name for an accepted hash function; identity has none. */
-export function nodeHashName(code: number): 'sha256' | 'sha512' {
+function nodeHashName(code: number): 'sha256' | 'sha512' {
   return code === SHA2_256 ? 'sha256' : 'sha512'
+}
+
+/**
+ * The digest of a block's bytes, given as parts (views into the chunks they arrived in, hashed in place),
+ * under the CID's accepted hash function; for identity, the bytes themselves. Compare it with `digestMatches`.
+ */
+export function blockDigest(code: number, parts: readonly Uint8Array[], length: number): Uint8Array {
+  if (code === IDENTITY) return concatBytes(parts, length)
+  const h = createHash(nodeHashName(code))
+  for (const p of parts) h.update(p)
+  return h.digest()
+}
+
+/** Whether `actual` (from blockDigest) is the digest the CID's multihash names. */
+export function digestMatches(cid: CID, actual: Uint8Array): boolean {
+  const expected = cid.multihash.digest
+  if (actual.length !== expected.length) return false
+  for (let i = 0; i < expected.length; i++) if (actual[i] !== expected[i]) return false
+  return true
 }
 
 /**
@@ -41,10 +64,7 @@ export function nodeHashName(code: number): 'sha256' | 'sha512' {
  */
 export function verifyBlock(cid: CID, bytes: Uint8Array): void {
   checkHash(cid)
-  const { code, digest } = cid.multihash
-  const actual = code === IDENTITY ? bytes : createHash(nodeHashName(code)).update(bytes).digest()
-  if (actual.length !== digest.length) throw new BlockHashMismatchError(cid)
-  for (let i = 0; i < digest.length; i++) {
-    if (actual[i] !== digest[i]) throw new BlockHashMismatchError(cid)
+  if (!digestMatches(cid, blockDigest(cid.multihash.code, [bytes], bytes.length))) {
+    throw new BlockHashMismatchError(cid)
   }
 }
