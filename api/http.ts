@@ -9,12 +9,8 @@ import type { Hono } from 'hono'
 import { handle } from 'hono/aws-lambda'
 import { Config } from 'sst/node/config'
 import { createAwsClients } from '../adapters/aws-clients.ts'
-import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
-import { createDynamoRequestStore } from '../adapters/dynamodb/requests.ts'
-import { createDynamoTokenStore } from '../adapters/dynamodb/tokens.ts'
-import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
+import { createStores, resourcesFromEnv } from '../adapters/compose.ts'
 import { createLogger } from '../adapters/log.ts'
-import { createSqsPinQueue } from '../adapters/sqs/queue.ts'
 import { parseConfig } from '../core/config.ts'
 import { PICKUP_VERSION } from '../core/version.ts'
 import { createHttpApp } from './http/app.ts'
@@ -32,8 +28,7 @@ export function createHttpAppFromEnv(
   basicAuthTokens: string[],
 ): Hono {
   const cfg = parseConfig(httpEnvSchema, env)
-  const aws = createAwsClients(cfg)
-  const workers = createDynamoWorkerRegistry({ client: aws.dynamodb, tableName: cfg.WORKER_TABLE })
+  const stores = createStores(createAwsClients(cfg), resourcesFromEnv(cfg))
   const clock = { now: () => Date.now() }
   const fallbackDelegates = cfg.PSA_DELEGATES.split(',')
     .map((a) => a.trim())
@@ -51,18 +46,14 @@ export function createHttpAppFromEnv(
       delegates: { cacheMs: 5_000, fallback: () => fallbackDelegates },
     },
     {
-      pins: createDynamoPinStore({ client: aws.dynamodb, tableName: cfg.PIN_TABLE }),
-      requests: createDynamoRequestStore({
-        client: aws.dynamodb,
-        tableName: cfg.REQUEST_TABLE,
-        pinsTableName: cfg.PIN_TABLE,
-      }),
-      tokens: createDynamoTokenStore({ client: aws.dynamodb, tableName: cfg.TOKEN_TABLE }),
-      queue: createSqsPinQueue({ client: aws.sqs, queueUrl: cfg.PIN_QUEUE_URL }),
+      pins: stores.pins(),
+      requests: stores.requests(),
+      tokens: stores.tokens(),
+      queue: stores.pinQueue(),
       clock,
       log: createLogger('pickup-http'),
       health: () => ({ ok: true }),
-      workers,
+      workers: stores.workers(),
     },
   )
 }

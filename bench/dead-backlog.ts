@@ -10,8 +10,7 @@
  *   npm run bench -- dead-backlog [backlogs ...]      default: 20 200 2000
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
-import { createDynamoTokenStore } from '../adapters/dynamodb/tokens.ts'
+import { createStores, type ResourceName } from '../adapters/compose.ts'
 import { createHeliaNode } from '../adapters/helia/node.ts'
 import { createAccessToken } from '../core/access-tokens.ts'
 import { contentKey } from '../core/cid.ts'
@@ -31,14 +30,15 @@ const aws = local.endpoints.aws as {
   region: string
   credentials: { accessKeyId: string; secretAccessKey: string }
 }
-const resources = local.endpoints.resources as { pinsTable: string; tokensTable: string }
+const resources = local.endpoints.resources as Record<ResourceName, string>
 const dynamodb = new DynamoDBClient({
   endpoint: aws.dynamodb,
   region: aws.region,
   credentials: aws.credentials,
 })
-const pins = createDynamoPinStore({ client: dynamodb, tableName: resources.pinsTable })
-const tokens = createDynamoTokenStore({ client: dynamodb, tableName: resources.tokensTable })
+const stores = createStores({ dynamodb }, (name) => resources[name])
+const pins = stores.pins()
+const tokens = stores.tokens()
 const clock = { now: () => Date.now() }
 const token = async (user: string) => (await createAccessToken({ user }, { tokens, clock })).token
 

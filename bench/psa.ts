@@ -10,9 +10,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
-import { createDynamoRequestStore } from '../adapters/dynamodb/requests.ts'
-import { createDynamoTokenStore } from '../adapters/dynamodb/tokens.ts'
+import { createStores } from '../adapters/compose.ts'
 import { createAccessToken, psaOwner } from '../core/access-tokens.ts'
 import type { PinRequest } from '../core/ports.ts'
 import { newRequestId } from '../core/psa-requests.ts'
@@ -32,14 +30,10 @@ const client = new DynamoDBClient({
   credentials: info.aws.credentials,
 })
 const names = info.resources
-const pins = createDynamoPinStore({ client, tableName: names.pinsTable })
-const requests = createDynamoRequestStore({
-  client,
-  tableName: names.requestsTable,
-  pinsTableName: names.pinsTable,
-  countCache: false,
-})
-const tokens = createDynamoTokenStore({ client, tableName: names.tokensTable })
+const stores = createStores({ dynamodb: client }, (name) => names[name], { requestCountCache: false })
+const pins = stores.pins()
+const requests = stores.requests()
+const tokens = stores.tokens()
 const { token } = await createAccessToken({ user: 'bench' }, { tokens, clock: { now: () => Date.now() } })
 const headers = { authorization: `Bearer ${token}` }
 

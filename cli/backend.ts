@@ -29,6 +29,7 @@ import { S3Client } from '@aws-sdk/client-s3'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import type { InitializeMiddleware, MetadataBearer } from '@smithy/types'
 import { S3_CHECKSUMS } from '../adapters/aws-clients.ts'
+import { createStores, type Stores } from '../adapters/compose.ts'
 
 export interface BackendOptions {
   dataDir?: string
@@ -125,6 +126,21 @@ export interface Backend {
   /** Runs a command's work, explaining failures to reach the services or find the resources. */
   run<T>(work: () => Promise<T>): Promise<T>
   close(): void
+}
+
+const storesByBackend = new WeakMap<Backend, Stores>()
+
+/** The stores over the backend's clients, for the resources the command declared (adapters/compose.ts). */
+export function storesOf(backend: Backend): Stores {
+  let stores = storesByBackend.get(backend)
+  if (!stores) {
+    stores = createStores(backend, (name) => {
+      if (!Object.hasOwn(RESOURCES, name)) throw new CliError(`the pickup command does not use ${name}`)
+      return backend.resource(name as ResourceName)
+    })
+    storesByBackend.set(backend, stores)
+  }
+  return stores
 }
 
 /** A failure the user can act on: printed as is, without a stack. */

@@ -391,12 +391,8 @@ export interface RequestStore {
   forContent(cid: string, limit: number): Promise<PinRequest[]>
   /** The owner's requests, newest first. */
   listByOwner(owner: string, opts: { limit: number; cursor?: string }): Promise<RequestPage>
-  /** A request and the pin it points at, in one read (status lookups are the hot path). */
-  getWithPin(requestid: string, cid: string): Promise<{ request?: PinRequest; pin?: Pin }>
-  /** As getWithPin, for many pairs, in as few reads as the backend allows. */
-  getManyWithPins(
-    pairs: ReadonlyArray<{ requestid: string; cid: string }>,
-  ): Promise<Array<{ request?: PinRequest; pin?: Pin }>>
+  /** The requests with these requestids that exist, by requestid, in as few reads as the backend allows. */
+  getMany(requestids: readonly string[]): Promise<Map<string, PinRequest>>
   /**
    * A `created` value for a new request of the owner: at least `at` and greater than every value reserved for
    * the owner before, so no two of the owner's requests share one (paging by `created` relies on it).

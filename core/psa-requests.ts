@@ -31,6 +31,7 @@ import type {
   RequestStore,
 } from './ports.ts'
 import { requestPin } from './request-pin.ts'
+import { getRequestWithPin } from './requests-with-pins.ts'
 import { deleteRequest } from './unreferenced-content.ts'
 
 export interface PsaContext {
@@ -130,11 +131,11 @@ export async function createPsaRequest(
 
 export async function getPsaRequest(
   input: { user: string; requestid: string },
-  ctx: Pick<PsaContext, 'requests'>,
+  ctx: Pick<PsaContext, 'requests' | 'pins'>,
 ): Promise<PsaRequestView> {
   const cid = contentKeyOfRequestId(input.requestid)
   if (cid === undefined) throw new RequestNotFoundError()
-  const { request, pin } = await ctx.requests.getWithPin(input.requestid, cid)
+  const { request, pin } = await getRequestWithPin(input.requestid, cid, ctx)
   if (!request || request.owner !== psaOwner(input.user)) throw new RequestNotFoundError()
   if (pin?.status === 'pinned' && request.knownPinned === false) {
     await ctx.requests.markKnownPinned([request.requestid])

@@ -6,19 +6,17 @@
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
-import { createDynamoRequestStore } from '../adapters/dynamodb/requests.ts'
-import { createDynamoTokenStore } from '../adapters/dynamodb/tokens.ts'
-import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
+import {
+  createStores,
+  promoteOptionsFromConfig,
+  promotePorts,
+  storeOptionsFromConfig,
+} from '../adapters/compose.ts'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
 import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
 import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
 import { createKuboGc } from '../adapters/kubo/gc.ts'
-import { createS3ObjectStore } from '../adapters/s3/objects.ts'
-import { createSnsEventSink } from '../adapters/sns/events.ts'
-import { createSqsFailedJobs } from '../adapters/sqs/dead-letters.ts'
-import { createSqsJobQueue } from '../adapters/sqs/queue.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
 import { serveHttpApp } from '../api/http/node-server.ts'
@@ -81,34 +79,24 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     stops.push(() => services.stop())
     const { clients, names } = services
 
-    const pins = createDynamoPinStore({ client: clients.dynamodb, tableName: names.pinsTable })
-    const requests = createDynamoRequestStore({
-      client: clients.dynamodb,
-      tableName: names.requestsTable,
-      pinsTableName: names.pinsTable,
+    const stores = createStores(clients, (name) => names[name], {
+      ...storeOptionsFromConfig(cfg),
       // dynalite updates indexes with the item: a count may be cached right after a write.
-      countCache: { indexSettleMs: 0 },
+      requestCountCache: { indexSettleMs: 0 },
     })
-    const tokens = createDynamoTokenStore({ client: clients.dynamodb, tableName: names.tokensTable })
-    const workers = createDynamoWorkerRegistry({ client: clients.dynamodb, tableName: names.workersTable })
-    const queue = createSqsJobQueue({ client: clients.sqs, queueUrl: names.pinQueueUrl, log })
-    const temp = createS3ObjectStore({
-      client: clients.s3,
-      bucket: names.tempBucket,
-      partSize: cfg.UPLOAD_PART_BYTES,
-    })
-    const destination = createS3ObjectStore({ client: clients.s3, bucket: names.destinationBucket })
-    const events = createSnsEventSink({ client: clients.sns, topicArn: names.carStoredTopicArn })
+    const pins = stores.pins()
+    const requests = stores.requests()
+    const tokens = stores.tokens()
+    const workers = stores.workers()
+    const queue = stores.jobQueue(log)
+    const temp = stores.temp()
+    const destination = stores.destination()
 
-    const validate = createValidateCarHandler(
-      {
-        maxCarBytes: cfg.MAX_CAR_BYTES,
-        maxDagBlocks: cfg.MAX_DAG_BLOCKS,
-        maxAttempts: cfg.MAX_ATTEMPTS,
-        retryDelaySeconds: cfg.RETRY_BASE_DELAY_SECONDS,
-      },
-      { pins, temp, destination, queue, events, clock, log: log.child({ fn: 'validate-car' }) },
-    )
+    const validate = createValidateCarHandler(promoteOptionsFromConfig(cfg), {
+      ...promotePorts(stores),
+      clock,
+      log: log.child({ fn: 'validate-car' }),
+    })
     services.onObjectCreated(names.tempBucket, validate)
 
     // Lambda's SQS event source mapping in AWS: marks dead jobs' pins failed, forwards the jobs for operators.
@@ -121,7 +109,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       },
       createDeadLetterHandler({
         pins,
-        failedJobs: createSqsFailedJobs({ client: clients.sqs, queueUrl: names.failedJobsQueueUrl }),
+        failedJobs: stores.failedJobs(),
         clock,
         log: log.child({ fn: 'dead-letter' }),
       }),

@@ -9,8 +9,7 @@
  */
 import { ECSClient } from '@aws-sdk/client-ecs'
 import { createAwsClients } from '../adapters/aws-clients.ts'
-import { createDynamoPinStore } from '../adapters/dynamodb/pins.ts'
-import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
+import { createStores, resourcesFromEnv, storeOptionsFromConfig } from '../adapters/compose.ts'
 import { createDeploymentGate, describePrimaryTaskDefinition } from '../adapters/ecs/deployment-gate.ts'
 import { createTaskProtection } from '../adapters/ecs/task-protection.ts'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
@@ -19,8 +18,6 @@ import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
 import { createDiskGate } from '../adapters/kubo/disk-gate.ts'
 import { createKuboGc, type KuboGc } from '../adapters/kubo/gc.ts'
 import { createLogger } from '../adapters/log.ts'
-import { createS3ObjectStore } from '../adapters/s3/objects.ts'
-import { createSqsJobQueue } from '../adapters/sqs/queue.ts'
 import { parseConfig } from '../core/config.ts'
 import type { BlockSource } from '../core/ports.ts'
 import { workerEnvSchema } from './config.ts'
@@ -32,7 +29,7 @@ const cfg = parseConfig(workerEnvSchema, process.env)
 const log = createLogger('pickup-worker')
 // A stray rejection is logged and the worker goes on; an uncaught exception exits (see process-faults.ts).
 handleProcessFaults(process, log)
-const aws = createAwsClients(cfg)
+const stores = createStores(createAwsClients(cfg), resourcesFromEnv(cfg), storeOptionsFromConfig(cfg))
 const stops: Array<() => Promise<void>> = []
 
 let ipfs: BlockSource
@@ -70,7 +67,7 @@ const protection = cfg.ECS_AGENT_URI
   ? createTaskProtection({ agentUri: cfg.ECS_AGENT_URI, log, expiresInMinutes: cfg.TASK_PROTECTION_MINUTES })
   : undefined
 // The loop long-polls for at most 20 s at a time, and backs off at most 30 s after a failed receive.
-const loop = createLoopWatch(createSqsJobQueue({ client: aws.sqs, queueUrl: cfg.PIN_QUEUE_URL, log }), {
+const loop = createLoopWatch(stores.jobQueue(log), {
   staleMs: 2 * 60 * 1000,
 })
 
@@ -100,9 +97,9 @@ if (deployment) queue = deployment.gate(queue)
 
 const running = await startWorker(cfg, {
   queue,
-  pins: createDynamoPinStore({ client: aws.dynamodb, tableName: cfg.PIN_TABLE }),
-  temp: createS3ObjectStore({ client: aws.s3, bucket: cfg.TEMP_BUCKET, partSize: cfg.UPLOAD_PART_BYTES }),
-  workers: createDynamoWorkerRegistry({ client: aws.dynamodb, tableName: cfg.WORKER_TABLE }),
+  pins: stores.pins(),
+  temp: stores.temp(),
+  workers: stores.workers(),
   ipfs,
   clock: { now: () => Date.now() },
   log,

@@ -32,10 +32,10 @@ import { pinCursor, unreferencedCursor } from '../cursors.ts'
 import { batchGetAll } from './batch-get.ts'
 import { type Item, isConditionFailed, itemReader, n, S, stringList } from './item.ts'
 import { queryPage } from './query-page.ts'
-import { pinsTable } from './tables.ts'
+import { indexNamed, pinsTable } from './tables.ts'
 
-const STATUS_INDEX = pinsTable.globalSecondaryIndexes[0].indexName
-const UNREFERENCED_INDEX = pinsTable.globalSecondaryIndexes[1].indexName
+const STATUS_INDEX = indexNamed(pinsTable, 'status-updated')
+const UNREFERENCED_INDEX = indexNamed(pinsTable, 'unreferenced-since')
 /** The constant value of `unreferenced`, the sparse index's partition key. */
 const UNREFERENCED = 'true'
 /** How many times a write that lost a race is retried (after re-reading the item) before giving up. */

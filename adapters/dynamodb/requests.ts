@@ -45,24 +45,19 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import { InvalidInputError } from '../../core/errors.ts'
-import type { Pin } from '../../core/pin.ts'
 import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
 import { requestCursor } from '../cursors.ts'
 import { batchGetAll } from './batch-get.ts'
 import { type Item, isConditionFailed, itemReader, n, S } from './item.ts'
-import { decodePin } from './pins.ts'
 import { queryPage } from './query-page.ts'
-import { requestsTable } from './tables.ts'
+import { indexNamed, requestsTable } from './tables.ts'
 
-const [OWNER_INDEX, CID_INDEX, OWNER_KEYS_INDEX, OWNER_CID_INDEX, OWNER_NAME_INDEX, PENDING_INDEX] =
-  requestsTable.globalSecondaryIndexes.map((g) => g.indexName) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ]
+const OWNER_INDEX = indexNamed(requestsTable, 'owner-created')
+const CID_INDEX = indexNamed(requestsTable, 'cid')
+const OWNER_KEYS_INDEX = indexNamed(requestsTable, 'owner-created-keys')
+const OWNER_CID_INDEX = indexNamed(requestsTable, 'owner-cid-created')
+const OWNER_NAME_INDEX = indexNamed(requestsTable, 'owner-name-created')
+const PENDING_INDEX = indexNamed(requestsTable, 'pending-created')
 
 const OWNER_ITEM_PREFIX = '#owner#'
 
@@ -78,8 +73,6 @@ export interface CountCacheOptions {
 export interface DynamoRequestStoreOptions {
   client: DynamoDBClient
   tableName: string
-  /** The pins table, read together with requests by getWithPin and getManyWithPins. */
-  pinsTableName: string
   /** See the module comment; `false` turns the cache off. */
   countCache?: false | CountCacheOptions
   /** Wall clock for the count cache. Default Date.now. */
@@ -305,7 +298,7 @@ interface CacheEntry {
 }
 
 export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): RequestStore {
-  const { client, tableName, pinsTableName } = opts
+  const { client, tableName } = opts
   const now = opts.now ?? Date.now
   const cacheOpts = opts.countCache === false ? undefined : (opts.countCache ?? {})
   const ttlMs = cacheOpts?.ttlMs ?? 60_000
@@ -345,17 +338,12 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
     )
   }
 
-  /** BatchGetItem over both tables, in chunks of 100 keys, retrying unprocessed keys. */
-  async function batchGet(
-    requestIds: readonly string[],
-    cids: readonly string[],
-  ): Promise<{ requests: Map<string, PinRequest>; pins: Map<string, Pin> }> {
+  /** BatchGetItem, in chunks of 100 keys, retrying unprocessed keys. */
+  async function getMany(requestIds: readonly string[]): Promise<Map<string, PinRequest>> {
     const requests = new Map<string, PinRequest>()
-    const pins = new Map<string, Pin>()
-    const keys: Array<{ table: string; key: Item }> = [
-      ...[...new Set(requestIds)].map((id) => ({ table: tableName, key: { requestid: S(id) } })),
-      ...[...new Set(cids)].map((cid) => ({ table: pinsTableName, key: { cid: S(cid) } })),
-    ]
+    const keys = [...new Set(requestIds)]
+      .filter((id) => !id.startsWith(OWNER_ITEM_PREFIX))
+      .map((id) => ({ table: tableName, key: { requestid: S(id) } }))
     const found = await batchGetAll(client, keys)
     for (const item of found.get(tableName) ?? []) {
       if (isRequestItem(item)) {
@@ -363,11 +351,7 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
         requests.set(r.requestid, r)
       }
     }
-    for (const item of found.get(pinsTableName) ?? []) {
-      const pin = decodePin(item)
-      pins.set(pin.cid, pin)
-    }
-    return { requests, pins }
+    return requests
   }
 
   async function findByPlan(plan: QueryPlan, range: { lo?: number; hi?: number }, limit: number) {
@@ -483,7 +467,7 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
         )
         const ids = (res.Items ?? []).map((item) => str(item, 'requestid'))
         if (ids.length > 0) {
-          const { requests } = await batchGet(ids, [])
+          const requests = await getMany(ids)
           for (const id of ids) {
             const r = requests.get(id)
             if (r && r.cid === cid && found.length < limit) found.push(r)
@@ -517,28 +501,7 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
         : { requests: items }
     },
 
-    async getWithPin(requestid, cid) {
-      const { requests, pins } = await batchGet([requestid], [cid])
-      const request = requests.get(requestid)
-      const pin = pins.get(cid)
-      return { ...(request ? { request } : {}), ...(pin ? { pin } : {}) }
-    },
-
-    async getManyWithPins(pairs) {
-      const { requests, pins } = await batchGet(
-        pairs.map((p) => p.requestid),
-        pairs.map((p) => p.cid),
-      )
-      return pairs.map(({ requestid, cid }) => {
-        const request = requests.get(requestid)
-        const pin = pins.get(cid)
-        // Copies: the same pin may answer several pairs.
-        return {
-          ...(request ? { request: structuredClone(request) } : {}),
-          ...(pin ? { pin: structuredClone(pin) } : {}),
-        }
-      })
-    },
+    getMany,
 
     async reserveCreated(owner, at) {
       if (!Number.isInteger(at)) throw new TypeError(`created must be an integer, got ${at}`)

@@ -29,6 +29,20 @@ export interface TableDefinition {
   readonly timeToLiveAttribute?: string
 }
 
+/**
+ * The index of `table` called `name`, looked up by name: a misspelt or removed index fails to compile (and,
+ * should the definitions be built otherwise, to load), and reordering the indexes changes nothing.
+ */
+export function indexNamed<
+  T extends TableDefinition,
+  N extends T['globalSecondaryIndexes'][number]['indexName'],
+>(table: T, name: N): N {
+  if (!table.globalSecondaryIndexes.some((g) => g.indexName === name)) {
+    throw new TypeError(`table ${table.nameSuffix} has no index ${name}`)
+  }
+  return name
+}
+
 /** One item per pin (content), keyed by the DAG root CID. See adapters/dynamodb/pins.ts for the item shape. */
 export const pinsTable = {
   nameSuffix: 'pins',

@@ -13,11 +13,11 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb'
 import type { AccessTokenRecord, TokenStore } from '../../core/ports.ts'
-import { tokensTable } from './tables.ts'
+import { indexNamed, tokensTable } from './tables.ts'
 
 type Item = Record<string, AttributeValue>
 
-const USER_INDEX = tokensTable.globalSecondaryIndexes[0].indexName
+const USER_INDEX = indexNamed(tokensTable, 'user-created')
 
 export interface DynamoTokenStoreOptions {
   client: DynamoDBClient

@@ -1,12 +1,11 @@
 /**
- * In-memory RequestStore with the DynamoDB store's semantics (adapters/dynamodb/requests.ts). Pins are read
- * from the in-memory pin store it is given. Requests are copied in and out.
+ * In-memory RequestStore with the DynamoDB store's semantics (adapters/dynamodb/requests.ts). Requests are
+ * copied in and out.
  */
 
 import { InvalidInputError } from '../../core/errors.ts'
 import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
 import { requestCursor } from '../cursors.ts'
-import type { MemoryPinStore } from './pins.ts'
 
 /** Newest first; ties (only possible across owners) by requestid, descending. */
 function compareNewestFirst(a: PinRequest, b: PinRequest): number {
@@ -37,17 +36,11 @@ export function matchesFilter(r: PinRequest, filter: RequestFilter): boolean {
   return true
 }
 
-export function createMemoryRequestStore(pins: MemoryPinStore): RequestStore & { all(): PinRequest[] } {
+export function createMemoryRequestStore(): RequestStore & { all(): PinRequest[] } {
   const requests = new Map<string, PinRequest>()
   const lastCreated = new Map<string, number>()
   const out = (r: PinRequest): PinRequest => structuredClone(r)
   const ofOwner = (owner: string) => [...requests.values()].filter((r) => r.owner === owner)
-
-  async function getWithPin(requestid: string, cid: string) {
-    const request = requests.get(requestid)
-    const pin = await pins.get(cid)
-    return { ...(request ? { request: out(request) } : {}), ...(pin ? { pin } : {}) }
-  }
 
   return {
     all() {
@@ -92,10 +85,13 @@ export function createMemoryRequestStore(pins: MemoryPinStore): RequestStore & {
         : { requests: page }
     },
 
-    getWithPin,
-
-    async getManyWithPins(pairs) {
-      return Promise.all(pairs.map(({ requestid, cid }) => getWithPin(requestid, cid)))
+    async getMany(requestids) {
+      const found = new Map<string, PinRequest>()
+      for (const id of requestids) {
+        const r = requests.get(id)
+        if (r) found.set(id, out(r))
+      }
+      return found
     },
 
     async reserveCreated(owner, at) {

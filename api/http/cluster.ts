@@ -10,6 +10,7 @@ import { InvalidInputError } from '../../core/errors.ts'
 import { parseOrigins } from '../../core/origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from '../../core/pin.ts'
 import type { Clock, Logger, PinQueue, PinRequest, PinStore, RequestStore } from '../../core/ports.ts'
+import { getRequestsWithPins, getRequestWithPin } from '../../core/requests-with-pins.ts'
 import { createSecretMatcher } from './auth.ts'
 import { limitBody } from './body-limit.ts'
 import { clusterErrorResponse, HttpError } from './errors.ts'
@@ -184,7 +185,7 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     const cid = c.req.param('cid')
     const { key } = normalizeCid(cid)
     const [{ request, pin }, addresses] = await Promise.all([
-      ctx.requests.getWithPin(clusterRequestId(key), key),
+      getRequestWithPin(clusterRequestId(key), key, ctx),
       ctx.delegates(),
     ])
     return c.json(globalPinInfo(cid, request, pin, { ...peer, addresses }, ctx.clock.now()))
@@ -207,8 +208,9 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
     if (cids) {
       for (let i = 0; i < cids.length; i += STATUS_BATCH) {
         const batch = cids.slice(i, i + STATUS_BATCH)
-        const found = await ctx.requests.getManyWithPins(
+        const found = await getRequestsWithPins(
           batch.map((b) => ({ requestid: clusterRequestId(b.key), cid: b.key })),
+          ctx,
         )
         for (const [j, b] of batch.entries()) emit(b.given, found[j]?.request, found[j]?.pin)
       }
@@ -231,8 +233,9 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
             cursor,
           })
           examined += page.pins.length
-          const found = await ctx.requests.getManyWithPins(
+          const found = await getRequestsWithPins(
             page.pins.map((p) => ({ requestid: clusterRequestId(p.cid), cid: p.cid })),
+            ctx,
           )
           for (const [j, p] of page.pins.entries()) {
             // Content no cluster client asked for is not in the cluster's pinset.

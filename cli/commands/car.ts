@@ -7,11 +7,13 @@ import { rename, rm } from 'node:fs/promises'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Command } from 'commander'
-import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
-import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
 import { openStoredCar } from '../../core/pin-admin.ts'
+<<<<<<< HEAD
 import { CliError } from '../backend.ts'
 import type { CliContext } from '../context.ts'
+=======
+import { CliError, storesOf } from '../backend.ts'
+>>>>>>> structcore
 import { formatBytes } from '../format.ts'
 import { createProgress } from '../progress.ts'
 
@@ -33,14 +35,8 @@ export function registerCarCommands(program: Command, cli: CliContext): void {
             const { pin, object } = await openStoredCar(
               cid,
               {
-                pins: createDynamoPinStore({
-                  client: backend.dynamodb,
-                  tableName: backend.resource('pinsTable'),
-                }),
-                destination: createS3ObjectStore({
-                  client: backend.s3,
-                  bucket: backend.resource('destinationBucket'),
-                }),
+                pins: storesOf(backend).pins(),
+                destination: storesOf(backend).destination(),
               },
               signal,
             )

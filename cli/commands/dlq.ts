@@ -5,9 +5,6 @@
  * receives: see core/dead-letters.ts.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
-import { createSqsDeadLetterQueue } from '../../adapters/sqs/dead-letters.ts'
-import { createSqsPinQueue } from '../../adapters/sqs/queue.ts'
 import {
   DEFAULT_HIDE_SECONDS,
   type DeadLetterView,
@@ -17,9 +14,13 @@ import {
   redriveDeadLetters,
 } from '../../core/dead-letters.ts'
 import type { Logger } from '../../core/ports.ts'
+<<<<<<< HEAD
 import type { Backend } from '../backend.ts'
 import { CliError } from '../backend.ts'
 import type { CliContext } from '../context.ts'
+=======
+import { type Backend, CliError, storesOf } from '../backend.ts'
+>>>>>>> structcore
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
 import { createProgress } from '../progress.ts'
 
@@ -66,11 +67,8 @@ const SILENT: Logger = {
 
 function readContext(backend: Backend, cli: CliContext) {
   return {
-    deadLetters: createSqsDeadLetterQueue({
-      client: backend.sqs,
-      queueUrl: backend.resource('failedJobsQueueUrl'),
-    }),
-    pins: createDynamoPinStore({ client: backend.dynamodb, tableName: backend.resource('pinsTable') }),
+    deadLetters: storesOf(backend).deadLetterQueue(),
+    pins: storesOf(backend).pins(),
     clock: cli.clock,
   }
 }
@@ -218,7 +216,7 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
         await cli.withBackend(['failedJobsQueueUrl', 'pinsTable', 'pinQueueUrl'], async (backend) => {
           const ctx = {
             ...readContext(backend, cli),
-            queue: createSqsPinQueue({ client: backend.sqs, queueUrl: backend.resource('pinQueueUrl') }),
+            queue: storesOf(backend).pinQueue(),
             log: cliLogger(cli.err),
           }
           // Progress: messages looked at, of those in the queue when it started.
@@ -290,10 +288,7 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
     .option('--json', 'print the outcome as JSON')
     .action(async (opts: { yes?: boolean; json?: boolean }) => {
       await cli.withBackend(['failedJobsQueueUrl'], async (backend) => {
-        const deadLetters = createSqsDeadLetterQueue({
-          client: backend.sqs,
-          queueUrl: backend.resource('failedJobsQueueUrl'),
-        })
+        const deadLetters = storesOf(backend).deadLetterQueue()
         const counts = await backend.run(() => deadLetters.counts())
         const n = counts.visible + counts.inFlight + counts.delayed
         if (n === 0) {

@@ -3,12 +3,13 @@
  * error, stored CAR, who wants it), sending it to the queue again, and the pins of a status, page by page.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
-import { createDynamoRequestStore } from '../../adapters/dynamodb/requests.ts'
-import { createSqsPinQueue } from '../../adapters/sqs/queue.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from '../../core/pin.ts'
 import { listPins, retryPin, showPin } from '../../core/pin-admin.ts'
+<<<<<<< HEAD
 import type { CliContext } from '../context.ts'
+=======
+import { storesOf } from '../backend.ts'
+>>>>>>> structcore
 import { formatAge, formatBytes, formatTable, isoTime, toJson, truncate } from '../format.ts'
 import { cliLogger, positiveInt } from './dlq.ts'
 
@@ -48,15 +49,8 @@ export function registerPinCommands(program: Command, cli: CliContext): void {
             cid,
             { requestLimit: REQUEST_LIMIT },
             {
-              pins: createDynamoPinStore({
-                client: backend.dynamodb,
-                tableName: backend.resource('pinsTable'),
-              }),
-              requests: createDynamoRequestStore({
-                client: backend.dynamodb,
-                tableName: backend.resource('requestsTable'),
-                pinsTableName: backend.resource('pinsTable'),
-              }),
+              pins: storesOf(backend).pins(),
+              requests: storesOf(backend).requests(),
             },
           ),
         )
@@ -124,11 +118,8 @@ export function registerPinCommands(program: Command, cli: CliContext): void {
             cid,
             { force: Boolean(opts.force) },
             {
-              pins: createDynamoPinStore({
-                client: backend.dynamodb,
-                tableName: backend.resource('pinsTable'),
-              }),
-              queue: createSqsPinQueue({ client: backend.sqs, queueUrl: backend.resource('pinQueueUrl') }),
+              pins: storesOf(backend).pins(),
+              queue: storesOf(backend).pinQueue(),
               clock: cli.clock,
               log: cliLogger(cli.err),
             },
@@ -188,10 +179,7 @@ export function registerPinCommands(program: Command, cli: CliContext): void {
                 ...(opts.oldest ? { order: 'oldest' as const } : {}),
               },
               {
-                pins: createDynamoPinStore({
-                  client: backend.dynamodb,
-                  tableName: backend.resource('pinsTable'),
-                }),
+                pins: storesOf(backend).pins(),
               },
             ),
           )

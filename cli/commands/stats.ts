@@ -6,12 +6,10 @@
  * answer). Reads no message (queue counts are the queues' own approximate attributes).
  */
 import type { Command } from 'commander'
-import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
-import { createDynamoWorkerRegistry } from '../../adapters/dynamodb/workers.ts'
-import { createSqsQueueCounter } from '../../adapters/sqs/dead-letters.ts'
 import { PIN_STATUSES } from '../../core/pin.ts'
 import { collectStats, type Stats } from '../../core/pin-admin.ts'
 import type { QueueCounts } from '../../core/ports.ts'
+import { storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 import { formatAge, toJson } from '../format.ts'
 import { positiveInt } from './dlq.ts'
@@ -51,26 +49,11 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
           collectStats(
             { countLimit: opts.countLimit },
             {
-              pins: createDynamoPinStore({
-                client: backend.dynamodb,
-                tableName: backend.resource('pinsTable'),
-              }),
-              queue: createSqsQueueCounter({
-                client: backend.sqs,
-                queueUrl: backend.resource('pinQueueUrl'),
-              }),
-              deadLetters: createSqsQueueCounter({
-                client: backend.sqs,
-                queueUrl: backend.resource('deadLetterQueueUrl'),
-              }),
-              failedJobs: createSqsQueueCounter({
-                client: backend.sqs,
-                queueUrl: backend.resource('failedJobsQueueUrl'),
-              }),
-              workers: createDynamoWorkerRegistry({
-                client: backend.dynamodb,
-                tableName: backend.resource('workersTable'),
-              }),
+              pins: storesOf(backend).pins(),
+              queue: storesOf(backend).queueCounter('pinQueueUrl'),
+              deadLetters: storesOf(backend).queueCounter('deadLetterQueueUrl'),
+              failedJobs: storesOf(backend).queueCounter('failedJobsQueueUrl'),
+              workers: storesOf(backend).workers(),
               clock: cli.clock,
             },
           ),

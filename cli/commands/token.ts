@@ -4,9 +4,9 @@
  * which `revoke` accepts (or the token itself).
  */
 import type { Command } from 'commander'
-import { createDynamoTokenStore } from '../../adapters/dynamodb/tokens.ts'
 import { createAccessToken, listAccessTokens, revokeAccessToken } from '../../core/access-tokens.ts'
 import type { AccessTokenRecord } from '../../core/ports.ts'
+import { storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 
 const SHORT_HASH = 12
@@ -21,10 +21,7 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
     .option('--label <text>', 'what the token is for (a device, an app)')
     .action(async (user: string, opts: { label?: string }) => {
       await cli.withBackend(['tokensTable'], async (backend) => {
-        const tokens = createDynamoTokenStore({
-          client: backend.dynamodb,
-          tableName: backend.resource('tokensTable'),
-        })
+        const tokens = storesOf(backend).tokens()
         const { token: secret, record } = await backend.run(() =>
           createAccessToken(
             { user, ...(opts.label ? { label: opts.label } : {}) },
@@ -48,10 +45,7 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
     .option('--json', 'print JSON')
     .action(async (user: string | undefined, opts: { json?: boolean }) => {
       await cli.withBackend(['tokensTable'], async (backend) => {
-        const tokens = createDynamoTokenStore({
-          client: backend.dynamodb,
-          tableName: backend.resource('tokensTable'),
-        })
+        const tokens = storesOf(backend).tokens()
         const records = await backend.run(() =>
           listAccessTokens(user === undefined ? {} : { user }, { tokens }),
         )
@@ -65,10 +59,7 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
     .argument('<token-or-hash-prefix>')
     .action(async (ref: string) => {
       await cli.withBackend(['tokensTable'], async (backend) => {
-        const tokens = createDynamoTokenStore({
-          client: backend.dynamodb,
-          tableName: backend.resource('tokensTable'),
-        })
+        const tokens = storesOf(backend).tokens()
         const record = await backend.run(() => revokeAccessToken(ref, { tokens }))
         cli.out(`Revoked token ${record.hash.slice(0, SHORT_HASH)} of ${record.user}.\n`)
       })

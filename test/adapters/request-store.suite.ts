@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import { InvalidInputError } from '../../core/errors.ts'
 import type { CarInfo } from '../../core/pin.ts'
 import type { PinRequest, PinStore, RequestFilter, RequestStore } from '../../core/ports.ts'
+import { getRequestsWithPins, getRequestWithPin } from '../../core/requests-with-pins.ts'
 
 /** A fresh, empty request store per test, with the pin store it joins with. */
 export type RequestStoreFactory = () => Promise<{ store: RequestStore; pins: PinStore }>
@@ -144,18 +145,29 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
       })
     })
 
-    describe('getWithPin / getManyWithPins', () => {
+    describe('getMany, and the join with pins (core/requests-with-pins.ts)', () => {
       it('reads a request and its pin together', async () => {
+        const ctx = { requests: store, pins }
         const r = request({ owner: 'psa:alice' })
         await store.put(r)
-        expect(await store.getWithPin(r.requestid, r.cid)).toEqual({ request: r })
+        expect(await getRequestWithPin(r.requestid, r.cid, ctx)).toEqual({ request: r })
         await pins.request(r.cid, [], T0)
         await pins.claim(r.cid, 'att', T0 + 1000, T0)
         await pins.markPinned(r.cid, 'att', car, T0 + 1)
-        const both = await store.getWithPin(r.requestid, r.cid)
+        const both = await getRequestWithPin(r.requestid, r.cid, ctx)
         expect(both.request).toEqual(r)
         expect(both.pin).toMatchObject({ cid: r.cid, status: 'pinned', car })
-        expect(await store.getWithPin('r-missing', r.cid)).toEqual({ pin: both.pin })
+        expect(await getRequestWithPin('r-missing', r.cid, ctx)).toEqual({ pin: both.pin })
+      })
+
+      it('getMany answers the requests that exist, and never an owner counter', async () => {
+        const r = request({ owner: 'psa:alice' })
+        await store.put(r)
+        await store.reserveCreated('psa:alice', T0)
+        const found = await store.getMany([r.requestid, 'r-missing', r.requestid, '#owner#psa:alice'])
+        expect([...found.keys()]).toEqual([r.requestid])
+        expect(found.get(r.requestid)).toEqual(r)
+        expect((await store.getMany([])).size).toBe(0)
       })
 
       it('reads many pairs in order, across more keys than one batch holds', async () => {
@@ -164,7 +176,7 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
         for (const r of rs.slice(0, 35)) await pins.request(r.cid, [], T0)
         const pairs = [...rs, rs[0]!].map((r) => ({ requestid: r.requestid, cid: r.cid }))
         pairs.push({ requestid: 'r-missing', cid: cid() })
-        const got = await store.getManyWithPins(pairs)
+        const got = await getRequestsWithPins(pairs, { requests: store, pins })
         expect(got).toHaveLength(72)
         got.slice(0, 70).forEach((g, i) => {
           expect(g.request).toEqual(rs[i])
@@ -173,7 +185,7 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
         })
         expect(got[70]!.request).toEqual(rs[0])
         expect(got[71]).toEqual({})
-        expect(await store.getManyWithPins([])).toEqual([])
+        expect(await getRequestsWithPins([], { requests: store, pins })).toEqual([])
       })
     })
 

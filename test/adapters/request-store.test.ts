@@ -20,7 +20,7 @@ afterAll(async () => {
 
 requestStoreSuite('memory', async () => {
   const pins = createMemoryPinStore()
-  return { store: createMemoryRequestStore(pins), pins }
+  return { store: createMemoryRequestStore(), pins }
 })
 
 async function dynamo(opts: { countCache?: false | { indexSettleMs: number } } = {}) {
@@ -31,7 +31,7 @@ async function dynamo(opts: { countCache?: false | { indexSettleMs: number } } =
   const client = services.clients.dynamodb
   return {
     tableName,
-    store: createDynamoRequestStore({ client, tableName, pinsTableName, ...opts }),
+    store: createDynamoRequestStore({ client, tableName, ...opts }),
     pins: createDynamoPinStore({ client, tableName: pinsTableName }),
   }
 }

@@ -64,15 +64,15 @@ describe('a store failure part-way', () => {
   let cluster: Cluster
   const failing = { after: Number.POSITIVE_INFINITY }
   beforeAll(async () => {
-    // getManyWithPins fails once it has been called `failing.after` times.
+    // The batch read of requests fails once it has been made `failing.after` times.
     t = await startTestHttpApp({
       requests: (store) => {
         let calls = 0
-        const getManyWithPins: RequestStore['getManyWithPins'] = async (pairs) => {
+        const getMany: RequestStore['getMany'] = async (requestids) => {
           if (++calls > failing.after) throw new Error('DynamoDB throttled the batch read')
-          return store.getManyWithPins(pairs)
+          return store.getMany(requestids)
         }
-        return Object.assign(Object.create(store), { getManyWithPins, all: () => store.all() })
+        return Object.assign(Object.create(store), { getMany, all: () => store.all() })
       },
     })
     cluster = new Cluster(t.url, { headers: { Authorization: `Basic ${TEST_TOKEN}` } })

@@ -49,7 +49,7 @@ async function pinned(cid: string): Promise<CarInfo> {
 
 beforeEach(() => {
   pins = createMemoryPinStore()
-  requests = createMemoryRequestStore(pins)
+  requests = createMemoryRequestStore()
   queue = createMemoryJobQueue({ clock })
   destination = createMemoryObjectStore({ bucket: 'cars' })
   ctx = { requests, pins, queue, clock }

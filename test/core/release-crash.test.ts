@@ -69,7 +69,7 @@ async function expectReclaimed(cid: string, car: CarInfo) {
 
 beforeEach(() => {
   pins = createMemoryPinStore()
-  requests = createMemoryRequestStore(pins)
+  requests = createMemoryRequestStore()
   destination = createMemoryObjectStore({ bucket: 'cars' })
 })
 

@@ -56,7 +56,7 @@ function harness(opts: {
   start?: boolean
 }): Harness {
   const pins = createMemoryPinStore()
-  const requests = createMemoryRequestStore(pins)
+  const requests = createMemoryRequestStore()
   const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
   const temp = createMemoryObjectStore({ bucket: 'temp' })
   const destination = createMemoryObjectStore({ bucket: 'cars' })

@@ -45,7 +45,7 @@ let destination: ObjectStore
 
 beforeEach(() => {
   pins = createMemoryPinStore()
-  requests = createMemoryRequestStore(pins)
+  requests = createMemoryRequestStore()
   queue = createMemoryJobQueue()
   temp = createMemoryObjectStore({ bucket: 'temp' })
   destination = createMemoryObjectStore({ bucket: 'cars' })

@@ -45,7 +45,7 @@ export async function startTestHttpApp(
   } = {},
 ): Promise<TestHttpApp> {
   const pins = createMemoryPinStore()
-  const baseRequests = createMemoryRequestStore(pins)
+  const baseRequests = createMemoryRequestStore()
   const requests = opts.requests ? opts.requests(baseRequests) : baseRequests
   const queue = createMemoryJobQueue()
   const tokens = createMemoryTokenStore()

@@ -86,7 +86,6 @@ export async function startTestSystem(
   const requests = createDynamoRequestStore({
     client: clients.dynamodb,
     tableName: names.requestsTable,
-    pinsTableName: names.pinsTable,
   })
   const tokens = createDynamoTokenStore({ client: clients.dynamodb, tableName: names.tokensTable })
   const api = (path: string, init: RequestInit = {}) =>
