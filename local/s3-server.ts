@@ -693,6 +693,8 @@ export function createS3Server(options: S3ServerOptions): S3Server {
           'The list of parts was not in ascending order. The parts list must be specified in order by part number.',
         )
       }
+    }
+    for (const [i, r] of requested.entries()) {
       const metaFile = join(partsDir, `${r.partNumber}.meta.json`)
       const part = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as PartMeta) : undefined
       if (!part || unquote(part.etag) !== r.etag) {
