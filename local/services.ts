@@ -1,30 +1,19 @@
 /**
  * The AWS services pickup uses, embedded in this process for local mode and tests, on 127.0.0.1 only:
- * DynamoDB is dynalite (in memory, or LevelDB under `<dataDir>/dynamodb`); SQS, SNS and S3 are fauxqs
- * (in memory, or SQLite under `<dataDir>/sqs` for SQS and SNS and files under `<dataDir>/s3` for S3).
- * The tables, queues, topic and buckets are created (idempotently) from the same definitions the stack uses.
+ * DynamoDB is dynalite (in memory, or LevelDB under `<dataDir>/dynamodb`); SQS and SNS are fauxqs (in memory,
+ * or SQLite under `<dataDir>/sqs`); S3 is pickup's own S3 server (./s3-server.ts), which streams objects to
+ * files under `<dataDir>/s3` (or a temporary directory removed at stop), so local mode's memory does not
+ * grow with the CARs it stores; it answers on fauxqs's port. The glue to fauxqs and dynalite is in
+ * ./emulators.ts. The tables, queues, topic and buckets are created (idempotently) from the same definitions
+ * the stack uses.
  *
- * fauxqs ignores `x-amz-copy-source-if-match` on CopyObject and UploadPartCopy: a `preHandler` hook enforces
- * it as S3 does (412 PreconditionFailed when the source's ETag differs), so a copy conditional on the bytes the
- * validator read behaves here as in AWS.
- *
- * fauxqs has no S3 bucket notifications: an `onResponse` hook turns successful PutObject, CopyObject and
- * CompleteMultipartUpload responses into S3 `ObjectCreated:*` events for `onObjectCreated` subscribers,
- * delivered asynchronously and retried twice on failure, like a Lambda's asynchronous invocation.
- *
- * Coupling to fauxqs internals (written against fauxqs 2.4.x): `startFauxqs()` binds 0.0.0.0, so this module
- * uses `buildApp()` and does what `startFauxqs()` does to enable persistence, which needs classes the package
- * does not export (its `exports` only has `.`): `dist/sqs/sqsStore.js` (SqsStore), `dist/sns/snsStore.js`
- * (SnsStore), `dist/s3/s3Store.js` (S3Store), `dist/persistence.js` (PersistenceManager: `loadSqsAndSns`,
- * `close`) and `dist/s3/fileS3Persistence.js` (FileS3Persistence: `loadS3`, `close`), plus the stores'
- * `persistence` fields, `SqsStore.allQueues()` and `S3Store.headObject()`. They are imported by URL relative
- * to the package's entry point and checked on load: a fauxqs release that moves them fails here, loudly.
+ * S3 bucket notifications: the S3 server reports successful PutObject, CopyObject and CompleteMultipartUpload
+ * responses, which become S3 `ObjectCreated:*` events for `onObjectCreated` subscribers, delivered
+ * asynchronously and retried twice on failure, like a Lambda's asynchronous invocation.
  */
 
-import { mkdirSync, readFileSync } from 'node:fs'
-import type { Server } from 'node:http'
-import { createRequire } from 'node:module'
-import type { AddressInfo } from 'node:net'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
@@ -38,7 +27,6 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs'
 import type { S3Event, S3EventRecord } from 'aws-lambda'
-import { type BuildAppOptions, buildApp } from 'fauxqs'
 import { S3_CHECKSUMS } from '../adapters/aws-clients.ts'
 import {
   createTableInput,
@@ -51,10 +39,11 @@ import {
 } from '../adapters/dynamodb/tables.ts'
 import { bucketName, destinationBucket, tempBucket } from '../adapters/s3/buckets.ts'
 import { carStoredTopic, topicName } from '../adapters/sns/events.ts'
-import { groupOfBody, pickFairly } from '../adapters/sqs/fair-order.ts'
 import { failedJobsQueue, pinQueueDefinition, queueAttributes, queueName } from '../adapters/sqs/queues.ts'
 import type { Logger } from '../core/ports.ts'
+import { startDynalite, startFauxqs } from './emulators.ts'
 import { OutdatedDataError } from './errors.ts'
+import { createS3Server, type ObjectCreated } from './s3-server.ts'
 
 export interface StartServicesOptions {
   /** Persist everything under this directory; in memory when absent. */
@@ -105,236 +94,9 @@ export interface Services {
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'pickup-local', secretAccessKey: 'pickup-local' } as const
 
-const HOST = '127.0.0.1'
 const DEFAULT_RETRY_DELAYS_MS = [200, 1000]
 
-// ---------------------------------------------------------------- fauxqs internals
-
-type FauxqsStores = NonNullable<BuildAppOptions['stores']>
-
-interface FauxqsS3Object {
-  contentLength: number
-  etag: string
-}
-
-/** What this module uses of the stores (a subset of fauxqs's own classes). */
-interface SqsStoreInternals {
-  persistence?: unknown
-  allQueues(): Iterable<{ persistence?: unknown }>
-  createQueue(...args: unknown[]): unknown
-}
-
-/** A fauxqs standard queue, as `makeFair` uses it (fauxqs's SqsQueue). */
-interface FauxqsQueueInternals {
-  messages: Array<{ body: string }>
-  inflightMessages: Map<string, { message: { body: string } }>
-  processTimers(): void
-  isFifo(): boolean
-  dequeue(maxCount: number, ...rest: unknown[]): unknown
-}
-interface SnsStoreInternals {
-  persistence?: unknown
-}
-interface S3StoreInternals {
-  persistence?: unknown
-  headObject(bucket: string, key: string): FauxqsS3Object
-}
-interface PersistenceManagerInternals {
-  loadSqsAndSns(sqsStore: unknown, snsStore: unknown): void
-  updateMessageReady(messageId: string): void
-  close(): void
-}
-interface FileS3PersistenceInternals {
-  loadS3(s3Store: unknown): void
-  close(): void
-}
-
-interface FauxqsInternals {
-  version: string
-  createStores(): {
-    stores: FauxqsStores
-    sqs: SqsStoreInternals
-    sns: SnsStoreInternals
-    s3: S3StoreInternals
-  }
-  createPersistenceManager(dir: string): PersistenceManagerInternals
-  createFileS3Persistence(dir: string): FileS3PersistenceInternals
-}
-
-function hasMethods<K extends string>(
-  value: unknown,
-  names: readonly K[],
-): value is Record<K, (...args: unknown[]) => unknown> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    names.every((n) => typeof Reflect.get(value, n) === 'function')
-  )
-}
-
-async function loadFauxqsInternals(): Promise<FauxqsInternals> {
-  const entry = import.meta.resolve('fauxqs')
-  const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', entry), 'utf8'))
-  const version = String(typeof pkg === 'object' && pkg !== null ? Reflect.get(pkg, 'version') : undefined)
-  const load = async (path: string, exportName: string): Promise<new (...args: unknown[]) => unknown> => {
-    const mod: unknown = await import(new URL(path, entry).href)
-    const ctor: unknown = typeof mod === 'object' && mod !== null ? Reflect.get(mod, exportName) : undefined
-    if (typeof ctor !== 'function') {
-      throw new Error(
-        `fauxqs ${version}: ${path} no longer exports ${exportName}; local/services.ts is written against fauxqs 2.4.x`,
-      )
-    }
-    return ctor as new (
-      ...args: unknown[]
-    ) => unknown
-  }
-  const [SqsStore, SnsStore, S3Store, PersistenceManager, FileS3Persistence] = await Promise.all([
-    load('./sqs/sqsStore.js', 'SqsStore'),
-    load('./sns/snsStore.js', 'SnsStore'),
-    load('./s3/s3Store.js', 'S3Store'),
-    load('./persistence.js', 'PersistenceManager'),
-    load('./s3/fileS3Persistence.js', 'FileS3Persistence'),
-  ])
-  const check = <T>(value: unknown, what: string, methods: readonly string[]): T => {
-    if (!hasMethods(value, methods)) {
-      throw new Error(`fauxqs ${version}: ${what} lacks ${methods.join(', ')}; written against fauxqs 2.4.x`)
-    }
-    return value as T
-  }
-  return {
-    version,
-    createStores() {
-      const sqs = new SqsStore()
-      const sns = new SnsStore()
-      const s3 = new S3Store()
-      return {
-        // The constructors are fauxqs's own classes, which buildApp's `stores` option is typed with.
-        stores: { sqsStore: sqs, snsStore: sns, s3Store: s3 } as FauxqsStores,
-        sqs: check<SqsStoreInternals>(sqs, 'SqsStore', ['allQueues', 'createQueue']),
-        sns: check<SnsStoreInternals>(sns, 'SnsStore', ['createTopic']),
-        s3: check<S3StoreInternals>(s3, 'S3Store', ['headObject']),
-      }
-    },
-    createPersistenceManager(dir) {
-      const manager = check<PersistenceManagerInternals>(new PersistenceManager(dir), 'PersistenceManager', [
-        'loadSqsAndSns',
-        'updateMessageReady',
-        'close',
-      ])
-      fixUpdateMessageReady(manager, version)
-      return manager
-    },
-    createFileS3Persistence(dir) {
-      return check(new FileS3Persistence(dir), 'FileS3Persistence', ['loadS3', 'close'])
-    },
-  }
-}
-
-/**
- * fauxqs 2.4.1 bug: `PersistenceManager.updateMessageReady` (run by ChangeMessageVisibility with a timeout of
- * 0, i.e. every `release(receipt, 0)`) writes NULL into the NOT NULL column `approximate_receive_count`, so
- * with persistence on the request fails with a 500, and the SDK's retry then gets MessageNotInflight.
- * Replaced by a statement that only clears the delivery (receipt and visibility deadline), which is what the
- * loader reads to restore the message as ready. Uses the manager's private `db` (node:sqlite DatabaseSync).
- */
-function fixUpdateMessageReady(manager: PersistenceManagerInternals, version: string): void {
-  const db: unknown = Reflect.get(manager, 'db')
-  if (!hasMethods(db, ['prepare'])) {
-    throw new Error(`fauxqs ${version}: PersistenceManager has no SQLite db; written against fauxqs 2.4.x`)
-  }
-  const statement = db.prepare(
-    'UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?',
-  )
-  if (!hasMethods(statement, ['run'])) throw new Error('node:sqlite prepare() returned no statement')
-  manager.updateMessageReady = (messageId) => {
-    statement.run(messageId)
-  }
-}
-
-/**
- * SQS fair queues on fauxqs, which ignores the MessageGroupId of a standard queue: before each receive, the
- * visible messages the receive will take are moved to the front in fair order (adapters/sqs/fair-order.ts;
- * a message's group is its job's requester, read from the body, where the adapter takes MessageGroupId
- * from). Only the order of deliveries changes: visibility, receive counts, the dead-letter queue and
- * persistence are fauxqs's own. Uses the queue's `messages` (visible, oldest first), `inflightMessages` and
- * `processTimers` (which makes due messages visible).
- */
-function makeFair(queue: unknown, version: string): void {
-  const q = queue as Partial<FauxqsQueueInternals> & { [FAIR]?: true }
-  if (q[FAIR]) return
-  if (
-    !hasMethods(queue, ['dequeue', 'processTimers', 'isFifo']) ||
-    !Array.isArray(q.messages) ||
-    !(q.inflightMessages instanceof Map)
-  ) {
-    throw new Error(
-      `fauxqs ${version}: SqsQueue lacks dequeue, processTimers, isFifo, messages or inflightMessages`,
-    )
-  }
-  const fq = queue as unknown as FauxqsQueueInternals
-  if (fq.isFifo()) return
-  const dequeue = fq.dequeue.bind(fq)
-  const groups = new WeakMap<object, string>()
-  const groupOf = (m: { body: string }) => {
-    let g = groups.get(m)
-    if (g === undefined) {
-      g = groupOfBody(m.body)
-      groups.set(m, g)
-    }
-    return g
-  }
-  fq.dequeue = (maxCount, ...rest) => {
-    fq.processTimers()
-    const visible = fq.messages
-    if (visible.length > 1) {
-      const inFlight = new Map<string, number>()
-      for (const { message } of fq.inflightMessages.values()) {
-        const g = groupOf(message)
-        inFlight.set(g, (inFlight.get(g) ?? 0) + 1)
-      }
-      const picked = pickFairly(visible.map(groupOf), inFlight, Math.min(10, maxCount))
-      const first = new Set(picked)
-      fq.messages = [...picked.map((i) => visible[i]!), ...visible.filter((_, i) => !first.has(i))]
-    }
-    return dequeue(maxCount, ...rest)
-  }
-  q[FAIR] = true
-}
-const FAIR = Symbol('pickup fair queue')
-
-// ---------------------------------------------------------------- dynalite
-
-type DynaliteFactory = (options: {
-  path?: string
-  createTableMs?: number
-  deleteTableMs?: number
-  updateTableMs?: number
-}) => Server
-
-/** dynalite is CommonJS without types. */
-function loadDynalite(): DynaliteFactory {
-  const factory: unknown = createRequire(import.meta.url)('dynalite')
-  if (typeof factory !== 'function') throw new Error('dynalite does not export a function')
-  return factory as DynaliteFactory
-}
-
-async function listen(server: Server, port: number): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, HOST, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  return (server.address() as AddressInfo).port
-}
-
 // ---------------------------------------------------------------- S3 events
-
-function stringField(value: unknown, name: string): string | undefined {
-  const v = typeof value === 'object' && value !== null ? Reflect.get(value, name) : undefined
-  return typeof v === 'string' ? v : undefined
-}
 
 /** S3 event keys are URL-encoded, spaces as `+`. */
 function eventKey(key: string): string {
@@ -424,57 +186,16 @@ export async function startServices(options: StartServicesOptions = {}): Promise
   const cleanups: (() => Promise<void>)[] = []
 
   try {
-    // DynamoDB
     if (dataDir) mkdirSync(dataDir, { recursive: true })
-    const dynalite = loadDynalite()({
+    const dynamodb = await startDynalite({
       ...(dataDir ? { path: join(dataDir, 'dynamodb') } : {}),
-      createTableMs: 0,
-      deleteTableMs: 0,
-      updateTableMs: 0,
+      port: options.ports?.dynamodb ?? 0,
     })
-    const dynamodbPort = await listen(dynalite, options.ports?.dynamodb ?? 0)
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          dynalite.close((err) => (err ? reject(err) : resolve()))
-          dynalite.closeAllConnections()
-        }),
-    )
+    cleanups.push(() => dynamodb.close())
 
-    // SQS, SNS, S3
-    const fauxqs = await loadFauxqsInternals()
-    const { stores, sqs, sns, s3 } = fauxqs.createStores()
-    if (dataDir) {
-      // As startFauxqs({ dataDir, s3StorageDir }) does: load persisted state first, then attach persistence
-      // (attaching first would make the load write everything back).
-      const sqlite = fauxqs.createPersistenceManager(join(dataDir, 'sqs'))
-      const files = fauxqs.createFileS3Persistence(join(dataDir, 's3'))
-      sqlite.loadSqsAndSns(stores.sqsStore, stores.snsStore)
-      files.loadS3(stores.s3Store)
-      sqs.persistence = sqlite
-      sns.persistence = sqlite
-      for (const queue of sqs.allQueues()) queue.persistence = sqlite
-      s3.persistence = files
-      cleanups.push(async () => {
-        sqlite.close()
-        files.close()
-      })
-    }
-    // Every standard queue delivers like an SQS fair queue (the pin queue's groups are its requesters).
-    for (const queue of sqs.allQueues()) makeFair(queue, fauxqs.version)
-    const createQueue = sqs.createQueue.bind(sqs)
-    sqs.createQueue = (...args: unknown[]) => {
-      const queue = createQueue(...args)
-      makeFair(queue, fauxqs.version)
-      return queue
-    }
-    const app = buildApp({
-      logger: false,
-      defaultRegion: region,
-      stores,
-      // Lets tests exercise multipart copies on objects under 5 MiB.
-      relaxedRules: { disableMinCopySourceSize: true },
-    })
+    // S3's files: under the data directory, or a temporary directory removed at stop.
+    const s3Dir = dataDir ? join(dataDir, 's3') : mkdtempSync(join(tmpdir(), 'pickup-s3-'))
+    if (!dataDir) cleanups.push(async () => rmSync(s3Dir, { recursive: true, force: true }))
 
     const subscribers = new Map<string, Set<ObjectCreatedHandler>>()
     const deliveries = new Set<Promise<void>>()
@@ -504,66 +225,19 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       }
     }
 
-    app.addHook('preHandler', async (request, reply) => {
-      const ifMatch = request.headers['x-amz-copy-source-if-match']
-      const source = request.headers['x-amz-copy-source']
-      if (request.method !== 'PUT' || typeof ifMatch !== 'string' || typeof source !== 'string') return
-      const decoded = decodeURIComponent(source).replace(/^\//, '')
-      const slash = decoded.indexOf('/')
-      if (slash === -1) return // fauxqs answers the malformed source itself.
-      let object: FauxqsS3Object
-      try {
-        object = s3.headObject(decoded.slice(0, slash), decoded.slice(slash + 1))
-      } catch {
-        return // Missing: fauxqs answers 404 itself.
-      }
-      const unquote = (etag: string) => etag.replace(/"/g, '')
-      if (ifMatch.trim() === '*' || unquote(ifMatch) === unquote(object.etag)) return
-      return reply
-        .code(412)
-        .header('content-type', 'application/xml')
-        .send(
-          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
-            '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
-            '<Condition>x-amz-copy-source-If-Match</Condition></Error>',
-        )
-    })
-
-    app.addHook('onResponse', async (request, reply) => {
-      if (reply.statusCode !== 200) return
-      const bucket = stringField(request.params, 'bucket')
-      const key = stringField(request.params, '*')
-      if (!bucket || !key) return
-      const handlers = subscribers.get(bucket)
+    function objectCreated(created: ObjectCreated): void {
+      const handlers = subscribers.get(created.bucket)
       if (!handlers || handlers.size === 0) return
-      const query = request.query
-      let eventName: string
-      if (request.method === 'PUT') {
-        if (stringField(query, 'uploadId') !== undefined || Reflect.has(Object(query), 'renameObject')) return
-        eventName = request.headers['x-amz-copy-source'] ? 'ObjectCreated:Copy' : 'ObjectCreated:Put'
-      } else if (request.method === 'POST' && stringField(query, 'uploadId') !== undefined) {
-        eventName = 'ObjectCreated:CompleteMultipartUpload'
-      } else {
-        return
-      }
-      let object: FauxqsS3Object
-      try {
-        object = s3.headObject(bucket, key)
-      } catch {
-        return // Already gone.
-      }
+      const { bucket } = created
       const record: S3EventRecord = {
         eventVersion: '2.1',
         eventSource: 'aws:s3',
         awsRegion: region,
         eventTime: new Date().toISOString(),
-        eventName,
+        eventName: created.eventName,
         userIdentity: { principalId: 'pickup-local' },
-        requestParameters: { sourceIPAddress: request.ip },
-        responseElements: {
-          'x-amz-request-id': String(reply.getHeader('x-amz-request-id') ?? ''),
-          'x-amz-id-2': String(reply.getHeader('x-amz-id-2') ?? ''),
-        },
+        requestParameters: { sourceIPAddress: created.sourceIp },
+        responseElements: { 'x-amz-request-id': created.requestId, 'x-amz-id-2': created.requestId },
         s3: {
           s3SchemaVersion: '1.0',
           configurationId: 'pickup-local',
@@ -573,9 +247,9 @@ export async function startServices(options: StartServicesOptions = {}): Promise
             arn: `arn:aws:s3:::${bucket}`,
           },
           object: {
-            key: eventKey(key),
-            size: object.contentLength,
-            eTag: object.etag.replace(/"/g, ''),
+            key: eventKey(created.key),
+            size: created.size,
+            eTag: created.etag,
             sequencer: (++sequence).toString(16).toUpperCase().padStart(16, '0'),
           },
         },
@@ -587,15 +261,19 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         deliveries.add(delivery)
         void delivery.finally(() => deliveries.delete(delivery))
       }
-    })
+    }
 
-    const address = await app.listen({ host: HOST, port: options.ports?.fauxqs ?? 0 })
-    const fauxqsEndpoint = new URL(address).origin
-    cleanups.push(async () => {
-      await app.close()
+    // SQS, SNS (fauxqs) and S3 (streamed to files) on one port.
+    const fauxqs = await startFauxqs({
+      ...(dataDir ? { dataDir } : {}),
+      region,
+      port: options.ports?.fauxqs ?? 0,
+      s3: createS3Server({ dir: s3Dir, region, onObjectCreated: objectCreated }),
     })
+    cleanups.push(() => fauxqs.close())
+    const fauxqsEndpoint = fauxqs.endpoint
 
-    const dynamodbEndpoint = `http://${HOST}:${dynamodbPort}`
+    const dynamodbEndpoint = dynamodb.endpoint
     const credentials = { ...LOCAL_CREDENTIALS }
     const clients = {
       dynamodb: new DynamoDBClient({ endpoint: dynamodbEndpoint, region, credentials }),

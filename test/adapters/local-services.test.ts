@@ -1,8 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb'
-import { HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3'
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns'
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
 import type { S3Event } from 'aws-lambda'
@@ -10,6 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
 import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
 import { createSqsJobQueue } from '../../adapters/sqs/queue.ts'
+import {
+  DYNALITE_VERSION,
+  FAUXQS_VERSION,
+  installedVersion,
+  loadFauxqsInternals,
+} from '../../local/emulators.ts'
 import { type Services, startServices } from '../../local/services.ts'
 import { createTestLogger } from '../helpers/log.ts'
 import { collect, sleep } from './harness.ts'
@@ -204,6 +218,90 @@ describe('local services (in memory)', () => {
   })
 })
 
+describe('local S3 (files on disk)', () => {
+  let services: Services
+  beforeAll(async () => {
+    services = await startServices()
+  })
+  afterAll(async () => {
+    await services?.stop()
+  })
+
+  it('answers ranges, and refuses what S3 refuses with its error codes, never a 500', async () => {
+    const { clients, names, endpoints } = services
+    const Bucket = names.tempBucket
+    const body = Buffer.from('0123456789')
+    await clients.s3.send(new PutObjectCommand({ Bucket, Key: 'r/ten', Body: body }))
+    const range = async (Range: string) => {
+      const res = await clients.s3.send(new GetObjectCommand({ Bucket, Key: 'r/ten', Range }))
+      return { text: await res.Body?.transformToString(), contentRange: res.ContentRange }
+    }
+    expect(await range('bytes=2-4')).toEqual({ text: '234', contentRange: 'bytes 2-4/10' })
+    expect(await range('bytes=7-')).toEqual({ text: '789', contentRange: 'bytes 7-9/10' })
+    expect(await range('bytes=-2')).toEqual({ text: '89', contentRange: 'bytes 8-9/10' })
+    expect(await range('bytes=8-100')).toEqual({ text: '89', contentRange: 'bytes 8-9/10' })
+    await expect(range('bytes=10-12')).rejects.toMatchObject({ name: 'InvalidRange' })
+    await expect(
+      clients.s3.send(new GetObjectCommand({ Bucket, Key: 'r/ten', IfMatch: '"0000"' })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } })
+    await expect(clients.s3.send(new GetObjectCommand({ Bucket, Key: 'r/none' }))).rejects.toMatchObject({
+      name: 'NoSuchKey',
+    })
+
+    // Every part but the last is at least 5 MiB, and the parts named must be those uploaded.
+    const { UploadId } = await clients.s3.send(new CreateMultipartUploadCommand({ Bucket, Key: 'r/mp' }))
+    const parts = []
+    for (const PartNumber of [1, 2]) {
+      const { ETag } = await clients.s3.send(
+        new UploadPartCommand({ Bucket, Key: 'r/mp', UploadId, PartNumber, Body: Buffer.alloc(10) }),
+      )
+      parts.push({ PartNumber, ETag })
+    }
+    const complete = (Parts: { PartNumber: number; ETag?: string }[]) =>
+      clients.s3.send(
+        new CompleteMultipartUploadCommand({ Bucket, Key: 'r/mp', UploadId, MultipartUpload: { Parts } }),
+      )
+    await expect(complete(parts)).rejects.toMatchObject({ name: 'EntityTooSmall' })
+    await expect(complete([{ PartNumber: 1, ETag: '"0000"' }])).rejects.toMatchObject({ name: 'InvalidPart' })
+    await expect(complete([...parts].reverse())).rejects.toMatchObject({ name: 'InvalidPartOrder' })
+    await complete(parts.slice(0, 1))
+    const head = await clients.s3.send(new GetObjectCommand({ Bucket, Key: 'r/mp' }))
+    expect(head).toMatchObject({ ContentLength: 10, ETag: expect.stringMatching(/-1"$/) })
+    await head.Body?.transformToByteArray()
+    await expect(complete(parts)).rejects.toMatchObject({ name: 'NoSuchUpload' })
+
+    // aws-chunked bodies (the SDK's default checksums) are refused in so many words.
+    const chunked = await fetch(`${endpoints.s3}/${Bucket}/r/chunked`, {
+      method: 'PUT',
+      headers: { 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' },
+      body: 'x',
+    })
+    expect(chunked.status).toBe(501)
+    expect(await chunked.text()).toContain('<Code>NotImplemented</Code>')
+  })
+
+  it('keeps SQS and SNS requests for fauxqs on the same port', () => {
+    // Covered end to end by every queue test; here, that the endpoints are one.
+    expect(services.endpoints.s3).toBe(services.endpoints.sqs)
+    expect(services.endpoints.s3).toBe(services.endpoints.sns)
+  })
+})
+
+describe('the emulators local mode embeds', () => {
+  it('are the exact versions their glue (local/emulators.ts) is written against, pinned in package.json', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+    // An exact pin: a range would let a fresh install take a release the glue was not checked against.
+    expect(pkg.dependencies.fauxqs).toBe(FAUXQS_VERSION)
+    expect(pkg.dependencies.dynalite).toBe(DYNALITE_VERSION)
+    expect(installedVersion('fauxqs')).toBe(FAUXQS_VERSION)
+    expect(installedVersion('dynalite')).toBe(DYNALITE_VERSION)
+    // The private modules are where the glue looks for them, with the methods it calls.
+    const internals = await loadFauxqsInternals()
+    const { sqs } = internals.createStores()
+    expect(typeof sqs.allQueues).toBe('function')
+  })
+})
+
 describe('local services with a data directory', () => {
   let dataDir: string
   beforeAll(async () => {
@@ -276,6 +374,45 @@ describe('local services with a data directory', () => {
       expect(Attributes?.VisibilityTimeout).toBe('60')
     } finally {
       await second.stop()
+    }
+  })
+
+  it('load the objects of a data directory written by an earlier local mode (fauxqs file layout)', async () => {
+    // The layout fauxqs 2.4's file persistence wrote under <dataDir>/s3, as local mode kept objects before.
+    const dir = await mkdtemp(join(tmpdir(), 'pickup-services-old-'))
+    try {
+      const bucket = join(dir, 's3', 'buckets', 'pickup-local-cars')
+      await mkdir(join(bucket, 'objects', 'bagold'), { recursive: true })
+      await writeFile(
+        join(bucket, '.bucket.json'),
+        JSON.stringify({ name: 'pickup-local-cars', creationDate: '2026-01-01T00:00:00.000Z' }),
+      )
+      await writeFile(join(bucket, 'objects', 'bagold', 'bagold.car.data'), 'old car')
+      await writeFile(
+        join(bucket, 'objects', 'bagold', 'bagold.car.meta.json'),
+        JSON.stringify({
+          key: 'bagold/bagold.car',
+          contentType: 'application/octet-stream',
+          contentLength: 7,
+          etag: '"0b8e7a5c1e7d2c4b8e1f9a2c3d4e5f60"',
+          lastModified: '2026-01-01T00:00:00.000Z',
+          metadata: { cid: 'bafyold' },
+        }),
+      )
+      const services = await startServices({ dataDir: dir })
+      try {
+        const cars = createS3ObjectStore({
+          client: services.clients.s3,
+          bucket: services.names.destinationBucket,
+        })
+        const got = await cars.get('bagold/bagold.car')
+        expect(got?.metadata).toEqual({ cid: 'bafyold' })
+        expect((await readAll(got!.body)).toString()).toBe('old car')
+      } finally {
+        await services.stop()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })

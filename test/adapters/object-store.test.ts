@@ -21,7 +21,7 @@ objectStoreSuite('memory', async () => ({
   other: createMemoryObjectStore({ bucket: randomName('mem') }),
 }))
 
-objectStoreSuite('S3 (fauxqs)', async () => {
+objectStoreSuite('S3 (local mode, on disk)', async () => {
   const client = services.clients.s3
   const [bucket, otherBucket] = await Promise.all([
     createRandomBucket(services),
