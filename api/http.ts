@@ -14,6 +14,7 @@ import { createDynamoRequestStore } from '../adapters/dynamodb/requests.ts'
 import { createDynamoTokenStore } from '../adapters/dynamodb/tokens.ts'
 import { createDynamoWorkerRegistry } from '../adapters/dynamodb/workers.ts'
 import { createLogger } from '../adapters/log.ts'
+import { createEmfMetrics } from '../adapters/metrics/emf.ts'
 import { createSqsPinQueue } from '../adapters/sqs/queue.ts'
 import { parseConfig } from '../core/config.ts'
 import { PICKUP_VERSION } from '../core/version.ts'
@@ -61,6 +62,7 @@ export function createHttpAppFromEnv(
       queue: createSqsPinQueue({ client: aws.sqs, queueUrl: cfg.PIN_QUEUE_URL }),
       clock,
       log: createLogger('pickup-http'),
+      metrics: createEmfMetrics({ namespace: cfg.METRICS_NAMESPACE }),
       health: () => ({ ok: true }),
       workers,
     },

@@ -2,6 +2,7 @@
 import { createAwsClients } from '../../adapters/aws-clients.ts'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
 import { createLogger } from '../../adapters/log.ts'
+import { createEmfMetrics } from '../../adapters/metrics/emf.ts'
 import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
 import { createSnsEventSink } from '../../adapters/sns/events.ts'
 import { createSqsPinQueue } from '../../adapters/sqs/queue.ts'
@@ -32,5 +33,6 @@ export const handler = createValidateCarHandler(
     events: createSnsEventSink({ client: aws.sns, topicArn: cfg.CAR_STORED_TOPIC_ARN }),
     clock: { now: () => Date.now() },
     log: createLogger('pickup-validate-car'),
+    metrics: createEmfMetrics({ namespace: cfg.METRICS_NAMESPACE }),
   },
 )
