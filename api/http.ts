@@ -11,6 +11,7 @@ import { Config } from 'sst/node/config'
 import { createAwsClients } from '../adapters/aws-clients.ts'
 import { createStores, resourcesFromEnv } from '../adapters/compose.ts'
 import { createLogger } from '../adapters/log.ts'
+import { createEmfMetrics } from '../adapters/metrics/emf.ts'
 import { parseConfig } from '../core/config.ts'
 import { PICKUP_VERSION } from '../core/version.ts'
 import { createHttpApp } from './http/app.ts'
@@ -52,6 +53,7 @@ export function createHttpAppFromEnv(
       queue: stores.pinQueue(),
       clock,
       log: createLogger('pickup-http'),
+      metrics: createEmfMetrics({ namespace: cfg.METRICS_NAMESPACE }),
       health: () => ({ ok: true }),
       workers: stores.workers(),
     },

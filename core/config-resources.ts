@@ -10,6 +10,8 @@ export const resourcesSchema = z.object({
   TEMP_BUCKET: z.string().min(1),
   DESTINATION_BUCKET: z.string().min(1),
   CAR_STORED_TOPIC_ARN: z.string().min(1).optional(),
+  /** CloudWatch namespace of the metrics (EMF lines) a component writes; the stacks set `pickup/<stage>`. */
+  METRICS_NAMESPACE: z.string().min(1).default('pickup/local'),
   /** Path-style S3 URLs: needed for local emulators, never for AWS. */
   S3_FORCE_PATH_STYLE: z
     .enum(['true', 'false'])

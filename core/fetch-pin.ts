@@ -24,6 +24,7 @@ import {
   PickupError,
 } from './errors.ts'
 import { exportCar } from './export-car.ts'
+import { bytesPerSecond, dimensionValue, METRICS, type Metrics, noMetrics } from './metrics.ts'
 import { type FetchPhase, mergeOrigins, type PinJob, type Progress, tempCarKey } from './pin.ts'
 import { createPinWatcher, type PinWatcher } from './pin-watch.ts'
 import type { BlockSource, Clock, Logger, ObjectStore, PinStore } from './ports.ts'
@@ -55,6 +56,8 @@ export interface FetchPinContext {
   newId: () => string
   /** The worker's shared watcher of running pins; without one, the attempt reads its pin on its own. */
   watcher?: PinWatcher
+  /** Jobs started, finished and failed by reason; time searching vs transferring; fetch rate. */
+  metrics?: Metrics
 }
 
 export interface FetchPinHooks {
@@ -127,6 +130,10 @@ export async function fetchPin(
   const attempts = claim.pin.attempts
   const log = ctx.log.child({ cid: job.cid, attemptId, attempt: attempts })
   const started = ctx.clock.now()
+  const metrics = ctx.metrics ?? noMetrics
+  metrics.emit({ metric: METRICS.jobsStarted, value: 1 })
+  /** When the transfer slot was granted (the first block arrived, and any wait for a slot ended). */
+  let transferAt: number | undefined
   // Every requester's origins, not only those of the request that sent this job.
   const origins = mergeOrigins(claim.pin.origins, job.origins)
   const progress: Progress = {
@@ -205,6 +212,7 @@ export async function fetchPin(
     (transferReady ??= (async () => {
       stopStall()
       overall.pause()
+      metrics.emit({ metric: METRICS.searchTime, value: ctx.clock.now() - started })
       if (hooks.startTransfer) {
         setPhase('waiting')
         log.debug({}, 'found: waiting for a transfer slot')
@@ -213,6 +221,7 @@ export async function fetchPin(
       controller.signal.throwIfAborted()
       overall.resume()
       resetStall()
+      transferAt = ctx.clock.now()
       setPhase('transferring')
     })())
   const source: BlockSource = {
@@ -254,6 +263,12 @@ export async function fetchPin(
     const t = ctx.clock.now()
     await ctx.pins.heartbeat(job.cid, attemptId, t + limits.validationLeaseMs, { ...progress }, t)
     log.info({ bytes, blocks: progress.blocks, ms: ctx.clock.now() - started }, 'fetch done: CAR uploaded')
+    const transferMs = ctx.clock.now() - (transferAt ?? started)
+    metrics.emit(
+      { metric: METRICS.jobsFinished, value: 1 },
+      { metric: METRICS.transferTime, value: transferMs },
+      { metric: METRICS.fetchRate, value: bytesPerSecond(bytes, transferMs) },
+    )
     release(ctx, job.cid, log)
     return { kind: 'uploaded', attemptId, key, bytes, blocks: progress.blocks }
   } catch (thrown) {
@@ -269,6 +284,7 @@ export async function fetchPin(
       phase: progress.phase,
       ms: ctx.clock.now() - started,
     }
+    metrics.emit({ metric: METRICS.jobsFailed, value: 1, dimensions: { Reason: dimensionValue(code) } })
     if (cause instanceof FetchCancelledError) {
       if (await ctx.pins.cancel(job.cid, attemptId, ctx.clock.now())) {
         log.info(facts, 'fetch cancelled: no request wants the content any longer')

@@ -6,6 +6,7 @@
  */
 import { CID } from 'multiformats/cid'
 import { CopySourceChangedError } from './errors.ts'
+import { bytesPerSecond, dimensionValue, METRICS, type Metrics, noMetrics, sizeClass } from './metrics.ts'
 import { type CarInfo, destinationCarKey, parseTempCarKey } from './pin.ts'
 import type { Clock, EventSink, Logger, ObjectStore, PinQueue, PinStore } from './ports.ts'
 import { PERMANENT_CAR_FAULTS, validateCar } from './validate-car.ts'
@@ -18,6 +19,8 @@ export interface PromoteContext {
   events: EventSink
   clock: Clock
   log: Logger
+  /** Pins stored, time to pinned, CAR bytes and blocks, validation time and rate, invalid CARs by fault. */
+  metrics?: Metrics
 }
 
 export interface PromoteOptions {
@@ -63,12 +66,24 @@ export async function promoteCar(
   const object = await ctx.temp.get(key)
   if (!object) return { kind: 'ignored', why: 'object already handled' }
 
+  const metrics = ctx.metrics ?? noMetrics
+  const validating = ctx.clock.now()
   const verdict = await validateCar(object.body, {
     root: CID.parse(cid),
     maxBytes: opts.maxCarBytes,
     ...(opts.maxDagBlocks === undefined ? {} : { maxBlocks: opts.maxDagBlocks }),
   })
+  const validationMs = ctx.clock.now() - validating
+  metrics.emit(
+    { metric: METRICS.validationTime, value: validationMs },
+    { metric: METRICS.validationRate, value: bytesPerSecond(verdict.bytes, validationMs) },
+  )
   if (!verdict.valid) {
+    metrics.emit({
+      metric: METRICS.invalidCars,
+      value: 1,
+      dimensions: { FaultCode: dimensionValue(verdict.code) },
+    })
     const permanent = PERMANENT_CAR_FAULTS.has(verdict.code)
     const retried = await retryOrFail(
       cid,
@@ -101,7 +116,21 @@ export async function promoteCar(
     log.warn({ etag: object.etag }, 'the object changed after it was verified: not promoted')
     return { kind: 'ignored', why: 'object changed since it was verified' }
   }
-  const won = await ctx.pins.markPinned(cid, attemptId, car, ctx.clock.now())
+  const pinnedAt = ctx.clock.now()
+  const won = await ctx.pins.markPinned(cid, attemptId, car, pinnedAt)
+  // Counted by the delivery whose mark won: a redelivered event finishing the steps counts nothing again.
+  if (won) {
+    metrics.emit(
+      { metric: METRICS.pinsStored, value: 1 },
+      {
+        metric: METRICS.timeToPinned,
+        value: Math.max(0, pinnedAt - pin.created),
+        dimensions: { SizeClass: sizeClass(car.bytes) },
+      },
+      { metric: METRICS.carBytes, value: car.bytes },
+      { metric: METRICS.carBlocks, value: car.blocks },
+    )
+  }
   if (!won) {
     const current = await ctx.pins.get(cid)
     // The same bytes land at the same key, so only a differently ordered CAR is removed.

@@ -7,7 +7,9 @@
  */
 import { join, resolve } from 'node:path'
 import { createLogger } from '../adapters/log.ts'
+import { createEmfMetrics } from '../adapters/metrics/emf.ts'
 import { parseConfig } from '../core/config.ts'
+import { metricNamespace } from '../core/metrics.ts'
 import type { WorkerStatus } from '../pickup/worker.ts'
 import { type LocalConfig, localSchema } from './config.ts'
 import {
@@ -70,6 +72,8 @@ async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
       dataDir,
       clusterTokens,
       log,
+      // Beside the JSON log lines, as the deployed components write them; `pickup stats` reads the records.
+      metrics: createEmfMetrics({ namespace: metricNamespace('local') }),
       worker: cfg.LOCAL_WORKER,
       servicePorts: previous.ports,
       onWorkerReadyChange: (status) => {

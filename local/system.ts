@@ -22,6 +22,7 @@ import { createHttpApp } from '../api/http/app.ts'
 import { serveHttpApp } from '../api/http/node-server.ts'
 import { reconcileOptionsFromConfig } from '../api/reconcile.ts'
 import { createValidateCarHandler } from '../api/validate-car.ts'
+import { type Metrics, noMetrics } from '../core/metrics.ts'
 import type { BlockSource, Clock, Logger } from '../core/ports.ts'
 import { reconcilePins } from '../core/reconcile.ts'
 import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/unreferenced-content.ts'
@@ -42,6 +43,10 @@ export interface LocalSystemOptions {
   servicePorts?: { dynamodb?: number; fauxqs?: number }
   clusterTokens: string[]
   log: Logger
+  /** Where the API, the worker and the validator record their metrics (`npm start`: EMF lines on stdout). */
+  metrics?: Metrics
+  /** How often the worker reports its gauges (default METRICS_GAUGE_INTERVAL_MS). */
+  gaugeIntervalMs?: number
   /** Deleting content no request wants: how long it is kept (default 7 days) and how often to look (1 h). */
   unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
   /** Told when the worker's IPFS node starts or stops answering (the worker takes jobs only once it does). */
@@ -63,6 +68,7 @@ const clock: Clock = { now: () => Date.now() }
 
 export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOptions): Promise<LocalSystem> {
   const { log } = opts
+  const metrics = opts.metrics ?? noMetrics
   const stops: Array<() => Promise<void>> = []
   const stopAll = async () => {
     for (const stop of stops.reverse())
@@ -96,6 +102,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       ...promotePorts(stores),
       clock,
       log: log.child({ fn: 'validate-car' }),
+      metrics,
     })
     services.onObjectCreated(names.tempBucket, validate)
 
@@ -180,6 +187,8 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         log,
         ...(gc ? { onBusyChange: (jobs: number) => gc.jobs(jobs) } : {}),
         onReadyChange: opts.onWorkerReadyChange,
+        metrics,
+        ...(opts.gaugeIntervalMs === undefined ? {} : { gaugeIntervalMs: opts.gaugeIntervalMs }),
       })
       const w = worker
       stops.push(() => w.stop())
@@ -207,6 +216,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         queue,
         clock,
         log: log.child({ fn: 'http' }),
+        metrics,
         // Not ready while starting, nor while the worker's IPFS node does not answer.
         health: () => {
           const status = worker?.status()

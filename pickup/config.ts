@@ -61,6 +61,7 @@ export const workerEnvSchema = workerSchema
       WORKER_TABLE: true,
       PIN_QUEUE_URL: true,
       TEMP_BUCKET: true,
+      METRICS_NAMESPACE: true,
     }).shape,
   )
   .extend(sidecarSchema.shape)

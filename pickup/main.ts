@@ -18,6 +18,7 @@ import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
 import { createDiskGate } from '../adapters/kubo/disk-gate.ts'
 import { createKuboGc, type KuboGc } from '../adapters/kubo/gc.ts'
 import { createLogger } from '../adapters/log.ts'
+import { createEmfMetrics } from '../adapters/metrics/emf.ts'
 import { parseConfig } from '../core/config.ts'
 import type { BlockSource } from '../core/ports.ts'
 import { workerEnvSchema } from './config.ts'
@@ -103,6 +104,7 @@ const running = await startWorker(cfg, {
   ipfs,
   clock: { now: () => Date.now() },
   log,
+  metrics: createEmfMetrics({ namespace: cfg.METRICS_NAMESPACE }),
   onBusyChange: (jobs) => {
     void protection?.set(jobs > 0)
     gc?.jobs(jobs)

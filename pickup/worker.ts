@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { retryDelaySeconds, type WorkerConfig } from '../core/config.ts'
 import { type FetchLimits, fetchPin } from '../core/fetch-pin.ts'
+import { METRICS, METRICS_GAUGE_INTERVAL_MS, type Metrics, noMetrics } from '../core/metrics.ts'
 import { createPinWatcher } from '../core/pin-watch.ts'
 import { createPinWorker, type PinWorker } from '../core/pin-worker.ts'
 import type {
@@ -30,6 +31,10 @@ export interface WorkerParts {
   onBusyChange?: (jobs: number) => void
   /** Called when the worker becomes ready or stops being ready (its IPFS node answers, or stops answering). */
   onReadyChange?: (status: WorkerStatus) => void
+  /** Per-job figures, and the gauges of jobs searching, waiting and transferring (what autoscaling reads). */
+  metrics?: Metrics
+  /** How often the gauges are reported (default METRICS_GAUGE_INTERVAL_MS). */
+  gaugeIntervalMs?: number
 }
 
 /** Whether the worker's IPFS node answers; `problem` says what went wrong when it does not. */
@@ -151,6 +156,20 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   await check()
   schedule()
   worker.start()
+  // The gauges the scaling policy reads (stacks/worker.ts): reported from the start, idle included, so an idle
+  // task counts in the pool's average.
+  const metrics = parts.metrics ?? noMetrics
+  const reportLoad = () => {
+    const load = worker.load
+    metrics.emit(
+      { metric: METRICS.jobsSearching, value: load.searching },
+      { metric: METRICS.jobsWaiting, value: load.waiting },
+      { metric: METRICS.jobsTransferring, value: load.transferring },
+    )
+  }
+  reportLoad()
+  const gauges = setInterval(reportLoad, parts.gaugeIntervalMs ?? METRICS_GAUGE_INTERVAL_MS)
+  gauges.unref()
   log.info({ transferSlots: cfg.BATCH_SIZE, searchSlots: cfg.SEARCH_CONCURRENCY }, 'worker started')
 
   return {
@@ -160,6 +179,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
     async stop() {
       stopped = true
       clearTimeout(timer)
+      clearInterval(gauges)
       await checking
       await worker.stop(cfg.SHUTDOWN_GRACE_MS)
       watcher.stop()

@@ -7,6 +7,7 @@ import type { Duration } from 'aws-cdk-lib'
 import type { PolicyStatement } from 'aws-cdk-lib/aws-iam'
 import * as logs from 'aws-cdk-lib/aws-logs'
 import { type FunctionProps, Function as SstFunction, type Stack } from 'sst/constructs'
+import { metricNamespace } from '../core/metrics.ts'
 import type { DeployConfig } from './deploy-config.ts'
 import { BASIC_EXECUTION_ROLE, NODE_22_RUNTIME, suppress } from './nag.ts'
 import type { StagePolicy } from './stage.ts'
@@ -42,7 +43,12 @@ export function pickupFunction(
     tracing: 'disabled',
     nodejs: { format: 'esm' },
     logGroup,
-    environment: { LOG_LEVEL: cfg.LOG_LEVEL, ...props.environment },
+    // Every function writes its metrics (EMF lines) under the stage's namespace.
+    environment: {
+      LOG_LEVEL: cfg.LOG_LEVEL,
+      METRICS_NAMESPACE: metricNamespace(stack.stage),
+      ...props.environment,
+    },
     permissions: props.permissions,
     ...(props.bind ? { bind: props.bind } : {}),
     ...(props.reservedConcurrentExecutions === undefined

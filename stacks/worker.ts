@@ -25,6 +25,7 @@ import * as cr from 'aws-cdk-lib/custom-resources'
 import { type StackContext, use } from 'sst/constructs'
 import { useProject } from 'sst/project.js'
 import { workerSchema } from '../core/config.ts'
+import { metricNamespace } from '../core/metrics.ts'
 import { DataStack } from './data.ts'
 import {
   type DeployConfig,
@@ -47,8 +48,8 @@ export const HEALTH_PORT = 8081
 /** Same command as the Dockerfile's HEALTHCHECK (ECS ignores image health checks). */
 export const SIDECAR_HEALTH_COMMAND =
   "node -e \"fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||8081)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))\""
-/** Metric namespace of the worker's log-derived metrics, per stage. */
-export const workerMetricNamespace = (stage: string) => `pickup/${stage}`
+/** Metric namespace of the worker's log-derived metrics, per stage: the one its EMF lines use. */
+export const workerMetricNamespace = metricNamespace
 
 /**
  * The worker's environment: every tuning variable of core/config.ts as validated at deploy time (so the
@@ -267,15 +268,18 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
       ],
     }),
     essential: true,
-    environment: workerEnvironment(cfg, {
-      AWS_REGION: stack.region,
-      PIN_TABLE: data.tables.pins.tableName,
-      WORKER_TABLE: data.tables.workers.tableName,
-      PIN_QUEUE_URL: pipeline.queue.queueUrl,
-      TEMP_BUCKET: pipeline.temp.bucketName,
-      // A literal, not a reference: the service depends on this task definition.
-      ECS_SERVICE_NAME: serviceName,
-    }),
+    environment: {
+      ...workerEnvironment(cfg, {
+        AWS_REGION: stack.region,
+        PIN_TABLE: data.tables.pins.tableName,
+        WORKER_TABLE: data.tables.workers.tableName,
+        PIN_QUEUE_URL: pipeline.queue.queueUrl,
+        TEMP_BUCKET: pipeline.temp.bucketName,
+        // A literal, not a reference: the service depends on this task definition.
+        ECS_SERVICE_NAME: serviceName,
+      }),
+      METRICS_NAMESPACE: metricNamespace(app.stage),
+    },
     healthCheck: {
       command: ['CMD-SHELL', SIDECAR_HEALTH_COMMAND],
       interval: Duration.seconds(30),

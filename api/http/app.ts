@@ -46,7 +46,7 @@ export function createHttpApp(opts: HttpAppOptions, context: HttpAppContext): Ho
     app.route('/psa', createPinningServiceApi(opts.psa, { ...ctx, tokens: ctx.tokens }))
   app.route('/', createClusterApi(opts.cluster, ctx))
   // Paths of neither API: answered as the cluster API (served at the root) answers.
-  app.notFound((c) => clusterErrorResponse(c, notFound(c.req.method, c.req.path), ctx.log))
-  app.onError((err, c) => clusterErrorResponse(c, err, ctx.log))
+  app.notFound((c) => clusterErrorResponse(c, notFound(c.req.method, c.req.path), ctx.log, ctx.metrics))
+  app.onError((err, c) => clusterErrorResponse(c, err, ctx.log, ctx.metrics))
   return app
 }

@@ -7,13 +7,14 @@ import { Hono, type MiddlewareHandler } from 'hono'
 import { normalizeCid, parseCid } from '../../core/cid.ts'
 import { CLUSTER_OWNER, clusterRequestId, pinForCluster, unpinForCluster } from '../../core/cluster.ts'
 import { InvalidInputError } from '../../core/errors.ts'
+import { METRICS, type Metrics } from '../../core/metrics.ts'
 import { parseOrigins } from '../../core/origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from '../../core/pin.ts'
 import type { Clock, Logger, PinQueue, PinRequest, PinStore, RequestStore } from '../../core/ports.ts'
 import { getRequestsWithPins, getRequestWithPin } from '../../core/requests-with-pins.ts'
 import { createSecretMatcher } from './auth.ts'
 import { limitBody } from './body-limit.ts'
-import { clusterErrorResponse, HttpError } from './errors.ts'
+import { clusterErrorResponse, countClientError, HttpError } from './errors.ts'
 
 export interface ClusterApiContext {
   pins: PinStore
@@ -23,6 +24,8 @@ export interface ClusterApiContext {
   log: Logger
   /** Multiaddrs of live workers, handed to clients so their node can connect at once. */
   delegates: () => Promise<string[]>
+  /** Pin requests accepted and 4xx answers by reason. */
+  metrics?: Metrics
 }
 
 export interface ClusterApiOptions {
@@ -112,11 +115,12 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
   const authorized = createSecretMatcher(opts.basicAuthTokens)
   const peer = { id: opts.peerId, name: opts.peerName }
 
-  app.onError((err, c) => clusterErrorResponse(c, err, ctx.log))
-  app.notFound((c) => clusterErrorResponse(c, notFound(c.req.method, c.req.path), ctx.log))
+  app.onError((err, c) => clusterErrorResponse(c, err, ctx.log, ctx.metrics))
+  app.notFound((c) => clusterErrorResponse(c, notFound(c.req.method, c.req.path), ctx.log, ctx.metrics))
   const guard: MiddlewareHandler = async (c, next) => {
     const token = /^Basic\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1]
     if (!authorized(token)) {
+      countClientError(ctx.metrics, 'cluster', 401, 'UNAUTHORIZED')
       c.header('WWW-Authenticate', 'Basic realm="pickup", charset="UTF-8"')
       return c.json({ code: 401, message: 'Unauthorized' }, 401)
     }
@@ -162,6 +166,7 @@ export function createClusterApi(opts: ClusterApiOptions, ctx: ClusterApiContext
       { cid, name: options.name, meta: options.meta, origins: options.origins },
       ctx,
     )
+    ctx.metrics?.emit({ metric: METRICS.pinRequestsAccepted, value: 1, dimensions: { Api: 'cluster' } })
     return c.json(
       pinObject(
         cid,

@@ -16,7 +16,14 @@ const aws = resourcesSchema.pick({ AWS_REGION: true, S3_FORCE_PATH_STYLE: true }
  * point reads them from the environment.
  */
 export const httpEnvSchema = aws
-  .extend(resourcesSchema.pick({ PIN_TABLE: true, WORKER_TABLE: true, PIN_QUEUE_URL: true }).shape)
+  .extend(
+    resourcesSchema.pick({
+      PIN_TABLE: true,
+      WORKER_TABLE: true,
+      PIN_QUEUE_URL: true,
+      METRICS_NAMESPACE: true,
+    }).shape,
+  )
   .extend({
     REQUEST_TABLE: z.string().min(1),
     TOKEN_TABLE: z.string().min(1),
@@ -52,6 +59,7 @@ export const validateCarEnvSchema = aws
       PIN_QUEUE_URL: true,
       TEMP_BUCKET: true,
       DESTINATION_BUCKET: true,
+      METRICS_NAMESPACE: true,
     }).shape,
   )
   .extend({ CAR_STORED_TOPIC_ARN: z.string().min(1) })

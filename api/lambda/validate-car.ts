@@ -8,6 +8,7 @@ import {
   storeOptionsFromConfig,
 } from '../../adapters/compose.ts'
 import { createLogger } from '../../adapters/log.ts'
+import { createEmfMetrics } from '../../adapters/metrics/emf.ts'
 import { parseConfig } from '../../core/config.ts'
 import { createValidateCarHandler } from '../validate-car.ts'
 import { validateCarEnvSchema } from './env.ts'
@@ -19,4 +20,5 @@ export const handler = createValidateCarHandler(promoteOptionsFromConfig(cfg), {
   ...promotePorts(stores),
   clock: { now: () => Date.now() },
   log: createLogger('pickup-validate-car'),
+  metrics: createEmfMetrics({ namespace: cfg.METRICS_NAMESPACE }),
 })

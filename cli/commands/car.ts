@@ -8,12 +8,8 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Command } from 'commander'
 import { openStoredCar } from '../../core/pin-admin.ts'
-<<<<<<< HEAD
-import { CliError } from '../backend.ts'
-import type { CliContext } from '../context.ts'
-=======
 import { CliError, storesOf } from '../backend.ts'
->>>>>>> structcore
+import type { CliContext } from '../context.ts'
 import { formatBytes } from '../format.ts'
 import { createProgress } from '../progress.ts'
 

@@ -14,13 +14,8 @@ import {
   redriveDeadLetters,
 } from '../../core/dead-letters.ts'
 import type { Logger } from '../../core/ports.ts'
-<<<<<<< HEAD
-import type { Backend } from '../backend.ts'
-import { CliError } from '../backend.ts'
-import type { CliContext } from '../context.ts'
-=======
 import { type Backend, CliError, storesOf } from '../backend.ts'
->>>>>>> structcore
+import type { CliContext } from '../context.ts'
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
 import { createProgress } from '../progress.ts'
 

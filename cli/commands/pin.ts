@@ -5,11 +5,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { PIN_STATUSES, type Pin, type PinStatus } from '../../core/pin.ts'
 import { listPins, retryPin, showPin } from '../../core/pin-admin.ts'
-<<<<<<< HEAD
-import type { CliContext } from '../context.ts'
-=======
 import { storesOf } from '../backend.ts'
->>>>>>> structcore
+import type { CliContext } from '../context.ts'
 import { formatAge, formatBytes, formatTable, isoTime, toJson, truncate } from '../format.ts'
 import { cliLogger, positiveInt } from './dlq.ts'
 

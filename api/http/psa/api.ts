@@ -7,6 +7,7 @@
 import { Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { authenticate } from '../../../core/access-tokens.ts'
+import { METRICS, type Metrics } from '../../../core/metrics.ts'
 import type { Clock, Logger, PinQueue, PinStore, RequestStore, TokenStore } from '../../../core/ports.ts'
 import {
   createPsaRequest,
@@ -30,6 +31,8 @@ export interface PinningServiceApiContext {
   log: Logger
   /** Delegates (core/delegates.ts), shared with the cluster API; possibly none. */
   delegates: () => Promise<string[]>
+  /** Pin requests accepted and 4xx answers by reason. */
+  metrics?: Metrics
 }
 
 export interface PinningServiceApiOptions {
@@ -38,6 +41,8 @@ export interface PinningServiceApiOptions {
 }
 
 type Env = { Variables: { user: string } }
+
+const PSA = { Api: 'psa' }
 
 export function createPinningServiceApi(
   opts: PinningServiceApiOptions,
@@ -60,7 +65,8 @@ export function createPinningServiceApi(
   }
   const core = { ...ctx, allowPrivateOrigins: opts.allowPrivateOrigins }
 
-  app.onError((err, c) => psaErrorResponse(c, err, ctx.log))
+  app.onError((err, c) => psaErrorResponse(c, err, ctx.log, ctx.metrics))
+  const accepted = () => ctx.metrics?.emit({ metric: METRICS.pinRequestsAccepted, value: 1, dimensions: PSA })
   // Browsers (Helia's remote pinning in a web page) call from other origins. Tokens travel in a header,
   // never in cookies, so any origin may ask; preflights are answered before authentication.
   app.use(
@@ -93,6 +99,7 @@ export function createPinningServiceApi(
     const pin = decodePinBody(await c.req.text())
     const addrs = await delegates()
     const created = await createPsaRequest({ user: c.get('user'), pin }, core)
+    accepted()
     return c.json(pinStatusJson(created, addrs, ctx.clock.now()), 202)
   })
 
@@ -111,6 +118,7 @@ export function createPinningServiceApi(
       { user: c.get('user'), requestid: c.req.param('requestid'), pin },
       core,
     )
+    accepted()
     return c.json(pinStatusJson(replaced, addrs, ctx.clock.now()), 202)
   })
 

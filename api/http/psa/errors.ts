@@ -7,9 +7,10 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { UnauthorizedError } from '../../../core/access-tokens.ts'
 import { InvalidCidError, InvalidInputError, PickupError } from '../../../core/errors.ts'
+import type { Metrics } from '../../../core/metrics.ts'
 import type { Logger } from '../../../core/ports.ts'
 import { RequestNotFoundError } from '../../../core/psa-requests.ts'
-import { HttpError } from '../errors.ts'
+import { countClientError, HttpError } from '../errors.ts'
 
 export interface FailureJson {
   error: { reason: string; details?: string }
@@ -28,8 +29,9 @@ function classify(err: unknown): { status: ContentfulStatusCode; reason: string 
   return { status: 500, reason: 'INTERNAL_SERVER_ERROR' }
 }
 
-export function psaErrorResponse(c: Context, err: unknown, log: Logger): Response {
+export function psaErrorResponse(c: Context, err: unknown, log: Logger, metrics?: Metrics): Response {
   const { status, reason } = classify(err)
+  countClientError(metrics, 'psa', status, reason)
   if (status >= 500) {
     log.error(
       {
