@@ -24,6 +24,7 @@ import type {
   WorkerRegistry,
 } from '../core/ports.ts'
 import type { PromoteContext, PromoteOptions } from '../core/promote-car.ts'
+import { retryPolicyFromConfig } from '../core/retry-policy.ts'
 import { createDynamoPinStore } from './dynamodb/pins.ts'
 import { type CountCacheOptions, createDynamoRequestStore } from './dynamodb/requests.ts'
 import { createDynamoTokenStore } from './dynamodb/tokens.ts'
@@ -216,12 +217,19 @@ export function resourcesFromEnv(env: object): (name: ResourceName) => string {
 
 /** The validator's settings (core/promote-car.ts), from the worker's configuration it shares. */
 export function promoteOptionsFromConfig(
-  cfg: Pick<WorkerConfig, 'MAX_CAR_BYTES' | 'MAX_DAG_BLOCKS' | 'MAX_ATTEMPTS' | 'RETRY_BASE_DELAY_SECONDS'>,
+  cfg: Pick<
+    WorkerConfig,
+    | 'MAX_CAR_BYTES'
+    | 'MAX_DAG_BLOCKS'
+    | 'MAX_ATTEMPTS'
+    | 'RETRY_BASE_DELAY_SECONDS'
+    | 'RETRY_MAX_DELAY_SECONDS'
+  >,
 ): PromoteOptions {
   return {
     maxCarBytes: cfg.MAX_CAR_BYTES,
     maxDagBlocks: cfg.MAX_DAG_BLOCKS,
     maxAttempts: cfg.MAX_ATTEMPTS,
-    retryDelaySeconds: cfg.RETRY_BASE_DELAY_SECONDS,
+    retry: retryPolicyFromConfig(cfg),
   }
 }

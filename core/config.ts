@@ -51,7 +51,7 @@ export const workerSchema = z.object({
   UPLOAD_PART_BYTES: int(8 * MiB, 5 * MiB),
   /** How long a received message stays invisible; the worker renews it every third of this while it works. */
   VISIBILITY_TIMEOUT_SECONDS: int(DEFAULT_VISIBILITY_TIMEOUT_SECONDS, 10),
-  /** First retry delay; it doubles with every receive, up to RETRY_MAX_DELAY_SECONDS. */
+  /** First retry delay; it doubles with every receive, up to RETRY_MAX_DELAY_SECONDS (core/retry-policy.ts). */
   RETRY_BASE_DELAY_SECONDS: int(30),
   RETRY_MAX_DELAY_SECONDS: int(900),
   /** How often a running job records its progress on the pin (bytes and blocks so far). */
@@ -89,15 +89,4 @@ export class ConfigError extends Error {
     this.name = 'ConfigError'
     this.problems = problems
   }
-}
-
-/** Retry delay for the n-th receive (1-based): exponential, capped, with up to 20% jitter. */
-export function retryDelaySeconds(
-  receiveCount: number,
-  cfg: Pick<WorkerConfig, 'RETRY_BASE_DELAY_SECONDS' | 'RETRY_MAX_DELAY_SECONDS'>,
-  random: () => number = Math.random,
-): number {
-  const exp = cfg.RETRY_BASE_DELAY_SECONDS * 2 ** Math.max(0, receiveCount - 1)
-  const capped = Math.min(cfg.RETRY_MAX_DELAY_SECONDS, exp)
-  return Math.min(cfg.RETRY_MAX_DELAY_SECONDS, Math.round(capped * (1 + 0.2 * random())))
 }

@@ -19,9 +19,12 @@ import { describeError, ShutdownError } from './errors.ts'
 import type { FetchOutcome } from './fetch-pin.ts'
 import type { PinJob } from './pin.ts'
 import type { JobQueue, Logger, ReceivedJob } from './ports.ts'
-
-/** SQS's longest message delay. */
-const MAX_DELAY_SECONDS = 900
+import {
+  jobRetryDelaySeconds,
+  MAX_DELAY_SECONDS,
+  type RetryPolicy,
+  receiveBackoffMs,
+} from './retry-policy.ts'
 
 export interface PinWorkerOptions {
   /** Jobs transferring at once (BATCH_SIZE). */
@@ -36,7 +39,10 @@ export interface PinWorkerOptions {
   fetchTimeoutMs: number
   /** Long-poll wait. */
   waitSeconds?: number
-  retryDelaySeconds: (receiveCount: number) => number
+  /** The delay of a retryable failure's release, by receive count (core/retry-policy.ts). */
+  retry: RetryPolicy
+  /** For the retry delay's jitter; Math.random by default. */
+  random?: () => number
 }
 
 /** What a running job can ask of the worker. */
@@ -85,6 +91,8 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   let transferring = 0
   const waiters: Waiter[] = []
   const log = ctx.log
+  const retryDelay = (message: ReceivedJob) =>
+    jobRetryDelaySeconds(message.receiveCount, opts.retry, opts.random)
 
   const wake = () => {
     const resolve = wakePoll
@@ -177,7 +185,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       } catch (err) {
         if (polling.signal.aborted) break
         failures++
-        const backoffMs = Math.min(30_000, 250 * 2 ** failures)
+        const backoffMs = receiveBackoffMs(failures)
         log.error({ err: describeError(err), backoffMs }, 'receive failed')
         await sleep(backoffMs, polling.signal)
       }
@@ -231,7 +239,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     }
     try {
       if (outcome) await settleMessage(message, outcome, jobLog)
-      else await releaseOrResend(message, opts.retryDelaySeconds(message.receiveCount), jobLog)
+      else await releaseOrResend(message, retryDelay(message), jobLog)
     } catch (err) {
       // Settling failed (SQS unreachable, say): the message reappears when its visibility runs out.
       jobLog.error({ err: describeError(err) }, 'settling the message failed: SQS will deliver it again')
@@ -255,7 +263,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       return
     }
     const now = outcome.retryNow || outcome.code === new ShutdownError().code
-    await releaseOrResend(message, now ? 0 : opts.retryDelaySeconds(message.receiveCount), jobLog)
+    await releaseOrResend(message, now ? 0 : retryDelay(message), jobLog)
   }
 
   /**

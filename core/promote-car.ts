@@ -9,6 +9,7 @@ import { CopySourceChangedError } from './errors.ts'
 import { bytesPerSecond, dimensionValue, METRICS, type Metrics, noMetrics, sizeClass } from './metrics.ts'
 import { type CarInfo, destinationCarKey, parseTempCarKey } from './pin.ts'
 import type { Clock, EventSink, Logger, ObjectStore, PinQueue, PinStore } from './ports.ts'
+import { jobRetryDelaySeconds, type RetryPolicy } from './retry-policy.ts'
 import { PERMANENT_CAR_FAULTS, validateCar } from './validate-car.ts'
 
 export interface PromoteContext {
@@ -28,8 +29,8 @@ export interface PromoteOptions {
   /** Most distinct blocks (link targets included) of one DAG; default DEFAULT_MAX_DAG_BLOCKS. */
   maxDagBlocks?: number
   maxAttempts: number
-  /** Delay before the retry of an attempt whose CAR was invalid. */
-  retryDelaySeconds: number
+  /** The retry of an attempt whose CAR was invalid waits as a failed fetch's does (core/retry-policy.ts). */
+  retry: RetryPolicy
 }
 
 export type PromoteOutcome =
@@ -208,6 +209,9 @@ async function retryOrFail(
     ctx.clock.now(),
   )
   if (settled && retry)
-    await ctx.queue.send({ cid, origins: pin.origins }, { delaySeconds: opts.retryDelaySeconds })
+    await ctx.queue.send(
+      { cid, origins: pin.origins },
+      { delaySeconds: jobRetryDelaySeconds(pin.attempts, opts.retry) },
+    )
   return settled && retry
 }

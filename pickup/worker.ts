@@ -4,7 +4,7 @@
  * and by local mode alike.
  */
 import { randomUUID } from 'node:crypto'
-import { retryDelaySeconds, type WorkerConfig } from '../core/config.ts'
+import type { WorkerConfig } from '../core/config.ts'
 import { type FetchLimits, fetchPin } from '../core/fetch-pin.ts'
 import { METRICS, METRICS_GAUGE_INTERVAL_MS, type Metrics, noMetrics } from '../core/metrics.ts'
 import { createPinWatcher } from '../core/pin-watch.ts'
@@ -18,6 +18,7 @@ import type {
   PinStore,
   WorkerRegistry,
 } from '../core/ports.ts'
+import { retryPolicyFromConfig } from '../core/retry-policy.ts'
 import { createIpfsGate } from './ipfs-gate.ts'
 
 export interface WorkerParts {
@@ -92,7 +93,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       searchSlots: cfg.SEARCH_CONCURRENCY,
       visibilityTimeoutSeconds: cfg.VISIBILITY_TIMEOUT_SECONDS,
       fetchTimeoutMs: cfg.FETCH_TIMEOUT_MS,
-      retryDelaySeconds: (n) => retryDelaySeconds(n, cfg),
+      retry: retryPolicyFromConfig(cfg),
     },
     {
       queue: gate.queue,

@@ -202,6 +202,7 @@ export function PipelineStack({ app, stack }: StackContext): PipelineResources {
         MAX_DAG_BLOCKS: String(cfg.MAX_DAG_BLOCKS),
         MAX_ATTEMPTS: String(cfg.MAX_ATTEMPTS),
         RETRY_BASE_DELAY_SECONDS: String(cfg.RETRY_BASE_DELAY_SECONDS),
+        RETRY_MAX_DELAY_SECONDS: String(cfg.RETRY_MAX_DELAY_SECONDS),
         VALIDATOR_READ_PART_BYTES: String(cfg.VALIDATOR_READ_PART_BYTES),
         VALIDATOR_READ_CONCURRENCY: String(cfg.VALIDATOR_READ_CONCURRENCY),
       },

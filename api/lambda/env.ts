@@ -69,6 +69,7 @@ export const validateCarEnvSchema = aws
       MAX_DAG_BLOCKS: true,
       MAX_ATTEMPTS: true,
       RETRY_BASE_DELAY_SECONDS: true,
+      RETRY_MAX_DELAY_SECONDS: true,
     }).shape,
   )
   .extend(validatorReadSchema.shape)

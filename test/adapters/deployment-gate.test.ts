@@ -135,7 +135,7 @@ describe('deployment gate (against stand-ins of the task metadata endpoint and t
         visibilityTimeoutSeconds: 300,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
-        retryDelaySeconds: () => 0,
+        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
       },
       {
         queue: gate.gate(queue),

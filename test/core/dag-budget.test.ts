@@ -175,7 +175,12 @@ describe('a budget of blocks per DAG', () => {
     expect(PERMANENT_CAR_FAULTS.has('DAG_TOO_MANY_BLOCKS')).toBe(true)
     const out = await promoteCar(
       tempCarKey(cid, 'att'),
-      { maxCarBytes: 1 << 20, maxDagBlocks: 40, maxAttempts: 3, retryDelaySeconds: 0 },
+      {
+        maxCarBytes: 1 << 20,
+        maxDagBlocks: 40,
+        maxAttempts: 3,
+        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+      },
       {
         pins,
         temp,

@@ -46,7 +46,7 @@ describe('pin worker', () => {
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
-        retryDelaySeconds: () => 0,
+        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
       },
       {
         queue,
@@ -88,7 +88,7 @@ describe('pin worker', () => {
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
-        retryDelaySeconds: () => 0,
+        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
       },
       {
         queue,
@@ -142,7 +142,7 @@ describe('pin worker', () => {
         visibilityTimeoutSeconds: 1,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
-        retryDelaySeconds: () => 0,
+        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
       },
       {
         queue,
@@ -166,8 +166,15 @@ describe('pin worker', () => {
   })
 
   it('releases a retryable failure with the delay for its receive count, and deletes a final one', async () => {
-    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
     const delays: number[] = []
+    // The delay asked for is recorded; the message comes back at once, so the test does not wait it out.
+    const queue: typeof memory = Object.assign(Object.create(memory), {
+      release: async (receipt: string, delaySeconds: number) => {
+        delays.push(delaySeconds)
+        return memory.release(receipt, 0)
+      },
+    })
     const seen: Array<{ cid: string }> = []
     worker = createPinWorker(
       {
@@ -176,10 +183,9 @@ describe('pin worker', () => {
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
-        retryDelaySeconds: (n) => {
-          delays.push(n)
-          return 0
-        },
+        // 10 s doubling per receive, no jitter: the delays say which receive each was.
+        retry: { baseDelaySeconds: 10, maxDelaySeconds: 900 },
+        random: () => 0,
       },
       {
         queue,
@@ -194,7 +200,7 @@ describe('pin worker', () => {
     await queue.send({ cid: 'a', origins: [] })
     worker.start()
     await waitFor(() => seen.length === 3 && queue.stats().invisible === 0)
-    expect(delays).toEqual([1, 2])
+    expect(delays).toEqual([10, 20])
     expect(queue.stats()).toEqual({ visible: 0, invisible: 0 })
   })
 
@@ -208,7 +214,7 @@ describe('pin worker', () => {
         visibilityTimeoutSeconds: 30,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
-        retryDelaySeconds: () => 0,
+        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
       },
       {
         queue,
@@ -258,7 +264,7 @@ describe('pin worker', () => {
           visibilityTimeoutSeconds: 30,
           fetchTimeoutMs: 60_000,
           waitSeconds: 1,
-          retryDelaySeconds: () => 0,
+          retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
         },
         {
           queue,
@@ -300,7 +306,7 @@ describe('pin worker', () => {
         visibilityTimeoutSeconds: 300,
         fetchTimeoutMs: 60_000,
         waitSeconds: 1,
-        retryDelaySeconds: () => 60,
+        retry: { baseDelaySeconds: 60, maxDelaySeconds: 900 },
       },
       {
         queue,

@@ -63,7 +63,11 @@ async function* chunks(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   yield bytes
 }
 
-const promoteOpts = { maxCarBytes: limits.maxCarBytes, maxAttempts: 3, retryDelaySeconds: 0 }
+const promoteOpts = {
+  maxCarBytes: limits.maxCarBytes,
+  maxAttempts: 3,
+  retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+}
 const promoteCtx = () => ({ pins, temp, destination, queue, events, clock, log })
 
 describe('requestPin', () => {

@@ -86,7 +86,7 @@ function harness(opts: {
       fetchTimeoutMs: limits.fetchTimeoutMs,
       waitSeconds: 1,
       // Failed jobs do not come back during a test.
-      retryDelaySeconds: () => 600,
+      retry: { baseDelaySeconds: 600, maxDelaySeconds: 900 },
     },
     {
       queue,
@@ -104,7 +104,11 @@ function harness(opts: {
         if (outcome.kind === 'uploaded') {
           await promoteCar(
             outcome.key,
-            { maxCarBytes: limits.maxCarBytes, maxAttempts: 3, retryDelaySeconds: 0 },
+            {
+              maxCarBytes: limits.maxCarBytes,
+              maxAttempts: 3,
+              retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+            },
             { pins, temp, destination, queue, events, clock, log },
           )
         }

@@ -31,7 +31,11 @@ const limits: FetchLimits = {
   partBytes: 5 * 1024 * 1024,
   validationLeaseMs: 60_000,
 }
-const promoteOpts = { maxCarBytes: limits.maxCarBytes, maxAttempts: 3, retryDelaySeconds: 0 }
+const promoteOpts = {
+  maxCarBytes: limits.maxCarBytes,
+  maxAttempts: 3,
+  retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+}
 const clock = { now: () => Date.now() }
 const log = createTestLogger()
 let ids = 0
