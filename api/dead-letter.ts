@@ -31,10 +31,7 @@ export function createDeadLetterHandler(ctx: DeadLetterContext) {
       try {
         await handle(record)
       } catch (err) {
-        ctx.log.error(
-          { messageId: record.messageId, err: err instanceof Error ? err.stack : String(err) },
-          'dead letter not handled; it will be tried again',
-        )
+        ctx.log.error({ messageId: record.messageId, err }, 'dead letter not handled; it will be tried again')
         batchItemFailures.push({ itemIdentifier: record.messageId })
       }
     }

@@ -15,7 +15,7 @@ export function createValidateCarHandler(opts: PromoteOptions, ctx: PromoteConte
       try {
         await promoteCar(key, opts, ctx)
       } catch (err) {
-        ctx.log.error({ key, err: err instanceof Error ? err.stack : String(err) }, 'validation crashed')
+        ctx.log.error({ key, err }, 'validation crashed')
         failures.push(err)
       }
     }

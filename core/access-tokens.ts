@@ -4,7 +4,7 @@
  * and the stored hash is compared with the computed one in constant time after the lookup.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { InvalidInputError, PickupError } from './errors.ts'
+import { InvalidInputError, TokenNotFoundError, UnauthorizedError } from './errors.ts'
 import type { AccessTokenRecord, Clock, TokenStore } from './ports.ts'
 
 export const TOKEN_PREFIX = 'pk_'
@@ -21,19 +21,6 @@ export interface TokenContext {
 }
 
 /** Missing, malformed, unknown or revoked token. */
-export class UnauthorizedError extends PickupError {
-  readonly code = 'UNAUTHORIZED'
-  override readonly retryable = false
-  constructor(message = 'the access token is missing or invalid') {
-    super(message)
-  }
-}
-
-export class TokenNotFoundError extends PickupError {
-  readonly code = 'TOKEN_NOT_FOUND'
-  override readonly retryable = false
-}
-
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }

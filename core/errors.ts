@@ -25,6 +25,30 @@ export class InvalidInputError extends PickupError {
   }
 }
 
+/** No access token, or one pickup does not know (Pinning Service API). */
+export class UnauthorizedError extends PickupError {
+  readonly code = 'UNAUTHORIZED'
+  override readonly retryable = false
+  constructor(message = 'the access token is missing or invalid') {
+    super(message)
+  }
+}
+
+/** An access token an operator named does not exist (`pickup token revoke`). */
+export class TokenNotFoundError extends PickupError {
+  readonly code = 'TOKEN_NOT_FOUND'
+  override readonly retryable = false
+}
+
+/** No pin request with this requestid for this user (Pinning Service API). */
+export class RequestNotFoundError extends PickupError {
+  readonly code = 'NOT_FOUND'
+  override readonly retryable = false
+  constructor() {
+    super('no pin request with this requestid')
+  }
+}
+
 /** The DAG is larger than MAX_CAR_BYTES. Retrying cannot help, so the pin fails at once. */
 export class CarTooLargeError extends PickupError {
   readonly code = 'CAR_TOO_LARGE'

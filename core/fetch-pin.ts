@@ -103,7 +103,7 @@ export class LeaseLostError extends PickupError {
 /** Lets the source drop the blocks it kept for this pin, in the background. */
 function release(ctx: FetchPinContext, cid: string, log: Logger): void {
   ctx.ipfs.release?.(CID.parse(cid)).catch((err: unknown) => {
-    log.warn({ err: describeError(err) }, 'could not release the fetched blocks')
+    log.warn({ err }, 'could not release the fetched blocks')
   })
 }
 
@@ -186,7 +186,7 @@ export async function fetchPin(
         phaseWritten = written
       } catch (err) {
         // A failed heartbeat is not fatal: the lease outlives several missed beats.
-        log.warn({ err: describeError(err) }, 'heartbeat failed')
+        log.warn({ err }, 'heartbeat failed')
       }
     })
   }

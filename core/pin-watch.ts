@@ -4,7 +4,6 @@
  * marked unreferenced) and stops within one interval. Hundreds of attempts searching at once cost one batched
  * read (`PinStore.getMany`: BatchGetItem, 100 keys a call) per interval instead of a read or write each.
  */
-import { describeError } from './errors.ts'
 import type { Pin } from './pin.ts'
 import type { Logger, PinStore } from './ports.ts'
 
@@ -38,7 +37,7 @@ export function createPinWatcher(
         }
       }
     } catch (err) {
-      ctx.log.warn({ err: describeError(err), pins: snapshot.length }, 'reading the running pins failed')
+      ctx.log.warn({ err, pins: snapshot.length }, 'reading the running pins failed')
     } finally {
       reading = false
     }

@@ -15,7 +15,7 @@
  * frees always has work. While a job runs, its message's visibility is extended; when it ends, the message
  * is deleted (done, cancelled, or failed for good) or released with a growing delay (to be retried).
  */
-import { describeError, ShutdownError } from './errors.ts'
+import { ShutdownError } from './errors.ts'
 import type { FetchOutcome } from './fetch-pin.ts'
 import type { PinJob } from './pin.ts'
 import type { JobQueue, Logger, ReceivedJob } from './ports.ts'
@@ -105,7 +105,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     ctx.onBusyChange?.(running.size)
     p.catch((err) => {
       // handle() logs and settles its own failures; this is the last line: never an unhandled rejection.
-      log.error({ err: describeError(err) }, 'job ended with an error: SQS will deliver its message again')
+      log.error({ err }, 'job ended with an error: SQS will deliver its message again')
     }).finally(() => {
       running.delete(p)
       ctx.onBusyChange?.(running.size)
@@ -186,7 +186,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
         if (polling.signal.aborted) break
         failures++
         const backoffMs = receiveBackoffMs(failures)
-        log.error({ err: describeError(err), backoffMs }, 'receive failed')
+        log.error({ err, backoffMs }, 'receive failed')
         await sleep(backoffMs, polling.signal)
       }
     }
@@ -222,7 +222,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       const activeMs = now - started - waitedMs - (waitingSince === undefined ? 0 : now - waitingSince)
       if (activeMs > opts.fetchTimeoutMs) return clearInterval(extender)
       ctx.queue.extend(message.receipt, opts.visibilityTimeoutSeconds).catch((err) => {
-        jobLog.warn({ err: describeError(err) }, 'visibility extension failed')
+        jobLog.warn({ err }, 'visibility extension failed')
       })
     }, extendEveryMs)
     let outcome: FetchOutcome | undefined
@@ -230,7 +230,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       outcome = await ctx.run(message.job, abort.signal, timed)
     } catch (err) {
       // An unexpected error (the pin table unreachable, say): the message comes back after a delay.
-      jobLog.error({ err: describeError(err) }, 'job crashed')
+      jobLog.error({ err }, 'job crashed')
     } finally {
       clearInterval(extender)
       jobAborts.delete(abort)
@@ -242,7 +242,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       else await releaseOrResend(message, retryDelay(message), jobLog)
     } catch (err) {
       // Settling failed (SQS unreachable, say): the message reappears when its visibility runs out.
-      jobLog.error({ err: describeError(err) }, 'settling the message failed: SQS will deliver it again')
+      jobLog.error({ err }, 'settling the message failed: SQS will deliver it again')
     }
   }
 
@@ -258,7 +258,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     }
     if (outcome.kind !== 'failed' || !outcome.retryable) {
       await ctx.queue.delete(message.receipt).catch((err) => {
-        jobLog.warn({ err: describeError(err) }, 'delete failed: the message will be delivered again')
+        jobLog.warn({ err }, 'delete failed: the message will be delivered again')
       })
       return
     }
@@ -274,7 +274,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     try {
       await ctx.queue.release(message.receipt, delaySeconds)
     } catch (err) {
-      jobLog.warn({ err: describeError(err) }, 'release failed: sending the job again')
+      jobLog.warn({ err }, 'release failed: sending the job again')
       await ctx.queue.send(message.job, { delaySeconds: Math.min(MAX_DELAY_SECONDS, delaySeconds) })
     }
   }

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto'
 import { base32 } from 'multiformats/bases/base32'
 import { psaOwner } from './access-tokens.ts'
 import { MAX_CONTENT_KEY_LENGTH, normalizeCid } from './cid.ts'
-import { PickupError } from './errors.ts'
+import { RequestNotFoundError } from './errors.ts'
 import { parseOrigins } from './origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from './pin.ts'
 import type {
@@ -74,14 +74,6 @@ export interface PsaListQuery {
 export interface PsaListResult {
   count: number
   results: PsaRequestView[]
-}
-
-export class RequestNotFoundError extends PickupError {
-  readonly code = 'NOT_FOUND'
-  override readonly retryable = false
-  constructor() {
-    super('no pin request with this requestid')
-  }
 }
 
 /** `<26 random base32 characters>-<content key>`: any key normalizeCid accepts. */

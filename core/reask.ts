@@ -144,7 +144,7 @@ export function withReasking(source: BlockSource, opts: ReaskOptions = {}): Reas
           try {
             await opts.onReask?.(cid, want.reasks)
           } catch (err) {
-            opts.log?.warn({ cid: cid.toString(), err: String(err) }, 're-ask hook failed')
+            opts.log?.warn({ cid: cid.toString(), err }, 're-ask hook failed')
           }
           outer?.throwIfAborted()
         }

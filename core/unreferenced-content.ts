@@ -21,7 +21,6 @@
  * CAR is there and copies it again if a delete landed between its copy and its mark (core/promote-car.ts).
  * Whichever of the two deletes the sweep's comes after, the mark or the validator's check sees it.
  */
-import { describeError } from './errors.ts'
 import type { Clock, Logger, ObjectStore, PinStore, RequestStore } from './ports.ts'
 
 export const DEFAULT_UNREFERENCED_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
@@ -162,7 +161,7 @@ export async function sweepUnreferenced(ctx: SweepContext, opts: SweepOptions): 
           result.bytesFreed += deleted.car.bytes
         } catch (err) {
           log.error(
-            { key: deleted.car.key, err: describeError(err) },
+            { key: deleted.car.key, err },
             'unreferenced content: pin deleted but its CAR was not; delete the object by hand',
           )
         }

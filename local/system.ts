@@ -71,8 +71,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
   const metrics = opts.metrics ?? noMetrics
   const stops: Array<() => Promise<void>> = []
   const stopAll = async () => {
-    for (const stop of stops.reverse())
-      await stop().catch((err) => log.error({ err: String(err) }, 'stop failed'))
+    for (const stop of stops.reverse()) await stop().catch((err) => log.error({ err }, 'stop failed'))
   }
   let ready = false
   try {
@@ -239,9 +238,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
             limit: 1000,
           },
         )
-          .catch((err) =>
-            sweepLog.error({ err: err instanceof Error ? err.stack : String(err) }, 'sweep failed'),
-          )
+          .catch((err) => sweepLog.error({ err }, 'sweep failed'))
           .finally(() => {
             sweeping = undefined
           })
@@ -263,9 +260,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         clock,
         log: reconcileLog,
       })
-        .catch((err) =>
-          reconcileLog.error({ err: err instanceof Error ? err.stack : String(err) }, 'reconcile failed'),
-        )
+        .catch((err) => reconcileLog.error({ err }, 'reconcile failed'))
         .finally(() => {
           reconciling = undefined
         })

@@ -6,7 +6,6 @@
  * mode's status show it).
  */
 import { abortableSleep } from '../core/abort.ts'
-import { describeError } from '../core/errors.ts'
 import type { JobQueue, Logger } from '../core/ports.ts'
 
 /** How long a held message's visibility is extended each time (every third of it). */
@@ -43,8 +42,7 @@ export function createIpfsGate(inner: JobQueue, opts: IpfsGateOptions): IpfsGate
       return true
     } catch (err) {
       if (signal?.aborted) throw signal.reason
-      if (ready)
-        opts.log.error({ err: describeError(err) }, 'IPFS node does not answer: taking no jobs until it does')
+      if (ready) opts.log.error({ err }, 'IPFS node does not answer: taking no jobs until it does')
       return false
     }
   }

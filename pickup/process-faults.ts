@@ -10,7 +10,6 @@
  *   callback, so some state may be half-updated, and Node does not promise that resuming is safe. The task is
  *   replaced, its messages reappear and its leases run out, so nothing is lost.
  */
-import { describeError } from '../core/errors.ts'
 import type { Logger } from '../core/ports.ts'
 
 export interface FaultProcess {
@@ -21,10 +20,10 @@ export interface FaultProcess {
 
 export function handleProcessFaults(proc: FaultProcess, log: Logger): void {
   proc.on('unhandledRejection', (reason) => {
-    log.error({ err: describeError(reason) }, 'unhandled rejection: logged, the worker keeps running')
+    log.error({ err: reason }, 'unhandled rejection: logged, the worker keeps running')
   })
   proc.on('uncaughtException', (err, origin) => {
-    log.error({ err: describeError(err), origin }, 'uncaught exception: the worker exits')
+    log.error({ err, origin }, 'uncaught exception: the worker exits')
     proc.exit(1)
   })
 }

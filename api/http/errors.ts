@@ -1,10 +1,18 @@
 /**
- * The one place where errors become HTTP responses. Domain errors with a client-side cause are 400s with
- * their stable code; anything else is logged and answered 500 without internals.
+ * The one place where errors become HTTP responses, for both APIs: `classifyError` gives each error its
+ * status and stable code (domain errors with a client-side cause are 4xx; anything else is 500, logged with
+ * the error object, and answered without internals), and each API shapes that into its own body.
  */
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { InvalidCidError, InvalidInputError, PickupError } from '../../core/errors.ts'
+import {
+  InvalidCidError,
+  InvalidInputError,
+  PickupError,
+  RequestNotFoundError,
+  TokenNotFoundError,
+  UnauthorizedError,
+} from '../../core/errors.ts'
 import { dimensionValue, METRICS, type Metrics } from '../../core/metrics.ts'
 import type { Logger } from '../../core/ports.ts'
 
@@ -36,10 +44,36 @@ export class HttpError extends PickupError {
   }
 }
 
-export function statusOf(err: unknown): ContentfulStatusCode {
-  if (err instanceof HttpError) return err.status
-  if (err instanceof InvalidCidError || err instanceof InvalidInputError) return 400
-  return 500
+/** The domain errors a client causes, and the status each is answered with. */
+const CLIENT_ERRORS: ReadonlyArray<[abstract new (...args: never[]) => PickupError, ContentfulStatusCode]> = [
+  [InvalidCidError, 400],
+  [InvalidInputError, 400],
+  [UnauthorizedError, 401],
+  [RequestNotFoundError, 404],
+  [TokenNotFoundError, 404],
+]
+
+export interface ErrorClass {
+  status: ContentfulStatusCode
+  /** The error's stable code; `INTERNAL_SERVER_ERROR` for anything unexpected. */
+  code: string
+  /** What the client is told: the error's message, or a fixed text for a 500 (its details are logged). */
+  message?: string
+}
+
+export function classifyError(err: unknown): ErrorClass {
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message }
+  for (const [type, status] of CLIENT_ERRORS) {
+    if (err instanceof type) return { status, code: err.code, message: err.message }
+  }
+  return { status: 500, code: 'INTERNAL_SERVER_ERROR' }
+}
+
+/** Classifies the error, logging it (the object, so its stack and cause survive) when it is unexpected. */
+export function classifyAndLog(err: unknown, log: Logger, msg: string): ErrorClass {
+  const classified = classifyError(err)
+  if (classified.message === undefined) log.error({ err }, msg)
+  return classified
 }
 
 /** The error body in the shape a real ipfs-cluster peer sends: `{ code, message }`. */
@@ -47,11 +81,9 @@ export function clusterErrorJson(status: number, message: string): { code: numbe
   return { code: status, message }
 }
 
-/** The cluster API's one mapping point from errors to responses. */
+/** The cluster API's error responses. */
 export function clusterErrorResponse(c: Context, err: unknown, log: Logger, metrics?: Metrics): Response {
-  const status = statusOf(err)
-  countClientError(metrics, 'cluster', status, err instanceof PickupError ? err.code : undefined)
-  if (status >= 500) log.error({ err: err instanceof Error ? err.stack : String(err) }, 'request failed')
-  const message = status >= 500 ? 'internal error' : err instanceof Error ? err.message : String(err)
-  return c.json(clusterErrorJson(status, message), status)
+  const { status, code, message } = classifyAndLog(err, log, 'request failed')
+  countClientError(metrics, 'cluster', status, code)
+  return c.json(clusterErrorJson(status, message ?? 'internal error'), status)
 }

@@ -8,6 +8,7 @@ import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
 import { normalizeCid } from '../../core/cid.ts'
+import { RequestNotFoundError } from '../../core/errors.ts'
 import type { CarInfo } from '../../core/pin.ts'
 import type { ObjectStore, RequestStore } from '../../core/ports.ts'
 import {
@@ -15,7 +16,6 @@ import {
   deletePsaRequest,
   getPsaRequest,
   listPsaRequests,
-  RequestNotFoundError,
   replacePsaRequest,
 } from '../../core/psa-requests.ts'
 import { releaseContent, sweepUnreferenced } from '../../core/unreferenced-content.ts'

@@ -4,13 +4,9 @@
  * code; anything unexpected is logged and answered 500 INTERNAL_SERVER_ERROR without internals.
  */
 import type { Context } from 'hono'
-import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { UnauthorizedError } from '../../../core/access-tokens.ts'
-import { InvalidCidError, InvalidInputError, PickupError } from '../../../core/errors.ts'
 import type { Metrics } from '../../../core/metrics.ts'
 import type { Logger } from '../../../core/ports.ts'
-import { RequestNotFoundError } from '../../../core/psa-requests.ts'
-import { countClientError, HttpError } from '../errors.ts'
+import { classifyAndLog, countClientError } from '../errors.ts'
 
 export interface FailureJson {
   error: { reason: string; details?: string }
@@ -20,33 +16,9 @@ export function failure(reason: string, details: string): FailureJson {
   return { error: { reason, ...(details.length > 0 ? { details } : {}) } }
 }
 
-function classify(err: unknown): { status: ContentfulStatusCode; reason: string } {
-  if (err instanceof HttpError) return { status: err.status, reason: err.code }
-  if (err instanceof UnauthorizedError) return { status: 401, reason: err.code }
-  if (err instanceof RequestNotFoundError) return { status: 404, reason: err.code }
-  if (err instanceof InvalidCidError || err instanceof InvalidInputError)
-    return { status: 400, reason: err.code }
-  return { status: 500, reason: 'INTERNAL_SERVER_ERROR' }
-}
-
 export function psaErrorResponse(c: Context, err: unknown, log: Logger, metrics?: Metrics): Response {
-  const { status, reason } = classify(err)
-  countClientError(metrics, 'psa', status, reason)
-  if (status >= 500) {
-    log.error(
-      {
-        err: err instanceof Error ? err.stack : String(err),
-        code: err instanceof PickupError ? err.code : undefined,
-      },
-      'pinning service request failed',
-    )
-  }
+  const { status, code, message } = classifyAndLog(err, log, 'pinning service request failed')
+  countClientError(metrics, 'psa', status, code)
   if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="pickup"')
-  const details =
-    status >= 500 && !(err instanceof HttpError)
-      ? 'unexpected error; it was logged'
-      : err instanceof Error
-        ? err.message
-        : String(err)
-  return c.json(failure(reason, details), status)
+  return c.json(failure(code, message ?? 'unexpected error; it was logged'), status)
 }
