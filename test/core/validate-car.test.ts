@@ -5,7 +5,7 @@ import { balanced } from 'ipfs-unixfs-importer/layout'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { describe, expect, it, vi } from 'vitest'
-import { CAR_CODEC } from '../core/car-format.ts'
+import { CAR_CODEC } from '../../core/car-format.ts'
 import {
   type CarVerdict,
   HASH_RING_SLOTS,
@@ -13,7 +13,7 @@ import {
   MAX_BLOCK_SIZE,
   type ValidateCarOptions,
   validateCar,
-} from '../core/validate-car.ts'
+} from '../../core/validate-car.ts'
 import {
   type BadCar,
   badCars,
@@ -26,7 +26,7 @@ import {
   trailingGarbage,
   truncatedMidBlock,
   unreachableBlock,
-} from './fixtures/cars.ts'
+} from '../fixtures/cars.ts'
 import {
   type Block,
   block,
@@ -40,7 +40,7 @@ import {
   rawBlock,
   unixfsFile,
   unixfsFileBlocks,
-} from './fixtures/dags.ts'
+} from '../fixtures/dags.ts'
 
 const MiB = 1024 * 1024
 const CHUNKINGS = [1, 7, MiB]
