@@ -1,6 +1,6 @@
 /**
  * The re-asking BlockSource (core/reask.ts) over a scripted in-memory source: which unanswered gets are asked
- * again and which are left alone. Real bitswap losses are in test/export-car.test.ts and test/e2e/.
+ * again and which are left alone. Real bitswap losses are in test/helia/export-car.test.ts and test/e2e/.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CID } from 'multiformats/cid'

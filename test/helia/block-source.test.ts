@@ -8,11 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
-import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
-import { exportCar } from '../core/export-car.ts'
-import { unixfsFile } from './fixtures/dags.ts'
-import { createTestLogger } from './helpers/log.ts'
+import { createHeliaBlockSource } from '../../adapters/helia/block-source.ts'
+import { createHeliaNode, type HeliaNode } from '../../adapters/helia/node.ts'
+import { exportCar } from '../../core/export-car.ts'
+import { unixfsFile } from '../fixtures/dags.ts'
+import { createTestLogger } from '../helpers/log.ts'
 
 const MiB = 1024 * 1024
 const lines: Array<{ level: string; msg?: string; obj: object }> = []

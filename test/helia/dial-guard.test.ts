@@ -9,8 +9,8 @@ import { lookup } from 'node:dns/promises'
 import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
-import { isNonPublicIp } from '../core/origins.ts'
+import { createHeliaNode, type HeliaNode } from '../../adapters/helia/node.ts'
+import { isNonPublicIp } from '../../core/origins.ts'
 
 let origin: HeliaNode
 let guarded: HeliaNode
