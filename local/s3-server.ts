@@ -11,7 +11,8 @@
  * On disk (the layout fauxqs's file persistence used, so data directories written by earlier versions of
  * local mode load as they are): `<dir>/buckets/<bucket>/.bucket.json`, and per object
  * `<dir>/buckets/<bucket>/objects/<key>.data` beside `<key>.meta.json` (the key, size, ETag, content type,
- * user metadata). Uploads in progress live under `<dir>/_multipart/<uploadId>/`. The object index (keys and
+ * user metadata). Uploads in progress live under `<dir>/_multipart/<uploadId>/` (removed at start a day after
+ * they began, if neither completed nor aborted). The object index (keys and
  * their metadata, not their bytes) is kept in memory, loaded from the `.meta.json` files at start.
  *
  * Consistency: a body is written to a temporary file, then renamed into place and its metadata and index
@@ -51,6 +52,7 @@ const MIN_PART_BYTES = 5 * MiB
 /** S3's maximum size of a single PUT or part. */
 const MAX_PUT_BYTES = 5 * 1024 * MiB
 const MAX_KEYS = 1000
+const ABANDONED_UPLOAD_MS = 24 * 3600 * 1000
 
 export interface ObjectCreated {
   eventName: 'ObjectCreated:Put' | 'ObjectCreated:Copy' | 'ObjectCreated:CompleteMultipartUpload'
@@ -237,6 +239,18 @@ export function createS3Server(options: S3ServerOptions): S3Server {
   // Left by a body that was being received when the process stopped.
   rmSync(tmpDir, { recursive: true, force: true })
   mkdirSync(tmpDir, { recursive: true })
+
+  // Uploads nobody completed or aborted (a worker killed mid-upload) are removed a day after they began, as the
+  // temporary bucket's lifecycle rule aborts them in AWS.
+  for (const id of readdirSync(multipartDir)) {
+    const file = join(multipartDir, id, '.upload.json')
+    let initiated = 0
+    try {
+      initiated = Date.parse((JSON.parse(readFileSync(file, 'utf8')) as UploadMeta).initiated) || 0
+    } catch {}
+    if (Date.now() - initiated > ABANDONED_UPLOAD_MS)
+      rmSync(join(multipartDir, id), { recursive: true, force: true })
+  }
 
   const buckets = new Map<string, { created: string; objects: Map<string, StoredObject> }>()
   const objectsDir = (bucket: string) => join(bucketsDir, bucket, 'objects')

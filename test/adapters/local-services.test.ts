@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -399,8 +399,23 @@ describe('local services with a data directory', () => {
           metadata: { cid: 'bafyold' },
         }),
       )
+      // Two uploads never completed nor aborted (a worker killed mid-upload): one begun two days ago, one now.
+      const upload = async (id: string, initiated: Date) => {
+        await mkdir(join(dir, 's3', '_multipart', id, 'parts'), { recursive: true })
+        await writeFile(
+          join(dir, 's3', '_multipart', id, '.upload.json'),
+          JSON.stringify({ uploadId: id, bucket: 'pickup-local-temp', key: 'k', metadata: {}, initiated }),
+        )
+      }
+      const stale = '00000000-0000-4000-8000-000000000001'
+      const fresh = '00000000-0000-4000-8000-000000000002'
+      await upload(stale, new Date(Date.now() - 2 * 24 * 3600 * 1000))
+      await upload(fresh, new Date())
       const services = await startServices({ dataDir: dir })
       try {
+        // As the temporary bucket's lifecycle rule does in AWS, an upload is given up a day after it began.
+        expect(existsSync(join(dir, 's3', '_multipart', stale))).toBe(false)
+        expect(existsSync(join(dir, 's3', '_multipart', fresh))).toBe(true)
         const cars = createS3ObjectStore({
           client: services.clients.s3,
           bucket: services.names.destinationBucket,
