@@ -204,7 +204,7 @@ function startWorker(e: Endpoints): ChildProcess {
         NODE_OPTIONS: process.env.WORKER_NODE_OPTIONS ?? '',
         // Its "fetch done" lines give the fetch+upload phase of each pin.
         LOG_LEVEL: 'info',
-        // The local emulator takes parts up to 11 MiB.
+        // The default part size, as deployed.
         UPLOAD_PART_BYTES: String(8 * MiB),
       },
     ),
