@@ -43,7 +43,7 @@ import {
 } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { dirname, join, relative, sep } from 'node:path'
-import { Transform } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 
 const MiB = 1024 * 1024
@@ -524,7 +524,12 @@ export function createS3Server(options: S3ServerOptions): S3Server {
     // Objects are never written in place: a second link to the source's file is a copy.
     const tmp = tmpFile()
     linkSync(dataPath(source.bucket, source.object), tmp)
-    commit(bucket, meta, tmp)
+    try {
+      commit(bucket, meta, tmp)
+    } finally {
+      // Left when the copy is onto itself (renaming a link onto the same file does nothing).
+      rmSync(tmp, { force: true })
+    }
     sendXml(
       res,
       200,
@@ -647,7 +652,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
       const read =
         end >= start
           ? createReadStream('', { fd: source.fd, start, end, highWaterMark: 1024 * 1024 })
-          : createReadStream('', { fd: source.fd, start: 0, end: -1 })
+          : Readable.from([])
       await pipeline(read, tap, createWriteStream(tmp))
       uploadOf(bucket, key, id)
       const part = commitPart(id, partNumber, tmp, hash.digest(), copied)
@@ -767,11 +772,19 @@ export function createS3Server(options: S3ServerOptions): S3Server {
   // ------------------------------------------------------------ routing
 
   async function route(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://s3.local')
-    const q = url.searchParams
-    const [rawBucket = '', ...rest] = url.pathname.slice(1).split('/')
-    const bucket = decodeURIComponent(rawBucket)
-    const key = rest.map(decodeURIComponent).join('/')
+    // The path as sent: a URL parser would resolve `.` and `..` segments, which are part of an S3 key.
+    const target = req.url ?? '/'
+    const queryAt = target.indexOf('?')
+    const q = new URLSearchParams(queryAt < 0 ? '' : target.slice(queryAt + 1))
+    const [rawBucket = '', ...rest] = (queryAt < 0 ? target : target.slice(0, queryAt)).slice(1).split('/')
+    let bucket: string
+    let key: string
+    try {
+      bucket = decodeURIComponent(rawBucket)
+      key = rest.map(decodeURIComponent).join('/')
+    } catch {
+      throw new S3Error(400, 'InvalidURI', "Couldn't parse the specified URI.")
+    }
     const method = req.method ?? 'GET'
     const created = (e: Omit<ObjectCreated, 'requestId' | 'sourceIp'>) => {
       const event = { ...e, requestId, sourceIp: req.socket.remoteAddress ?? '127.0.0.1' }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb'
 import {
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -269,6 +270,28 @@ describe('local S3 (files on disk)', () => {
     expect(head).toMatchObject({ ContentLength: 10, ETag: expect.stringMatching(/-1"$/) })
     await head.Body?.transformToByteArray()
     await expect(complete(parts)).rejects.toMatchObject({ name: 'NoSuchUpload' })
+
+    // Dot segments and empty segments are part of a key, not a path to resolve.
+    for (const Key of ['r/../dots/./k', 'r//double', 'r/..']) {
+      await clients.s3.send(new PutObjectCommand({ Bucket, Key, Body: Key }))
+    }
+    for (const Key of ['r/../dots/./k', 'r//double', 'r/..']) {
+      const res = await clients.s3.send(new GetObjectCommand({ Bucket, Key }))
+      expect(await res.Body?.transformToString()).toBe(Key)
+    }
+    // A copy onto itself replaces the metadata and keeps the bytes.
+    await clients.s3.send(
+      new CopyObjectCommand({
+        Bucket,
+        Key: 'r/ten',
+        CopySource: `${Bucket}/r/ten`,
+        MetadataDirective: 'REPLACE',
+        Metadata: { changed: 'yes' },
+      }),
+    )
+    const copied = await clients.s3.send(new GetObjectCommand({ Bucket, Key: 'r/ten' }))
+    expect(copied.Metadata).toEqual({ changed: 'yes' })
+    expect(await copied.Body?.transformToString()).toBe('0123456789')
 
     // aws-chunked bodies (the SDK's default checksums) are refused in so many words.
     const chunked = await fetch(`${endpoints.s3}/${Bucket}/r/chunked`, {
