@@ -10,11 +10,17 @@
  * mode's process (API, DynamoDB, SQS, S3, validator: persisted on disk, as `npm start` runs) is measured beside
  * it. Both peaks are reset before each pin (/proc/<pid>/clear_refs), so each row's peaks are that pin's.
  * Each size runs with 256 KiB blocks and with 1 MiB blocks (Helia's default chunker, 1024 links per node).
+ * The origin and the two comparison nodes keep their blocks on disk (a temporary directory each), so a 4 GiB
+ * DAG does not need three times its size in this process's memory.
  *
- *   npm run bench -- pipeline [MiB ...] [--blocks-kib 256,1024]      default: 64 256 1024, both block sizes
+ *   npm run bench -- pipeline [MiB ...] [--blocks-kib 256,1024] [--no-pins-add]
+ *     default: 64 256 1024, both block sizes; --no-pins-add leaves out Helia's `pins.add` (the slowest anchor,
+ *     hours at 4 GiB on a loaded machine), keeping the parallel fetch as the anchor.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
 import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { exportCar } from '../core/export-car.ts'
@@ -27,6 +33,8 @@ const MiB = 1024 * 1024
 const args = process.argv.slice(2)
 const blocksFlag = args.indexOf('--blocks-kib')
 const blockKiBs = blocksFlag >= 0 ? (args.splice(blocksFlag, 2)[1] ?? '').split(',').map(Number) : [256, 1024]
+const noPinsAdd = args.indexOf('--no-pins-add')
+if (noPinsAdd >= 0) args.splice(noPinsAdd, 1)
 const sizes = args.map(Number)
 const runs = (sizes.length > 0 ? sizes : [64, 256, 1024]).flatMap((mib) =>
   blockKiBs.map((kib) => ({ mib, kib })),
@@ -76,13 +84,14 @@ try {
       maxChildren: 1024,
     })
     // A fresh origin per size, so each DAG's blocks are freed with it.
-    origin = await createHeliaNode({ allowPrivateDials: true })
+    const originDir = await mkdtemp(join(tmpdir(), 'pickup-bench-origin-'))
+    origin = await createHeliaNode({ allowPrivateDials: true, dataDir: originDir })
     let dagBytes = 0
     for await (const b of file.blocks) {
       await origin.blockstore.put(b.cid, b.bytes)
       dagBytes += b.bytes.length
     }
-    const depthFirst = await timed(() => heliaPinsAdd(file.root.toString()))
+    const depthFirst = noPinsAdd >= 0 ? Number.NaN : await timed(() => heliaPinsAdd(file.root.toString()))
     const parallel = await timed(() => parallelFetch(file.root.toString()))
     await resetPeakRss(worker)
     await resetPeakRss(local.child)
@@ -102,6 +111,7 @@ try {
       'local mode peak RSS MiB': ((await peakRssKiB(local.child)) / 1024).toFixed(0),
     })
     await origin.stop()
+    await rm(originDir, { recursive: true, force: true })
   }
 } finally {
   stopping = true
@@ -117,26 +127,34 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   return performance.now() - t0
 }
 
-async function freshNode(): Promise<HeliaNode> {
-  const node = await createHeliaNode({ allowPrivateDials: true })
+/** A node with an empty on-disk store, connected to the origin; `stop` removes its blocks. */
+async function freshNode(): Promise<{ node: HeliaNode; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'pickup-bench-node-'))
+  const node = await createHeliaNode({ allowPrivateDials: true, dataDir: dir })
   await node.libp2p.dial(origin.libp2p.getMultiaddrs()[0]!)
-  return node
+  return {
+    node,
+    async stop() {
+      await node.stop()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
 }
 
 async function heliaPinsAdd(cid: string): Promise<void> {
-  const node = await freshNode()
+  const { node, stop } = await freshNode()
   try {
     const { CID } = await import('multiformats/cid')
     for await (const _ of node.pins.add(CID.parse(cid))) {
       // each pinned block
     }
   } finally {
-    await node.stop()
+    await stop()
   }
 }
 
 async function parallelFetch(cid: string): Promise<void> {
-  const node = await freshNode()
+  const { node, stop } = await freshNode()
   try {
     const { CID } = await import('multiformats/cid')
     const source = createHeliaBlockSource(node, { log })
@@ -144,7 +162,7 @@ async function parallelFetch(cid: string): Promise<void> {
       // discard
     }
   } finally {
-    await node.stop()
+    await stop()
   }
 }
 
@@ -186,7 +204,7 @@ function startWorker(e: Endpoints): ChildProcess {
         NODE_OPTIONS: process.env.WORKER_NODE_OPTIONS ?? '',
         // Its "fetch done" lines give the fetch+upload phase of each pin.
         LOG_LEVEL: 'info',
-        // The local emulator takes parts up to 11 MiB.
+        // The default part size, as deployed.
         UPLOAD_PART_BYTES: String(8 * MiB),
       },
     ),

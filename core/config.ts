@@ -47,7 +47,7 @@ export const workerSchema = z.object({
   FETCH_REASK_MS: int(10_000, 10),
   /** Best-effort dial of a request's origins: each dial gives up after this. */
   DIAL_TIMEOUT_MS: int(10_000, 1),
-  /** S3 multipart part size. 8 MiB: 10,000 parts reach 78 GiB; the local emulator refuses bodies over 11 MiB. */
+  /** S3 multipart part size. 8 MiB: 10,000 parts reach 78 GiB. */
   UPLOAD_PART_BYTES: int(8 * MiB, 5 * MiB),
   /** How long a received message stays invisible; the worker renews it every third of this while it works. */
   VISIBILITY_TIMEOUT_SECONDS: int(DEFAULT_VISIBILITY_TIMEOUT_SECONDS, 10),

@@ -11,7 +11,8 @@
  * On disk (the layout fauxqs's file persistence used, so data directories written by earlier versions of
  * local mode load as they are): `<dir>/buckets/<bucket>/.bucket.json`, and per object
  * `<dir>/buckets/<bucket>/objects/<key>.data` beside `<key>.meta.json` (the key, size, ETag, content type,
- * user metadata). Uploads in progress live under `<dir>/_multipart/<uploadId>/`. The object index (keys and
+ * user metadata). Uploads in progress live under `<dir>/_multipart/<uploadId>/` (removed at start a day after
+ * they began, if neither completed nor aborted). The object index (keys and
  * their metadata, not their bytes) is kept in memory, loaded from the `.meta.json` files at start.
  *
  * Consistency: a body is written to a temporary file, then renamed into place and its metadata and index
@@ -42,7 +43,7 @@ import {
 } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { dirname, join, relative, sep } from 'node:path'
-import { Transform } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 
 const MiB = 1024 * 1024
@@ -51,6 +52,7 @@ const MIN_PART_BYTES = 5 * MiB
 /** S3's maximum size of a single PUT or part. */
 const MAX_PUT_BYTES = 5 * 1024 * MiB
 const MAX_KEYS = 1000
+const ABANDONED_UPLOAD_MS = 24 * 3600 * 1000
 
 export interface ObjectCreated {
   eventName: 'ObjectCreated:Put' | 'ObjectCreated:Copy' | 'ObjectCreated:CompleteMultipartUpload'
@@ -237,6 +239,18 @@ export function createS3Server(options: S3ServerOptions): S3Server {
   // Left by a body that was being received when the process stopped.
   rmSync(tmpDir, { recursive: true, force: true })
   mkdirSync(tmpDir, { recursive: true })
+
+  // Uploads nobody completed or aborted (a worker killed mid-upload) are removed a day after they began, as the
+  // temporary bucket's lifecycle rule aborts them in AWS.
+  for (const id of readdirSync(multipartDir)) {
+    const file = join(multipartDir, id, '.upload.json')
+    let initiated = 0
+    try {
+      initiated = Date.parse((JSON.parse(readFileSync(file, 'utf8')) as UploadMeta).initiated) || 0
+    } catch {}
+    if (Date.now() - initiated > ABANDONED_UPLOAD_MS)
+      rmSync(join(multipartDir, id), { recursive: true, force: true })
+  }
 
   const buckets = new Map<string, { created: string; objects: Map<string, StoredObject> }>()
   const objectsDir = (bucket: string) => join(bucketsDir, bucket, 'objects')
@@ -510,7 +524,12 @@ export function createS3Server(options: S3ServerOptions): S3Server {
     // Objects are never written in place: a second link to the source's file is a copy.
     const tmp = tmpFile()
     linkSync(dataPath(source.bucket, source.object), tmp)
-    commit(bucket, meta, tmp)
+    try {
+      commit(bucket, meta, tmp)
+    } finally {
+      // Left when the copy is onto itself (renaming a link onto the same file does nothing).
+      rmSync(tmp, { force: true })
+    }
     sendXml(
       res,
       200,
@@ -633,7 +652,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
       const read =
         end >= start
           ? createReadStream('', { fd: source.fd, start, end, highWaterMark: 1024 * 1024 })
-          : createReadStream('', { fd: source.fd, start: 0, end: -1 })
+          : Readable.from([])
       await pipeline(read, tap, createWriteStream(tmp))
       uploadOf(bucket, key, id)
       const part = commitPart(id, partNumber, tmp, hash.digest(), copied)
@@ -753,11 +772,19 @@ export function createS3Server(options: S3ServerOptions): S3Server {
   // ------------------------------------------------------------ routing
 
   async function route(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://s3.local')
-    const q = url.searchParams
-    const [rawBucket = '', ...rest] = url.pathname.slice(1).split('/')
-    const bucket = decodeURIComponent(rawBucket)
-    const key = rest.map(decodeURIComponent).join('/')
+    // The path as sent: a URL parser would resolve `.` and `..` segments, which are part of an S3 key.
+    const target = req.url ?? '/'
+    const queryAt = target.indexOf('?')
+    const q = new URLSearchParams(queryAt < 0 ? '' : target.slice(queryAt + 1))
+    const [rawBucket = '', ...rest] = (queryAt < 0 ? target : target.slice(0, queryAt)).slice(1).split('/')
+    let bucket: string
+    let key: string
+    try {
+      bucket = decodeURIComponent(rawBucket)
+      key = rest.map(decodeURIComponent).join('/')
+    } catch {
+      throw new S3Error(400, 'InvalidURI', "Couldn't parse the specified URI.")
+    }
     const method = req.method ?? 'GET'
     const created = (e: Omit<ObjectCreated, 'requestId' | 'sourceIp'>) => {
       const event = { ...e, requestId, sourceIp: req.socket.remoteAddress ?? '127.0.0.1' }

@@ -32,7 +32,7 @@ import { DEFAULT_READ_CONCURRENCY, DEFAULT_READ_PART_BYTES, getRanged } from './
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
 
-/** 8 MiB: above S3's 5 MiB minimum part size, below fauxqs's 11 MiB request body limit. */
+/** 8 MiB: above S3's 5 MiB minimum part size; 10,000 parts reach 78 GiB. */
 export const DEFAULT_PART_SIZE = 8 * MiB
 /** CopyObject copies at most 5 GiB; larger objects are copied with UploadPartCopy. */
 export const DEFAULT_MULTIPART_COPY_THRESHOLD = 5 * GiB

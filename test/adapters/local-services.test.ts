@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb'
 import {
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -270,6 +271,28 @@ describe('local S3 (files on disk)', () => {
     await head.Body?.transformToByteArray()
     await expect(complete(parts)).rejects.toMatchObject({ name: 'NoSuchUpload' })
 
+    // Dot segments and empty segments are part of a key, not a path to resolve.
+    for (const Key of ['r/../dots/./k', 'r//double', 'r/..']) {
+      await clients.s3.send(new PutObjectCommand({ Bucket, Key, Body: Key }))
+    }
+    for (const Key of ['r/../dots/./k', 'r//double', 'r/..']) {
+      const res = await clients.s3.send(new GetObjectCommand({ Bucket, Key }))
+      expect(await res.Body?.transformToString()).toBe(Key)
+    }
+    // A copy onto itself replaces the metadata and keeps the bytes.
+    await clients.s3.send(
+      new CopyObjectCommand({
+        Bucket,
+        Key: 'r/ten',
+        CopySource: `${Bucket}/r/ten`,
+        MetadataDirective: 'REPLACE',
+        Metadata: { changed: 'yes' },
+      }),
+    )
+    const copied = await clients.s3.send(new GetObjectCommand({ Bucket, Key: 'r/ten' }))
+    expect(copied.Metadata).toEqual({ changed: 'yes' })
+    expect(await copied.Body?.transformToString()).toBe('0123456789')
+
     // aws-chunked bodies (the SDK's default checksums) are refused in so many words.
     const chunked = await fetch(`${endpoints.s3}/${Bucket}/r/chunked`, {
       method: 'PUT',
@@ -399,8 +422,23 @@ describe('local services with a data directory', () => {
           metadata: { cid: 'bafyold' },
         }),
       )
+      // Two uploads never completed nor aborted (a worker killed mid-upload): one begun two days ago, one now.
+      const upload = async (id: string, initiated: Date) => {
+        await mkdir(join(dir, 's3', '_multipart', id, 'parts'), { recursive: true })
+        await writeFile(
+          join(dir, 's3', '_multipart', id, '.upload.json'),
+          JSON.stringify({ uploadId: id, bucket: 'pickup-local-temp', key: 'k', metadata: {}, initiated }),
+        )
+      }
+      const stale = '00000000-0000-4000-8000-000000000001'
+      const fresh = '00000000-0000-4000-8000-000000000002'
+      await upload(stale, new Date(Date.now() - 2 * 24 * 3600 * 1000))
+      await upload(fresh, new Date())
       const services = await startServices({ dataDir: dir })
       try {
+        // As the temporary bucket's lifecycle rule does in AWS, an upload is given up a day after it began.
+        expect(existsSync(join(dir, 's3', '_multipart', stale))).toBe(false)
+        expect(existsSync(join(dir, 's3', '_multipart', fresh))).toBe(true)
         const cars = createS3ObjectStore({
           client: services.clients.s3,
           bucket: services.names.destinationBucket,
