@@ -8,8 +8,8 @@
 import { join, resolve } from 'node:path'
 import { createLogger } from '../adapters/log.ts'
 import { createEmfMetrics } from '../adapters/metrics/emf.ts'
-import { metricNamespace } from '../core/metrics.ts'
 import { parseConfig } from '../core/config.ts'
+import { metricNamespace } from '../core/metrics.ts'
 import type { WorkerStatus } from '../pickup/worker.ts'
 import { type LocalConfig, localSchema } from './config.ts'
 import {

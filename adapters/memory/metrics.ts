@@ -15,7 +15,8 @@ export function createMemoryMetrics(): MemoryMetrics {
       for (const p of ps) {
         for (const set of p.metric.dimensionSets)
           for (const d of set)
-            if (p.dimensions?.[d] === undefined) throw new Error(`metric ${p.metric.name} needs dimension ${d}`)
+            if (p.dimensions?.[d] === undefined)
+              throw new Error(`metric ${p.metric.name} needs dimension ${d}`)
         points.push(p)
       }
     },

@@ -7,9 +7,9 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { UnauthorizedError } from '../../../core/access-tokens.ts'
 import { InvalidCidError, InvalidInputError, PickupError } from '../../../core/errors.ts'
+import type { Metrics } from '../../../core/metrics.ts'
 import type { Logger } from '../../../core/ports.ts'
 import { RequestNotFoundError } from '../../../core/psa-requests.ts'
-import type { Metrics } from '../../../core/metrics.ts'
 import { countClientError, HttpError } from '../errors.ts'
 
 export interface FailureJson {
