@@ -114,6 +114,30 @@ export const deploySchema = workerSchema
     ALARM_API_5XX: int(5, 1),
     /** Age of the oldest pin job that raises the alarm. Default: FETCH_TIMEOUT_MS + 1 hour. */
     ALARM_QUEUE_AGE_SECONDS: z.coerce.number().int().min(60).optional(),
+    /**
+     * p90 of the time from the first request to `pinned` of small content (CARs up to 10 MiB), over 15
+     * minutes twice running, that raises the slow-pins alarm. 10 minutes: a small DAG from a peer that
+     * serves it is stored in seconds; ten minutes leaves room for a retry after one 2-minute stall and its
+     * delay, and a short queue, but not for workers that stopped keeping up.
+     */
+    ALARM_TIME_TO_PIN_SMALL_P90_SECONDS: int(600, 10, 86_400),
+    /**
+     * Share of fetch attempts ending failed (any reason) over 15 minutes, twice running, that raises the
+     * failure-rate alarm, once at least ALARM_FAILURE_MIN_JOBS attempts ended. 50%: more attempts fail than
+     * succeed. Content nobody serves fails three attempts per pin, so a pool whose requests are one fifth dead
+     * content runs at ~43%; beyond half, the workers, their network or a flood of dead content is at fault,
+     * and the dashboard's failures by reason says which.
+     */
+    ALARM_FAILURE_RATE_PERCENT: int(50, 1, 100),
+    /** Fewest attempts ending in 15 minutes for the failure rate to count: two failures of three are no trend. */
+    ALARM_FAILURE_MIN_JOBS: int(20, 1),
+    /**
+     * Minutes in which pin jobs were sent to the pin queue and no pin was stored that raise the
+     * nothing-stored alarm. 60: small pins take seconds and large ones are rare; an hour of jobs with nothing
+     * stored means the pipeline stopped (workers cannot fetch or upload, the validator cannot promote) even
+     * when every queue depth looks normal.
+     */
+    ALARM_NOTHING_STORED_MINUTES: int(60, 10, 1440),
   })
   .superRefine((cfg, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message })

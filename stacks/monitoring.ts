@@ -1,6 +1,11 @@
 /**
  * Alarms and the dashboard. Every alarm notifies the stage's alarm topic (and ALARM_EMAIL, if set), when it
  * fires and when it clears; the README's Alarms table says what each one means and what to do.
+ *
+ * What users feel comes first: the metrics the validator, the workers and the API write as EMF lines
+ * (core/metrics.ts) give time to pinned, pins and bytes stored, failures by reason and jobs looking vs
+ * transferring, and three alarms watch them (slow small pins, a failure rate, nothing stored while jobs
+ * arrive), each threshold a deploy-time setting (stacks/deploy-config.ts). Infrastructure follows.
  */
 import { ArnFormat, Duration } from 'aws-cdk-lib'
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch'
@@ -9,6 +14,7 @@ import * as iam from 'aws-cdk-lib/aws-iam'
 import * as sns from 'aws-cdk-lib/aws-sns'
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
 import { type StackContext, use } from 'sst/constructs'
+import { METRICS, type MetricDef, metricNamespace } from '../core/metrics.ts'
 import { ApiStack } from './api.ts'
 import { queueAgeAlarmSeconds, resourcePrefix, useDeployConfig } from './deploy-config.ts'
 import { suppress, suppressFrameworkResources } from './nag.ts'
@@ -82,7 +88,97 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
     return a
   }
 
+  // ---- what users feel: the metrics of core/metrics.ts
+  const namespace = metricNamespace(app.stage)
+  const pickupMetric = (
+    def: MetricDef,
+    props: { statistic: string; period?: Duration; label?: string; dimensions?: Record<string, string> },
+  ) =>
+    new cloudwatch.Metric({
+      namespace,
+      metricName: def.name,
+      statistic: props.statistic,
+      period: props.period ?? fiveMinutes,
+      ...(props.label ? { label: props.label } : {}),
+      ...(props.dimensions ? { dimensionsMap: props.dimensions } : {}),
+    })
+  /** One series per value of a metric's dimension (failures by reason...), for graphs only. */
+  const perDimension = (def: MetricDef, dimensions: string[], statistic: string, period: Duration) =>
+    new cloudwatch.MathExpression({
+      expression: `SEARCH('{${namespace},${dimensions.join(',')}} MetricName="${def.name}"', '${statistic}', ${period.toSeconds()})`,
+      usingMetrics: {},
+      period,
+      label: '',
+    })
+  const quarterHour = Duration.minutes(15)
+  const userAlarms = {
+    slowSmallPins: alarm('SlowSmallPinsAlarm', {
+      name: 'slow-small-pins',
+      alarmDescription:
+        `The p90 time from request to pinned of small content (CARs up to 10 MiB) was over ` +
+        `${cfg.ALARM_TIME_TO_PIN_SMALL_P90_SECONDS} s for 30 minutes (ALARM_TIME_TO_PIN_SMALL_P90_SECONDS): ` +
+        'workers are behind (jobs waiting for transfer slots at WORKER_MAX_TASKS?) or retrying; see the ' +
+        'dashboard: failures by reason, searching vs transferring.',
+      metric: pickupMetric(METRICS.timeToPinned, {
+        statistic: 'p90',
+        period: quarterHour,
+        dimensions: { SizeClass: 'small' },
+      }),
+      threshold: cfg.ALARM_TIME_TO_PIN_SMALL_P90_SECONDS * 1000,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+    }),
+    failureRate: alarm('FailureRateAlarm', {
+      name: 'job-failure-rate',
+      alarmDescription:
+        `Over ${cfg.ALARM_FAILURE_RATE_PERCENT}% of fetch attempts failed for 30 minutes ` +
+        `(ALARM_FAILURE_RATE_PERCENT; counted once ${cfg.ALARM_FAILURE_MIN_JOBS} attempts end in 15 minutes). ` +
+        'The dashboard shows failures by reason: FETCH_STALLED alone is content nobody serves (or the ' +
+        "workers' network); anything else points at the workers.",
+      metric: new cloudwatch.MathExpression({
+        expression:
+          `IF(FILL(failed, 0) + FILL(finished, 0) >= ${cfg.ALARM_FAILURE_MIN_JOBS}, ` +
+          '100 * FILL(failed, 0) / (FILL(failed, 0) + FILL(finished, 0)), 0)',
+        usingMetrics: {
+          failed: pickupMetric(METRICS.jobsFailed, { statistic: 'Sum', period: quarterHour }),
+          finished: pickupMetric(METRICS.jobsFinished, { statistic: 'Sum', period: quarterHour }),
+        },
+        period: quarterHour,
+        label: 'failed attempts (%)',
+      }),
+      threshold: cfg.ALARM_FAILURE_RATE_PERCENT,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+    }),
+    nothingStored: alarm('NothingStoredAlarm', {
+      name: 'nothing-stored',
+      alarmDescription:
+        `Pin jobs were sent to the pin queue in the last ${cfg.ALARM_NOTHING_STORED_MINUTES} minutes and no pin ` +
+        'was stored (ALARM_NOTHING_STORED_MINUTES): the pipeline has stopped (workers cannot fetch or upload, ' +
+        'or the validator cannot promote) whatever the queue depths say.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'IF(FILL(sent, 0) >= 1 AND FILL(stored, 0) == 0, 1, 0)',
+        usingMetrics: {
+          sent: pipeline.queue.metricNumberOfMessagesSent({
+            statistic: 'Sum',
+            period: Duration.minutes(cfg.ALARM_NOTHING_STORED_MINUTES),
+          }),
+          stored: pickupMetric(METRICS.pinsStored, {
+            statistic: 'Sum',
+            period: Duration.minutes(cfg.ALARM_NOTHING_STORED_MINUTES),
+          }),
+        },
+        period: Duration.minutes(cfg.ALARM_NOTHING_STORED_MINUTES),
+        label: 'jobs sent, nothing stored',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+  }
+
   const alarms = {
+    ...userAlarms,
     deadLetters: alarm('DeadLettersAlarm', {
       name: 'dead-letters-not-handled',
       alarmDescription:
@@ -251,6 +347,99 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       height: 3,
     }),
   )
+  // What users feel, first.
+  const hour = Duration.hours(1)
+  const day = Duration.days(1)
+  // Ids of the metrics inside expressions: unique within a graph.
+  let ids = 0
+  const id = (prefix: string) => `${prefix}${++ids}`
+  const seconds = (def: MetricDef, stat: string, dimensions?: Record<string, string>) => {
+    const m = id('ms')
+    return new cloudwatch.MathExpression({
+      expression: `${m} / 1000`,
+      usingMetrics: {
+        [m]: pickupMetric(def, { statistic: stat, ...(dimensions ? { dimensions } : {}) }),
+      },
+      label: `${def.name} ${stat}${dimensions ? ` (${Object.values(dimensions).join(', ')})` : ''}`,
+      period: fiveMinutes,
+    })
+  }
+  const perTask = (def: MetricDef, label: string) => {
+    const g = id('gauge')
+    return new cloudwatch.MathExpression({
+      // Each task reports the gauge; their average times the running tasks is the pool's total.
+      expression: `${g} * running`,
+      usingMetrics: {
+        [g]: pickupMetric(def, { statistic: 'Average', period: Duration.minutes(1) }),
+        running: new cloudwatch.Metric({
+          namespace: 'ECS/ContainerInsights',
+          metricName: 'RunningTaskCount',
+          dimensionsMap: {
+            ClusterName: worker.cluster.clusterName,
+            ServiceName: worker.service.serviceName,
+          },
+          statistic: 'Average',
+          period: Duration.minutes(1),
+        }),
+      },
+      label,
+      period: Duration.minutes(1),
+    })
+  }
+  const mibPerSecond = (def: MetricDef, label: string) => {
+    const m = id('rate')
+    return new cloudwatch.MathExpression({
+      expression: `${m} / 1048576`,
+      usingMetrics: { [m]: pickupMetric(def, { statistic: 'p50' }) },
+      label,
+      period: fiveMinutes,
+    })
+  }
+  dashboard.addWidgets(
+    graph('Time to pinned (s), from the first request', [
+      seconds(METRICS.timeToPinned, 'p50'),
+      seconds(METRICS.timeToPinned, 'p90'),
+      seconds(METRICS.timeToPinned, 'p99'),
+      seconds(METRICS.timeToPinned, 'p90', { SizeClass: 'small' }),
+    ]),
+    graph('Pins stored per hour', [
+      pickupMetric(METRICS.pinsStored, { statistic: 'Sum', period: hour, label: 'pins stored' }),
+      pickupMetric(METRICS.pinRequestsAccepted, { statistic: 'Sum', period: hour, label: 'requests accepted' }),
+    ]),
+    graph('Failed attempts by reason (per 5 min)', [
+      perDimension(METRICS.jobsFailed, ['Reason'], 'Sum', fiveMinutes),
+    ]),
+  )
+  dashboard.addWidgets(
+    graph('Bytes stored per day (GiB)', [
+      new cloudwatch.MathExpression({
+        expression: 'b / 1073741824',
+        usingMetrics: { b: pickupMetric(METRICS.carBytes, { statistic: 'Sum', period: day }) },
+        label: 'GiB stored',
+        period: day,
+      }),
+    ]),
+    graph('Jobs looking vs transferring (all workers)', [
+      perTask(METRICS.jobsSearching, 'searching'),
+      perTask(METRICS.jobsWaiting, 'found, waiting for a transfer slot'),
+      perTask(METRICS.jobsTransferring, 'transferring'),
+    ]),
+    graph('Time searching vs transferring (s, p50)', [
+      seconds(METRICS.searchTime, 'p50'),
+      seconds(METRICS.transferTime, 'p50'),
+    ]),
+  )
+  dashboard.addWidgets(
+    graph('Fetch and validation rate (MiB/s, p50)', [
+      mibPerSecond(METRICS.fetchRate, 'fetch'),
+      mibPerSecond(METRICS.validationRate, 'validation'),
+    ]),
+    graph('Invalid CARs by fault', [perDimension(METRICS.invalidCars, ['FaultCode'], 'Sum', fiveMinutes)]),
+    graph('API: 4xx by reason', [
+      perDimension(METRICS.clientErrors, ['Api', 'Reason'], 'Sum', fiveMinutes),
+    ]),
+  )
+  // Infrastructure.
   dashboard.addWidgets(
     graph('Pin queue', [
       pipeline.queue.metricApproximateNumberOfMessagesVisible({ label: 'waiting' }),
@@ -281,7 +470,7 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
         label: 'desired tasks',
       }),
     ]),
-    graph('Pin jobs per task (scaling metric)', [worker.backlogPerTask]),
+    graph('Transfer demand per task (scaling metric)', [worker.transferDemandPerTask]),
     graph('Worker errors', [worker.workerErrors]),
   )
   dashboard.addWidgets(

@@ -5,11 +5,14 @@
  * - Network: a VPC of public subnets only (no NAT gateway to pay for): tasks get public IPs so peers can
  *   dial kubo's swarm port (4001 tcp/udp, the only inbound rule); S3 and DynamoDB go through gateway
  *   endpoints. kubo's RPC API stays on 127.0.0.1 inside the task.
- * - Scaling: target tracking on pin jobs per running task, in flight included
- *   ((ApproximateNumberOfMessagesVisible + ApproximateNumberOfMessagesNotVisible) / RunningTaskCount),
- *   aiming at BATCH_SIZE jobs per task, between WORKER_MIN_TASKS and WORKER_MAX_TASKS. A task holding jobs
- *   is protected from scale-in by the sidecar (ECS task scale-in protection), so scaling in only stops idle
- *   tasks.
+ * - Scaling: target tracking on the transfer demand the workers report: jobs transferring plus jobs that
+ *   found their content and wait for a transfer slot, per task (the average of the tasks' JobsTransferring and
+ *   JobsWaiting gauges, core/metrics.ts), aiming at BATCH_SIZE, between WORKER_MIN_TASKS and
+ *   WORKER_MAX_TASKS. Jobs still searching are left out on purpose: a task searches for SEARCH_CONCURRENCY
+ *   jobs at almost no cost, so a backlog of content nobody serves (searching until it stalls) adds no task
+ *   that would only wait; a backlog of content that can be served shows as jobs waiting for a slot, and
+ *   scales out. With no task running, any visible pin job starts one. A task holding jobs is protected from
+ *   scale-in by the sidecar (ECS task scale-in protection), so scaling in only stops idle tasks.
  * - Disk: kubo keeps the blocks of running jobs until the sidecar runs `repo gc` while idle; the task's
  *   ephemeral storage is sized to BATCH_SIZE typical DAGs (workerEphemeralStorageGiB).
  */
@@ -25,7 +28,7 @@ import * as cr from 'aws-cdk-lib/custom-resources'
 import { type StackContext, use } from 'sst/constructs'
 import { useProject } from 'sst/project.js'
 import { workerSchema } from '../core/config.ts'
-import { metricNamespace } from '../core/metrics.ts'
+import { METRICS, metricNamespace } from '../core/metrics.ts'
 import { DataStack } from './data.ts'
 import {
   type DeployConfig,
@@ -48,6 +51,16 @@ export const HEALTH_PORT = 8081
 /** Same command as the Dockerfile's HEALTHCHECK (ECS ignores image health checks). */
 export const SIDECAR_HEALTH_COMMAND =
   "node -e \"fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||8081)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))\""
+/**
+ * The scaling metric: jobs transferring or holding their first block until a transfer slot frees, per task
+ * (the tasks' gauges averaged; a task reports both every METRICS_GAUGE_INTERVAL_MS, idle included). FILL: a
+ * minute without a report (a task just started) counts as no demand rather than no data. With no task running
+ * there are no gauges: any visible pin job then reads as twice the target, which starts a task.
+ */
+export function transferDemandPerTaskExpression(batchSize: number): string {
+  return `IF(running > 0, FILL(transferring, 0) + FILL(waiting, 0), IF(visible > 0, ${2 * batchSize}, 0))`
+}
+
 /** Metric namespace of the worker's log-derived metrics, per stage: the one its EMF lines use. */
 export const workerMetricNamespace = metricNamespace
 
@@ -92,8 +105,8 @@ export interface WorkerResources {
   workerLogs: logs.LogGroup
   /** Worker log lines at level error (50) or above. */
   workerErrors: cloudwatch.Metric
-  /** The autoscaling metric: pin jobs (waiting and in flight) per running task. */
-  backlogPerTask: cloudwatch.MathExpression
+  /** The autoscaling metric: jobs transferring or waiting for a transfer slot, per running task. */
+  transferDemandPerTask: cloudwatch.MathExpression
 }
 
 export function WorkerStack({ app, stack }: StackContext): WorkerResources {
@@ -414,10 +427,16 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
     { name: 'ClusterName', value: cluster.clusterName },
     { name: 'ServiceName', value: service.serviceName },
   ]
-  const backlogExpression = 'IF(running > 0, (visible + inflight) / running, visible + inflight)'
+  const namespace = workerMetricNamespace(app.stage)
+  const transferDemandExpression = transferDemandPerTaskExpression(cfg.BATCH_SIZE)
+  const gauge = (id: string, metricName: string) => ({
+    id,
+    metricStat: { metric: { namespace, metricName }, stat: 'Average' },
+    returnData: false,
+  })
   // CDK's target tracking takes one metric, not math: the policy is written as the CloudFormation resource.
-  new appscaling.CfnScalingPolicy(stack, 'BacklogPerTaskScaling', {
-    policyName: `${prefix}-backlog-per-task`,
+  new appscaling.CfnScalingPolicy(stack, 'TransferDemandScaling', {
+    policyName: `${prefix}-transfer-demand-per-task`,
     policyType: 'TargetTrackingScaling',
     scalingTargetId: scalingTarget.scalableTargetId,
     targetTrackingScalingPolicyConfiguration: {
@@ -438,18 +457,8 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
             },
             returnData: false,
           },
-          {
-            id: 'inflight',
-            metricStat: {
-              metric: {
-                namespace: 'AWS/SQS',
-                metricName: 'ApproximateNumberOfMessagesNotVisible',
-                dimensions: queueDimension,
-              },
-              stat: 'Average',
-            },
-            returnData: false,
-          },
+          gauge('transferring', METRICS.jobsTransferring.name),
+          gauge('waiting', METRICS.jobsWaiting.name),
           {
             id: 'running',
             metricStat: {
@@ -463,9 +472,9 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
             returnData: false,
           },
           {
-            id: 'backlogPerTask',
-            expression: backlogExpression,
-            label: 'Pin jobs per worker task',
+            id: 'transferDemand',
+            expression: transferDemandExpression,
+            label: 'Jobs transferring or waiting for a transfer slot, per worker task',
             returnData: true,
           },
         ],
@@ -474,7 +483,6 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
   })
 
   // ------------------------------------------------------------ log-derived metrics
-  const namespace = workerMetricNamespace(app.stage)
   new logs.MetricFilter(stack, 'WorkerErrorsFilter', {
     logGroup: workerLogs,
     // pino levels: 50 error, 60 fatal.
@@ -490,13 +498,18 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
     statistic: 'Sum',
     period: Duration.minutes(5),
   })
-  const backlogPerTask = new cloudwatch.MathExpression({
-    expression: backlogExpression,
-    label: 'Pin jobs per worker task',
+  const transferDemandPerTask = new cloudwatch.MathExpression({
+    expression: transferDemandExpression,
+    label: 'Jobs transferring or waiting for a slot, per task (scaling metric)',
     period: Duration.minutes(1),
     usingMetrics: {
       visible: pipeline.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Average' }),
-      inflight: pipeline.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Average' }),
+      transferring: new cloudwatch.Metric({
+        namespace,
+        metricName: METRICS.jobsTransferring.name,
+        statistic: 'Average',
+      }),
+      waiting: new cloudwatch.Metric({ namespace, metricName: METRICS.jobsWaiting.name, statistic: 'Average' }),
       running: new cloudwatch.Metric({
         namespace: 'ECS/ContainerInsights',
         metricName: 'RunningTaskCount',
@@ -508,5 +521,5 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
 
   suppressFrameworkResources(stack)
   stack.addOutputs({ ClusterName: cluster.clusterName, ServiceName: service.serviceName })
-  return { cluster, service, workerLogs, workerErrors, backlogPerTask }
+  return { cluster, service, workerLogs, workerErrors, transferDemandPerTask }
 }

@@ -17,6 +17,7 @@ import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
 import { createAccessToken } from '../../core/access-tokens.ts'
 import { normalizeCid } from '../../core/cid.ts'
 import { parseConfig } from '../../core/config.ts'
+import type { Metrics } from '../../core/metrics.ts'
 import type { Pin, PinStatus } from '../../core/pin.ts'
 import type { ObjectStore, PinStore, RequestStore, TokenStore } from '../../core/ports.ts'
 import { localSchema } from '../../local/config.ts'
@@ -66,6 +67,9 @@ export async function startTestSystem(
     unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
     /** Persist everything under this directory, as `npm start` does; in memory when absent. */
     dataDir?: string
+    /** Where the API, worker and validator record metrics, and how often the worker reports its gauges. */
+    metrics?: Metrics
+    gaugeIntervalMs?: number
   } = {},
 ): Promise<TestSystem> {
   const cfg = parseConfig(localSchema, { ...FAST, ...env })
@@ -77,6 +81,8 @@ export async function startTestSystem(
     worker: opts.worker,
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.unreferencedSweep ? { unreferencedSweep: opts.unreferencedSweep } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.gaugeIntervalMs === undefined ? {} : { gaugeIntervalMs: opts.gaugeIntervalMs }),
   })
   const { clients, names } = system.services
   const temp = createS3ObjectStore({ client: clients.s3, bucket: names.tempBucket })

@@ -14,6 +14,7 @@ import {
   sweepUnreferencedEnvSchema,
   validateCarEnvSchema,
 } from '../../api/lambda/env.ts'
+import { METRICS } from '../../core/metrics.ts'
 import { workerEnvSchema } from '../../pickup/config.ts'
 import { workerEphemeralStorageGiB } from '../../stacks/deploy-config.ts'
 import { VALIDATOR_MEMORY_MB, VALIDATOR_TIMEOUT_SECONDS } from '../../stacks/validator-sizing.ts'
@@ -56,6 +57,10 @@ const CUSTOM_ENV = {
   RECONCILE_INTERVAL_MINUTES: '15',
   RECONCILE_AFTER_MS: '7200000',
   RECONCILE_LIMIT: '200',
+  ALARM_TIME_TO_PIN_SMALL_P90_SECONDS: '120',
+  ALARM_FAILURE_RATE_PERCENT: '25',
+  ALARM_FAILURE_MIN_JOBS: '50',
+  ALARM_NOTHING_STORED_MINUTES: '30',
 }
 
 beforeAll(async () => {
@@ -740,7 +745,7 @@ describe('worker service', () => {
     })
   })
 
-  it('scales on pin jobs per running task, in-flight jobs included, within the configured bounds', () => {
+  it('scales on the transfer demand the workers report, not on jobs still searching, within the configured bounds', () => {
     for (const s of [production, custom]) {
       const t = s.templates.worker
       t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
@@ -749,7 +754,7 @@ describe('worker service', () => {
         ScalableDimension: 'ecs:service:DesiredCount',
         RoleARN: Match.objectLike({}),
       })
-      const policy = resourceOf(t, 'AWS::ApplicationAutoScaling::ScalingPolicy', 'BacklogPerTaskScaling')
+      const policy = resourceOf(t, 'AWS::ApplicationAutoScaling::ScalingPolicy', 'TransferDemandScaling')
       const cfg = policy.Properties?.TargetTrackingScalingPolicyConfiguration as {
         TargetValue: number
         CustomizedMetricSpecification: {
@@ -757,30 +762,42 @@ describe('worker service', () => {
             Id: string
             Expression?: string
             ReturnData: boolean
-            MetricStat?: { Metric: { Namespace: string; MetricName: string } }
+            MetricStat?: { Metric: { Namespace: string; MetricName: string }; Stat: string }
           }>
         }
       }
       expect(policy.Properties?.PolicyType).toBe('TargetTrackingScaling')
       expect(cfg.TargetValue).toBe(s.cfg.BATCH_SIZE)
       const metrics = Object.fromEntries(cfg.CustomizedMetricSpecification.Metrics.map((m) => [m.Id, m]))
+      // The gauges every worker reports (EMF, core/metrics.ts), averaged over the tasks: per task.
+      expect(metrics.transferring?.MetricStat).toMatchObject({
+        Metric: { Namespace: `pickup/${s.app.stage}`, MetricName: METRICS.jobsTransferring.name },
+        Stat: 'Average',
+      })
+      expect(metrics.waiting?.MetricStat).toMatchObject({
+        Metric: { Namespace: `pickup/${s.app.stage}`, MetricName: METRICS.jobsWaiting.name },
+        Stat: 'Average',
+      })
       expect(metrics.visible?.MetricStat?.Metric).toMatchObject({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
-      })
-      expect(metrics.inflight?.MetricStat?.Metric).toMatchObject({
-        Namespace: 'AWS/SQS',
-        MetricName: 'ApproximateNumberOfMessagesNotVisible',
       })
       expect(metrics.running?.MetricStat?.Metric).toMatchObject({
         Namespace: 'ECS/ContainerInsights',
         MetricName: 'RunningTaskCount',
       })
-      expect(metrics.backlogPerTask?.Expression).toBe(
-        'IF(running > 0, (visible + inflight) / running, visible + inflight)',
+      expect(metrics.transferDemand?.Expression).toBe(
+        `IF(running > 0, FILL(transferring, 0) + FILL(waiting, 0), IF(visible > 0, ${2 * s.cfg.BATCH_SIZE}, 0))`,
       )
+      // Neither jobs searching nor the queue's depth drive it while tasks run: a backlog of content nobody
+      // serves adds no task.
+      const used = cfg.CustomizedMetricSpecification.Metrics.flatMap((m) =>
+        m.MetricStat ? [m.MetricStat.Metric.MetricName] : [],
+      )
+      expect(used).not.toContain(METRICS.jobsSearching.name)
+      expect(used).not.toContain('ApproximateNumberOfMessagesNotVisible')
       expect(cfg.CustomizedMetricSpecification.Metrics.filter((m) => m.ReturnData).map((m) => m.Id)).toEqual([
-        'backlogPerTask',
+        'transferDemand',
       ])
     }
   })
@@ -818,6 +835,18 @@ describe('HTTP API', () => {
     expect(resourcesOf(production.templates.api, 'AWS::ApiGatewayV2::DomainName')).toEqual([])
   })
 })
+
+type MetricQuery = {
+  Id: string
+  Expression?: string
+  ReturnData?: boolean
+  MetricStat?: {
+    Metric: { Namespace: string; MetricName: string; Dimensions?: Array<{ Name: string; Value: unknown }> }
+    Stat: string
+    Period: number
+  }
+}
+const byId = (ms: MetricQuery[]) => Object.fromEntries(ms.map((m) => [m.Id, m]))
 
 describe('alarms', () => {
   const alarm = (s: Synthesized, name: string) =>
@@ -950,8 +979,111 @@ describe('alarms', () => {
     })
   })
 
-  it('and one dashboard', () => {
-    expect(resourcesOf(production.templates.monitoring, 'AWS::CloudWatch::Dashboard')).toHaveLength(1)
+  it('fire on what users feel: slow small pins, a failure rate, nothing stored while jobs arrive', () => {
+    for (const s of [production, custom]) {
+      const ns = `pickup/${s.app.stage}`
+      expect(alarm(s, 'slow-small-pins')).toMatchObject({
+        Namespace: ns,
+        MetricName: METRICS.timeToPinned.name,
+        Dimensions: [{ Name: 'SizeClass', Value: 'small' }],
+        ExtendedStatistic: 'p90',
+        Period: 900,
+        EvaluationPeriods: 2,
+        Threshold: s.cfg.ALARM_TIME_TO_PIN_SMALL_P90_SECONDS * 1000,
+        ComparisonOperator: 'GreaterThanThreshold',
+      })
+
+      const rate = alarm(s, 'job-failure-rate') as { Metrics: MetricQuery[]; Threshold: number }
+      expect(rate).toMatchObject({ Threshold: s.cfg.ALARM_FAILURE_RATE_PERCENT, EvaluationPeriods: 2 })
+      const rateBy = byId(rate.Metrics)
+      expect(rateBy.failed?.MetricStat).toMatchObject({
+        Metric: { Namespace: ns, MetricName: METRICS.jobsFailed.name },
+        Stat: 'Sum',
+        Period: 900,
+      })
+      // The total series: no Reason dimension.
+      expect(rateBy.failed?.MetricStat?.Metric.Dimensions).toBeUndefined()
+      expect(rateBy.finished?.MetricStat?.Metric.MetricName).toBe(METRICS.jobsFinished.name)
+      const returned = rate.Metrics.find((m) => m.ReturnData !== false)
+      expect(returned?.Expression).toBe(
+        `IF(FILL(failed, 0) + FILL(finished, 0) >= ${s.cfg.ALARM_FAILURE_MIN_JOBS}, 100 * FILL(failed, 0) / (FILL(failed, 0) + FILL(finished, 0)), 0)`,
+      )
+
+      const nothing = alarm(s, 'nothing-stored') as { Metrics: MetricQuery[] }
+      expect(nothing).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' })
+      const nothingBy = byId(nothing.Metrics)
+      const period = s.cfg.ALARM_NOTHING_STORED_MINUTES * 60
+      expect(nothingBy.sent?.MetricStat).toMatchObject({
+        Metric: { Namespace: 'AWS/SQS', MetricName: 'NumberOfMessagesSent' },
+        Stat: 'Sum',
+        Period: period,
+      })
+      expect(JSON.stringify(nothingBy.sent?.MetricStat?.Metric.Dimensions)).toContain('PinQueue')
+      expect(nothingBy.stored?.MetricStat).toMatchObject({
+        Metric: { Namespace: ns, MetricName: METRICS.pinsStored.name },
+        Stat: 'Sum',
+        Period: period,
+      })
+      expect(nothing.Metrics.find((m) => m.ReturnData !== false)?.Expression).toBe(
+        'IF(FILL(sent, 0) >= 1 AND FILL(stored, 0) == 0, 1, 0)',
+      )
+    }
+    // The thresholds are deploy-time settings.
+    expect(alarm(custom, 'slow-small-pins')?.Threshold).toBe(120_000)
+    expect(alarm(custom, 'job-failure-rate')?.Threshold).toBe(25)
+    expect(alarm(production, 'job-failure-rate')?.Threshold).toBe(50)
+    expect(
+      byId((alarm(custom, 'nothing-stored') as { Metrics: MetricQuery[] }).Metrics).stored?.MetricStat
+        ?.Period,
+    ).toBe(1800)
+  })
+
+  it('and one dashboard: what users feel first, infrastructure below', () => {
+    const dashboards = resourcesOf(production.templates.monitoring, 'AWS::CloudWatch::Dashboard')
+    expect(dashboards).toHaveLength(1)
+    // The body is a Fn::Join of JSON text and references: with each reference as a placeholder, it parses.
+    const join = (dashboards[0]![1].Properties?.DashboardBody as { 'Fn::Join': [string, unknown[]] })[
+      'Fn::Join'
+    ]
+    const body = JSON.parse(join[1].map((part) => (typeof part === 'string' ? part : 'REF')).join('')) as {
+      widgets: Array<{ properties: { title: string; metrics?: unknown[][] } }>
+    }
+    const titles = body.widgets.map((w) => w.properties.title)
+    const metricsOf = (title: string) =>
+      JSON.stringify(body.widgets.find((w) => w.properties.title === title)?.properties.metrics)
+    const userTitles = [
+      'Time to pinned (s), from the first request',
+      'Pins stored per hour',
+      'Failed attempts by reason (per 5 min)',
+      'Bytes stored per day (GiB)',
+      'Jobs looking vs transferring (all workers)',
+      'Time searching vs transferring (s, p50)',
+      'Fetch and validation rate (MiB/s, p50)',
+      'Invalid CARs by fault',
+      'API: 4xx by reason',
+    ]
+    // After the alarm status, the user-facing widgets, in order, before any infrastructure widget.
+    expect(titles.slice(0, 1 + userTitles.length)).toEqual(['Alarms', ...userTitles])
+    expect(titles.indexOf('Pin queue')).toBe(1 + userTitles.length)
+    // Percentiles of time to pinned, in total and for small content.
+    const ttp = metricsOf(userTitles[0]!)
+    for (const stat of ['p50', 'p90', 'p99']) expect(ttp).toContain(`"stat":"${stat}"`)
+    expect(ttp).toContain('"TimeToPinned","SizeClass","small"')
+    expect(metricsOf('Pins stored per hour')).toContain('"PinsStored",{"label":"pins stored","period":3600')
+    expect(metricsOf('Bytes stored per day (GiB)')).toContain('"CarBytes"')
+    // Failures, faults and 4xx: one series per reason, found by search.
+    expect(metricsOf('Failed attempts by reason (per 5 min)')).toContain(
+      `SEARCH('{pickup/production,Reason} MetricName=\\"JobsFailed\\"', 'Sum', 300)`,
+    )
+    expect(metricsOf('Invalid CARs by fault')).toContain('{pickup/production,FaultCode} MetricName')
+    expect(metricsOf('API: 4xx by reason')).toContain('{pickup/production,Api,Reason} MetricName')
+    const looking = metricsOf('Jobs looking vs transferring (all workers)')
+    for (const m of [METRICS.jobsSearching, METRICS.jobsWaiting, METRICS.jobsTransferring])
+      expect(looking).toContain(`"pickup/production","${m.name}"`)
+    // The scaling metric is graphed as it is computed.
+    expect(metricsOf('Transfer demand per task (scaling metric)')).toContain(
+      'IF(running > 0, FILL(transferring, 0) + FILL(waiting, 0), IF(visible > 0, 20, 0))',
+    )
   })
 })
 
