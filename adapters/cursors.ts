@@ -63,3 +63,33 @@ export const requestCursor = {
     return { created: v[0] as number, requestid: v[1] as string }
   },
 }
+
+/** A collection's tokens, by token id: ['token', tokenId]. */
+export const tokenCursor = {
+  encode: (tokenId: string) => encode(['token', tokenId]),
+  decode(cursor: string): string {
+    const v = decode(cursor, ['string', 'string'])
+    if (v?.[0] !== 'token') invalid("a collection's token listing")
+    return v[1] as string
+  },
+}
+
+/** A collection's roots, by CID: ['root', cid]. */
+export const rootCursor = {
+  encode: (cid: string) => encode(['root', cid]),
+  decode(cursor: string): string {
+    const v = decode(cursor, ['string', 'string'])
+    if (v?.[0] !== 'root') invalid("a collection's root listing")
+    return v[1] as string
+  },
+}
+
+/** One owner's collections, newest first: ['collection', created, id]. */
+export const collectionCursor = {
+  encode: (created: number, id: string) => encode(['collection', created, id]),
+  decode(cursor: string): { created: number; id: string } {
+    const v = decode(cursor, ['string', 'number', 'string'])
+    if (v?.[0] !== 'collection') invalid('a collection listing')
+    return { created: v[1] as number, id: v[2] as string }
+  },
+}

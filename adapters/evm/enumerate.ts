@@ -14,6 +14,12 @@
  * consumer upserts by token id) and never skips one. Memory is bounded by one page and one range's token ids.
  */
 
+import type {
+  EnumeratedToken,
+  EnumerationCheckpoint,
+  EnumerationPage,
+  Standard,
+} from '../../core/collections/enumeration.ts'
 import { substituteId } from '../../core/collections/resolve.ts'
 import {
   decodeBool,
@@ -27,28 +33,7 @@ import {
 } from './abi.ts'
 import { isLogRangeError, type JsonRpc, LogRangeTooLargeError, RpcError, type RpcRequest } from './rpc.ts'
 
-export type Standard = 'erc721' | 'erc1155'
-
-/** Block numbers and token counts as decimal strings: checkpoints are stored as JSON. */
-export type EnumerationCheckpoint =
-  | { standard: 'erc721'; method: 'index'; total: string; next: string }
-  | { standard: Standard; method: 'logs'; fromBlock: string; toBlock: string; span: number; maxSpan: number }
-
-export interface EnumeratedToken {
-  /** Decimal. */
-  tokenId: string
-  /** As the contract returns it (`{id}` substituted for ERC-1155). */
-  uri?: string
-  /** Why the URI could not be read (the call reverted, say). */
-  error?: string
-}
-
-export interface EnumerationPage {
-  standard: Standard
-  tokens: EnumeratedToken[]
-  /** Resume from here: this page's tokens are included before it. */
-  checkpoint: EnumerationCheckpoint
-}
+export type { EnumeratedToken, EnumerationCheckpoint, EnumerationPage, Standard }
 
 export class NotAnNftContractError extends Error {
   override readonly name = 'NotAnNftContractError'

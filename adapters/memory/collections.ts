@@ -1,0 +1,124 @@
+/**
+ * In-memory CollectionStore with the DynamoDB store's semantics (adapters/dynamodb/collections.ts).
+ */
+
+import {
+  type CollectionRecord,
+  type CollectionRoot,
+  type CollectionToken,
+  tokenSortKey,
+  tokenStatus,
+} from '../../core/collections/model.ts'
+import type { CollectionPatch, CollectionStore } from '../../core/collections/ports.ts'
+import { InvalidInputError } from '../../core/errors.ts'
+import { collectionCursor, rootCursor, tokenCursor } from '../cursors.ts'
+
+const copy = <T>(v: T): T => structuredClone(v)
+
+function checkLimit(limit: number) {
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
+}
+
+export function applyPatch(record: CollectionRecord, patch: CollectionPatch, now: number): CollectionRecord {
+  const { remove, ...set } = patch
+  const next: CollectionRecord = { ...record, ...copy(set), updated: now }
+  for (const key of remove ?? []) delete next[key]
+  return next
+}
+
+export function createMemoryCollectionStore(): CollectionStore {
+  const records = new Map<string, CollectionRecord>()
+  const tokens = new Map<string, Map<string, CollectionToken>>()
+  const roots = new Map<string, Map<string, CollectionRoot>>()
+
+  return {
+    async create(record) {
+      const existing = records.get(record.id)
+      if (existing) return { record: copy(existing), created: false }
+      records.set(record.id, copy(record))
+      return { record: copy(record), created: true }
+    },
+    async get(id) {
+      const r = records.get(id)
+      return r && copy(r)
+    },
+    async update(id, patch, now, opts = {}) {
+      const r = records.get(id)
+      if (!r) return undefined
+      if (opts.ifStatus && !opts.ifStatus.includes(r.status)) return undefined
+      const next = applyPatch(r, patch, now)
+      records.set(id, next)
+      return copy(next)
+    },
+    async listByOwner(owner, opts) {
+      checkLimit(opts.limit)
+      const after = opts.cursor === undefined ? undefined : collectionCursor.decode(opts.cursor)
+      const all = [...records.values()]
+        .filter((r) => r.owner === owner)
+        .sort((a, b) => b.created - a.created || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+        .filter(
+          (r) => !after || r.created < after.created || (r.created === after.created && r.id < after.id),
+        )
+      const page = all.slice(0, opts.limit)
+      const last = page.at(-1)
+      return {
+        collections: page.map(copy),
+        ...(all.length > opts.limit && last
+          ? { cursor: collectionCursor.encode(last.created, last.id) }
+          : {}),
+      }
+    },
+    async putTokens(list) {
+      for (const t of list) {
+        const m = tokens.get(t.collectionId) ?? new Map<string, CollectionToken>()
+        tokens.set(t.collectionId, m)
+        m.set(t.tokenId, copy(t))
+      }
+    },
+    async getToken(collectionId, tokenId) {
+      const t = tokens.get(collectionId)?.get(tokenId)
+      return t && copy(t)
+    },
+    async listTokens(collectionId, opts) {
+      checkLimit(opts.limit)
+      const after = opts.cursor === undefined ? undefined : tokenSortKey(tokenCursor.decode(opts.cursor))
+      const all = [...(tokens.get(collectionId)?.values() ?? [])]
+        .map((t) => ({ t, key: tokenSortKey(t.tokenId) }))
+        .filter(
+          ({ t, key }) =>
+            (after === undefined || key > after) && (!opts.status || tokenStatus(t) === opts.status),
+        )
+        .sort((a, b) => (a.key < b.key ? -1 : 1))
+      const page = all.slice(0, opts.limit).map(({ t }) => copy(t))
+      const last = page.at(-1)
+      return {
+        tokens: page,
+        ...(all.length > opts.limit && last ? { cursor: tokenCursor.encode(last.tokenId) } : {}),
+      }
+    },
+    async putRoots(collectionId, list) {
+      const m = roots.get(collectionId) ?? new Map<string, CollectionRoot>()
+      roots.set(collectionId, m)
+      for (const r of list) m.set(r.cid, copy(r))
+    },
+    async listRoots(collectionId, opts) {
+      checkLimit(opts.limit)
+      const after = opts.cursor === undefined ? undefined : rootCursor.decode(opts.cursor)
+      const all = [...(roots.get(collectionId)?.values() ?? [])]
+        .filter((r) => after === undefined || r.cid > after)
+        .sort((a, b) => (a.cid < b.cid ? -1 : 1))
+      const page = all.slice(0, opts.limit).map(copy)
+      const last = page.at(-1)
+      return {
+        roots: page,
+        ...(all.length > opts.limit && last ? { cursor: rootCursor.encode(last.cid) } : {}),
+      }
+    },
+    async delete(id) {
+      tokens.delete(id)
+      roots.delete(id)
+      return records.delete(id)
+    },
+  }
+}

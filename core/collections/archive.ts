@@ -1,0 +1,448 @@
+/**
+ * Archiving a collection, in three re-entrant steps, each safe to run again after a crash:
+ *
+ * 1. `addCollection`: one record per (user, chain, contract), status `enumerating`, and a job for step 2.
+ * 2. `enumerateCollection`: pages of tokens from the enumerator; each token's URI resolved; every distinct
+ *    root CID (a directory holding many tokens' files is one) requested once, as an ordinary pin request
+ *    owned by `collection:<id>`; tokens stored; the checkpoint saved after each page. Then `archiving`.
+ * 3. `advanceCollection`: for tokens still pending, reads each stored (verified) metadata file out of its
+ *    root's CAR, resolves the media it names and requests their roots; marks what was archived or failed
+ *    (with the pin's error). When nothing is pending, `done`.
+ *
+ * The pins are the pipeline's own: fetched by the workers, verified by the validator, shared with any other
+ * request for the same content. Deleting a collection deletes its requests; content nobody else wants is
+ * swept as usual.
+ */
+import { psaOwner } from '../access-tokens.ts'
+import { PickupError } from '../errors.ts'
+import type { Pin } from '../pin.ts'
+import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from '../ports.ts'
+import { requestPin } from '../request-pin.ts'
+import { deleteRequest } from '../unreferenced-content.ts'
+import type { CollectionEnumerator, EnumeratedToken } from './enumeration.ts'
+import {
+  type CollectionRecord,
+  type CollectionRoot,
+  type CollectionToken,
+  type ContentRef,
+  collectionId,
+  collectionOwner,
+  type MediaEntry,
+  rootRequestId,
+  tokenStatus,
+} from './model.ts'
+import type { CollectionStore } from './ports.ts'
+import { mediaRefs, parseMetadata, type ResolvedUri, resolveUri } from './resolve.ts'
+
+/** Where enumeration jobs go (SQS in AWS, a local queue in local mode). */
+export interface CollectionJobs {
+  send(job: { collectionId: string; step: 'enumerate' | 'advance' }): Promise<void>
+}
+
+/** Reads a file out of a pin's stored CAR, every block verified against its CID. */
+export interface StoredContentReader {
+  /** The UnixFS file (or raw block) at `path` under the pin's root; throws a PickupError when it is not there. */
+  readFile(pin: Pin, path: string, opts: { maxBytes: number; signal?: AbortSignal }): Promise<Uint8Array>
+}
+
+export interface CollectionContext {
+  collections: CollectionStore
+  requests: RequestStore
+  pins: PinStore
+  queue: PinQueue
+  clock: Clock
+}
+
+export class CollectionNotFoundError extends PickupError {
+  readonly code = 'NOT_FOUND'
+  override readonly retryable = false
+  constructor() {
+    super('no collection with this id')
+  }
+}
+
+export class InvalidCollectionError extends PickupError {
+  readonly code: string
+  override readonly retryable = false
+  constructor(code: string, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+/** Largest metadata file read (JSON; anything bigger is not metadata). */
+export const MAX_METADATA_BYTES = 1024 * 1024
+/** Largest token URI kept in a token's record (an on-chain data: URI, say); longer is reported, not kept. */
+export const MAX_TOKEN_URI_BYTES = 256 * 1024
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/
+
+export interface AddCollectionInput {
+  user: string
+  chainId: unknown
+  address: unknown
+  name?: unknown
+  follow?: unknown
+}
+
+/**
+ * Validates and records the collection (or finds the one the user already has: enumerating again when it
+ * had finished, to pick up new tokens) and sends the enumeration job. `chains` are the chain ids an RPC
+ * endpoint is configured for.
+ */
+export async function addCollection(
+  input: AddCollectionInput,
+  ctx: Pick<CollectionContext, 'collections' | 'clock'> & {
+    jobs: CollectionJobs
+    chains: ReadonlySet<number>
+  },
+): Promise<{ record: CollectionRecord; created: boolean }> {
+  const { chainId, address } = input
+  if (typeof chainId !== 'number' || !Number.isSafeInteger(chainId) || chainId < 1)
+    throw new InvalidCollectionError('INVALID_CHAIN_ID', 'chainId must be a positive integer')
+  if (!ctx.chains.has(chainId))
+    throw new InvalidCollectionError(
+      'UNKNOWN_CHAIN',
+      `no JSON-RPC endpoint is configured for chain ${chainId}`,
+    )
+  if (typeof address !== 'string' || !ADDRESS.test(address))
+    throw new InvalidCollectionError(
+      'INVALID_ADDRESS',
+      'address must be a contract address: 0x and 40 hex digits',
+    )
+  if (input.name !== undefined && (typeof input.name !== 'string' || input.name.length > 255))
+    throw new InvalidCollectionError('INVALID_NAME', 'name must be a string of at most 255 characters')
+  if (input.follow !== undefined && typeof input.follow !== 'boolean')
+    throw new InvalidCollectionError('INVALID_FOLLOW', 'follow must be a boolean')
+  const owner = psaOwner(input.user)
+  const now = ctx.clock.now()
+  const lower = address.toLowerCase()
+  const record: CollectionRecord = {
+    id: collectionId(owner, chainId, lower),
+    owner,
+    chainId,
+    address: lower,
+    ...(typeof input.name === 'string' ? { name: input.name } : {}),
+    follow: input.follow === true,
+    status: 'enumerating',
+    created: now,
+    updated: now,
+  }
+  const stored = await ctx.collections.create(record)
+  let result = stored.record
+  if (!stored.created && (result.status === 'done' || result.status === 'failed')) {
+    // Again: enumerate from where it stopped (a log scan continues past its last block) for new tokens.
+    const restarted = await ctx.collections.update(
+      result.id,
+      { status: 'enumerating', remove: ['error', ...restartCheckpoint(result)] },
+      now,
+      { ifStatus: ['done', 'failed'] },
+    )
+    if (restarted) result = restarted
+  }
+  if (stored.created || result.status === 'enumerating')
+    await ctx.jobs.send({ collectionId: result.id, step: 'enumerate' })
+  return { record: result, created: stored.created }
+}
+
+/** Index enumeration starts over (totalSupply may have grown); a log scan resumes after its last block. */
+function restartCheckpoint(r: CollectionRecord): Array<'checkpoint'> {
+  return r.checkpoint?.method === 'logs' ? [] : ['checkpoint']
+}
+
+export async function getCollection(
+  input: { user: string; id: string },
+  ctx: Pick<CollectionContext, 'collections'>,
+): Promise<CollectionRecord> {
+  const record = await ctx.collections.get(input.id)
+  if (!record || record.owner !== psaOwner(input.user)) throw new CollectionNotFoundError()
+  return record
+}
+
+/** Step 2. `maxPages` bounds one run (a Lambda's time): it answers whether enumeration finished. */
+export async function enumerateCollection(
+  input: { collectionId: string; maxPages?: number; signal?: AbortSignal },
+  ctx: CollectionContext & { enumerator: CollectionEnumerator },
+): Promise<{ finished: boolean; tokens: number }> {
+  const c = await ctx.collections.get(input.collectionId)
+  if (c?.status !== 'enumerating') return { finished: true, tokens: 0 }
+  let pages = 0
+  let tokens = 0
+  try {
+    for await (const page of ctx.enumerator.enumerate(
+      { chainId: c.chainId, address: c.address, ...(c.checkpoint ? { checkpoint: c.checkpoint } : {}) },
+      input.signal ? { signal: input.signal } : {},
+    )) {
+      const now = ctx.clock.now()
+      const fresh: CollectionToken[] = []
+      for (const t of page.tokens) {
+        const existing = await ctx.collections.getToken(c.id, t.tokenId)
+        // A token seen before with the same URI keeps what archiving found out about it.
+        if (existing && existing.tokenURI === t.uri) continue
+        fresh.push(buildToken(c.id, t, now))
+      }
+      await pinRoots(c, fresh.flatMap(refsToPin), ctx)
+      await ctx.collections.putTokens(fresh)
+      tokens += page.tokens.length
+      const kept = await ctx.collections.update(
+        c.id,
+        { checkpoint: page.checkpoint, standard: page.standard },
+        ctx.clock.now(),
+        { ifStatus: ['enumerating'] },
+      )
+      if (!kept) return { finished: true, tokens } // deleted meanwhile
+      if (++pages === input.maxPages) return { finished: false, tokens }
+    }
+  } catch (err) {
+    if (input.signal?.aborted || !(err instanceof Error) || !isPermanent(err)) throw err
+    await ctx.collections.update(
+      c.id,
+      { status: 'failed', error: `${codeOf(err)}: ${err.message}` },
+      ctx.clock.now(),
+      { ifStatus: ['enumerating'] },
+    )
+    return { finished: true, tokens }
+  }
+  await ctx.collections.update(c.id, { status: 'archiving' }, ctx.clock.now(), { ifStatus: ['enumerating'] })
+  return { finished: true, tokens }
+}
+
+/** Not worth retrying: the contract is not an NFT, say. Provider failures are thrown for a retry. */
+function isPermanent(err: Error): boolean {
+  return (err instanceof PickupError && !err.retryable) || err.name === 'NotAnNftContractError'
+}
+
+function codeOf(err: Error): string {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' ? code : err.name
+}
+
+function buildToken(collectionId: string, t: EnumeratedToken, now: number): CollectionToken {
+  const base = { collectionId, tokenId: t.tokenId, media: [] as MediaEntry[], updated: now }
+  if (t.uri === undefined)
+    return { ...base, metadata: failedRef('', 'unsupported', `TOKEN_URI_UNREADABLE: ${t.error ?? 'no URI'}`) }
+  if (Buffer.byteLength(t.uri) > MAX_TOKEN_URI_BYTES)
+    return {
+      ...base,
+      metadata: failedRef(
+        t.uri.slice(0, 256),
+        'unsupported',
+        `TOKEN_URI_TOO_LONG: over ${MAX_TOKEN_URI_BYTES} bytes`,
+      ),
+    }
+  const resolved = resolveUri(t.uri)
+  const token: CollectionToken = { ...base, tokenURI: t.uri, metadata: toRef(resolved) }
+  if (resolved.kind === 'data') {
+    const json = parseMetadata(resolved.bytes)
+    if (json === undefined)
+      token.metadata = failedRef(resolved.uri, 'data', 'INVALID_METADATA: not a JSON object')
+    else token.media = mediaOf(json)
+  }
+  return token
+}
+
+function mediaOf(json: Record<string, unknown>): MediaEntry[] {
+  return mediaRefs(json).map((m) => ({ field: m.field, ...toRef(resolveUri(m.uri)) }))
+}
+
+function toRef(r: ResolvedUri): ContentRef {
+  switch (r.kind) {
+    case 'ipfs':
+      return { uri: r.uri, kind: 'ipfs', cid: r.cid, path: r.path, cidSource: 'chain', status: 'pending' }
+    case 'data':
+      return { uri: r.uri, kind: 'data', status: 'archived' }
+    case 'web':
+      // Importing web-hosted content (fetch, UnixFS import, the validator) is not built yet: reported.
+      return failedRef(
+        r.uri,
+        'web',
+        `WEB_CONTENT_NOT_ARCHIVED: ${r.url} is web-hosted; pickup archives IPFS content only`,
+      )
+    case 'unsupported':
+      return failedRef(r.uri, 'unsupported', `UNSUPPORTED_URI: ${r.reason}`)
+  }
+}
+
+function failedRef(uri: string, kind: ContentRef['kind'], error: string): ContentRef {
+  return { uri, kind, status: 'failed', error }
+}
+
+function refsToPin(t: CollectionToken): string[] {
+  return [t.metadata, ...t.media].flatMap((r) =>
+    r.kind === 'ipfs' && r.status === 'pending' && r.cid ? [r.cid] : [],
+  )
+}
+
+/** One request per distinct root, owned by the collection; idempotent (requestids derive from the root). */
+async function pinRoots(c: CollectionRecord, cids: readonly string[], ctx: CollectionContext): Promise<void> {
+  const distinct = [...new Set(cids)]
+  if (distinct.length === 0) return
+  const owner = collectionOwner(c.id)
+  const roots: CollectionRoot[] = []
+  for (const cid of distinct) {
+    const requestid = rootRequestId(c.id, cid)
+    roots.push({ cid, requestid })
+    const existing = await ctx.requests.get(requestid)
+    if (existing) continue
+    // The roots first: a collection deleted meanwhile finds every request it made through them.
+    await ctx.collections.putRoots(c.id, [{ cid, requestid }])
+    const pin = await requestPin({ cid, origins: [], requester: owner }, ctx)
+    const request: PinRequest = {
+      requestid,
+      owner,
+      cid,
+      sourceCid: cid,
+      name: c.name ?? `collection ${c.chainId}:${c.address}`,
+      meta: { collection: c.id, chainId: String(c.chainId), address: c.address },
+      origins: [],
+      created: await ctx.requests.reserveCreated(owner, ctx.clock.now()),
+      knownPinned: pin.status === 'pinned',
+    }
+    await ctx.requests.put(request)
+  }
+}
+
+/** Step 3: one pass over the tokens still incomplete. Answers whether the collection is done. */
+export async function advanceCollection(
+  input: { collectionId: string; signal?: AbortSignal },
+  ctx: CollectionContext & { reader: StoredContentReader },
+): Promise<{ done: boolean; changed: number }> {
+  const c = await ctx.collections.get(input.collectionId)
+  if (!c || c.status !== 'archiving') return { done: c?.status === 'done', changed: 0 }
+  let pending = 0
+  let changed = 0
+  let cursor: string | undefined
+  do {
+    const page = await ctx.collections.listTokens(c.id, {
+      limit: 100,
+      status: 'incomplete',
+      ...(cursor ? { cursor } : {}),
+    })
+    cursor = page.cursor
+    const cids = page.tokens.flatMap(refsToPin)
+    const pins = await ctx.pins.getMany([...new Set(cids)])
+    const updated: CollectionToken[] = []
+    for (const token of page.tokens) {
+      const next = await advanceToken(token, pins, ctx, input.signal)
+      if (next !== token) {
+        updated.push(next)
+        await pinRoots(c, refsToPin(next), ctx)
+      }
+      if (refsToPin(next).length > 0) pending++
+    }
+    await ctx.collections.putTokens(updated)
+    changed += updated.length
+  } while (cursor)
+  if (pending > 0) return { done: false, changed }
+  const done = await ctx.collections.update(c.id, { status: 'done' }, ctx.clock.now(), {
+    ifStatus: ['archiving'],
+  })
+  return { done: done !== undefined, changed }
+}
+
+async function advanceToken(
+  token: CollectionToken,
+  pins: Map<string, Pin>,
+  ctx: CollectionContext & { reader: StoredContentReader },
+  signal: AbortSignal | undefined,
+): Promise<CollectionToken> {
+  let next = token
+  const now = ctx.clock.now()
+  const m = token.metadata
+  if (m.kind === 'ipfs' && m.status === 'pending' && m.cid) {
+    const pin = pins.get(m.cid)
+    const settled = settleRef(m, pin)
+    if (settled.status === 'archived' && pin) {
+      try {
+        const bytes = await ctx.reader.readFile(pin, m.path ?? '', {
+          maxBytes: MAX_METADATA_BYTES,
+          ...(signal ? { signal } : {}),
+        })
+        const json = parseMetadata(bytes)
+        next =
+          json === undefined
+            ? {
+                ...token,
+                metadata: { ...m, status: 'failed', error: 'INVALID_METADATA: not a JSON object' },
+                updated: now,
+              }
+            : { ...token, metadata: { ...m, status: 'archived' }, media: mediaOf(json), updated: now }
+      } catch (err) {
+        if (!(err instanceof PickupError) || err.retryable) throw err
+        next = {
+          ...token,
+          metadata: { ...m, status: 'failed', error: `${err.code}: ${err.message}` },
+          updated: now,
+        }
+      }
+    } else if (settled !== m) next = { ...token, metadata: settled, updated: now }
+  }
+  const media = next.media.map((r) =>
+    r.kind === 'ipfs' && r.status === 'pending' && r.cid ? settleRef(r, pins.get(r.cid)) : r,
+  )
+  if (media.some((r, i) => r !== next.media[i])) next = { ...next, media, updated: now }
+  return next
+}
+
+/** The ref as its pin says: archived once pinned, failed with the pin's error once failed. */
+function settleRef<T extends ContentRef>(ref: T, pin: Pin | undefined): T {
+  if (pin === undefined) return ref // requested again by pinRoots on this pass
+  if (pin.status === 'pinned') return { ...ref, status: 'archived' }
+  if (pin.status === 'failed')
+    return { ...ref, status: 'failed', error: pin.error ?? 'FAILED: the pin failed' }
+  return ref
+}
+
+export interface CollectionSummary {
+  tokens: { total: number; archived: number; incomplete: number; failed: number }
+  cids: { total: number; pinned: number; queued: number; pinning: number; failed: number }
+}
+
+/** Counts over every token and root (reads them all: one pass per call). */
+export async function summarizeCollection(
+  id: string,
+  ctx: Pick<CollectionContext, 'collections' | 'pins'>,
+): Promise<CollectionSummary> {
+  const tokens = { total: 0, archived: 0, incomplete: 0, failed: 0 }
+  let cursor: string | undefined
+  do {
+    const page = await ctx.collections.listTokens(id, { limit: 500, ...(cursor ? { cursor } : {}) })
+    for (const t of page.tokens) {
+      tokens.total++
+      tokens[tokenStatus(t)]++
+    }
+    cursor = page.cursor
+  } while (cursor)
+  const cids = { total: 0, pinned: 0, queued: 0, pinning: 0, failed: 0 }
+  do {
+    const page = await ctx.collections.listRoots(id, { limit: 100, ...(cursor ? { cursor } : {}) })
+    const pins = await ctx.pins.getMany(page.roots.map((r) => r.cid))
+    for (const r of page.roots) {
+      cids.total++
+      cids[pins.get(r.cid)?.status ?? 'queued']++
+    }
+    cursor = page.cursor
+  } while (cursor)
+  return { tokens, cids }
+}
+
+/** Deletes the collection's requests (releasing content nobody else wants), then the collection. */
+export async function removeCollection(
+  input: { user: string; id: string },
+  ctx: Pick<CollectionContext, 'collections' | 'requests' | 'pins' | 'clock'>,
+): Promise<void> {
+  const c = await getCollection(input, ctx)
+  // Stop enumeration and archiving first: nothing adds a root while the requests are deleted.
+  await ctx.collections.update(
+    c.id,
+    { status: 'failed', error: 'DELETED: the collection is being deleted' },
+    ctx.clock.now(),
+  )
+  let cursor: string | undefined
+  do {
+    const page = await ctx.collections.listRoots(c.id, { limit: 100, ...(cursor ? { cursor } : {}) })
+    for (const root of page.roots) await deleteRequest(root, ctx)
+    cursor = page.cursor
+  } while (cursor)
+  await ctx.collections.delete(c.id)
+}

@@ -1,0 +1,127 @@
+/**
+ * An NFT collection being archived, and its tokens. A collection belongs to one user (owner `psa:<user>`), is
+ * one per (owner, chain, contract) and pins what its tokens point at as ordinary requests owned by
+ * `collection:<id>`: one request per distinct root CID, however many tokens have files inside it.
+ */
+import { createHash } from 'node:crypto'
+import { base32 } from 'multiformats/bases/base32'
+import type { EnumerationCheckpoint, Standard } from './enumeration.ts'
+
+export const COLLECTION_STATUSES = ['enumerating', 'archiving', 'done', 'failed'] as const
+export type CollectionStatus = (typeof COLLECTION_STATUSES)[number]
+
+export interface CollectionRecord {
+  id: string
+  owner: string
+  chainId: number
+  /** The contract, 0x-prefixed, lower case. */
+  address: string
+  name?: string
+  /** Keep watching for new mints once enumerated. */
+  follow: boolean
+  /** Known once enumeration has detected it. */
+  standard?: Standard
+  status: CollectionStatus
+  /** Why the collection failed (`CODE: message`). */
+  error?: string
+  /** Where enumeration resumes. */
+  checkpoint?: EnumerationCheckpoint
+  /** Epoch ms. */
+  created: number
+  updated: number
+}
+
+/**
+ * - `pending`: its content is being archived (a pin queued or pinning, metadata not read yet).
+ * - `archived`: stored as a verified CAR (or, for `data:`, held in the record itself).
+ * - `failed`: it could not be archived; `error` says why (unreachable, unsupported URI, invalid JSON).
+ */
+export const REF_STATUSES = ['pending', 'archived', 'failed'] as const
+export type RefStatus = (typeof REF_STATUSES)[number]
+
+/** One URI a token points at (its metadata, or a media file) and what became of it. */
+export interface ContentRef {
+  uri: string
+  /** How the URI resolved (core/collections/resolve.ts). */
+  kind: 'ipfs' | 'data' | 'web' | 'unsupported'
+  /** The content's root (CIDv1), for `ipfs` and for archived `web` content. */
+  cid?: string
+  /** Inside `cid`; '' for the root itself. */
+  path?: string
+  /**
+   * `chain`: the CID is the one the token's URI names. `pickup`: pickup computed it by importing web-hosted
+   * bytes (UnixFS, CIDv1, raw leaves): the chain names only a URL.
+   */
+  cidSource?: 'chain' | 'pickup'
+  /** For web content: when pickup fetched it (epoch ms). */
+  fetched?: number
+  status: RefStatus
+  error?: string
+}
+
+export interface MediaEntry extends ContentRef {
+  /** Where in the metadata the URI was (`image`, `properties.files[0].uri`). */
+  field: string
+}
+
+export const TOKEN_STATUSES = ['archived', 'incomplete', 'failed'] as const
+export type TokenStatus = (typeof TOKEN_STATUSES)[number]
+
+export interface CollectionToken {
+  collectionId: string
+  /** Decimal. */
+  tokenId: string
+  /** As the contract returns it; absent when it could not be read (see `metadata.error`). */
+  tokenURI?: string
+  metadata: ContentRef
+  /** Known once the metadata is read. */
+  media: MediaEntry[]
+  updated: number
+}
+
+/**
+ * `archived`: metadata and every media file archived. `failed`: the metadata could not be archived (nothing
+ * more can be found). `incomplete`: anything else (still pending, or some media failed).
+ */
+export function tokenStatus(token: Pick<CollectionToken, 'metadata' | 'media'>): TokenStatus {
+  if (token.metadata.status === 'failed') return 'failed'
+  if (token.metadata.status === 'archived' && token.media.every((m) => m.status === 'archived'))
+    return 'archived'
+  return 'incomplete'
+}
+
+/** A root CID the collection pins, and the request that holds it. */
+export interface CollectionRoot {
+  cid: string
+  requestid: string
+}
+
+export function collectionOwner(collectionId: string): string {
+  return `collection:${collectionId}`
+}
+
+/**
+ * The collection's id: derived from (owner, chain, contract), so that posting the same collection again finds
+ * the existing one with a conditional write, no separate uniqueness item. 26 base32 characters.
+ */
+export function collectionId(owner: string, chainId: number, address: string): string {
+  const digest = createHash('sha256').update(`${owner}\n${chainId}\n${address.toLowerCase()}`).digest()
+  return base32.baseEncode(digest.subarray(0, 16))
+}
+
+/**
+ * The requestid of the collection's request for a root: `<26 base32>-<content key>` like every request (so a
+ * status lookup finds the pin from the id), derived rather than random, so a page enumerated again after a
+ * crash puts the same request, not a second one.
+ */
+export function rootRequestId(collectionId: string, cid: string): string {
+  const digest = createHash('sha256').update(`${collectionId}\n${cid}`).digest()
+  return `${base32.baseEncode(digest.subarray(0, 16))}-${cid}`
+}
+
+export const MAX_TOKEN_ID_DIGITS = 78 // 2^256 - 1 has 78 decimal digits
+
+/** Token ids sort numerically as fixed-width strings. */
+export function tokenSortKey(tokenId: string): string {
+  return tokenId.padStart(MAX_TOKEN_ID_DIGITS, '0')
+}

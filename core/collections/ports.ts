@@ -1,0 +1,56 @@
+/**
+ * The collections store: collection records, their tokens and the roots they pin. A DynamoDB adapter
+ * (adapters/dynamodb/collections.ts) and an in-memory twin pass one shared suite.
+ */
+import type {
+  CollectionRecord,
+  CollectionRoot,
+  CollectionStatus,
+  CollectionToken,
+  TokenStatus,
+} from './model.ts'
+
+export type CollectionPatch = Partial<
+  Pick<CollectionRecord, 'status' | 'error' | 'checkpoint' | 'standard' | 'name' | 'follow'>
+> & {
+  /** Remove these optional attributes. */
+  remove?: ReadonlyArray<'error' | 'checkpoint'>
+}
+
+export interface CollectionStore {
+  /** Creates the record unless one with its id exists; answers the record that is stored. */
+  create(record: CollectionRecord): Promise<{ record: CollectionRecord; created: boolean }>
+  get(id: string): Promise<CollectionRecord | undefined>
+  /**
+   * Applies the patch and sets `updated`; with `ifStatus`, only if the record has one of those statuses.
+   * Undefined when there is no record or the condition failed.
+   */
+  update(
+    id: string,
+    patch: CollectionPatch,
+    now: number,
+    opts?: { ifStatus?: readonly CollectionStatus[] },
+  ): Promise<CollectionRecord | undefined>
+  /** The owner's collections, newest first. */
+  listByOwner(
+    owner: string,
+    opts: { limit: number; cursor?: string },
+  ): Promise<{ collections: CollectionRecord[]; cursor?: string }>
+  /** Creates or replaces tokens (by collection and token id). */
+  putTokens(tokens: readonly CollectionToken[]): Promise<void>
+  getToken(collectionId: string, tokenId: string): Promise<CollectionToken | undefined>
+  /** Tokens in token id order (numeric), optionally only those of one status. */
+  listTokens(
+    collectionId: string,
+    opts: { limit: number; cursor?: string; status?: TokenStatus },
+  ): Promise<{ tokens: CollectionToken[]; cursor?: string }>
+  /** Records roots the collection pins (idempotent). */
+  putRoots(collectionId: string, roots: readonly CollectionRoot[]): Promise<void>
+  /** Roots in CID order. */
+  listRoots(
+    collectionId: string,
+    opts: { limit: number; cursor?: string },
+  ): Promise<{ roots: CollectionRoot[]; cursor?: string }>
+  /** Deletes the record, its tokens and its roots. False when there was no record. */
+  delete(id: string): Promise<boolean>
+}

@@ -1,0 +1,166 @@
+/**
+ * The CollectionStore contract (core/collections/ports.ts), run against every implementation.
+ */
+import { randomBytes } from 'node:crypto'
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { CollectionRecord, CollectionToken } from '../../core/collections/model.ts'
+import type { CollectionStore } from '../../core/collections/ports.ts'
+
+export type CollectionStoreFactory = () => Promise<CollectionStore>
+
+const id = () => randomBytes(8).toString('hex')
+
+function record(over: Partial<CollectionRecord> = {}): CollectionRecord {
+  return {
+    id: id(),
+    owner: 'psa:alice',
+    chainId: 1,
+    address: '0x00000000000000000000000000000000000000aa',
+    follow: false,
+    status: 'enumerating',
+    created: 100,
+    updated: 100,
+    ...over,
+  }
+}
+
+function token(collectionId: string, tokenId: string, over: Partial<CollectionToken> = {}): CollectionToken {
+  return {
+    collectionId,
+    tokenId,
+    tokenURI: `ipfs://bafyroot/${tokenId}`,
+    metadata: {
+      uri: `ipfs://bafyroot/${tokenId}`,
+      kind: 'ipfs',
+      cid: 'bafyroot',
+      path: tokenId,
+      cidSource: 'chain',
+      status: 'pending',
+    },
+    media: [],
+    updated: 5,
+    ...over,
+  }
+}
+
+export function collectionStoreSuite(name: string, factory: CollectionStoreFactory): void {
+  describe(`CollectionStore: ${name}`, () => {
+    let store: CollectionStore
+    beforeEach(async () => {
+      store = await factory()
+    })
+
+    it('creates a collection once: creating it again answers the stored one', async () => {
+      const r = record({ name: 'Punks' })
+      expect(await store.create(r)).toEqual({ record: r, created: true })
+      expect(await store.create({ ...r, name: 'other', created: 999 })).toEqual({ record: r, created: false })
+      expect(await store.get(r.id)).toEqual(r)
+      expect(await store.get(id())).toBeUndefined()
+    })
+
+    it('updates fields, removes optional ones, and honours a status condition', async () => {
+      const r = record()
+      await store.create(r)
+      const checkpoint = { standard: 'erc721', method: 'index', total: '10', next: '5' } as const
+      const a = await store.update(r.id, { standard: 'erc721', checkpoint, error: 'X: y' }, 200)
+      expect(a).toEqual({ ...r, standard: 'erc721', checkpoint, error: 'X: y', updated: 200 })
+      expect(await store.get(r.id)).toEqual(a)
+      expect(await store.update(r.id, { status: 'done' }, 300, { ifStatus: ['archiving'] })).toBeUndefined()
+      const b = await store.update(
+        r.id,
+        { status: 'archiving', remove: ['error', 'checkpoint'], follow: true },
+        300,
+        {
+          ifStatus: ['enumerating', 'failed'],
+        },
+      )
+      expect(b).toEqual({ ...r, standard: 'erc721', status: 'archiving', follow: true, updated: 300 })
+      expect(await store.update(id(), { status: 'done' }, 1)).toBeUndefined()
+    })
+
+    it("lists an owner's collections newest first, in pages", async () => {
+      const rs = [1, 2, 3, 4, 5].map((c) => record({ created: c * 10 }))
+      for (const r of rs) await store.create(r)
+      await store.create(record({ owner: 'psa:bob' }))
+      const first = await store.listByOwner('psa:alice', { limit: 2 })
+      expect(first.collections.map((c) => c.created)).toEqual([50, 40])
+      const second = await store.listByOwner('psa:alice', { limit: 2, cursor: first.cursor })
+      const third = await store.listByOwner('psa:alice', { limit: 2, cursor: second.cursor })
+      expect([...second.collections, ...third.collections].map((c) => c.created)).toEqual([30, 20, 10])
+      expect(third.cursor).toBeUndefined()
+      await expect(store.listByOwner('psa:alice', { limit: 2, cursor: 'nope' })).rejects.toThrow(/cursor/)
+    })
+
+    it('keeps tokens in numeric order, replaces them by id, pages and filters by status', async () => {
+      const r = record()
+      await store.create(r)
+      const ids = ['1', '2', '10', '100', `${2n ** 256n - 1n}`, '3']
+      await store.putTokens(ids.map((t) => token(r.id, t)))
+      const archived = token(r.id, '10', {
+        metadata: { uri: 'data:,{}', kind: 'data', status: 'archived' },
+        media: [
+          {
+            field: 'image',
+            uri: 'ipfs://bafyimg',
+            kind: 'ipfs',
+            cid: 'bafyimg',
+            path: '',
+            status: 'archived',
+          },
+        ],
+        updated: 9,
+      })
+      const failed = token(r.id, '2', {
+        metadata: {
+          uri: 'ipfs://x',
+          kind: 'ipfs',
+          cid: 'bafyx',
+          path: '',
+          status: 'failed',
+          error: 'FETCH_STALLED: no',
+        },
+      })
+      await store.putTokens([archived, failed])
+      expect(await store.getToken(r.id, '10')).toEqual(archived)
+      const pages: string[] = []
+      let cursor: string | undefined
+      do {
+        const page = await store.listTokens(r.id, { limit: 4, ...(cursor ? { cursor } : {}) })
+        pages.push(...page.tokens.map((t) => t.tokenId))
+        cursor = page.cursor
+      } while (cursor)
+      expect(pages).toEqual(['1', '2', '3', '10', '100', `${2n ** 256n - 1n}`])
+      expect((await store.listTokens(r.id, { limit: 10, status: 'archived' })).tokens).toEqual([archived])
+      expect((await store.listTokens(r.id, { limit: 10, status: 'failed' })).tokens).toEqual([failed])
+      const incomplete = await store.listTokens(r.id, { limit: 2, status: 'incomplete' })
+      expect(incomplete.tokens.map((t) => t.tokenId)).toEqual(['1', '3'])
+      const more = await store.listTokens(r.id, { limit: 2, status: 'incomplete', cursor: incomplete.cursor })
+      expect(more.tokens.map((t) => t.tokenId)).toEqual(['100', `${2n ** 256n - 1n}`])
+      expect(more.cursor).toBeUndefined()
+    })
+
+    it('records roots once each, and deletes the collection with its tokens and roots', async () => {
+      const r = record()
+      const other = record()
+      await store.create(r)
+      await store.create(other)
+      const roots = ['bafyc', 'bafya', 'bafyb'].map((cid) => ({ cid, requestid: `req-${cid}` }))
+      await store.putRoots(r.id, roots)
+      await store.putRoots(r.id, roots.slice(0, 1))
+      await store.putRoots(other.id, roots.slice(0, 1))
+      const first = await store.listRoots(r.id, { limit: 2 })
+      const rest = await store.listRoots(r.id, { limit: 2, cursor: first.cursor })
+      expect([...first.roots, ...rest.roots].map((x) => x.cid)).toEqual(['bafya', 'bafyb', 'bafyc'])
+      await store.putTokens([token(r.id, '1'), token(other.id, '1')])
+
+      expect(await store.delete(r.id)).toBe(true)
+      expect(await store.get(r.id)).toBeUndefined()
+      expect((await store.listTokens(r.id, { limit: 10 })).tokens).toEqual([])
+      expect((await store.listRoots(r.id, { limit: 10 })).roots).toEqual([])
+      expect(await store.delete(r.id)).toBe(false)
+      // The other collection is untouched.
+      expect((await store.listRoots(other.id, { limit: 10 })).roots).toHaveLength(1)
+      expect(await store.getToken(other.id, '1')).toBeDefined()
+    })
+  })
+}
