@@ -404,7 +404,11 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
     ]),
     graph('Pins stored per hour', [
       pickupMetric(METRICS.pinsStored, { statistic: 'Sum', period: hour, label: 'pins stored' }),
-      pickupMetric(METRICS.pinRequestsAccepted, { statistic: 'Sum', period: hour, label: 'requests accepted' }),
+      pickupMetric(METRICS.pinRequestsAccepted, {
+        statistic: 'Sum',
+        period: hour,
+        label: 'requests accepted',
+      }),
     ]),
     graph('Failed attempts by reason (per 5 min)', [
       perDimension(METRICS.jobsFailed, ['Reason'], 'Sum', fiveMinutes),
@@ -435,9 +439,7 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       mibPerSecond(METRICS.validationRate, 'validation'),
     ]),
     graph('Invalid CARs by fault', [perDimension(METRICS.invalidCars, ['FaultCode'], 'Sum', fiveMinutes)]),
-    graph('API: 4xx by reason', [
-      perDimension(METRICS.clientErrors, ['Api', 'Reason'], 'Sum', fiveMinutes),
-    ]),
+    graph('API: 4xx by reason', [perDimension(METRICS.clientErrors, ['Api', 'Reason'], 'Sum', fiveMinutes)]),
   )
   // Infrastructure.
   dashboard.addWidgets(

@@ -509,7 +509,11 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
         metricName: METRICS.jobsTransferring.name,
         statistic: 'Average',
       }),
-      waiting: new cloudwatch.Metric({ namespace, metricName: METRICS.jobsWaiting.name, statistic: 'Average' }),
+      waiting: new cloudwatch.Metric({
+        namespace,
+        metricName: METRICS.jobsWaiting.name,
+        statistic: 'Average',
+      }),
       running: new cloudwatch.Metric({
         namespace: 'ECS/ContainerInsights',
         metricName: 'RunningTaskCount',

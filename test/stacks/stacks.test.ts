@@ -1042,9 +1042,8 @@ describe('alarms', () => {
     const dashboards = resourcesOf(production.templates.monitoring, 'AWS::CloudWatch::Dashboard')
     expect(dashboards).toHaveLength(1)
     // The body is a Fn::Join of JSON text and references: with each reference as a placeholder, it parses.
-    const join = (dashboards[0]![1].Properties?.DashboardBody as { 'Fn::Join': [string, unknown[]] })[
-      'Fn::Join'
-    ]
+    const properties = dashboards[0]![1].Properties as { DashboardBody: { 'Fn::Join': [string, unknown[]] } }
+    const join = properties.DashboardBody['Fn::Join']
     const body = JSON.parse(join[1].map((part) => (typeof part === 'string' ? part : 'REF')).join('')) as {
       widgets: Array<{ properties: { title: string; metrics?: unknown[][] } }>
     }

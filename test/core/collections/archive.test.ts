@@ -91,7 +91,7 @@ beforeEach(() => {
   queue = createMemoryJobQueue({ clock })
   ctx = {
     collections: createMemoryCollectionStore(),
-    requests: createMemoryRequestStore(pins),
+    requests: createMemoryRequestStore(),
     pins,
     queue,
     clock,
