@@ -123,6 +123,8 @@ export interface Backend {
   resource(name: ResourceName): string
   /** Local mode's HTTP API, for hints. */
   api?: string
+  /** The metric lines local mode keeps (`pickup stats` reads the last hour from them). */
+  metricsFile?: string
   /** Runs a command's work, explaining failures to reach the services or find the resources. */
   run<T>(work: () => Promise<T>): Promise<T>
   close(): void
@@ -281,6 +283,7 @@ interface EndpointsFile {
     credentials?: { accessKeyId?: unknown; secretAccessKey?: unknown }
   }
   resources?: Record<string, unknown>
+  metricsFile?: unknown
 }
 
 async function localBackend(dataDir: string, needs: readonly ResourceName[]): Promise<Backend> {
@@ -353,6 +356,7 @@ async function localBackend(dataDir: string, needs: readonly ResourceName[]): Pr
     },
     resource: (name) => declared(names, name),
     ...(typeof info.api === 'string' ? { api: info.api } : {}),
+    ...(typeof info.metricsFile === 'string' ? { metricsFile: resolve(dataDir, info.metricsFile) } : {}),
     run: (work) =>
       explain(work, (err) => {
         const t = tagOf(err)

@@ -102,6 +102,15 @@ export interface Metrics {
 /** Metrics that go nowhere (a component whose figures nobody reads, e.g. a CLI run). */
 export const noMetrics: Metrics = { emit() {} }
 
+/** Every point to each of `sinks`. */
+export function teeMetrics(...sinks: Metrics[]): Metrics {
+  return {
+    emit(...points) {
+      for (const s of sinks) s.emit(...points)
+    },
+  }
+}
+
 /**
  * A dimension value from an error code or other name: codes are constants of the code base, but a code that is
  * not one (an SDK's error name, say) must not open a new series per message, so anything that does not look

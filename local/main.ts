@@ -7,9 +7,7 @@
  */
 import { join, resolve } from 'node:path'
 import { createLogger } from '../adapters/log.ts'
-import { createEmfMetrics } from '../adapters/metrics/emf.ts'
 import { parseConfig } from '../core/config.ts'
-import { metricNamespace } from '../core/metrics.ts'
 import type { WorkerStatus } from '../pickup/worker.ts'
 import { type LocalConfig, localSchema } from './config.ts'
 import {
@@ -72,8 +70,8 @@ async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
       dataDir,
       clusterTokens,
       log,
-      // Beside the JSON log lines, as the deployed components write them; `pickup stats` reads the records.
-      metrics: createEmfMetrics({ namespace: metricNamespace('local') }),
+      // The metric lines (EMF, as the deployed components write them), kept for `pickup stats`.
+      metricsFile: join(dataDir, 'metrics.ndjson'),
       worker: cfg.LOCAL_WORKER,
       servicePorts: previous.ports,
       onWorkerReadyChange: (status) => {
@@ -119,6 +117,7 @@ function endpointsInfo(cfg: LocalConfig, system: LocalSystem, token: string) {
       credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
     },
     resources: names,
+    ...(system.metricsFile ? { metricsFile: system.metricsFile } : {}),
     ipfs: system.helia
       ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString())
       : (system.kubo?.url ?? cfg.IPFS_API_URL),

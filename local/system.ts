@@ -17,12 +17,13 @@ import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
 import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
 import { createKuboGc } from '../adapters/kubo/gc.ts'
+import { createMetricsFile } from '../adapters/metrics/file.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
 import { serveHttpApp } from '../api/http/node-server.ts'
 import { reconcileOptionsFromConfig } from '../api/reconcile.ts'
 import { createValidateCarHandler } from '../api/validate-car.ts'
-import { type Metrics, noMetrics } from '../core/metrics.ts'
+import { type Metrics, metricNamespace, noMetrics, teeMetrics } from '../core/metrics.ts'
 import type { BlockSource, Clock, Logger } from '../core/ports.ts'
 import { reconcilePins } from '../core/reconcile.ts'
 import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/unreferenced-content.ts'
@@ -43,8 +44,10 @@ export interface LocalSystemOptions {
   servicePorts?: { dynamodb?: number; fauxqs?: number }
   clusterTokens: string[]
   log: Logger
-  /** Where the API, the worker and the validator record their metrics (`npm start`: EMF lines on stdout). */
+  /** Where the API, the worker and the validator record their metrics (EMF lines, core/metrics.ts)... */
   metrics?: Metrics
+  /** ...and the file local mode keeps them in, for `pickup stats` (`npm start`: `<data dir>/metrics.ndjson`). */
+  metricsFile?: string
   /** How often the worker reports its gauges (default METRICS_GAUGE_INTERVAL_MS). */
   gaugeIntervalMs?: number
   /** Deleting content no request wants: how long it is kept (default 7 days) and how often to look (1 h). */
@@ -61,6 +64,8 @@ export interface LocalSystem {
   kubo?: KuboDaemon
   worker?: RunningWorker
   clusterTokens: string[]
+  /** The metric lines kept for `pickup stats`, if any. */
+  metricsFile?: string
   stop(): Promise<void>
 }
 
@@ -68,7 +73,15 @@ const clock: Clock = { now: () => Date.now() }
 
 export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOptions): Promise<LocalSystem> {
   const { log } = opts
-  const metrics = opts.metrics ?? noMetrics
+  const metrics = teeMetrics(
+    opts.metrics ?? noMetrics,
+    opts.metricsFile
+      ? createMetricsFile(opts.metricsFile, {
+          namespace: metricNamespace('local'),
+          onError: (err) => log.warn({ err: String(err), file: opts.metricsFile }, 'metric line not kept'),
+        })
+      : noMetrics,
+  )
   const stops: Array<() => Promise<void>> = []
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => log.error({ err }, 'stop failed'))
@@ -280,6 +293,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       kubo,
       worker,
       clusterTokens: opts.clusterTokens,
+      ...(opts.metricsFile ? { metricsFile: opts.metricsFile } : {}),
       stop: stopAll,
     }
   } catch (err) {

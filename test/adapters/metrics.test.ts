@@ -2,10 +2,15 @@
  * The metrics port's two implementations, one suite: the EMF adapter (its lines parsed back as CloudWatch
  * extracts them) and the in-memory twin record the same values under the same dimensions.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createMemoryMetrics } from '../../adapters/memory/metrics.ts'
 import { createEmfMetrics, parseEmfLine, parseEmfLines, toEmf } from '../../adapters/metrics/emf.ts'
+import { createMetricsFile, readMetricsFile } from '../../adapters/metrics/file.ts'
 import { dimensionValue, METRICS, type MetricDef, type MetricPoint, sizeClass } from '../../core/metrics.ts'
+import { summarizeMetrics } from '../../core/metrics-summary.ts'
 
 interface Harness {
   emit(...points: MetricPoint[]): void
@@ -133,5 +138,73 @@ describe('EMF lines', () => {
       'medium',
     ])
     expect(sizeClass(2 * 1024 ** 3)).toBe('large')
+  })
+})
+
+describe('the metric lines local mode keeps', () => {
+  it('rotate past their size bound, and are read back from both files, from `since` on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pickup-metrics-file-'))
+    try {
+      const path = join(dir, 'metrics.ndjson')
+      let now = 1_000
+      // Each line is ~200 bytes: the third one starts a fresh file, the first two are kept in `.1`.
+      const file = createMetricsFile(path, { namespace: 'pickup/local', maxBytes: 300, now: () => now })
+      for (const [at, reason] of [
+        [1_000, 'FETCH_STALLED'],
+        [2_000, 'FETCH_TIMEOUT'],
+        [3_000, 'CAR_TOO_LARGE'],
+      ] as const) {
+        now = at
+        file.emit({ metric: METRICS.jobsFailed, value: 1, dimensions: { Reason: reason } })
+      }
+      expect((await readFile(`${path}.1`, 'utf8')).trim().split('\n')).toHaveLength(2)
+      expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(1)
+      const reasons = (since: number) =>
+        readMetricsFile(path, since)
+          .filter((p) => p.dimensions.Reason)
+          .map((p) => p.dimensions.Reason)
+      expect(reasons(0)).toEqual(['FETCH_STALLED', 'FETCH_TIMEOUT', 'CAR_TOO_LARGE'])
+      expect(reasons(2_000)).toEqual(['FETCH_TIMEOUT', 'CAR_TOO_LARGE'])
+      const summary = summarizeMetrics(readMetricsFile(path, 0), 0)
+      expect(summary.jobs.failed).toBe(3)
+      expect(summary.jobs.failedByReason).toEqual([
+        ['CAR_TOO_LARGE', 1],
+        ['FETCH_STALLED', 1],
+        ['FETCH_TIMEOUT', 1],
+      ])
+      expect(readMetricsFile(join(dir, 'none.ndjson'), 0)).toEqual([])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('summaries: the last hour only, percentiles by nearest rank', () => {
+    const point = (
+      name: string,
+      value: number,
+      timestamp: number,
+      dimensions: Record<string, string> = {},
+    ) => ({
+      name,
+      value,
+      timestamp,
+      dimensions,
+    })
+    const points = [
+      point('TimeToPinned', 50_000, 10),
+      ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((s) => point('TimeToPinned', s * 1000, 200)),
+      ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((s) =>
+        point('TimeToPinned', s * 1000, 200, { SizeClass: 'small' }),
+      ),
+      point('PinsStored', 1, 10),
+      point('PinsStored', 1, 200),
+      point('CarBytes', 7, 200),
+    ]
+    const s = summarizeMetrics(points, 100)
+    expect(s.timeToPinnedMs).toEqual({ p50: 5000, p90: 9000, p99: 10_000 })
+    expect(s.pinsStored).toBe(1)
+    expect(s.bytesStored).toBe(7)
+    expect(summarizeMetrics(points, 0).timeToPinnedMs?.p99).toBe(50_000)
+    expect(summarizeMetrics([], 0).timeToPinnedMs).toBeUndefined()
   })
 })

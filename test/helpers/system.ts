@@ -70,6 +70,8 @@ export async function startTestSystem(
     /** Where the API, worker and validator record metrics, and how often the worker reports its gauges. */
     metrics?: Metrics
     gaugeIntervalMs?: number
+    /** Keep the metric lines in this file, as `npm start` does, for `pickup stats`. */
+    metricsFile?: string
   } = {},
 ): Promise<TestSystem> {
   const cfg = parseConfig(localSchema, { ...FAST, ...env })
@@ -82,6 +84,7 @@ export async function startTestSystem(
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.unreferencedSweep ? { unreferencedSweep: opts.unreferencedSweep } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.metricsFile ? { metricsFile: opts.metricsFile } : {}),
     ...(opts.gaugeIntervalMs === undefined ? {} : { gaugeIntervalMs: opts.gaugeIntervalMs }),
   })
   const { clients, names } = system.services
@@ -157,7 +160,12 @@ export async function writeEndpointsFile(system: LocalSystem, dir: string): Prom
   const { endpoints, credentials, names } = system.services
   await writeFile(
     join(dir, 'endpoints.json'),
-    JSON.stringify({ api: system.url, aws: { ...endpoints, credentials }, resources: names }),
+    JSON.stringify({
+      api: system.url,
+      aws: { ...endpoints, credentials },
+      resources: names,
+      ...(system.metricsFile ? { metricsFile: system.metricsFile } : {}),
+    }),
   )
 }
 
