@@ -125,3 +125,12 @@ ALARM_WORKER_ERRORS=5
 ALARM_API_5XX=5
 # Age in seconds of the oldest pin job that raises the oldest-job alarm. Default: FETCH_TIMEOUT_MS + 1 hour.
 ALARM_QUEUE_AGE_SECONDS=
+# p90 seconds from request to pinned of small content (CARs up to 10 MiB), over 15 minutes twice running, that
+# raise the slow-small-pins alarm: small reachable DAGs pin in seconds; 10 minutes allows one stall and its retry.
+ALARM_TIME_TO_PIN_SMALL_P90_SECONDS=600
+# Percent of fetch attempts failing over 15 minutes, twice running, that raise the job-failure-rate alarm (counted
+# once ALARM_FAILURE_MIN_JOBS attempts end in 15 minutes): beyond half, workers or a flood of dead content.
+ALARM_FAILURE_RATE_PERCENT=50
+ALARM_FAILURE_MIN_JOBS=20
+# Minutes of pin jobs sent with no pin stored that raise the nothing-stored alarm.
+ALARM_NOTHING_STORED_MINUTES=60
