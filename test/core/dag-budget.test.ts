@@ -14,11 +14,12 @@ import { createMemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { DagTooLargeError } from '../../core/errors.ts'
 import { exportCar } from '../../core/export-car.ts'
-import { type FetchLimits, fetchPin } from '../../core/fetch-pin.ts'
+import { fetchPin } from '../../core/fetch-pin.ts'
 import { tempCarKey } from '../../core/pin.ts'
 import { promoteCar } from '../../core/promote-car.ts'
 import { PERMANENT_CAR_FAULTS, validateCar } from '../../core/validate-car.ts'
 import { type Block, block, carBytes, pseudoRandomBytes } from '../fixtures/dags.ts'
+import { testFetchLimits } from '../helpers/fetch-limits.ts'
 import { createTestLogger } from '../helpers/log.ts'
 import { createMemoryBlockSource } from '../helpers/memory-block-source.ts'
 
@@ -43,18 +44,12 @@ function completeDag(n: number) {
   return { root: root.cid, blocks: [root, ...leaves] }
 }
 
-const limits: FetchLimits = {
+const limits = testFetchLimits({
   maxCarBytes: 64 * 1024 * 1024,
   fetchTimeoutMs: 30_000,
   fetchChunkTimeoutMs: 5_000,
-  concurrency: 4,
-  dialTimeoutMs: 100,
-  leaseMs: 60_000,
-  progressIntervalMs: 50,
-  partBytes: 5 * 1024 * 1024,
-  validationLeaseMs: 60_000,
   maxDagBlocks: 5_000,
-}
+})
 
 describe('a budget of blocks per DAG', () => {
   it('a DAG within the budget whose links fill many pages of the export queue is exported whole', async () => {

@@ -15,9 +15,10 @@ import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
 import { createMemoryPinStore } from '../../adapters/memory/pins.ts'
 import { UnsupportedHashError } from '../../core/errors.ts'
 import { exportCar } from '../../core/export-car.ts'
-import { type FetchLimits, fetchPin } from '../../core/fetch-pin.ts'
+import { fetchPin } from '../../core/fetch-pin.ts'
 import { validateCar } from '../../core/validate-car.ts'
 import { carBytes } from '../fixtures/dags.ts'
+import { testFetchLimits } from '../helpers/fetch-limits.ts'
 import { createTestLogger } from '../helpers/log.ts'
 import { createMemoryBlockSource } from '../helpers/memory-block-source.ts'
 
@@ -89,17 +90,7 @@ describe('one hash policy for worker and validator', () => {
     const temp = createMemoryObjectStore({ bucket: 'temp' })
     const cid = root.toString()
     await pins.request(cid, [], Date.now())
-    const limits: FetchLimits = {
-      maxCarBytes: 1024 * 1024,
-      fetchTimeoutMs: 5_000,
-      fetchChunkTimeoutMs: 1_000,
-      concurrency: 4,
-      dialTimeoutMs: 100,
-      leaseMs: 60_000,
-      progressIntervalMs: 50,
-      partBytes: 5 * 1024 * 1024,
-      validationLeaseMs: 60_000,
-    }
+    const limits = testFetchLimits()
     const out = await fetchPin({ cid, origins: [] }, limits, {
       pins,
       temp,

@@ -12,7 +12,7 @@ import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { contentKey } from '../../core/cid.ts'
 import { failDeadLetter } from '../../core/dead-letter.ts'
-import { type FetchLimits, fetchPin } from '../../core/fetch-pin.ts'
+import { fetchPin } from '../../core/fetch-pin.ts'
 import { tempCarKey } from '../../core/pin.ts'
 import type { ObjectStore } from '../../core/ports.ts'
 import { promoteCar } from '../../core/promote-car.ts'
@@ -20,20 +20,11 @@ import { requestPin } from '../../core/request-pin.ts'
 import { sweepUnreferenced } from '../../core/unreferenced-content.ts'
 import { validateCar } from '../../core/validate-car.ts'
 import { carBytes, collect, dagCborDag, rawBlock } from '../fixtures/dags.ts'
+import { testFetchLimits } from '../helpers/fetch-limits.ts'
 import { createTestLogger } from '../helpers/log.ts'
 import { createMemoryBlockSource } from '../helpers/memory-block-source.ts'
 
-const limits: FetchLimits = {
-  maxCarBytes: 1024 * 1024,
-  fetchTimeoutMs: 5_000,
-  fetchChunkTimeoutMs: 200,
-  concurrency: 4,
-  dialTimeoutMs: 100,
-  leaseMs: 60_000,
-  progressIntervalMs: 50,
-  partBytes: 5 * 1024 * 1024,
-  validationLeaseMs: 60_000,
-}
+const limits = testFetchLimits({ fetchChunkTimeoutMs: 200 })
 
 let pins: MemoryPinStore
 let queue: MemoryJobQueue

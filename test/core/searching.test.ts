@@ -10,7 +10,7 @@ import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
 import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
-import { type FetchLimits, type FetchOutcome, fetchPin } from '../../core/fetch-pin.ts'
+import { type FetchOutcome, fetchPin } from '../../core/fetch-pin.ts'
 import { CANCELLED_ERROR, type Pin } from '../../core/pin.ts'
 import { createPinWatcher, type PinWatcher } from '../../core/pin-watch.ts'
 import { createPinWorker, type PinWorker } from '../../core/pin-worker.ts'
@@ -18,6 +18,7 @@ import type { BlockSource, ObjectStore, RequestStore } from '../../core/ports.ts
 import { promoteCar } from '../../core/promote-car.ts'
 import { createPsaRequest, deletePsaRequest } from '../../core/psa-requests.ts'
 import { type Block, type Dag, dagCborDag, rawBlock, unixfsFile } from '../fixtures/dags.ts'
+import { testFetchLimits } from '../helpers/fetch-limits.ts'
 import { createTestLogger } from '../helpers/log.ts'
 import { createMemoryBlockSource, type MemoryBlockSource } from '../helpers/memory-block-source.ts'
 
@@ -62,18 +63,12 @@ function harness(opts: {
   const destination = createMemoryObjectStore({ bucket: 'cars' })
   const events = createMemoryEventSink()
   const ipfs = createMemoryBlockSource()
-  const limits: FetchLimits = {
+  const limits = testFetchLimits({
     maxCarBytes: 16 * 1024 * 1024,
     fetchTimeoutMs: 60_000,
     // Longer than any test: a job nobody serves stays searching until the worker stops.
     fetchChunkTimeoutMs: opts.chunkTimeoutMs ?? 60_000,
-    concurrency: 4,
-    dialTimeoutMs: 100,
-    leaseMs: 60_000,
-    progressIntervalMs: 50,
-    partBytes: 5 * 1024 * 1024,
-    validationLeaseMs: 60_000,
-  }
+  })
   const watcher = createPinWatcher({ intervalMs: limits.progressIntervalMs }, { pins, log })
   const source = opts.source?.(ipfs) ?? ipfs
   let ids = 0

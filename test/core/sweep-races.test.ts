@@ -12,25 +12,16 @@ import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
 import { contentKey } from '../../core/cid.ts'
 import { pinForCluster, unpinForCluster } from '../../core/cluster.ts'
-import { type FetchLimits, fetchPin } from '../../core/fetch-pin.ts'
+import { fetchPin } from '../../core/fetch-pin.ts'
 import type { ObjectStore, PinStore, RequestStore } from '../../core/ports.ts'
 import { type PromoteContext, promoteCar } from '../../core/promote-car.ts'
 import { sweepUnreferenced } from '../../core/unreferenced-content.ts'
 import { rawBlock } from '../fixtures/dags.ts'
+import { testFetchLimits } from '../helpers/fetch-limits.ts'
 import { createTestLogger } from '../helpers/log.ts'
 import { createMemoryBlockSource } from '../helpers/memory-block-source.ts'
 
-const limits: FetchLimits = {
-  maxCarBytes: 1024 * 1024,
-  fetchTimeoutMs: 5_000,
-  fetchChunkTimeoutMs: 1_000,
-  concurrency: 4,
-  dialTimeoutMs: 100,
-  leaseMs: 60_000,
-  progressIntervalMs: 50,
-  partBytes: 5 * 1024 * 1024,
-  validationLeaseMs: 60_000,
-}
+const limits = testFetchLimits()
 const promoteOpts = {
   maxCarBytes: limits.maxCarBytes,
   maxAttempts: 3,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../cli/main.ts'
+import { pickup as runPickup } from '../cli/helpers.ts'
 import { startTestSystem, type TestSystem } from '../helpers/system.ts'
 import { psaFetch } from './helpers.ts'
 
@@ -47,23 +47,9 @@ async function npxPickup(args: string[], env: Record<string, string> = {}) {
   }
 }
 
-/** The command's main() in this process (faster than a process per case). */
-async function pickup(
-  args: string[],
-  env: Record<string, string | undefined> = { PICKUP_DATA_DIR: dataDir },
-) {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(['node', 'pickup', ...args], {
-    stdout: (s) => {
-      stdout += s
-    },
-    stderr: (s) => {
-      stderr += s
-    },
-    env,
-  })
-  return { code, stdout, stderr }
+/** The command's main() in this process (faster than a process per case), by default on this data dir. */
+function pickup(args: string[], env: Record<string, string | undefined> = { PICKUP_DATA_DIR: dataDir }) {
+  return runPickup(dataDir, args, { env })
 }
 
 describe('pickup token', () => {
