@@ -7,11 +7,25 @@ import { createMemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { ShutdownError } from '../../core/errors.ts'
 import type { FetchOutcome } from '../../core/fetch-pin.ts'
 import type { PinJob } from '../../core/pin.ts'
-import { createPinWorker, type PinWorker } from '../../core/pin-worker.ts'
+import { createPinWorker, type PinWorker, type PinWorkerOptions } from '../../core/pin-worker.ts'
 import type { JobQueue } from '../../core/ports.ts'
 import { createTestLogger } from '../helpers/log.ts'
 
 const log = createTestLogger()
+
+/** One slot of each kind, a 30 s visibility timeout, failed jobs released with no delay; a test overrides. */
+function workerOptions(overrides: Partial<PinWorkerOptions> = {}): PinWorkerOptions {
+  return {
+    transferSlots: 1,
+    searchSlots: 1,
+    visibilityTimeoutSeconds: 30,
+    fetchTimeoutMs: 60_000,
+    waitSeconds: 1,
+    retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+    ...overrides,
+  }
+}
+
 let worker: PinWorker | undefined
 afterEach(async () => {
   await worker?.stop(0)
@@ -39,30 +53,20 @@ describe('pin worker', () => {
     const done: string[] = []
     let maxConcurrent = 0
     let current = 0
-    worker = createPinWorker(
-      {
-        transferSlots: 2,
-        searchSlots: 2,
-        visibilityTimeoutSeconds: 30,
-        fetchTimeoutMs: 60_000,
-        waitSeconds: 1,
-        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+    worker = createPinWorker(workerOptions({ transferSlots: 2, searchSlots: 2 }), {
+      queue,
+      log,
+      run: async (job: PinJob, signal, control) => {
+        await control.startTransfer(signal)
+        current++
+        maxConcurrent = Math.max(maxConcurrent, current)
+        if (job.cid === 'long') await new Promise<void>((r) => (releaseLong = r))
+        else await new Promise((r) => setTimeout(r, 20))
+        current--
+        done.push(job.cid)
+        return uploaded
       },
-      {
-        queue,
-        log,
-        run: async (job: PinJob, signal, control) => {
-          await control.startTransfer(signal)
-          current++
-          maxConcurrent = Math.max(maxConcurrent, current)
-          if (job.cid === 'long') await new Promise<void>((r) => (releaseLong = r))
-          else await new Promise((r) => setTimeout(r, 20))
-          current--
-          done.push(job.cid)
-          return uploaded
-        },
-      },
-    )
+    })
     await queue.send({ cid: 'long', origins: [] })
     for (let i = 0; i < 5; i++) await queue.send({ cid: `short${i}`, origins: [] })
     worker.start()
@@ -81,30 +85,20 @@ describe('pin worker', () => {
     const finish = new Map<string, () => void>()
     let transferring = 0
     let most = 0
-    worker = createPinWorker(
-      {
-        transferSlots: 2,
-        searchSlots: 6,
-        visibilityTimeoutSeconds: 30,
-        fetchTimeoutMs: 60_000,
-        waitSeconds: 1,
-        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+    worker = createPinWorker(workerOptions({ transferSlots: 2, searchSlots: 6 }), {
+      queue,
+      log,
+      run: async (job, signal, control) => {
+        // Searches until the test lets it find its content, then transfers until the test ends it.
+        await new Promise<void>((r) => finish.set(`found ${job.cid}`, r))
+        await control.startTransfer(signal)
+        transferring++
+        most = Math.max(most, transferring)
+        await new Promise<void>((r) => finish.set(`done ${job.cid}`, r))
+        transferring--
+        return uploaded
       },
-      {
-        queue,
-        log,
-        run: async (job, signal, control) => {
-          // Searches until the test lets it find its content, then transfers until the test ends it.
-          await new Promise<void>((r) => finish.set(`found ${job.cid}`, r))
-          await control.startTransfer(signal)
-          transferring++
-          most = Math.max(most, transferring)
-          await new Promise<void>((r) => finish.set(`done ${job.cid}`, r))
-          transferring--
-          return uploaded
-        },
-      },
-    )
+    })
     for (let i = 0; i < 10; i++) await queue.send({ cid: `j${i}`, origins: [] })
     worker.start()
     // Six search at once (not two): the search slots, not the transfer slots, bound what it takes.
@@ -135,25 +129,15 @@ describe('pin worker', () => {
     const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 1 })
     let finish: (() => void) | undefined
     let runs = 0
-    worker = createPinWorker(
-      {
-        transferSlots: 1,
-        searchSlots: 1,
-        visibilityTimeoutSeconds: 1,
-        fetchTimeoutMs: 60_000,
-        waitSeconds: 1,
-        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+    worker = createPinWorker(workerOptions({ visibilityTimeoutSeconds: 1 }), {
+      queue,
+      log,
+      run: async () => {
+        runs++
+        await new Promise<void>((r) => (finish = r))
+        return uploaded
       },
-      {
-        queue,
-        log,
-        run: async () => {
-          runs++
-          await new Promise<void>((r) => (finish = r))
-          return uploaded
-        },
-      },
-    )
+    })
     await queue.send({ cid: 'a', origins: [] })
     worker.start()
     await waitFor(() => runs === 1)
@@ -177,16 +161,11 @@ describe('pin worker', () => {
     })
     const seen: Array<{ cid: string }> = []
     worker = createPinWorker(
-      {
-        transferSlots: 1,
-        searchSlots: 1,
-        visibilityTimeoutSeconds: 30,
-        fetchTimeoutMs: 60_000,
-        waitSeconds: 1,
+      workerOptions({
         // 10 s doubling per receive, no jitter: the delays say which receive each was.
         retry: { baseDelaySeconds: 10, maxDelaySeconds: 900 },
         random: () => 0,
-      },
+      }),
       {
         queue,
         log,
@@ -207,25 +186,15 @@ describe('pin worker', () => {
   it('does not delete a job whose pin another attempt holds: it comes back when that lease runs out', async () => {
     const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
     let runs = 0
-    worker = createPinWorker(
-      {
-        transferSlots: 1,
-        searchSlots: 1,
-        visibilityTimeoutSeconds: 30,
-        fetchTimeoutMs: 60_000,
-        waitSeconds: 1,
-        retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+    worker = createPinWorker(workerOptions(), {
+      queue,
+      log,
+      run: async () => {
+        runs++
+        // The first delivery finds a lease that runs out in 1 s (its worker died); the next one claims.
+        return runs === 1 ? { kind: 'busy', attemptId: 'dead', leaseExpires: Date.now() + 1000 } : uploaded
       },
-      {
-        queue,
-        log,
-        run: async () => {
-          runs++
-          // The first delivery finds a lease that runs out in 1 s (its worker died); the next one claims.
-          return runs === 1 ? { kind: 'busy', attemptId: 'dead', leaseExpires: Date.now() + 1000 } : uploaded
-        },
-      },
-    )
+    })
     await queue.send({ cid: 'a', origins: [] })
     worker.start()
     await waitFor(() => runs === 1)
@@ -257,26 +226,16 @@ describe('pin worker', () => {
     }
     const ran: string[] = []
     try {
-      worker = createPinWorker(
-        {
-          transferSlots: 1,
-          searchSlots: 1,
-          visibilityTimeoutSeconds: 30,
-          fetchTimeoutMs: 60_000,
-          waitSeconds: 1,
-          retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
+      worker = createPinWorker(workerOptions(), {
+        queue,
+        log: createTestLogger(lines),
+        run: async (job) => {
+          ran.push(job.cid)
+          if (job.cid === 'a')
+            return { kind: 'failed', attemptId: 'a', code: 'X', reason: 'y', retryable: true, attempts: 1 }
+          return uploaded
         },
-        {
-          queue,
-          log: createTestLogger(lines),
-          run: async (job) => {
-            ran.push(job.cid)
-            if (job.cid === 'a')
-              return { kind: 'failed', attemptId: 'a', code: 'X', reason: 'y', retryable: true, attempts: 1 }
-            return uploaded
-          },
-        },
-      )
+      })
       await memory.send({ cid: 'a', origins: [] })
       worker.start()
       await waitFor(() => ran.length === 1 && worker?.inFlight === 0)
@@ -300,14 +259,7 @@ describe('pin worker', () => {
     const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 300 })
     let started = false
     worker = createPinWorker(
-      {
-        transferSlots: 1,
-        searchSlots: 1,
-        visibilityTimeoutSeconds: 300,
-        fetchTimeoutMs: 60_000,
-        waitSeconds: 1,
-        retry: { baseDelaySeconds: 60, maxDelaySeconds: 900 },
-      },
+      workerOptions({ visibilityTimeoutSeconds: 300, retry: { baseDelaySeconds: 60, maxDelaySeconds: 900 } }),
       {
         queue,
         log,
