@@ -14,7 +14,7 @@ import { contentKey } from '../../core/cid.ts'
 import { failDeadLetter } from '../../core/dead-letter.ts'
 import { fetchPin } from '../../core/fetch-pin.ts'
 import { tempCarKey } from '../../core/pin.ts'
-import type { ObjectStore } from '../../core/ports.ts'
+import type { BlockSource, ObjectStore } from '../../core/ports.ts'
 import { promoteCar } from '../../core/promote-car.ts'
 import { requestPin } from '../../core/request-pin.ts'
 import { sweepUnreferenced } from '../../core/unreferenced-content.ts'
@@ -60,6 +60,7 @@ const promoteOpts = {
   retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
 }
 const promoteCtx = () => ({ pins, temp, destination, queue, events, clock, log })
+const fetchCtx = (ipfs: BlockSource) => ({ pins, temp, ipfs, clock, log, newId })
 
 describe('requestPin', () => {
   it('queues new content once, and CIDv0 and CIDv1 of it are one pin', async () => {
@@ -105,14 +106,11 @@ describe('fetch then promote', () => {
     const ipfs = createMemoryBlockSource(dag.blocks)
     await requestPin({ cid, origins: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA'] }, { pins, queue, clock })
 
-    const outcome = await fetchPin({ cid, origins: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA'] }, limits, {
-      pins,
-      temp,
-      ipfs,
-      clock,
-      log,
-      newId,
-    })
+    const outcome = await fetchPin(
+      { cid, origins: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA'] },
+      limits,
+      fetchCtx(ipfs),
+    )
     expect(outcome.kind).toBe('uploaded')
     expect(ipfs.connected).toEqual([['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA']])
     expect((await pins.get(cid))?.status).toBe('pinning')
@@ -139,7 +137,7 @@ describe('fetch then promote', () => {
     const cid = contentKey(dag.root)
     await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks)
-    const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
+    const out = await fetchPin({ cid, origins: [] }, limits, fetchCtx(ipfs))
     const key = out.kind === 'uploaded' ? out.key : ''
     expect((await promoteCar(key, promoteOpts, promoteCtx())).kind).toBe('pinned')
     expect(await promoteCar(key, promoteOpts, promoteCtx())).toEqual({
@@ -155,10 +153,10 @@ describe('fetch then promote', () => {
     const cid = contentKey(dag.root)
     await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks)
-    const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
+    const out = await fetchPin({ cid, origins: [] }, limits, fetchCtx(ipfs))
     await promoteCar(out.kind === 'uploaded' ? out.key : '', promoteOpts, promoteCtx())
     const gets = ipfs.gets
-    expect(await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })).toEqual({
+    expect(await fetchPin({ cid, origins: [] }, limits, fetchCtx(ipfs))).toEqual({
       kind: 'already-pinned',
     })
     expect(ipfs.gets).toBe(gets)
@@ -167,16 +165,9 @@ describe('fetch then promote', () => {
   it('a job for content without a pin record (nobody asked for it) is dropped without fetching', async () => {
     const dag = rawBlock(100, 'nobody')
     const ipfs = createMemoryBlockSource(dag.blocks)
-    expect(
-      await fetchPin({ cid: contentKey(dag.root), origins: [] }, limits, {
-        pins,
-        temp,
-        ipfs,
-        clock,
-        log,
-        newId,
-      }),
-    ).toEqual({ kind: 'unwanted' })
+    expect(await fetchPin({ cid: contentKey(dag.root), origins: [] }, limits, fetchCtx(ipfs))).toEqual({
+      kind: 'unwanted',
+    })
     expect(ipfs.gets).toBe(0)
     expect(pins.all()).toEqual([])
   })
@@ -188,7 +179,7 @@ describe('fetch then promote', () => {
     const lease = clock.now() + 60_000
     await pins.request(cid, [], clock.now())
     await pins.claim(cid, 'other', lease, clock.now())
-    expect(await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })).toEqual({
+    expect(await fetchPin({ cid, origins: [] }, limits, fetchCtx(ipfs))).toEqual({
       kind: 'busy',
       attemptId: 'other',
       leaseExpires: lease,
@@ -201,7 +192,7 @@ describe('fetch then promote', () => {
     const cid = contentKey(dag.root)
     await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks)
-    const a = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
+    const a = await fetchPin({ cid, origins: [] }, limits, fetchCtx(ipfs))
     // A second worker got a duplicate delivery after the first one's lease ran out.
     const car = await carBytes(dag.root, [...dag.blocks].reverse())
     await temp.put(tempCarKey(cid, 'late'), chunks(car))
@@ -273,7 +264,7 @@ describe('failures', () => {
     const cid = contentKey(dag.root)
     await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks.filter((b) => b !== dag.byName.leafRaw))
-    const out = await fetchPin({ cid, origins: [] }, limits, { pins, temp, ipfs, clock, log, newId })
+    const out = await fetchPin({ cid, origins: [] }, limits, fetchCtx(ipfs))
     expect(out).toMatchObject({ kind: 'failed', code: 'FETCH_STALLED', retryable: true, attempts: 1 })
     const pin = await pins.get(cid)
     expect(pin?.status).toBe('queued')
@@ -286,18 +277,7 @@ describe('failures', () => {
     const cid = contentKey(dag.root)
     await pins.request(cid, [], clock.now())
     const ipfs = createMemoryBlockSource(dag.blocks)
-    const out = await fetchPin(
-      { cid, origins: [] },
-      { ...limits, maxCarBytes: 1000 },
-      {
-        pins,
-        temp,
-        ipfs,
-        clock,
-        log,
-        newId,
-      },
-    )
+    const out = await fetchPin({ cid, origins: [] }, { ...limits, maxCarBytes: 1000 }, fetchCtx(ipfs))
     expect(out).toMatchObject({ kind: 'failed', code: 'CAR_TOO_LARGE', retryable: false })
     expect((await pins.get(cid))?.status).toBe('failed')
     expect(await keys(temp)).toEqual([])
@@ -371,14 +351,7 @@ describe('failures', () => {
     const dag = rawBlock(5000)
     const cid = contentKey(dag.root)
     await pins.request(cid, [], clock.now())
-    const out = await fetchPin({ cid, origins: [] }, limits, {
-      pins,
-      temp,
-      ipfs: createMemoryBlockSource(dag.blocks),
-      clock,
-      log,
-      newId,
-    })
+    const out = await fetchPin({ cid, origins: [] }, limits, fetchCtx(createMemoryBlockSource(dag.blocks)))
     const key = out.kind === 'uploaded' ? out.key : ''
     const uploaded = await collect((await temp.get(key))!.body)
     await promoteCar(key, promoteOpts, promoteCtx())
