@@ -63,11 +63,11 @@ describe('Helia block source, 1 MiB blocks', () => {
   it('fetches into a node with an on-disk store without losing a block (no block needs asking again)', async () => {
     const fetcher = await createHeliaNode({ dataDir: join(dir, 'on-disk') })
     try {
-      const source = createHeliaBlockSource(fetcher, { log })
+      // Re-asking is off: before the fix a reset stream lost blocks for good, and re-asking would hide that.
+      // A lost block now leaves the walk waiting until the signal aborts it, whatever the machine's load.
+      const source = createHeliaBlockSource(fetcher, { log, reask: false })
       await source.connect(originAddrs)
       expect(await exportFile(source, AbortSignal.timeout(120_000))).toBe(blocks)
-      // Before the fix a reset stream lost blocks for good; re-asking would now hide that, so insist on none.
-      expect(source.reasks()).toBe(0)
     } finally {
       await fetcher.stop()
     }
