@@ -1,0 +1,88 @@
+/**
+ * Reads files out of stored CARs (the destination bucket), for archiving (a token's metadata) and export:
+ * the CAR is read block by block, each block checked against its CID (core/hash-policy.ts) before it is
+ * used, and the UnixFS path resolved with @helia/unixfs offline over those blocks only. The blocks are held
+ * in memory while the file is read, so CARs larger than `maxCarBytes` are refused, not read.
+ */
+
+import { unixfs } from '@helia/unixfs'
+import { CarBlockIterator } from '@ipld/car/iterator'
+import { MemoryBlockstore } from 'blockstore-core/memory'
+import { CID } from 'multiformats/cid'
+import type { StoredContentReader } from '../core/collections/archive.ts'
+import { PickupError } from '../core/errors.ts'
+import { verifyBlock } from '../core/hash-policy.ts'
+import type { ObjectStore } from '../core/ports.ts'
+
+export class StoredContentError extends PickupError {
+  readonly code: string
+  override readonly retryable: boolean
+  constructor(code: string, message: string, retryable = false) {
+    super(message)
+    this.code = code
+    this.retryable = retryable
+  }
+}
+
+export interface StoredContentReaderOptions {
+  destination: ObjectStore
+  /** Largest CAR read into memory to resolve a path. */
+  maxCarBytes: number
+}
+
+export function createStoredContentReader(opts: StoredContentReaderOptions): StoredContentReader {
+  return {
+    async readFile(pin, path, { maxBytes, signal }) {
+      if (pin.status !== 'pinned' || pin.car === undefined)
+        throw new StoredContentError('NOT_STORED', `${pin.cid} is ${pin.status}, not stored`, true)
+      if (pin.car.bytes > opts.maxCarBytes)
+        throw new StoredContentError(
+          'CAR_TOO_LARGE_TO_READ',
+          `the CAR of ${pin.cid} is ${pin.car.bytes} bytes, over the ${opts.maxCarBytes} read to find a file in it`,
+        )
+      const object = await opts.destination.get(pin.car.key, signal ? { signal } : {})
+      if (object === undefined)
+        throw new StoredContentError('CAR_MISSING', `no CAR at ${pin.car.key} for ${pin.cid}`, true)
+      const blockstore = new MemoryBlockstore()
+      const blocks = await CarBlockIterator.fromIterable(object.body)
+      for await (const { cid, bytes } of blocks) {
+        signal?.throwIfAborted()
+        verifyBlock(cid, bytes)
+        await blockstore.put(cid, bytes)
+      }
+      const fs = unixfs({ blockstore })
+      const chunks: Uint8Array[] = []
+      let total = 0
+      try {
+        for await (const chunk of fs.cat(CID.parse(pin.cid), {
+          path,
+          offline: true,
+          ...(signal ? { signal } : {}),
+        })) {
+          total += chunk.length
+          if (total > maxBytes)
+            throw new StoredContentError(
+              'FILE_TOO_LARGE',
+              `${pin.cid}/${path} is larger than ${maxBytes} bytes`,
+            )
+          chunks.push(chunk)
+        }
+      } catch (err) {
+        if (err instanceof PickupError) throw err
+        const name = err instanceof Error ? err.name : ''
+        if (/NotFound|DoesNotExist/.test(name))
+          throw new StoredContentError('PATH_NOT_FOUND', `no ${JSON.stringify(path)} under ${pin.cid}`)
+        if (/NotAFile|NotUnixFS/.test(name))
+          throw new StoredContentError('NOT_A_FILE', `${pin.cid}/${path} is not a file`)
+        throw err
+      }
+      const out = new Uint8Array(total)
+      let offset = 0
+      for (const c of chunks) {
+        out.set(c, offset)
+        offset += c.length
+      }
+      return out
+    },
+  }
+}
