@@ -15,6 +15,7 @@
  */
 
 import type {
+  CollectionEnumerator,
   EnumeratedToken,
   EnumerationCheckpoint,
   EnumerationPage,
@@ -31,7 +32,15 @@ import {
   SELECTORS,
   TOPICS,
 } from './abi.ts'
-import { isLogRangeError, type JsonRpc, LogRangeTooLargeError, RpcError, type RpcRequest } from './rpc.ts'
+import {
+  createJsonRpc,
+  isLogRangeError,
+  type JsonRpc,
+  type JsonRpcOptions,
+  LogRangeTooLargeError,
+  RpcError,
+  type RpcRequest,
+} from './rpc.ts'
 
 export type { EnumeratedToken, EnumerationCheckpoint, EnumerationPage, Standard }
 
@@ -259,4 +268,35 @@ function ethCall(to: string, data: string): RpcRequest {
 
 function hex(n: bigint): string {
   return `0x${n.toString(16)}`
+}
+
+/** The enumeration port over the configured endpoints (core/collections/chains.ts), one client per chain. */
+export function createEvmEnumerator(opts: {
+  chains: ReadonlyMap<number, string>
+  pageSize?: number
+  rpc?: Omit<JsonRpcOptions, 'url'>
+}): CollectionEnumerator {
+  const clients = new Map<number, JsonRpc>()
+  const client = (chainId: number): JsonRpc => {
+    const url = opts.chains.get(chainId)
+    if (url === undefined)
+      throw new NotAnNftContractError(`no JSON-RPC endpoint is configured for chain ${chainId}`)
+    let rpc = clients.get(chainId)
+    if (!rpc) {
+      rpc = createJsonRpc({ ...opts.rpc, url })
+      clients.set(chainId, rpc)
+    }
+    return rpc
+  }
+  return {
+    enumerate(input, callOpts = {}) {
+      return enumerateTokens({
+        rpc: client(input.chainId),
+        address: input.address,
+        ...(input.checkpoint ? { checkpoint: input.checkpoint } : {}),
+        ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
+        ...(callOpts.signal ? { signal: callOpts.signal } : {}),
+      })
+    },
+  }
 }

@@ -14,7 +14,7 @@
  * swept as usual.
  */
 import { psaOwner } from '../access-tokens.ts'
-import { PickupError } from '../errors.ts'
+import { InvalidInputError, PickupError } from '../errors.ts'
 import type { Pin } from '../pin.ts'
 import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from '../ports.ts'
 import { requestPin } from '../request-pin.ts'
@@ -61,14 +61,8 @@ export class CollectionNotFoundError extends PickupError {
   }
 }
 
-export class InvalidCollectionError extends PickupError {
-  readonly code: string
-  override readonly retryable = false
-  constructor(code: string, message: string) {
-    super(message)
-    this.code = code
-  }
-}
+/** A client's mistake in a collection request: a 400 with its code wherever InvalidInputError is one. */
+export class InvalidCollectionError extends InvalidInputError {}
 
 /** Largest metadata file read (JSON; anything bigger is not metadata). */
 export const MAX_METADATA_BYTES = 1024 * 1024

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SELECTORS } from '../../adapters/evm/abi.ts'
 import {
+  createEvmEnumerator,
   detectStandard,
   type EnumeratedToken,
   type EnumerationCheckpoint,
@@ -16,6 +17,11 @@ import {
   NotAnNftContractError,
 } from '../../adapters/evm/enumerate.ts'
 import { createJsonRpc, type JsonRpc, RpcUnavailableError } from '../../adapters/evm/rpc.ts'
+import { createMemoryCollectionStore } from '../../adapters/memory/collections.ts'
+import { createMemoryPinStore } from '../../adapters/memory/pins.ts'
+import { createMemoryJobQueue } from '../../adapters/memory/queue.ts'
+import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
+import { addCollection, enumerateCollection } from '../../core/collections/archive.ts'
 import { type Anvil, compileNftContracts, startAnvil } from '../helpers/evm.ts'
 
 let anvil: Anvil
@@ -143,6 +149,49 @@ describe('EVM enumeration on anvil', () => {
     const all = await collect(anvil.rpc, address)
     expect(all.tokens.map((t) => t.tokenId)).toEqual(['1', '10', '11', '12', '13'])
     expect(all.tokens[1]?.uri).toBe(`ipfs://bafyroot/${'a'.padStart(64, '0')}.json`)
+  })
+
+  it('through the archiving core: tokens stored, one request per root, data: metadata read on the spot', async () => {
+    const address = await anvil.deploy(contracts.Plain721)
+    const dir = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
+    const data = `data:application/json,${encodeURIComponent(JSON.stringify({ image: `ipfs://${dir}` }))}`
+    const uris = [`ipfs://${dir}/1.json`, `https://gw.example/ipfs/${dir}/2.json`, data, 'ftp://nowhere/4']
+    for (const [i, uri] of uris.entries())
+      await anvil.send(contracts.Plain721, address, 'mint(uint256,string)', [
+        { uint256: BigInt(i + 1) },
+        { string: uri },
+      ])
+    const pins = createMemoryPinStore()
+    const ctx = {
+      collections: createMemoryCollectionStore(),
+      requests: createMemoryRequestStore(pins),
+      pins,
+      queue: createMemoryJobQueue(),
+      clock: { now: () => Date.now() },
+    }
+    const sent: string[] = []
+    const { record } = await addCollection(
+      { user: 'alice', chainId: 31337, address },
+      { ...ctx, chains: new Set([31337]), jobs: { send: async (j) => void sent.push(j.collectionId) } },
+    )
+    expect(sent).toEqual([record.id])
+    const enumerator = createEvmEnumerator({ chains: new Map([[31337, anvil.url]]), pageSize: 3 })
+    expect(await enumerateCollection({ collectionId: record.id }, { ...ctx, enumerator })).toEqual({
+      finished: true,
+      tokens: 4,
+    })
+    expect(await ctx.collections.get(record.id)).toMatchObject({ status: 'archiving', standard: 'erc721' })
+    const { tokens } = await ctx.collections.listTokens(record.id, { limit: 10 })
+    expect(tokens.map((t) => [t.tokenId, t.metadata.kind, t.metadata.status, t.metadata.path])).toEqual([
+      ['1', 'ipfs', 'pending', '1.json'],
+      ['2', 'ipfs', 'pending', '2.json'],
+      ['3', 'data', 'archived', undefined],
+      ['4', 'unsupported', 'failed', undefined],
+    ])
+    expect(tokens[2]?.media).toMatchObject([{ field: 'image', cid: dir, status: 'pending' }])
+    // Three tokens point into one root: one request for it.
+    const owned = await ctx.requests.listByOwner(`collection:${record.id}`, { limit: 10 })
+    expect(owned.requests.map((r) => r.cid)).toEqual([dir])
   })
 
   it('refuses what is not an NFT contract', async () => {

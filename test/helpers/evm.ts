@@ -9,6 +9,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { type AbiArg, encodeArgs } from '../../adapters/evm/abi.ts'
 import { createJsonRpc, type JsonRpc } from '../../adapters/evm/rpc.ts'
+import { waitFor } from './wait.ts'
 
 const require = createRequire(import.meta.url)
 
@@ -137,9 +138,12 @@ export async function startAnvil(): Promise<Anvil> {
     const hash = await rpc.call('eth_sendTransaction', [
       { from: account, ...(to ? { to } : {}), data, gas: '0x1c9c380' },
     ])
-    const receipt = (await rpc.call('eth_getTransactionReceipt', [hash])) as Record<string, unknown> | null
-    if (receipt === null || receipt.status !== '0x1')
-      throw new Error(`transaction failed: ${JSON.stringify(receipt)}`)
+    // Automining is asynchronous to the send: the receipt appears once the block is mined.
+    const receipt = await waitFor('the transaction to be mined', async () => {
+      const r = (await rpc.call('eth_getTransactionReceipt', [hash])) as Record<string, unknown> | null
+      return r ?? undefined
+    })
+    if (receipt.status !== '0x1') throw new Error(`transaction failed: ${JSON.stringify(receipt)}`)
     return receipt
   }
 
