@@ -164,7 +164,7 @@ describe('EVM enumeration on anvil', () => {
     const pins = createMemoryPinStore()
     const ctx = {
       collections: createMemoryCollectionStore(),
-      requests: createMemoryRequestStore(pins),
+      requests: createMemoryRequestStore(),
       pins,
       queue: createMemoryJobQueue(),
       clock: { now: () => Date.now() },
