@@ -27,6 +27,8 @@ export interface HttpAppContext extends Omit<ClusterApiContext, 'delegates'> {
    * (local mode adds the worker's readiness: `{ ok: false, worker: { ready: false, problem } }`).
    */
   health: () => HealthReport
+  /** The Collections API (api/http/collections.ts), served at `/collections` when given. */
+  collectionsApi?: Hono<never>
 }
 
 export interface HealthReport {
@@ -44,6 +46,7 @@ export function createHttpApp(opts: HttpAppOptions, context: HttpAppContext): Ho
   })
   if (opts.psa && ctx.tokens)
     app.route('/psa', createPinningServiceApi(opts.psa, { ...ctx, tokens: ctx.tokens }))
+  if (context.collectionsApi) app.route('/collections', context.collectionsApi)
   app.route('/', createClusterApi(opts.cluster, ctx))
   // Paths of neither API: answered as the cluster API (served at the root) answers.
   app.notFound((c) => clusterErrorResponse(c, notFound(c.req.method, c.req.path), ctx.log, ctx.metrics))

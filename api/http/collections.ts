@@ -1,0 +1,152 @@
+/**
+ * The Collections API (pickup's own, beside the cluster API and the Pinning Service API), mounted at
+ * `/collections`: Bearer tokens of the Pinning Service API's users, errors in the Pinning Service API's
+ * `Failure` shape (`{"error":{"reason","details"}}`) through its mapping point. Routes decode, call one core
+ * function (core/collections/archive.ts) and encode.
+ */
+import { Hono } from 'hono'
+import { authenticate } from '../../core/access-tokens.ts'
+import {
+  addCollection,
+  type CollectionContext,
+  type CollectionJobs,
+  CollectionNotFoundError,
+  getCollection,
+  removeCollection,
+  summarizeCollection,
+} from '../../core/collections/archive.ts'
+import {
+  type CollectionRecord,
+  type CollectionToken,
+  TOKEN_STATUSES,
+  type TokenStatus,
+} from '../../core/collections/model.ts'
+import type { Logger, TokenStore } from '../../core/ports.ts'
+import { limitBody } from './body-limit.ts'
+import { HttpError } from './errors.ts'
+import { psaErrorResponse } from './psa/errors.ts'
+
+export interface CollectionsApiContext extends CollectionContext {
+  tokens: TokenStore
+  jobs: CollectionJobs
+  /** Chain ids with a configured JSON-RPC endpoint. */
+  chains: ReadonlySet<number>
+  log: Logger
+}
+
+const MAX_BODY_BYTES = 4096
+const MAX_LIMIT = 1000
+
+type Env = { Variables: { user: string } }
+
+export function createCollectionsApi(ctx: CollectionsApiContext): Hono<Env> {
+  const app = new Hono<Env>()
+  app.onError((err, c) =>
+    psaErrorResponse(
+      c,
+      err instanceof CollectionNotFoundError ? new HttpError(404, err.code, err.message) : err,
+      ctx.log,
+    ),
+  )
+  app.use('*', limitBody(MAX_BODY_BYTES))
+  app.use('*', async (c, next) => {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1]
+    c.set('user', await authenticate(token, ctx))
+    await next()
+  })
+
+  app.post('/', async (c) => {
+    let body: unknown
+    try {
+      body = JSON.parse(await c.req.text())
+    } catch {
+      throw new HttpError(400, 'BAD_JSON', 'the body must be a JSON object')
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new HttpError(400, 'BAD_JSON', 'the body must be a JSON object')
+    const b = body as Record<string, unknown>
+    const { record } = await addCollection(
+      { user: c.get('user'), chainId: b.chainId, address: b.address, name: b.name, follow: b.follow },
+      ctx,
+    )
+    return c.json(await collectionJson(record, ctx), 202)
+  })
+
+  app.get('/', async (c) => {
+    const limit = decodeLimit(c.req.query('limit'), 100)
+    const cursor = c.req.query('cursor')
+    const page = await ctx.collections.listByOwner(`psa:${c.get('user')}`, {
+      limit,
+      ...(cursor ? { cursor } : {}),
+    })
+    return c.json({
+      results: page.collections.map(recordJson),
+      ...(page.cursor ? { cursor: page.cursor } : {}),
+    })
+  })
+
+  app.get('/:id', async (c) => {
+    const record = await getCollection({ user: c.get('user'), id: c.req.param('id') }, ctx)
+    return c.json(await collectionJson(record, ctx))
+  })
+
+  app.get('/:id/tokens', async (c) => {
+    const record = await getCollection({ user: c.get('user'), id: c.req.param('id') }, ctx)
+    const limit = decodeLimit(c.req.query('limit'), 100)
+    const status = c.req.query('status')
+    if (status !== undefined && !(TOKEN_STATUSES as readonly string[]).includes(status))
+      throw new HttpError(400, 'INVALID_STATUS', `status must be one of ${TOKEN_STATUSES.join(', ')}`)
+    const cursor = c.req.query('cursor')
+    const page = await ctx.collections.listTokens(record.id, {
+      limit,
+      ...(cursor ? { cursor } : {}),
+      ...(status ? { status: status as TokenStatus } : {}),
+    })
+    return c.json({ results: page.tokens.map(tokenJson), ...(page.cursor ? { cursor: page.cursor } : {}) })
+  })
+
+  app.delete('/:id', async (c) => {
+    await removeCollection({ user: c.get('user'), id: c.req.param('id') }, ctx)
+    return c.body(null, 202)
+  })
+
+  return app
+}
+
+function decodeLimit(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!/^[0-9]+$/.test(text) || n < 1 || n > MAX_LIMIT)
+    throw new HttpError(400, 'INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_LIMIT}`)
+  return n
+}
+
+function recordJson(r: CollectionRecord) {
+  return {
+    id: r.id,
+    chainId: r.chainId,
+    address: r.address,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    follow: r.follow,
+    ...(r.standard !== undefined ? { standard: r.standard } : {}),
+    status: r.status,
+    ...(r.error !== undefined ? { error: r.error } : {}),
+    created: new Date(r.created).toISOString(),
+    updated: new Date(r.updated).toISOString(),
+  }
+}
+
+async function collectionJson(r: CollectionRecord, ctx: Pick<CollectionContext, 'collections' | 'pins'>) {
+  return { ...recordJson(r), ...(await summarizeCollection(r.id, ctx)) }
+}
+
+function tokenJson(t: CollectionToken) {
+  return {
+    tokenId: t.tokenId,
+    ...(t.tokenURI !== undefined
+      ? { tokenURI: t.tokenURI.length > 1024 ? `${t.tokenURI.slice(0, 1024)}…` : t.tokenURI }
+      : {}),
+    metadata: t.metadata,
+    media: t.media,
+  }
+}
