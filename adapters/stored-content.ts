@@ -31,6 +31,25 @@ export interface StoredContentReaderOptions {
 }
 
 export function createStoredContentReader(opts: StoredContentReaderOptions): StoredContentReader {
+  // The last CAR read stays in memory: tokens come in id order and usually share a root, so a directory of
+  // 10,000 metadata files is read from the bucket once, not once per token.
+  let last: { key: string; blockstore: MemoryBlockstore } | undefined
+
+  async function blocksOf(cid: string, key: string, signal?: AbortSignal): Promise<MemoryBlockstore> {
+    if (last?.key === key) return last.blockstore
+    const object = await opts.destination.get(key, signal ? { signal } : {})
+    if (object === undefined) throw new StoredContentError('CAR_MISSING', `no CAR at ${key} for ${cid}`, true)
+    const blockstore = new MemoryBlockstore()
+    const blocks = await CarBlockIterator.fromIterable(object.body)
+    for await (const block of blocks) {
+      signal?.throwIfAborted()
+      verifyBlock(block.cid, block.bytes)
+      await blockstore.put(block.cid, block.bytes)
+    }
+    last = { key, blockstore }
+    return blockstore
+  }
+
   return {
     async readFile(pin, path, { maxBytes, signal }) {
       if (pin.status !== 'pinned' || pin.car === undefined)
@@ -40,16 +59,7 @@ export function createStoredContentReader(opts: StoredContentReaderOptions): Sto
           'CAR_TOO_LARGE_TO_READ',
           `the CAR of ${pin.cid} is ${pin.car.bytes} bytes, over the ${opts.maxCarBytes} read to find a file in it`,
         )
-      const object = await opts.destination.get(pin.car.key, signal ? { signal } : {})
-      if (object === undefined)
-        throw new StoredContentError('CAR_MISSING', `no CAR at ${pin.car.key} for ${pin.cid}`, true)
-      const blockstore = new MemoryBlockstore()
-      const blocks = await CarBlockIterator.fromIterable(object.body)
-      for await (const { cid, bytes } of blocks) {
-        signal?.throwIfAborted()
-        verifyBlock(cid, bytes)
-        await blockstore.put(cid, bytes)
-      }
+      const blockstore = await blocksOf(pin.cid, pin.car.key, signal)
       const fs = unixfs({ blockstore })
       const chunks: Uint8Array[] = []
       let total = 0

@@ -1,0 +1,17 @@
+/** Export into a directory on disk: paths are relative to it and never leave it. */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join, relative, resolve } from 'node:path'
+import type { ExportSink } from '../core/collections/export.ts'
+
+export function createDirectorySink(root: string): ExportSink {
+  const base = resolve(root)
+  return {
+    async write(path, bytes) {
+      const target = resolve(join(base, path))
+      const rel = relative(base, target)
+      if (rel.startsWith('..') || rel === '') throw new Error(`export path outside the directory: ${path}`)
+      await mkdir(dirname(target), { recursive: true })
+      await writeFile(target, bytes)
+    },
+  }
+}
