@@ -4,6 +4,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { CarInfo, Pin, PinJob, PinStatus, Progress } from './pin.ts'
+import type { RequestFilter } from './request-filter.ts'
 
 export interface Clock {
   now(): number
@@ -355,25 +356,6 @@ export interface PinRequest {
    * absent: not tracked (the cluster API's claim).
    */
   knownPinned?: boolean
-}
-
-export const NAME_MATCHES = ['exact', 'iexact', 'partial', 'ipartial'] as const
-export type NameMatch = (typeof NAME_MATCHES)[number]
-
-/** Filters over one owner's requests. All given conditions must hold. */
-export interface RequestFilter {
-  /** Content keys (CIDv1); at most 10. */
-  cids?: readonly string[]
-  /** `iexact` and `ipartial` compare `toLowerCase()` forms. */
-  name?: { text: string; match: NameMatch }
-  /** Every pair must be in the request's meta. */
-  meta?: Readonly<Record<string, string>>
-  /** Only requests created strictly before this (epoch ms). */
-  before?: number
-  /** Only requests created strictly after this (epoch ms). */
-  after?: number
-  /** Only requests with `knownPinned: false`. */
-  notKnownPinned?: boolean
 }
 
 export interface RequestPage {
