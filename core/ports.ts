@@ -10,6 +10,23 @@ export interface Clock {
   now(): number
 }
 
+/** What waits on time, so that a test can drive it with a clock of its own instead of sleeping. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+  setInterval(fn: () => void, ms: number): unknown
+  clearInterval(handle: unknown): void
+}
+
+/** The process's own clock and timers. */
+export const systemClock: Clock = { now: () => Date.now() }
+export const systemTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
+}
+
 export interface Logger {
   info(obj: object, msg?: string): void
   warn(obj: object, msg?: string): void
