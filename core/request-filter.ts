@@ -5,7 +5,14 @@
  * (adapters/dynamodb/requests.ts); the listing passes every field through and the count cache keys on the
  * whole filter, so nothing else names the fields.
  */
-import type { PinRequest } from './ports.ts'
+/** What of a request (core/ports.ts PinRequest) a filter looks at. */
+export interface FilteredRequest {
+  cid: string
+  created: number
+  name?: string
+  meta: Readonly<Record<string, string>>
+  knownPinned?: boolean
+}
 
 export const NAME_MATCHES = ['exact', 'iexact', 'partial', 'ipartial'] as const
 export type NameMatch = (typeof NAME_MATCHES)[number]
@@ -27,7 +34,7 @@ export interface RequestFilter {
 }
 
 /** Whether the request matches every condition of the filter (the owner aside). */
-export function matchesFilter(r: PinRequest, filter: RequestFilter): boolean {
+export function matchesFilter(r: FilteredRequest, filter: RequestFilter): boolean {
   if (filter.cids !== undefined && !filter.cids.includes(r.cid)) return false
   if (filter.before !== undefined && !(r.created < filter.before)) return false
   if (filter.after !== undefined && !(r.created > filter.after)) return false
