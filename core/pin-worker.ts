@@ -18,7 +18,15 @@
 import { ShutdownError } from './errors.ts'
 import type { FetchOutcome } from './fetch-pin.ts'
 import type { PinJob } from './pin.ts'
-import type { JobQueue, Logger, ReceivedJob } from './ports.ts'
+import {
+  type Clock,
+  type JobQueue,
+  type Logger,
+  type ReceivedJob,
+  systemClock,
+  systemTimers,
+  type Timers,
+} from './ports.ts'
 import {
   jobRetryDelaySeconds,
   MAX_DELAY_SECONDS,
@@ -57,6 +65,10 @@ export interface PinWorkerContext {
   run: (job: PinJob, signal: AbortSignal, control: JobControl) => Promise<FetchOutcome>
   /** Told when the number of jobs in hand changes (ECS task protection hangs off it). */
   onBusyChange?: (jobs: number) => void
+  /** The system's by default. */
+  clock?: Clock
+  /** Visibility extension, the receive backoff and the shutdown grace; the system's by default. */
+  timers?: Timers
 }
 
 export interface PinWorkerLoad {
@@ -91,6 +103,8 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   let transferring = 0
   const waiters: Waiter[] = []
   const log = ctx.log
+  const clock = ctx.clock ?? systemClock
+  const timers = ctx.timers ?? systemTimers
   const retryDelay = (message: ReceivedJob) =>
     jobRetryDelaySeconds(message.receiveCount, opts.retry, opts.random)
 
@@ -187,7 +201,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
         failures++
         const backoffMs = receiveBackoffMs(failures)
         log.error({ err, backoffMs }, 'receive failed')
-        await sleep(backoffMs, polling.signal)
+        await sleep(backoffMs, polling.signal, timers)
       }
     }
   }
@@ -202,25 +216,25 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     const abort = new AbortController()
     jobAborts.add(abort)
     const control = jobControl()
-    const started = Date.now()
+    const started = clock.now()
     let waitedMs = 0
     let waitingSince: number | undefined
     const timed: JobControl = {
       async startTransfer(signal) {
-        waitingSince = Date.now()
+        waitingSince = clock.now()
         try {
           await control.startTransfer(signal)
         } finally {
-          waitedMs += Date.now() - waitingSince
+          waitedMs += clock.now() - waitingSince
           waitingSince = undefined
         }
       },
     }
     const extendEveryMs = (opts.visibilityTimeoutSeconds * 1000) / 3
-    const extender = setInterval(() => {
-      const now = Date.now()
+    const extender = timers.setInterval(() => {
+      const now = clock.now()
       const activeMs = now - started - waitedMs - (waitingSince === undefined ? 0 : now - waitingSince)
-      if (activeMs > opts.fetchTimeoutMs) return clearInterval(extender)
+      if (activeMs > opts.fetchTimeoutMs) return timers.clearInterval(extender)
       ctx.queue.extend(message.receipt, opts.visibilityTimeoutSeconds).catch((err) => {
         jobLog.warn({ err }, 'visibility extension failed')
       })
@@ -232,7 +246,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       // An unexpected error (the pin table unreachable, say): the message comes back after a delay.
       jobLog.error({ err }, 'job crashed')
     } finally {
-      clearInterval(extender)
+      timers.clearInterval(extender)
       jobAborts.delete(abort)
       // The transfer slot is free before the message is settled: the next job need not wait for SQS.
       control.end()
@@ -252,7 +266,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       // the lease has run out (then the claim succeeds) or been renewed (a live holder: busy again; a
       // duplicate that keeps finding the pin busy ends in the dead-letter queue, whose consumer leaves a
       // pin with a live lease alone).
-      const delay = Math.ceil(Math.max(0, outcome.leaseExpires - Date.now()) / 1000) + 1
+      const delay = Math.ceil(Math.max(0, outcome.leaseExpires - clock.now()) / 1000) + 1
       await releaseOrResend(message, Math.min(delay, MAX_DELAY_SECONDS), jobLog)
       return
     }
@@ -288,11 +302,11 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       wake()
       await loop
       const all = Promise.allSettled([...running])
-      const timer = setTimeout(() => {
+      const timer = timers.setTimeout(() => {
         for (const a of jobAborts) a.abort(new ShutdownError())
       }, graceMs)
       await all
-      clearTimeout(timer)
+      timers.clearTimeout(timer)
     },
     get inFlight() {
       return running.size
@@ -307,11 +321,11 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortSignal, timers: Timers): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms)
+    const t = timers.setTimeout(resolve, ms)
     signal.addEventListener('abort', () => {
-      clearTimeout(t)
+      timers.clearTimeout(t)
       resolve()
     })
   })

@@ -4,9 +4,27 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { CarInfo, Pin, PinJob, PinStatus, Progress } from './pin.ts'
+import type { RequestFilter } from './request-filter.ts'
 
 export interface Clock {
   now(): number
+}
+
+/** What waits on time, so that a test can drive it with a clock of its own instead of sleeping. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+  setInterval(fn: () => void, ms: number): unknown
+  clearInterval(handle: unknown): void
+}
+
+/** The process's own clock and timers. */
+export const systemClock: Clock = { now: () => Date.now() }
+export const systemTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
 }
 
 export interface Logger {
@@ -355,25 +373,6 @@ export interface PinRequest {
    * absent: not tracked (the cluster API's claim).
    */
   knownPinned?: boolean
-}
-
-export const NAME_MATCHES = ['exact', 'iexact', 'partial', 'ipartial'] as const
-export type NameMatch = (typeof NAME_MATCHES)[number]
-
-/** Filters over one owner's requests. All given conditions must hold. */
-export interface RequestFilter {
-  /** Content keys (CIDv1); at most 10. */
-  cids?: readonly string[]
-  /** `iexact` and `ipartial` compare `toLowerCase()` forms. */
-  name?: { text: string; match: NameMatch }
-  /** Every pair must be in the request's meta. */
-  meta?: Readonly<Record<string, string>>
-  /** Only requests created strictly before this (epoch ms). */
-  before?: number
-  /** Only requests created strictly after this (epoch ms). */
-  after?: number
-  /** Only requests with `knownPinned: false`. */
-  notKnownPinned?: boolean
 }
 
 export interface RequestPage {

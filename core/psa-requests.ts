@@ -21,15 +21,8 @@ import { MAX_CONTENT_KEY_LENGTH, normalizeCid } from './cid.ts'
 import { RequestNotFoundError } from './errors.ts'
 import { parseOrigins } from './origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from './pin.ts'
-import type {
-  Clock,
-  NameMatch,
-  PinQueue,
-  PinRequest,
-  PinStore,
-  RequestFilter,
-  RequestStore,
-} from './ports.ts'
+import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from './ports.ts'
+import type { RequestFilter } from './request-filter.ts'
 import { requestPin } from './request-pin.ts'
 import { getRequestWithPin } from './requests-with-pins.ts'
 import { deleteRequest } from './unreferenced-content.ts'
@@ -59,15 +52,12 @@ export interface PsaRequestView {
   pin?: Pin
 }
 
-export interface PsaListQuery {
-  /** As the client sent them; normalised here. At most 10. */
-  cids?: string[]
-  name?: { text: string; match: NameMatch }
+/**
+ * The conditions of the filter (content keys in `cids`: CIDv1, as normalizeCid gives them; `before` and
+ * `after` may carry fractions of a millisecond, from a query in nanoseconds), the statuses and the page size.
+ */
+export interface PsaListQuery extends Omit<RequestFilter, 'notKnownPinned'> {
   statuses?: PinStatus[]
-  /** Exclusive bounds on `created`, epoch ms (fractions allowed: the query may carry nanoseconds). */
-  before?: number
-  after?: number
-  meta?: Record<string, string>
   limit: number
 }
 
@@ -180,21 +170,14 @@ export async function listPsaRequests(
   input: { user: string; query: PsaListQuery },
   ctx: Pick<PsaContext, 'requests' | 'pins'>,
 ): Promise<PsaListResult> {
-  const { query } = input
+  const { statuses, limit, ...conditions } = input.query
+  const query = { statuses, limit }
   const owner = psaOwner(input.user)
-  const filter: RequestFilter = {
-    ...(query.cids ? { cids: [...new Set(query.cids.map((c) => normalizeCid(c).key))] } : {}),
-    ...(query.name ? { name: query.name } : {}),
-    ...(query.meta && Object.keys(query.meta).length > 0 ? { meta: query.meta } : {}),
-    ...(query.before === undefined ? {} : { before: query.before }),
-    ...(query.after === undefined ? {} : { after: query.after }),
-  }
-  const otherFilter =
-    filter.cids !== undefined ||
-    filter.name !== undefined ||
-    filter.meta !== undefined ||
-    filter.before !== undefined ||
-    filter.after !== undefined
+  // Every condition of the query, whichever they are: a filter added to RequestFilter passes through.
+  const filter: RequestFilter = Object.fromEntries(
+    Object.entries(conditions).filter(([, v]) => v !== undefined),
+  )
+  const otherFilter = Object.keys(filter).length > 0
   const wanted = new Set<PinStatus>(query.statuses ?? (otherFilter ? PIN_STATUSES : ['pinned']))
   const all = PIN_STATUSES.every((s) => wanted.has(s))
 

@@ -78,7 +78,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     opts.metricsFile
       ? createMetricsFile(opts.metricsFile, {
           namespace: metricNamespace('local'),
-          onError: (err) => log.warn({ err: String(err), file: opts.metricsFile }, 'metric line not kept'),
+          onError: (err) => log.warn({ err, file: opts.metricsFile }, 'metric line not kept'),
         })
       : noMetrics,
   )

@@ -99,6 +99,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       queue: gate.queue,
       log,
       onBusyChange: parts.onBusyChange,
+      clock: parts.clock,
       run: (job, signal, control) =>
         fetchPin(job, limits, { ...parts, log, newId: newAttemptId, watcher }, signal, control),
     },

@@ -45,7 +45,8 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import { InvalidInputError } from '../../core/errors.ts'
-import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
+import type { PinRequest, RequestPage, RequestStore } from '../../core/ports.ts'
+import type { RequestFilter } from '../../core/request-filter.ts'
 import { requestCursor } from '../cursors.ts'
 import { batchGetAll } from './batch-get.ts'
 import { type Item, isConditionFailed, itemReader, n, S } from './item.ts'

@@ -4,36 +4,14 @@
  */
 
 import { InvalidInputError } from '../../core/errors.ts'
-import type { PinRequest, RequestFilter, RequestPage, RequestStore } from '../../core/ports.ts'
+import type { PinRequest, RequestPage, RequestStore } from '../../core/ports.ts'
+import { matchesFilter } from '../../core/request-filter.ts'
 import { requestCursor } from '../cursors.ts'
 
 /** Newest first; ties (only possible across owners) by requestid, descending. */
 function compareNewestFirst(a: PinRequest, b: PinRequest): number {
   if (a.created !== b.created) return b.created - a.created
   return a.requestid < b.requestid ? 1 : a.requestid > b.requestid ? -1 : 0
-}
-
-/** Whether the request matches every condition of the filter (the owner aside). */
-export function matchesFilter(r: PinRequest, filter: RequestFilter): boolean {
-  if (filter.cids !== undefined && !filter.cids.includes(r.cid)) return false
-  if (filter.before !== undefined && !(r.created < filter.before)) return false
-  if (filter.after !== undefined && !(r.created > filter.after)) return false
-  if (filter.notKnownPinned && r.knownPinned !== false) return false
-  if (filter.name) {
-    const { text, match } = filter.name
-    const name = r.name
-    if (name === undefined) return false
-    if (match === 'exact' && name !== text) return false
-    if (match === 'iexact' && name.toLowerCase() !== text.toLowerCase()) return false
-    if (match === 'partial' && !name.includes(text)) return false
-    if (match === 'ipartial' && !name.toLowerCase().includes(text.toLowerCase())) return false
-  }
-  if (filter.meta) {
-    for (const [k, v] of Object.entries(filter.meta)) {
-      if (!Object.hasOwn(r.meta, k) || r.meta[k] !== v) return false
-    }
-  }
-  return true
 }
 
 export function createMemoryRequestStore(): RequestStore & { all(): PinRequest[] } {

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { InvalidInputError } from '../../core/errors.ts'
 import type { CarInfo } from '../../core/pin.ts'
-import type { PinRequest, PinStore, RequestFilter, RequestStore } from '../../core/ports.ts'
+import type { PinRequest, PinStore, RequestStore } from '../../core/ports.ts'
+import type { RequestFilter } from '../../core/request-filter.ts'
 import { getRequestsWithPins, getRequestWithPin } from '../../core/requests-with-pins.ts'
 
 /** A fresh, empty request store per test, with the pin store it joins with. */

@@ -5,7 +5,7 @@ import { countCacheKey, createDynamoRequestStore } from '../../adapters/dynamodb
 import { pinsTable, requestsTable } from '../../adapters/dynamodb/tables.ts'
 import { createMemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
-import type { RequestFilter } from '../../core/ports.ts'
+import type { RequestFilter } from '../../core/request-filter.ts'
 import { type Services, startServices } from '../../local/services.ts'
 import { createRandomTable } from './harness.ts'
 import { requestStoreSuite } from './request-store.suite.ts'

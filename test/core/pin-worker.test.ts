@@ -3,13 +3,14 @@
  * extension, release with a delay on retryable failure, deletion otherwise, and shutdown.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { createMemoryJobQueue } from '../../adapters/memory/queue.ts'
+import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { ShutdownError } from '../../core/errors.ts'
 import type { FetchOutcome } from '../../core/fetch-pin.ts'
 import type { PinJob } from '../../core/pin.ts'
 import { createPinWorker, type PinWorker, type PinWorkerOptions } from '../../core/pin-worker.ts'
 import type { JobQueue } from '../../core/ports.ts'
 import { createTestLogger } from '../helpers/log.ts'
+import { createManualTime } from '../helpers/manual-time.ts'
 
 const log = createTestLogger()
 
@@ -24,6 +25,18 @@ function workerOptions(overrides: Partial<PinWorkerOptions> = {}): PinWorkerOpti
     retry: { baseDelaySeconds: 0, maxDelaySeconds: 0 },
     ...overrides,
   }
+}
+
+/** The queue with each release's delay recorded; the message comes back at once, so no test waits it out. */
+function recordingReleases(memory: MemoryJobQueue): { queue: MemoryJobQueue; delays: number[] } {
+  const delays: number[] = []
+  const queue: MemoryJobQueue = Object.assign(Object.create(memory), {
+    release: async (receipt: string, delaySeconds: number) => {
+      delays.push(delaySeconds)
+      return memory.release(receipt, 0)
+    },
+  })
+  return { queue, delays }
 }
 
 let worker: PinWorker | undefined
@@ -125,13 +138,24 @@ describe('pin worker', () => {
     expect(most).toBe(2)
   })
 
-  it('extends the visibility of a message while its job runs', async () => {
-    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 1 })
+  it('extends the visibility of a message while its job runs, until the job has run its fetch timeout', async () => {
+    const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 300 })
+    // The worker's time is the test's: each extension is recorded at the (manual) time it was asked for.
+    const time = createManualTime()
+    const extended: number[] = []
+    const queue: MemoryJobQueue = Object.assign(Object.create(memory), {
+      extend: async (receipt: string, seconds: number) => {
+        extended.push(time.clock.now())
+        return memory.extend(receipt, seconds)
+      },
+    })
     let finish: (() => void) | undefined
     let runs = 0
-    worker = createPinWorker(workerOptions({ visibilityTimeoutSeconds: 1 }), {
+    worker = createPinWorker(workerOptions({ fetchTimeoutMs: 100_000 }), {
       queue,
       log,
+      clock: time.clock,
+      timers: time.timers,
       run: async () => {
         runs++
         await new Promise<void>((r) => (finish = r))
@@ -141,8 +165,13 @@ describe('pin worker', () => {
     await queue.send({ cid: 'a', origins: [] })
     worker.start()
     await waitFor(() => runs === 1)
-    // Three visibility timeouts later the message is still hidden, so no second delivery happened.
-    await new Promise((r) => setTimeout(r, 3000))
+    const t0 = time.clock.now()
+    // Every third of the visibility timeout (10 s) while it runs...
+    await time.advance(90_000)
+    expect(extended.map((t) => t - t0)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90].map((s) => s * 1000))
+    // ...and no more once it has run FETCH_TIMEOUT_MS (its own timeout ends it first).
+    await time.advance(60_000)
+    expect(extended).toHaveLength(10)
     expect(queue.stats()).toEqual({ visible: 0, invisible: 1 })
     expect(runs).toBe(1)
     finish?.()
@@ -150,15 +179,7 @@ describe('pin worker', () => {
   })
 
   it('releases a retryable failure with the delay for its receive count, and deletes a final one', async () => {
-    const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
-    const delays: number[] = []
-    // The delay asked for is recorded; the message comes back at once, so the test does not wait it out.
-    const queue: typeof memory = Object.assign(Object.create(memory), {
-      release: async (receipt: string, delaySeconds: number) => {
-        delays.push(delaySeconds)
-        return memory.release(receipt, 0)
-      },
-    })
+    const { queue, delays } = recordingReleases(createMemoryJobQueue({ visibilityTimeoutSeconds: 30 }))
     const seen: Array<{ cid: string }> = []
     worker = createPinWorker(
       workerOptions({
@@ -184,24 +205,27 @@ describe('pin worker', () => {
   })
 
   it('does not delete a job whose pin another attempt holds: it comes back when that lease runs out', async () => {
-    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    const { queue, delays } = recordingReleases(createMemoryJobQueue({ visibilityTimeoutSeconds: 30 }))
+    const time = createManualTime()
     let runs = 0
     worker = createPinWorker(workerOptions(), {
       queue,
       log,
+      clock: time.clock,
+      timers: time.timers,
       run: async () => {
         runs++
-        // The first delivery finds a lease that runs out in 1 s (its worker died); the next one claims.
-        return runs === 1 ? { kind: 'busy', attemptId: 'dead', leaseExpires: Date.now() + 1000 } : uploaded
+        // The first delivery finds a lease that runs out in 90 s (its worker died); the next one claims.
+        return runs === 1
+          ? { kind: 'busy', attemptId: 'dead', leaseExpires: time.clock.now() + 90_000 }
+          : uploaded
       },
     })
     await queue.send({ cid: 'a', origins: [] })
     worker.start()
-    await waitFor(() => runs === 1)
-    // Released with a delay, not deleted.
-    await waitFor(() => queue.stats().visible + queue.stats().invisible === 1)
-    expect(runs).toBe(1)
-    await waitFor(() => runs === 2, 8000)
+    // Released, not deleted, for as long as the lease has left (and a second): then it comes back and is done.
+    await waitFor(() => runs === 2)
+    expect(delays).toEqual([91])
     await waitFor(() => queue.stats().invisible === 0 && queue.stats().visible === 0)
   })
 

@@ -11,10 +11,11 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
+import { normalizeCid } from '../../../core/cid.ts'
 import { InvalidInputError } from '../../../core/errors.ts'
 import { MAX_ORIGINS, PIN_STATUSES } from '../../../core/pin.ts'
-import { NAME_MATCHES } from '../../../core/ports.ts'
 import type { PsaListQuery, PsaPinInput } from '../../../core/psa-requests.ts'
+import { NAME_MATCHES } from '../../../core/request-filter.ts'
 import { BodyTooLargeError, MAX_REQUEST_BODY_BYTES } from '../body-limit.ts'
 
 export const MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES
@@ -307,7 +308,8 @@ export function decodeListQuery(params: URLSearchParams): PsaListQuery {
   if (!parsed.success) fail(parsed.error.issues)
   const q = parsed.data
   return {
-    ...(q.cid ? { cids: q.cid } : {}),
+    // Content keys (CIDv1): a CID given as v0 and as v1 is one condition.
+    ...(q.cid ? { cids: [...new Set(q.cid.map((c) => normalizeCid(c).key))] } : {}),
     ...(q.name ? { name: { text: q.name, match: q.match ?? 'exact' } } : {}),
     ...(q.status ? { statuses: [...new Set(q.status)] } : {}),
     ...(q.before === undefined ? {} : { before: q.before }),
