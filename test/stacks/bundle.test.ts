@@ -29,6 +29,7 @@ import type { Construct } from 'constructs'
 import { useProject } from 'sst/project.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
+import { parseEmfLines } from '../../adapters/metrics/emf.ts'
 import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
 import { destinationCarKey, tempCarKey } from '../../core/pin.ts'
 import type { PinStore } from '../../core/ports.ts'
@@ -193,6 +194,10 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
     return { file: b.file, env }
   }
 
+  /** What the last invoked bundle wrote on its output: its metric (EMF) lines among it, as Lambda ships them. */
+  let output = ''
+  const metricPoints = (name: string) => parseEmfLines(output).filter((p) => p.name === name)
+
   /** Runs the bundle's exported handler in a fresh Node 22 with the event; resolves what it returned. */
   async function invoke(handler: string, event: unknown, extraEnv: Record<string, string> = {}) {
     const { file, env } = bundle(handler)
@@ -228,6 +233,7 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
       timeout: 60_000,
       maxBuffer: 16 * 1024 * 1024,
     })
+    output = stdout
     const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
     if (!line) throw new Error(`no result from ${handler}: ${stdout}`)
     return JSON.parse(line.slice('RESULT '.length)) as { ok?: unknown; error?: string }
@@ -308,6 +314,11 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
     expect((await destination.head(destinationCarKey(carCid)))?.size).toBe(bytes.length)
     const temp = createS3ObjectStore({ client: services.clients.s3, bucket: services.names.tempBucket })
     expect(await temp.head(key)).toBeUndefined()
+    // The metrics the deployed function writes, under the namespace the stack gives it.
+    expect(metricPoints('PinsStored')).toEqual([
+      expect.objectContaining({ namespace: 'pickup/production', unit: 'Count', value: 1, dimensions: {} }),
+    ])
+    expect(metricPoints('CarBytes').map((p) => p.value)).toEqual([bytes.length])
   })
 
   it('dead-letter, on an SQS batch: the pin is failed and the job forwarded to the failed-jobs queue', async () => {
@@ -380,12 +391,20 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
     expect(JSON.parse(response.body)).toMatchObject({ cid, name: 'bundle' })
     expect((await pins.get(cid))?.status).toBe('queued')
     expect(await queuedCids(services.names.pinQueueUrl)).toEqual([cid])
+    expect(metricPoints('PinRequestsAccepted').map((p) => [p.namespace, p.dimensions, p.value])).toEqual([
+      ['pickup/production', {}, 1],
+      ['pickup/production', { Api: 'cluster' }, 1],
+    ])
 
     const unauthorized = await invoke('api/http.handler', {
       ...event,
       headers: { ...event.headers, authorization: 'Basic nope' },
     })
     expect((unauthorized.ok as { statusCode: number }).statusCode).toBe(401)
+    expect(metricPoints('ClientErrors').map((p) => p.dimensions)).toEqual([
+      { Api: 'cluster' },
+      { Api: 'cluster', Reason: 'UNAUTHORIZED' },
+    ])
   })
 
   it('reconcile, on an EventBridge schedule: a pin queued for hours without a job is enqueued again', async () => {
