@@ -13,9 +13,10 @@
  * The origin and the two comparison nodes keep their blocks on disk (a temporary directory each), so a 4 GiB
  * DAG does not need three times its size in this process's memory.
  *
- *   npm run bench -- pipeline [MiB ...] [--blocks-kib 256,1024] [--no-pins-add]
- *     default: 64 256 1024, both block sizes; --no-pins-add leaves out Helia's `pins.add` (the slowest anchor,
- *     hours at 4 GiB on a loaded machine), keeping the parallel fetch as the anchor.
+ *   npm run bench -- pipeline [MiB ...] [--blocks-kib 256,1024] [--no-pins-add | --pipeline-only]
+ *     default: 64 256 1024, both block sizes; --no-pins-add leaves out Helia's `pins.add` (the slowest anchor),
+ *     keeping the parallel fetch; --pipeline-only leaves out both (for 4 GiB on a loaded machine), keeping as
+ *     the anchor local mode's resident memory just before the pin, beside its peak during it.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -35,6 +36,8 @@ const blocksFlag = args.indexOf('--blocks-kib')
 const blockKiBs = blocksFlag >= 0 ? (args.splice(blocksFlag, 2)[1] ?? '').split(',').map(Number) : [256, 1024]
 const noPinsAdd = args.indexOf('--no-pins-add')
 if (noPinsAdd >= 0) args.splice(noPinsAdd, 1)
+const pipelineOnly = args.indexOf('--pipeline-only')
+if (pipelineOnly >= 0) args.splice(pipelineOnly, 1)
 const sizes = args.map(Number)
 const runs = (sizes.length > 0 ? sizes : [64, 256, 1024]).flatMap((mib) =>
   blockKiBs.map((kib) => ({ mib, kib })),
@@ -91,10 +94,12 @@ try {
       await origin.blockstore.put(b.cid, b.bytes)
       dagBytes += b.bytes.length
     }
-    const depthFirst = noPinsAdd >= 0 ? Number.NaN : await timed(() => heliaPinsAdd(file.root.toString()))
-    const parallel = await timed(() => parallelFetch(file.root.toString()))
+    const depthFirst =
+      noPinsAdd >= 0 || pipelineOnly >= 0 ? Number.NaN : await timed(() => heliaPinsAdd(file.root.toString()))
+    const parallel = pipelineOnly >= 0 ? Number.NaN : await timed(() => parallelFetch(file.root.toString()))
     await resetPeakRss(worker)
     await resetPeakRss(local.child)
+    const localBefore = await rssKiB(local.child)
     const pipeline = await timed(() => pinThroughPickup(file.root.toString()))
     const rate = (ms: number) => dagBytes / MiB / (ms / 1000)
     const fetchUpload = uploadMs.get(file.root.toV1().toString()) ?? Number.NaN
@@ -108,6 +113,7 @@ try {
       'pickup s': (pipeline / 1000).toFixed(2),
       'of which fetch+upload s': (fetchUpload / 1000).toFixed(2),
       'worker peak RSS MiB': ((await peakRssKiB(worker)) / 1024).toFixed(0),
+      'local mode RSS before MiB': (localBefore / 1024).toFixed(0),
       'local mode peak RSS MiB': ((await peakRssKiB(local.child)) / 1024).toFixed(0),
     })
     await origin.stop()
@@ -174,9 +180,18 @@ async function pinThroughPickup(cid: string): Promise<void> {
     headers,
   })
   if (!res.ok) throw new Error(`pin request failed: ${res.status} ${await res.text()}`)
+  let failedPolls = 0
   for (;;) {
-    const body = (await (await fetch(`${local.api}/pins/${cid}`, { headers })).json()) as {
-      peer_map: Record<string, { status: string; error: string }>
+    let body: { peer_map: Record<string, { status: string; error: string }> }
+    try {
+      body = (await (await fetch(`${local.api}/pins/${cid}`, { headers })).json()) as typeof body
+      failedPolls = 0
+    } catch (err) {
+      // A status poll that fails (a connection reset on a loaded machine) is tried again; a pin takes minutes.
+      if (++failedPolls >= 20) throw err
+      console.warn(`status poll failed (${err}); polling again`)
+      await new Promise((r) => setTimeout(r, 500))
+      continue
     }
     const peer = Object.values(body.peer_map)[0]
     if (peer?.status === 'pinned') return
@@ -217,6 +232,12 @@ async function resetPeakRss(child: ChildProcess): Promise<void> {
   await writeFile(`/proc/${child.pid}/clear_refs`, '5').catch((err: unknown) => {
     console.warn(`cannot reset peak RSS (${err}): the row shows the peak since the process started`)
   })
+}
+
+/** The process's resident set now (VmRSS), in KiB. */
+async function rssKiB(child: ChildProcess): Promise<number> {
+  const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
 }
 
 /** The process's peak resident set (VmHWM), in KiB. */

@@ -37,10 +37,12 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   rmSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { dirname, join, relative, sep } from 'node:path'
 import { Readable, Transform } from 'node:stream'
@@ -312,20 +314,33 @@ export function createS3Server(options: S3ServerOptions): S3Server {
     if (!b || !o) return
     b.objects.delete(key)
     const data = dataPath(bucket, o)
-    for (const f of [data, `${data.slice(0, -'.data'.length)}.meta.json`]) {
-      try {
-        unlinkSync(f)
-      } catch {}
-    }
+    try {
+      unlinkSync(`${data.slice(0, -'.data'.length)}.meta.json`)
+    } catch {}
+    discard(data)
     // Empty directories left by the key's prefix.
     for (let d = dirname(data); d.startsWith(objectsDir(bucket) + sep); d = dirname(d)) {
       try {
-        if (readdirSync(d).length > 0) break
-        rmSync(d, { recursive: false, force: true })
+        rmdirSync(d)
       } catch {
-        break
+        break // Not empty (or gone).
       }
     }
+  }
+
+  /**
+   * Takes a file or directory out of the tree at once and deletes it in the background: freeing a CAR's
+   * gigabytes can take seconds, which must not hold up the requests in between. Whatever a stop interrupts is
+   * in `_tmp`, emptied at start.
+   */
+  function discard(path: string): void {
+    const trash = tmpFile()
+    try {
+      renameSync(path, trash)
+    } catch {
+      return // Already gone.
+    }
+    void rm(trash, { recursive: true, force: true }).catch(() => {})
   }
 
   const uploadDir = (id: string) => {
@@ -496,7 +511,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
       res.end()
       created({ eventName: 'ObjectCreated:Put', bucket, key, size, etag: unquote(meta.etag) })
     } finally {
-      rmSync(tmp, { force: true })
+      void rm(tmp, { force: true }).catch(() => {})
     }
   }
 
@@ -528,7 +543,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
       commit(bucket, meta, tmp)
     } finally {
       // Left when the copy is onto itself (renaming a link onto the same file does nothing).
-      rmSync(tmp, { force: true })
+      void rm(tmp, { force: true }).catch(() => {})
     }
     sendXml(
       res,
@@ -611,7 +626,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
       res.writeHead(200, { etag: part.etag, 'content-length': 0 })
       res.end()
     } finally {
-      rmSync(tmp, { force: true })
+      void rm(tmp, { force: true }).catch(() => {})
     }
   }
 
@@ -666,7 +681,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
       try {
         closeSync(source.fd)
       } catch {}
-      rmSync(tmp, { force: true })
+      void rm(tmp, { force: true }).catch(() => {})
     }
   }
 
@@ -755,7 +770,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
         ...(upload.contentType ? { contentType: upload.contentType } : {}),
       }
       commit(bucket, meta, tmp)
-      rmSync(uploadDir(id), { recursive: true, force: true })
+      discard(uploadDir(id))
       sendXml(
         res,
         200,
@@ -765,7 +780,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
       )
       created({ eventName: 'ObjectCreated:CompleteMultipartUpload', bucket, key, size, etag: unquote(etag) })
     } finally {
-      rmSync(tmp, { force: true })
+      void rm(tmp, { force: true }).catch(() => {})
     }
   }
 
@@ -902,7 +917,7 @@ export function createS3Server(options: S3ServerOptions): S3Server {
         req.resume()
         if (q.has('uploadId')) {
           uploadOf(bucket, key, q.get('uploadId') ?? '')
-          rmSync(uploadDir(q.get('uploadId') ?? ''), { recursive: true, force: true })
+          discard(uploadDir(q.get('uploadId') ?? ''))
         } else {
           bucketOf(bucket)
           removeObject(bucket, key)

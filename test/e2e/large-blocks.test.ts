@@ -154,11 +154,14 @@ describe('a retry after a failure at ~90%, end to end through local mode on disk
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pickup-e2e-resume-'))
     t = await startTestSystem(
-      // The first attempt fails soon after its origin runs dry; the retry follows at once.
+      // The first attempt fails soon after its origin runs dry; the retry follows 3 s later, after the test
+      // has changed what the origin holds (in milliseconds). Spare attempts: a failure here should be this
+      // test's assertion, not the dead-letter queue's.
       {
         FETCH_CHUNK_TIMEOUT_MS: '4000',
         FETCH_REASK_MS: '1000',
-        RETRY_BASE_DELAY_SECONDS: '0',
+        RETRY_BASE_DELAY_SECONDS: '3',
+        MAX_ATTEMPTS: '5',
         UPLOAD_PART_BYTES: String(8 * MiB),
       },
       { dataDir: dir },
