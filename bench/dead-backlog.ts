@@ -11,12 +11,23 @@
  *
  *   npm run bench -- dead-backlog [backlogs ... | none]      default: 20 200 2000
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import {
+  BatchWriteItemCommand,
+  type BatchWriteItemCommandOutput,
+  DynamoDBClient,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb'
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs'
 import { createStores, type ResourceName } from '../adapters/compose.ts'
+import { encodePin } from '../adapters/dynamodb/pins.ts'
+import { encodeRequest } from '../adapters/dynamodb/requests.ts'
 import { createHeliaNode } from '../adapters/helia/node.ts'
-import { createAccessToken } from '../core/access-tokens.ts'
+import { encodeJob, messageGroupOf } from '../adapters/sqs/queue.ts'
+import { createAccessToken, psaOwner } from '../core/access-tokens.ts'
 import { contentKey } from '../core/cid.ts'
-import type { PinStore } from '../core/ports.ts'
+import type { PinJob } from '../core/pin.ts'
+import type { PinRequest, PinStore } from '../core/ports.ts'
+import { newRequestId } from '../core/psa-requests.ts'
 import { type Dag, rawBlock } from '../test/fixtures/dags.ts'
 import { startLocalMode } from './lib/local-mode.ts'
 
@@ -30,6 +41,7 @@ const POST_CONCURRENCY = 16
 const local = await startLocalMode()
 const aws = local.endpoints.aws as {
   dynamodb: string
+  sqs: string
   region: string
   credentials: { accessKeyId: string; secretAccessKey: string }
 }
@@ -39,8 +51,10 @@ const dynamodb = new DynamoDBClient({
   region: aws.region,
   credentials: aws.credentials,
 })
+const sqs = new SQSClient({ endpoint: aws.sqs, region: aws.region, credentials: aws.credentials })
 const stores = createStores({ dynamodb }, (name) => resources[name])
 const pins = stores.pins()
+const requests = stores.requests()
 const tokens = stores.tokens()
 const clock = { now: () => Date.now() }
 const token = async (user: string) => (await createAccessToken({ user }, { tokens, clock })).token
@@ -87,6 +101,82 @@ function post(user: string, dags: Dag[], withOrigins: boolean): Promise<string[]
     if (res.status !== 202) throw new Error(`POST /psa/pins: ${res.status} ${await res.text()}`)
     return ((await res.json()) as { requestid: string }).requestid
   })
+}
+
+async function batchWrite(table: string, items: WriteRequest[]): Promise<void> {
+  for (let i = 0; i < items.length; i += 25) {
+    let pending: WriteRequest[] | undefined = items.slice(i, i + 25)
+    while (pending && pending.length > 0) {
+      const res: BatchWriteItemCommandOutput = await dynamodb.send(
+        new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
+      )
+      pending = res.UnprocessedItems?.[table]
+    }
+  }
+}
+
+/**
+ * Writes what POST /psa/pins writes for each DAG (a queued pin, the user's request, a job on the pin queue),
+ * in batches: the API takes a request at a time, and under load posts more slowly than the worker pins
+ * reachable content, so a backlog of thousands would never be queued at once. The pins and requests are in
+ * the tables before any job is on the queue. Answers the requestids.
+ */
+async function seed(userName: string, dags: Dag[], withOrigins: boolean): Promise<string[]> {
+  const owner = psaOwner(userName)
+  const now = Date.now()
+  const first = await requests.reserveCreated(owner, now)
+  const created = await requests.reserveCreated(owner, first + dags.length)
+  const jobs: PinJob[] = []
+  const pinItems: WriteRequest[] = []
+  const requestItems: WriteRequest[] = []
+  const ids: string[] = []
+  for (const [i, d] of dags.entries()) {
+    const key = contentKey(d.root)
+    const jobOrigins = withOrigins ? origins : []
+    pinItems.push({
+      PutRequest: {
+        Item: encodePin({
+          cid: key,
+          status: 'queued',
+          created: now,
+          updated: now,
+          attempts: 0,
+          origins: jobOrigins,
+        }),
+      },
+    })
+    const request: PinRequest = {
+      requestid: newRequestId(key),
+      owner,
+      cid: key,
+      sourceCid: d.root.toString(),
+      meta: {},
+      origins: jobOrigins,
+      created: created - dags.length + i,
+      knownPinned: false,
+    }
+    ids.push(request.requestid)
+    requestItems.push({ PutRequest: { Item: encodeRequest(request) } })
+    jobs.push({ cid: key, origins: jobOrigins, requester: owner })
+  }
+  await batchWrite(resources.pinsTable, pinItems)
+  await batchWrite(resources.requestsTable, requestItems)
+  const batches: PinJob[][] = []
+  for (let i = 0; i < jobs.length; i += 10) batches.push(jobs.slice(i, i + 10))
+  await inBatches(batches, async (batch) => {
+    const res = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: resources.pinQueueUrl,
+        Entries: batch.map((job, j) => ({
+          Id: String(j),
+          MessageBody: encodeJob(job),
+          MessageGroupId: messageGroupOf(job),
+        })),
+      }),
+    )
+    if ((res.Failed ?? []).length > 0) throw new Error(`SendMessageBatch: ${JSON.stringify(res.Failed)}`)
+  })
+  return ids
 }
 
 async function remove(user: string, requestids: string[]): Promise<void> {
@@ -165,7 +255,7 @@ try {
   for (const n of backlogs) {
     const dead = unreachable(n)
     const postStarted = Date.now()
-    const ids = await post(user, dead, false)
+    const ids = await seed('bench-user', dead, false)
     const postS = (Date.now() - postStarted) / 1000
     const r = await pinReachable(user, REACHABLE, BACKLOG_WAIT_MS)
     const during = await statuses(pins, dead)
@@ -174,7 +264,7 @@ try {
     const drainS = await drained(dead, deleteStarted)
     const after = await statuses(pins, dead)
     rows.push({
-      'backlog posted first': `${n} unreachable (same user; posted in ${postS.toFixed(0)} s)`,
+      'backlog posted first': `${n} unreachable (same user; queued in ${postS.toFixed(0)} s)`,
       '50 pinned in s':
         r.s === undefined ? `not within ${BACKLOG_WAIT_MS / 1000} s (${r.pinned} pinned)` : r.s.toFixed(1),
       'x alone':
@@ -195,7 +285,7 @@ try {
     const theirs = reachable(FAIR_BACKLOG, 1024)
     await serve(theirs)
     const postStarted = Date.now()
-    const theirIds = await post(busy, theirs, true)
+    const theirIds = await seed('bench-busy-user', theirs, true)
     const postS = (Date.now() - postStarted) / 1000
     const before = await statuses(pins, theirs)
     const one = seconds(await pinReachable(single, 1))
@@ -204,7 +294,7 @@ try {
     await remove(busy, theirIds)
     const drainS = await drained(theirs, deleteStarted)
     rows.push({
-      'backlog posted first': `${FAIR_BACKLOG} reachable 1 KiB pins of another user (posted in ${postS.toFixed(0)} s; when the single pin was posted: ${[...before].map(([k, v]) => `${v} ${k}`).join(', ')})`,
+      'backlog posted first': `${FAIR_BACKLOG} reachable 1 KiB pins of another user (queued in ${postS.toFixed(0)} s; when the single pin was posted: ${[...before].map(([k, v]) => `${v} ${k}`).join(', ')})`,
       '1 pinned in s': one.toFixed(1),
       'x alone': (one / oneAlone).toFixed(1),
       'backlog when the measured pins were pinned': [...during].map(([k, v]) => `${v} ${k}`).join(', '),
@@ -223,6 +313,7 @@ try {
   await origin.stop()
   await local.stop()
   dynamodb.destroy()
+  sqs.destroy()
 }
 
 const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))]
