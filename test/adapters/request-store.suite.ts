@@ -279,7 +279,18 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
         })
       }
 
-      for (const [label, filter] of filters) {
+      // One filter per index and kind of condition (each test puts 41 requests: kept to a few).
+      const scanned = new Set([
+        'none',
+        'two cids and an unknown one',
+        'exact name',
+        'partial name',
+        'meta key nobody has',
+        'before and after, exclusive',
+        'not known pinned',
+        'everything at once',
+      ])
+      for (const [label, filter] of filters.filter(([l]) => scanned.has(l))) {
         it(`scans with ${label}, a bounded read at a time, to the same requests`, async () => {
           const partitions = filter.cids === undefined ? 1 : new Set(filter.cids).size
           const seen: PinRequest[] = []
