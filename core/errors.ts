@@ -49,6 +49,23 @@ export class RequestNotFoundError extends PickupError {
   }
 }
 
+/**
+ * A status listing read its whole budget without finding one request of the wanted statuses. Not an empty
+ * page: older requests may match, and the client is told where to go on from.
+ */
+export class ListingTooSparseError extends PickupError {
+  readonly code = 'LISTING_TOO_SPARSE'
+  override readonly retryable = false
+  readonly continueBefore: number | undefined
+  constructor(budget: number, before: number | undefined) {
+    super(
+      `none of the newest ${budget} requests read has the statuses asked for; older ones may` +
+        (before === undefined ? '' : `: list again with before=${new Date(before).toISOString()}`),
+    )
+    this.continueBefore = before
+  }
+}
+
 /** The DAG is larger than MAX_CAR_BYTES. Retrying cannot help, so the pin fails at once. */
 export class CarTooLargeError extends PickupError {
   readonly code = 'CAR_TOO_LARGE'

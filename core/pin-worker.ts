@@ -6,8 +6,11 @@
  *   the IPFS node, so hundreds run at once, and content nobody serves (which searches until its stall
  *   timeout) does not hold up content that can be served.
  * - `transferSlots` (BATCH_SIZE): jobs moving bytes. A job takes one when its first block arrives and keeps
- *   it until it ends; jobs that found their content while every transfer slot was taken wait for one in the
- *   order they found it, keeping what they have.
+ *   it until it ends; jobs that found their content while every transfer slot was taken wait for one,
+ *   keeping what they have. A freed slot goes to a waiting job of the requester with the fewest jobs in hand
+ *   (searching, waiting or transferring), the one that found its content first among equals: the fair
+ *   queue's rule (adapters/sqs/fair-order.ts) applied again here, since one requester's backlog of reachable
+ *   content is received at once into the search slots and would otherwise take every transfer slot in turn.
  *
  * The worker receives only messages it can start searching at once (never more than it has free search
  * slots), and stops receiving while `transferSlots` jobs already wait for a transfer slot: more would only
@@ -89,6 +92,8 @@ export interface PinWorker {
 }
 
 interface Waiter {
+  /** The job's requester: its fairness group. */
+  group: string
   grant: () => void
   signal: AbortSignal
   onAbort: () => void
@@ -102,6 +107,8 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   let wakePoll: (() => void) | undefined
   let transferring = 0
   const waiters: Waiter[] = []
+  /** Jobs in hand per requester. */
+  const inHand = new Map<string, number>()
   const log = ctx.log
   const clock = ctx.clock ?? systemClock
   const timers = ctx.timers ?? systemTimers
@@ -130,9 +137,18 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   /** Jobs searching or waiting: what the search slots bound. */
   const searching = () => running.size - transferring
 
+  /** The waiter of the requester with the fewest jobs in hand; the first to have found its content on a tie. */
+  function nextWaiter(): Waiter {
+    let best = 0
+    for (let i = 1; i < waiters.length; i++) {
+      if ((inHand.get(waiters[i]!.group) ?? 0) < (inHand.get(waiters[best]!.group) ?? 0)) best = i
+    }
+    return waiters.splice(best, 1)[0]!
+  }
+
   function grantTransfers(): void {
     while (transferring < opts.transferSlots && waiters.length > 0) {
-      const w = waiters.shift()!
+      const w = nextWaiter()
       w.signal.removeEventListener('abort', w.onAbort)
       transferring++
       w.grant()
@@ -141,7 +157,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   }
 
   /** One per job: the transfer slot it took (if any) is returned when the job ends. */
-  function jobControl(): JobControl & { end(): void } {
+  function jobControl(group: string): JobControl & { end(): void } {
     let holds = false
     let asked = false
     return {
@@ -151,6 +167,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
         return new Promise<void>((resolve, reject) => {
           if (signal.aborted) return reject(signal.reason)
           const waiter: Waiter = {
+            group,
             signal,
             grant: () => {
               holds = true
@@ -215,7 +232,9 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     })
     const abort = new AbortController()
     jobAborts.add(abort)
-    const control = jobControl()
+    const group = message.job.requester ?? ''
+    inHand.set(group, (inHand.get(group) ?? 0) + 1)
+    const control = jobControl(group)
     const started = clock.now()
     let waitedMs = 0
     let waitingSince: number | undefined
@@ -248,6 +267,9 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     } finally {
       timers.clearInterval(extender)
       jobAborts.delete(abort)
+      const held = (inHand.get(group) ?? 1) - 1
+      if (held > 0) inHand.set(group, held)
+      else inHand.delete(group)
       // The transfer slot is free before the message is settled: the next job need not wait for SQS.
       control.end()
     }

@@ -380,6 +380,17 @@ export interface RequestPage {
   cursor?: string
 }
 
+/** What one bounded read of an owner's requests found (RequestStore.scan). */
+export interface RequestScan {
+  /** The requests read that match the filter, newest first; possibly none. */
+  requests: PinRequest[]
+  /**
+   * Absent: nothing older matches. Present: more may; the scan goes on with the same filter and `before` =
+   * this, since every request matching the filter at or after it was read.
+   */
+  next?: number
+}
+
 export interface RequestStore {
   /** Creates or replaces the request with this requestid. */
   put(request: PinRequest): Promise<void>
@@ -404,6 +415,12 @@ export interface RequestStore {
   find(owner: string, filter: RequestFilter, limit: number): Promise<PinRequest[]>
   /** How many of the owner's requests match the filter, exactly. */
   count(owner: string, filter: RequestFilter): Promise<number>
+  /**
+   * Reads, newest first, at most `maxRead` of the owner's index entries that the filter's index narrows to (at
+   * most `maxRead` per CID with `cids`) and answers those matching every condition. Unlike `find`, whose
+   * filters can read a whole partition looking for matches, one call's work is bounded whatever matches.
+   */
+  scan(owner: string, filter: RequestFilter, maxRead: number): Promise<RequestScan>
   /** Sets `knownPinned` on these requests (those that still exist). */
   markKnownPinned(requestids: readonly string[]): Promise<void>
 }

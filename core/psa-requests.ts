@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto'
 import { base32 } from 'multiformats/bases/base32'
 import { psaOwner } from './access-tokens.ts'
 import { MAX_CONTENT_KEY_LENGTH, normalizeCid } from './cid.ts'
-import { RequestNotFoundError } from './errors.ts'
+import { ListingTooSparseError, RequestNotFoundError } from './errors.ts'
 import { parseOrigins } from './origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from './pin.ts'
 import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from './ports.ts'
@@ -68,8 +68,6 @@ export interface PsaListResult {
 
 /** `<26 random base32 characters>-<content key>`: any key normalizeCid accepts. */
 const REQUEST_ID = new RegExp(`^([a-z2-7]{26})-(b[a-z2-7]{10,${MAX_CONTENT_KEY_LENGTH - 1}})$`)
-/** Requests of one status query read per page while filtering by status. */
-const PAGE = 1000
 
 export function newRequestId(contentKey: string): string {
   // 16 random bytes, base32 without the multibase prefix: 26 characters.
@@ -189,56 +187,64 @@ export async function listPsaRequests(
     return { count, results: await withPins(requests, ctx) }
   }
 
-  // The requests not known to be pinned, with their live status: every status but `pinned` is among them.
-  const [pendingRequests, matchingAny] = await Promise.all([
-    findAll(owner, { ...filter, notKnownPinned: true }, ctx),
-    wanted.has('pinned') ? ctx.requests.count(owner, filter) : Promise.resolve(0),
-  ])
-  const pending = await withPins(pendingRequests, ctx)
-  const nowPinned = pending.filter((v) => v.status === 'pinned').map((v) => v.request.requestid)
-  if (nowPinned.length > 0) await ctx.requests.markKnownPinned(nowPinned)
-
-  if (!wanted.has('pinned')) {
-    const matching = pending.filter((v) => wanted.has(v.status))
-    return { count: matching.length, results: matching.slice(0, query.limit) }
-  }
-
-  const excluded = new Set(pending.filter((v) => !wanted.has(v.status)).map((v) => v.request.requestid))
-  const count = matchingAny - excluded.size
+  // A status is the live state of each request's content, known only by reading its pin. The listing reads the
+  // owner's requests newest first (with `pinned` unwanted, only those not yet seen pinned) a bounded scan at a
+  // time, with their pins, until it has read them all or spent its budget: never the user's whole history.
+  // Matches past the page are counted on the way, so `count` is exact whenever the budget reaches the end.
+  const budget = listBudget(query.limit)
   const results: PsaRequestView[] = []
-  // Read past the excluded ones in one go where possible.
-  const pageSize = Math.min(PAGE, query.limit + excluded.size)
+  let more = 0
+  let read = 0
   let before = filter.before
-  for (;;) {
-    const page = await ctx.requests.find(
+  let complete = false
+  while (read < budget) {
+    const maxRead = Math.min(SCAN_PAGE, budget - read)
+    const scanned = await ctx.requests.scan(
       owner,
-      { ...filter, ...(before === undefined ? {} : { before }) },
-      pageSize,
+      {
+        ...filter,
+        ...(before === undefined ? {} : { before }),
+        ...(wanted.has('pinned') ? {} : { notKnownPinned: true }),
+      },
+      maxRead,
     )
-    const candidates = page.filter((r) => !excluded.has(r.requestid))
-    for (const v of await withPins(candidates, ctx)) {
-      if (wanted.has(v.status) && results.length < query.limit) results.push(v)
+    read += maxRead
+    const views = await withPins(scanned.requests, ctx)
+    const nowPinned = views
+      .filter((v) => v.status === 'pinned' && v.request.knownPinned === false)
+      .map((v) => v.request.requestid)
+    if (nowPinned.length > 0) await ctx.requests.markKnownPinned(nowPinned)
+    for (const v of views) {
+      if (!wanted.has(v.status)) continue
+      if (results.length < query.limit) results.push(v)
+      else more++
     }
-    if (results.length >= query.limit || page.length < pageSize) break
-    before = page[page.length - 1]!.created
+    if (scanned.next === undefined) {
+      complete = true
+      break
+    }
+    before = scanned.next
   }
-  return { count, results }
+  if (complete) return { count: results.length + more, results }
+  if (results.length === 0) {
+    // Nothing to page from: an empty success would say there is nothing older, which is not known.
+    throw new ListingTooSparseError(budget, before)
+  }
+  // Not read to the end: `count` is what is known to match plus one, so clients that page until they have
+  // `count` results (kubo) ask for the next page, `before` the last result.
+  return { count: results.length + more + 1, results }
 }
 
-async function findAll(owner: string, filter: RequestFilter, ctx: Pick<PsaContext, 'requests'>) {
-  const all: PinRequest[] = []
-  let before = filter.before
-  for (;;) {
-    const page = await ctx.requests.find(
-      owner,
-      { ...filter, ...(before === undefined ? {} : { before }) },
-      PAGE,
-    )
-    all.push(...page)
-    if (page.length < PAGE) return all
-    before = page[page.length - 1]!.created
-  }
+/**
+ * Most requests (and pins) one status listing reads: twice the page, at least 1,000. What is not read is not
+ * counted (see listPsaRequests).
+ */
+export function listBudget(limit: number): number {
+  return Math.max(1000, 2 * limit)
 }
+
+/** Requests read per scan of a status listing (and pins per batch read). */
+const SCAN_PAGE = 100
 
 async function withPins(requests: PinRequest[], ctx: Pick<PsaContext, 'pins'>): Promise<PsaRequestView[]> {
   const pins = await ctx.pins.getMany(requests.map((r) => r.cid))

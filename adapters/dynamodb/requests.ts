@@ -45,7 +45,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import { InvalidInputError } from '../../core/errors.ts'
-import type { PinRequest, RequestPage, RequestStore } from '../../core/ports.ts'
+import type { PinRequest, RequestPage, RequestScan, RequestStore } from '../../core/ports.ts'
 import type { RequestFilter } from '../../core/request-filter.ts'
 import { requestCursor } from '../cursors.ts'
 import { batchGetAll } from './batch-get.ts'
@@ -573,6 +573,35 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
         while (cachedValues > maxValues) forget(cache.keys().next().value!)
       }
       return countInRange(created, range.lo, range.hi)
+    },
+
+    async scan(owner, filter, maxRead): Promise<RequestScan> {
+      if (!Number.isInteger(maxRead) || maxRead < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `maxRead must be a positive integer, got ${maxRead}`)
+      }
+      const range = createdRange(filter)
+      if (range.empty) return { requests: [] }
+      // One Query page per partition: `Limit` bounds the entries DynamoDB evaluates, matching or not.
+      const pages = await Promise.all(
+        planQueries(owner, filter, false).map(async (plan) => {
+          const res = await client.send(
+            new QueryCommand(queryInput(tableName, plan, range, { Limit: maxRead })),
+          )
+          const last = res.LastEvaluatedKey
+          return {
+            requests: (res.Items ?? []).map(decodeRequest),
+            next: last === undefined ? undefined : num(last, 'created'),
+          }
+        }),
+      )
+      // With several partitions (CIDs), everything at or after the latest place one stopped was read in all.
+      const stops = pages.flatMap((p) => (p.next === undefined ? [] : [p.next]))
+      const next = stops.length > 0 ? Math.max(...stops) : undefined
+      const requests = pages
+        .flatMap((p) => p.requests)
+        .filter((r) => next === undefined || r.created >= next)
+        .sort(compareNewestFirst)
+      return next === undefined ? { requests } : { requests, next }
     },
 
     async markKnownPinned(requestids) {

@@ -4,14 +4,34 @@
  */
 
 import { InvalidInputError } from '../../core/errors.ts'
-import type { PinRequest, RequestPage, RequestStore } from '../../core/ports.ts'
-import { matchesFilter } from '../../core/request-filter.ts'
+import type { PinRequest, RequestPage, RequestScan, RequestStore } from '../../core/ports.ts'
+import { matchesFilter, type RequestFilter } from '../../core/request-filter.ts'
 import { requestCursor } from '../cursors.ts'
 
 /** Newest first; ties (only possible across owners) by requestid, descending. */
 function compareNewestFirst(a: PinRequest, b: PinRequest): number {
   if (a.created !== b.created) return b.created - a.created
   return a.requestid < b.requestid ? 1 : a.requestid > b.requestid ? -1 : 0
+}
+
+/**
+ * The owner's requests as the DynamoDB store's indexes partition them for the filter (one list per CID with
+ * `cids`, else one), each newest first: what a bounded scan reads in order.
+ */
+function indexPartitions(requests: PinRequest[], filter: RequestFilter): PinRequest[][] {
+  const name = filter.name
+  let parts: PinRequest[][]
+  if (filter.cids !== undefined) {
+    parts = [...new Set(filter.cids)].map((cid) => requests.filter((r) => r.cid === cid))
+  } else if (name && (name.match === 'exact' || name.match === 'iexact')) {
+    const lower = name.text.toLowerCase()
+    parts = [requests.filter((r) => r.name?.toLowerCase() === lower)]
+  } else if (filter.notKnownPinned) {
+    parts = [requests.filter((r) => r.knownPinned === false)]
+  } else {
+    parts = [requests]
+  }
+  return parts.map((p) => p.sort(compareNewestFirst))
 }
 
 export function createMemoryRequestStore(): RequestStore & { all(): PinRequest[] } {
@@ -93,6 +113,29 @@ export function createMemoryRequestStore(): RequestStore & { all(): PinRequest[]
 
     async count(owner, filter) {
       return ofOwner(owner).filter((r) => matchesFilter(r, filter)).length
+    },
+
+    async scan(owner, filter, maxRead): Promise<RequestScan> {
+      if (!Number.isInteger(maxRead) || maxRead < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `maxRead must be a positive integer, got ${maxRead}`)
+      }
+      const inRange = (r: PinRequest) =>
+        (filter.before === undefined || r.created < filter.before) &&
+        (filter.after === undefined || r.created > filter.after)
+      const read: PinRequest[] = []
+      let next: number | undefined
+      for (const part of indexPartitions(ofOwner(owner).filter(inRange), filter)) {
+        read.push(...part.slice(0, maxRead))
+        if (part.length > maxRead) {
+          const last = part[maxRead - 1]!.created
+          next = next === undefined ? last : Math.max(next, last)
+        }
+      }
+      const requests = read
+        .filter((r) => matchesFilter(r, filter) && (next === undefined || r.created >= next))
+        .sort(compareNewestFirst)
+        .map(out)
+      return next === undefined ? { requests } : { requests, next }
     },
 
     async markKnownPinned(requestids) {

@@ -8,6 +8,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import {
   InvalidCidError,
   InvalidInputError,
+  ListingTooSparseError,
   PickupError,
   RequestNotFoundError,
   TokenNotFoundError,
@@ -51,6 +52,8 @@ const CLIENT_ERRORS: ReadonlyArray<[abstract new (...args: never[]) => PickupErr
   [UnauthorizedError, 401],
   [RequestNotFoundError, 404],
   [TokenNotFoundError, 404],
+  // A status listing whose bounded read found nothing to answer with: its message says where to go on from.
+  [ListingTooSparseError, 422],
 ]
 
 export interface ErrorClass {

@@ -279,6 +279,51 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
         })
       }
 
+      // One filter per index and kind of condition (each test puts 41 requests: kept to a few).
+      const scanned = new Set([
+        'none',
+        'two cids and an unknown one',
+        'exact name',
+        'partial name',
+        'meta key nobody has',
+        'before and after, exclusive',
+        'not known pinned',
+        'everything at once',
+      ])
+      for (const [label, filter] of filters.filter(([l]) => scanned.has(l))) {
+        it(`scans with ${label}, a bounded read at a time, to the same requests`, async () => {
+          const partitions = filter.cids === undefined ? 1 : new Set(filter.cids).size
+          const seen: PinRequest[] = []
+          let before = filter.before
+          for (let calls = 0; ; calls++) {
+            expect(calls).toBeLessThan(50)
+            const scanned = await store.scan(
+              owner,
+              { ...filter, ...(before === undefined ? {} : { before }) },
+              4,
+            )
+            expect(scanned.requests.length).toBeLessThanOrEqual(4 * Math.max(1, partitions))
+            for (const r of scanned.requests) {
+              if (scanned.next !== undefined) expect(r.created).toBeGreaterThanOrEqual(scanned.next)
+            }
+            seen.push(...scanned.requests)
+            if (scanned.next === undefined) break
+            before = scanned.next
+          }
+          expect(seen.map((r) => r.requestid)).toEqual(reference(all, owner, filter).map((r) => r.requestid))
+        })
+      }
+
+      it('stops a scan after the entries it may read, even when none of them matches', async () => {
+        // find reads the whole partition looking for a match; scan answers after 4 entries.
+        const scanned = await store.scan(owner, { meta: { nope: 'a' } }, 4)
+        expect(scanned.requests).toEqual([])
+        expect(scanned.next).toBe(all[36]!.created)
+        const rest = await store.scan(owner, { meta: { app: 'b' }, before: scanned.next! }, 4)
+        expect(rest.requests.map((r) => r.requestid)).toEqual([all[35]!, all[33]!].map((r) => r.requestid))
+        await expect(store.scan(owner, {}, 0)).rejects.toBeInstanceOf(InvalidInputError)
+      })
+
       it('pages by `before` = the last created', async () => {
         const filter: RequestFilter = { meta: { app: 'a' } }
         const seen: PinRequest[] = []

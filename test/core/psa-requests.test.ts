@@ -8,13 +8,14 @@ import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
 import { normalizeCid } from '../../core/cid.ts'
-import { RequestNotFoundError } from '../../core/errors.ts'
+import { ListingTooSparseError, RequestNotFoundError } from '../../core/errors.ts'
 import type { CarInfo } from '../../core/pin.ts'
-import type { ObjectStore, RequestStore } from '../../core/ports.ts'
+import type { ObjectStore, PinStore, RequestStore } from '../../core/ports.ts'
 import {
   createPsaRequest,
   deletePsaRequest,
   getPsaRequest,
+  listBudget,
   listPsaRequests,
   replacePsaRequest,
 } from '../../core/psa-requests.ts'
@@ -108,6 +109,103 @@ describe('status queries', () => {
     const got = await getPsaRequest({ user: 'alice', requestid: made.request.requestid }, ctx)
     expect(got.status).toBe('pinned')
     expect((await requests.get(made.request.requestid))!.knownPinned).toBe(true)
+  })
+})
+
+describe('status listings read a bounded amount', () => {
+  /** The twin stores, counting what each listing reads: requests scanned and pins got. */
+  function counted() {
+    const read = { requests: 0, pins: 0 }
+    const countingRequests: RequestStore = {
+      ...requests,
+      scan: async (owner, filter, maxRead) => {
+        const scanned = await requests.scan(owner, filter, maxRead)
+        read.requests += scanned.requests.length
+        return scanned
+      },
+      find: async (owner, filter, limit) => {
+        const found = await requests.find(owner, filter, limit)
+        read.requests += found.length
+        return found
+      },
+    }
+    const countingPins: PinStore = {
+      ...pins,
+      getMany: async (cids) => {
+        read.pins += cids.length
+        return pins.getMany(cids)
+      },
+    }
+    return { read, ctx: { ...ctx, requests: countingRequests, pins: countingPins } }
+  }
+
+  /** `n` queued requests of one user, oldest first; the first `failed` of them failed. */
+  async function backlog(user: string, n: number, failed = 0) {
+    const made = []
+    for (let i = 0; i < n; i++) {
+      now += 1
+      const c = newCid()
+      made.push(await createPsaRequest({ user, pin: pin(c) }, ctx))
+      if (i < failed) await pins.settle(key(c), undefined, { status: 'failed', error: 'E: x' }, now)
+    }
+    return made
+  }
+
+  it('reads at most its budget of a user with thousands of requests not yet pinned, and says more exist', async () => {
+    const made = await backlog('alice', 2500, 1)
+    const { read, ctx: counting } = counted()
+    const page = await listPsaRequests(
+      { user: 'alice', query: { limit: 10, statuses: ['queued', 'pinning'] } },
+      counting,
+    )
+    expect(page.results.map((r) => r.request.requestid)).toEqual(
+      made
+        .slice(-10)
+        .reverse()
+        .map((m) => m.request.requestid),
+    )
+    // Not read to the end: not a count of 10 (that would say the page is all there is).
+    expect(page.count).toBe(listBudget(10) + 1)
+    expect(read.requests).toBeLessThanOrEqual(listBudget(10))
+    expect(read.pins).toBeLessThanOrEqual(listBudget(10))
+  })
+
+  it('pages the way kubo does through more requests than one budget reads, each exactly once', async () => {
+    const made = await backlog('alice', 2500)
+    const seen: string[] = []
+    let before: number | undefined
+    for (let pages = 0; ; pages++) {
+      expect(pages).toBeLessThan(10)
+      const { read, ctx: counting } = counted()
+      const page = await listPsaRequests(
+        { user: 'alice', query: { limit: 1000, statuses: ['queued'], ...(before ? { before } : {}) } },
+        counting,
+      )
+      expect(read.requests).toBeLessThanOrEqual(listBudget(1000))
+      seen.push(...page.results.map((r) => r.request.requestid))
+      if (page.count === page.results.length) break
+      before = page.results.at(-1)!.request.created
+    }
+    expect(seen).toEqual(made.reverse().map((m) => m.request.requestid))
+  })
+
+  it('answers a listing that found nothing within its budget with an error naming where to go on, never an empty page', async () => {
+    const made = await backlog('alice', 1500, 1)
+    const { read, ctx: counting } = counted()
+    const sparse = await listPsaRequests(
+      { user: 'alice', query: { limit: 10, statuses: ['failed'] } },
+      counting,
+    ).catch((err: unknown) => err)
+    expect(sparse).toBeInstanceOf(ListingTooSparseError)
+    expect(read.requests).toBeLessThanOrEqual(listBudget(10))
+    const before = (sparse as ListingTooSparseError).continueBefore!
+    expect((sparse as Error).message).toContain(`before=${new Date(before).toISOString()}`)
+    const rest = await listPsaRequests(
+      { user: 'alice', query: { limit: 10, statuses: ['failed'], before } },
+      ctx,
+    )
+    expect(rest).toEqual({ count: 1, results: [expect.objectContaining({ status: 'failed' })] })
+    expect(rest.results[0]!.request.requestid).toBe(made[0]!.request.requestid)
   })
 })
 

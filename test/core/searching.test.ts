@@ -220,6 +220,62 @@ describe('searching does not hold up transferring', () => {
   })
 })
 
+describe('fairness between requesters', () => {
+  it("gives a freed transfer slot to another requester's job before the rest of one requester's backlog", async () => {
+    // Every block waits for its gate: the roots one by one, so the order jobs find their content is set, and
+    // the rest together, so the first transfer cannot end before every job waits.
+    const gates = new Map<string, { opened: Promise<void>; open: () => void }>()
+    const gate = (key: string) => {
+      let g = gates.get(key)
+      if (!g) {
+        let open!: () => void
+        const opened = new Promise<void>((r) => {
+          open = r
+        })
+        g = { opened, open }
+        gates.set(key, g)
+      }
+      return g
+    }
+    const gated = (ipfs: MemoryBlockSource): BlockSource => ({
+      ...ipfs,
+      async get(cid, o) {
+        const key = cid.toV1().toString()
+        await gate(roots.has(key) ? key : 'leaves').opened
+        return ipfs.get(cid, o)
+      },
+    })
+    const roots = new Set<string>()
+    const h = harness({ transferSlots: 1, searchSlots: 8, source: gated })
+    const theirs = await Promise.all(
+      [1, 2, 3].map((seed) => unixfsFile(8 * 1024, { chunkSize: 1024, seed: `busy ${seed}` })),
+    )
+    const mine = await unixfsFile(8 * 1024, { chunkSize: 1024, seed: 'single' })
+    const key = (f: { root: CID }) => f.root.toV1().toString()
+    for (const f of [...theirs, mine]) {
+      roots.add(key(f))
+      h.ipfs.add(await blocksOf(f))
+    }
+    for (const f of theirs) await h.request(f.root, 'busy')
+    await h.request(mine.root, 'single')
+    await waitFor(() => h.worker.load.searching === 4)
+
+    // The busy requester's three find their content first: one transfers, two wait; then the single pin.
+    for (const [i, f] of theirs.entries()) {
+      gate(key(f)).open()
+      await waitFor(() => h.worker.load.transferring + h.worker.load.waiting === i + 1)
+    }
+    gate(key(mine)).open()
+    await waitFor(() => h.worker.load.waiting === 3)
+    gate('leaves').open()
+    for (const f of [...theirs, mine]) await waitFor(async () => (await h.pin(f.root))?.status === 'pinned')
+
+    const uploaded = h.outcomes.filter((o) => o.outcome.kind === 'uploaded').map((o) => o.cid)
+    // The slot the first transfer freed went to the single pin, ahead of the two that found content earlier.
+    expect(uploaded).toEqual([key(theirs[0]!), key(mine), key(theirs[1]!), key(theirs[2]!)])
+  })
+})
+
 describe('deleting cancels', () => {
   it("aborts a deleted request's search, stores nothing, says why, and reuses its slot", async () => {
     const h = harness({ transferSlots: 1, searchSlots: 1 })

@@ -10,6 +10,7 @@ import { psaErrorResponse } from '../../api/http/psa/errors.ts'
 import {
   InvalidCidError,
   InvalidInputError,
+  ListingTooSparseError,
   RequestNotFoundError,
   TokenNotFoundError,
   UnauthorizedError,
@@ -35,6 +36,7 @@ describe('error responses', () => {
     [new UnauthorizedError(), 401, 'UNAUTHORIZED'],
     [new RequestNotFoundError(), 404, 'NOT_FOUND'],
     [new TokenNotFoundError('no such token'), 404, 'TOKEN_NOT_FOUND'],
+    [new ListingTooSparseError(1000, 1_700_000_000_000), 422, 'LISTING_TOO_SPARSE'],
     [new HttpError(413, 'TOO_LARGE', 'too large'), 413, 'TOO_LARGE'],
   ]
   for (const [err, status, code] of cases) {
