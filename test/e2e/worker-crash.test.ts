@@ -14,6 +14,7 @@ import {
   startTestSystem,
   type TestSystem,
   verifyStoredCar,
+  WORKER_STDIO,
   workerProcessEnv,
 } from '../helpers/system.ts'
 
@@ -35,7 +36,7 @@ function startWorkerProcess(): ChildProcess {
       UPLOAD_PART_BYTES: String(5 * 1024 * 1024),
       FETCH_CONCURRENCY: '4',
     }),
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: WORKER_STDIO,
   })
   children.push(child)
   return child

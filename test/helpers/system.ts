@@ -211,6 +211,17 @@ export async function verifyStoredCar(
 const blockId = (cid: CID) => `${cid.code}:${Buffer.from(cid.multihash.bytes).toString('hex')}`
 
 /**
+ * The stdio of a worker run as a process of its own: its stdout carries its logs (silenced unless
+ * TEST_LOG_LEVEL is set) and its metric lines (CloudWatch EMF, written whatever the log level), so it is shown
+ * only with the logs; stderr, where a crash lands, always is.
+ */
+export const WORKER_STDIO: ['ignore', 'inherit' | 'ignore', 'inherit'] = [
+  'ignore',
+  process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore',
+  'inherit',
+]
+
+/**
  * The environment of a worker run as a process of its own (`node pickup/main.ts`, as in ECS) against local
  * mode's embedded services: endpoints through the AWS SDK's own variables, resource names as the stack passes
  * them, an embedded Helia node that stays off the public network and may dial the origin on loopback.

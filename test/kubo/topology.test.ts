@@ -28,6 +28,7 @@ import {
   startTestSystem,
   type TestSystem,
   verifyStoredCar,
+  WORKER_STDIO,
   workerProcessEnv,
 } from '../helpers/system.ts'
 import { freePort, waitFor } from '../helpers/wait.ts'
@@ -82,7 +83,7 @@ describe.skipIf(!kuboBinary)(
           LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
           ...env,
         }),
-        stdio: ['ignore', 'inherit', 'inherit'],
+        stdio: WORKER_STDIO,
       })
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
       const s: Sidecar = {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contentKey } from '../../core/cid.ts'
 import { unixfsFile } from '../fixtures/dags.ts'
-import { startTestSystem, type TestSystem, workerProcessEnv } from '../helpers/system.ts'
+import { startTestSystem, type TestSystem, WORKER_STDIO, workerProcessEnv } from '../helpers/system.ts'
 import { freePort, waitFor } from '../helpers/wait.ts'
 
 let t: TestSystem
@@ -52,7 +52,7 @@ describe('the worker sidecar in an ECS-like task', () => {
         HEALTH_PORT: String(healthPort),
         ECS_AGENT_URI: `http://127.0.0.1:${(agent.address() as AddressInfo).port}/v4/agent`,
       }),
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: WORKER_STDIO,
     })
 
     const health = await waitFor('a healthy worker', async () => {
