@@ -37,6 +37,9 @@ import {
   receiveBackoffMs,
 } from './retry-policy.ts'
 
+/** Past a lease's expiry before claiming it again: room for the clocks of two workers to differ. */
+const LEASE_MARGIN_MS = 1000
+
 export interface PinWorkerOptions {
   /** Jobs transferring at once (BATCH_SIZE). */
   transferSlots: number
@@ -261,6 +264,18 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     let outcome: FetchOutcome | undefined
     try {
       outcome = await ctx.run(message.job, abort.signal, timed)
+      // A lease that runs out within two visibility timeouts may be a holder that died (a live one keeps
+      // renewing it): this message waits it out, kept invisible by the extender, and claims again, rather than
+      // being given back, which would spend one of its receives on nothing (after a worker's crash, the
+      // receives a slow takeover spent could send the job to the dead-letter queue). A live holder is still
+      // busy after the wait: then the message goes back as below.
+      if (outcome.kind === 'busy') {
+        const waitMs = Math.max(0, outcome.leaseExpires - clock.now()) + LEASE_MARGIN_MS
+        if (waitMs <= 2 * opts.visibilityTimeoutSeconds * 1000) {
+          jobLog.info({ waitMs, holder: outcome.attemptId }, 'pin busy: waiting out its lease to claim it')
+          if (await pause(waitMs, abort.signal)) outcome = await ctx.run(message.job, abort.signal, timed)
+        }
+      }
     } catch (err) {
       // An unexpected error (the pin table unreachable, say): the message comes back after a delay.
       jobLog.error({ err }, 'job crashed')
@@ -282,13 +297,29 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     }
   }
 
+  /** Waits on the worker's timers: true when the time is up, false as soon as `signal` aborts. */
+  function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve(false)
+      const handle = timers.setTimeout(() => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(true)
+      }, ms)
+      function onAbort(): void {
+        timers.clearTimeout(handle)
+        resolve(false)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
   async function settleMessage(message: ReceivedJob, outcome: FetchOutcome, jobLog: Logger): Promise<void> {
     if (outcome.kind === 'busy') {
       // Not deleted: if the holder died, this message is the only one left for the pin. It comes back when
       // the lease has run out (then the claim succeeds) or been renewed (a live holder: busy again; a
       // duplicate that keeps finding the pin busy ends in the dead-letter queue, whose consumer leaves a
       // pin with a live lease alone).
-      const delay = Math.ceil(Math.max(0, outcome.leaseExpires - clock.now()) / 1000) + 1
+      const delay = Math.ceil((Math.max(0, outcome.leaseExpires - clock.now()) + LEASE_MARGIN_MS) / 1000)
       await releaseOrResend(message, Math.min(delay, MAX_DELAY_SECONDS), jobLog)
       return
     }

@@ -229,6 +229,45 @@ describe('pin worker', () => {
     await waitFor(() => queue.stats().invisible === 0 && queue.stats().visible === 0)
   })
 
+  it('waits out a lease that runs out soon (its holder died) while the message stays invisible, then claims: no receive spent', async () => {
+    const { queue, delays } = recordingReleases(createMemoryJobQueue({ visibilityTimeoutSeconds: 30 }))
+    const extends_: number[] = []
+    const extend = queue.extend.bind(queue)
+    queue.extend = async (receipt, seconds) => {
+      extends_.push(seconds)
+      return extend(receipt, seconds)
+    }
+    const time = createManualTime()
+    const runs: number[] = []
+    const expires = time.clock.now() + 20_000
+    worker = createPinWorker(workerOptions(), {
+      queue,
+      log,
+      clock: time.clock,
+      timers: time.timers,
+      run: async () => {
+        runs.push(time.clock.now())
+        // (A worker that gave the message back would get it again at once here: the fourth run ends that loop.)
+        if (time.clock.now() < expires && runs.length < 4)
+          return { kind: 'busy', attemptId: 'dead', leaseExpires: expires }
+        return uploaded
+      },
+    })
+    await queue.send({ cid: 'a', origins: [] })
+    worker.start()
+    await waitFor(() => runs.length === 1)
+    // Until the lease has run out (and its margin), the message is neither given back nor claimed again.
+    await time.advance(20_000)
+    expect(runs).toHaveLength(1)
+    expect(delays).toEqual([])
+    expect(extends_.length).toBeGreaterThan(0)
+    await time.advance(1_000)
+    await waitFor(() => runs.length === 2 && queue.stats().invisible === 0)
+    expect(runs[1]).toBeGreaterThan(expires)
+    expect(delays).toEqual([])
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 0 })
+  })
+
   it('survives a settle that fails (release and the fallback send both refused): logged, left to SQS, no unhandled rejection', async () => {
     const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
     const unhandled: unknown[] = []
