@@ -177,6 +177,12 @@ export interface JobQueue extends PinQueue {
   receive(opts: { max: number; waitSeconds: number; signal?: AbortSignal }): Promise<ReceivedJob[]>
   /** Keeps the message invisible for `seconds` more from now. */
   extend(receipt: string, seconds: number): Promise<void>
+  /**
+   * `extend` for many messages in few calls (SQS: ChangeMessageVisibilityBatch, ten a call); resolves with the
+   * receipts that were not extended. A worker holding thousands of searching jobs extends them all each
+   * interval with this; without it, one `extend` per message.
+   */
+  extendMany?(receipts: readonly string[], seconds: number): Promise<string[]>
   /** Makes the message visible again after `delaySeconds` (0: at once). */
   release(receipt: string, delaySeconds: number): Promise<void>
   delete(receipt: string): Promise<void>
