@@ -82,9 +82,17 @@ export interface PinStore {
    * Takes the pin for one fetch attempt: allowed when it is queued or failed, or pinning under an expired
    * lease (its worker died). Counts the attempt. Never creates a record: a job for content with none (swept
    * as unwanted, say, before an old job was redriven) is `missing`. Content marked unreferenced is not
-   * claimed but `cancelled` (see ClaimResult).
+   * claimed but `cancelled` (see ClaimResult). `progress`, when given, is the attempt's first progress,
+   * written by the claim itself (a searching attempt then writes nothing more until its lease needs renewing:
+   * one write per job started, where thousands start at once); without it the claim clears any progress.
    */
-  claim(cid: string, attemptId: string, leaseExpires: number, now: number): Promise<ClaimResult>
+  claim(
+    cid: string,
+    attemptId: string,
+    leaseExpires: number,
+    now: number,
+    progress?: Progress,
+  ): Promise<ClaimResult>
   /** Renews the attempt's lease and records progress. False when the attempt no longer holds the pin. */
   heartbeat(
     cid: string,
