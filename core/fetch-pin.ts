@@ -116,7 +116,16 @@ export async function fetchPin(
 ): Promise<FetchOutcome> {
   const attemptId = ctx.newId()
   const now = ctx.clock.now()
-  const claim = await ctx.pins.claim(job.cid, attemptId, now + limits.leaseMs, now)
+  // The attempt's first status (searching, the job's origins) is written by the claim itself.
+  const jobOrigins = mergeOrigins([], job.origins)
+  const claimedProgress: Progress = {
+    bytes: 0,
+    blocks: 0,
+    phase: 'searching',
+    searchStarted: now,
+    dialled: jobOrigins,
+  }
+  const claim = await ctx.pins.claim(job.cid, attemptId, now + limits.leaseMs, now, claimedProgress)
   if (claim.kind === 'missing') return { kind: 'unwanted' }
   if (claim.kind === 'pinned') return { kind: 'already-pinned' }
   if (claim.kind === 'cancelled') {
@@ -136,13 +145,7 @@ export async function fetchPin(
   let transferAt: number | undefined
   // Every requester's origins, not only those of the request that sent this job.
   const origins = mergeOrigins(claim.pin.origins, job.origins)
-  const progress: Progress = {
-    bytes: 0,
-    blocks: 0,
-    phase: 'searching',
-    searchStarted: started,
-    dialled: origins,
-  }
+  const progress: Progress = { ...claimedProgress, dialled: origins }
   const controller = new AbortController()
   const abort = (reason: unknown) => {
     if (!controller.signal.aborted) controller.abort(reason)
@@ -171,7 +174,9 @@ export async function fetchPin(
   // of them search at once).
   const heartbeatEvery = Math.min(limits.progressIntervalMs, limits.leaseMs / 3)
   let leaseExpires = now + limits.leaseMs
-  let phaseWritten: FetchPhase | undefined
+  // Written by the claim unless other requests' origins are to be added.
+  let phaseWritten: FetchPhase | undefined =
+    origins.join('\n') === jobOrigins.join('\n') ? 'searching' : undefined
   let beating: Promise<void> = Promise.resolve()
   const beat = () => {
     beating = beating.then(async () => {
@@ -195,7 +200,7 @@ export async function fetchPin(
     progress.phase = phase
     beat()
   }
-  // Status from the start: searching, and which origins.
+  // Status from the start: searching, and which origins (unless the claim wrote it already).
   beat()
 
   // The last request for the content going away stops the attempt.

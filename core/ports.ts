@@ -82,9 +82,17 @@ export interface PinStore {
    * Takes the pin for one fetch attempt: allowed when it is queued or failed, or pinning under an expired
    * lease (its worker died). Counts the attempt. Never creates a record: a job for content with none (swept
    * as unwanted, say, before an old job was redriven) is `missing`. Content marked unreferenced is not
-   * claimed but `cancelled` (see ClaimResult).
+   * claimed but `cancelled` (see ClaimResult). `progress`, when given, is the attempt's first progress,
+   * written by the claim itself (a searching attempt then writes nothing more until its lease needs renewing:
+   * one write per job started, where thousands start at once); without it the claim clears any progress.
    */
-  claim(cid: string, attemptId: string, leaseExpires: number, now: number): Promise<ClaimResult>
+  claim(
+    cid: string,
+    attemptId: string,
+    leaseExpires: number,
+    now: number,
+    progress?: Progress,
+  ): Promise<ClaimResult>
   /** Renews the attempt's lease and records progress. False when the attempt no longer holds the pin. */
   heartbeat(
     cid: string,
@@ -177,6 +185,12 @@ export interface JobQueue extends PinQueue {
   receive(opts: { max: number; waitSeconds: number; signal?: AbortSignal }): Promise<ReceivedJob[]>
   /** Keeps the message invisible for `seconds` more from now. */
   extend(receipt: string, seconds: number): Promise<void>
+  /**
+   * `extend` for many messages in few calls (SQS: ChangeMessageVisibilityBatch, ten a call); resolves with the
+   * receipts that were not extended. A worker holding thousands of searching jobs extends them all each
+   * interval with this; without it, one `extend` per message.
+   */
+  extendMany?(receipts: readonly string[], seconds: number): Promise<string[]>
   /** Makes the message visible again after `delaySeconds` (0: at once). */
   release(receipt: string, delaySeconds: number): Promise<void>
   delete(receipt: string): Promise<void>

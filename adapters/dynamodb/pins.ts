@@ -246,14 +246,17 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
     attemptId: string,
     leaseExpires: number,
     now: number,
+    progress?: Progress,
   ): Promise<ClaimResult> {
     for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
       const pin = await update(
         cid,
         'SET #status = :pinning, #attemptId = :attemptId, #leaseExpires = :lease, #updated = :now, ' +
-          `#attempts = if_not_exists(#attempts, :zero) + :one, ${BUMP} REMOVE #progress`,
+          `#attempts = if_not_exists(#attempts, :zero) + :one, ${BUMP}` +
+          (progress === undefined ? ' REMOVE #progress' : ', #progress = :progress'),
         `attribute_exists(#cid) AND attribute_not_exists(#unreferencedSince) AND ${CLAIMABLE}`,
         {
+          ...(progress === undefined ? {} : { ':progress': encodeProgress(progress) }),
           ':pinning': S('pinning'),
           ':queued': S('queued'),
           ':failed': S('failed'),

@@ -76,7 +76,7 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       return { pin: out(pin), enqueue: requeue }
     },
 
-    async claim(cid, attemptId, leaseExpires, now): Promise<ClaimResult> {
+    async claim(cid, attemptId, leaseExpires, now, progress): Promise<ClaimResult> {
       const pin = pins.get(cid)
       if (!pin) return { kind: 'missing' }
       if (pin.status === 'pinned') return { kind: 'pinned', pin: out(pin) }
@@ -96,7 +96,8 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       pin.attemptId = attemptId
       pin.leaseExpires = leaseExpires
       pin.updated = now
-      delete pin.progress
+      if (progress === undefined) delete pin.progress
+      else pin.progress = copyProgress(progress)
       return { kind: 'claimed', pin: out(pin) }
     },
 

@@ -23,6 +23,7 @@ export interface MemoryJobQueueOptions {
 }
 
 export interface MemoryJobQueue extends JobQueue {
+  extendMany(receipts: readonly string[], seconds: number): Promise<string[]>
   /** Counts of messages by state, for assertions. */
   stats(): { visible: number; invisible: number }
 }
@@ -173,6 +174,18 @@ export function createMemoryJobQueue(options: MemoryJobQueueOptions = {}): Memor
 
     async extend(receipt, seconds) {
       inflight(receipt).visibleAt = clock.now() + Math.max(0, seconds) * 1000
+    },
+
+    async extendMany(list, seconds) {
+      const failed: string[] = []
+      for (const receipt of list) {
+        try {
+          inflight(receipt).visibleAt = clock.now() + Math.max(0, seconds) * 1000
+        } catch {
+          failed.push(receipt)
+        }
+      }
+      return failed
     },
 
     async release(receipt, delaySeconds) {

@@ -5,6 +5,7 @@
  * warning instead of handing them to the worker (or letting them cycle into the dead-letter queue).
  */
 import {
+  ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
   type Message,
@@ -17,6 +18,10 @@ import type { JobQueue, Logger, PinQueue, ReceivedJob } from '../../core/ports.t
 
 /** SQS limits. */
 const MAX_MESSAGES_PER_RECEIVE = 10
+/** SQS's most entries in one batch request. */
+const MAX_BATCH_ENTRIES = 10
+/** Batch requests of one `extendMany` in flight at once: thousands of receipts do not take the whole pool. */
+const EXTEND_BATCHES_AT_ONCE = 4
 const MAX_WAIT_SECONDS = 20
 const MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 const MAX_DELAY_SECONDS = 15 * 60
@@ -83,6 +88,40 @@ export function createSqsJobQueue({ client, queueUrl, log }: SqsJobQueueOptions)
     )
   }
 
+  /** One ChangeMessageVisibilityBatch request; resolves with the receipts it did not extend. */
+  async function extendBatch(receipts: readonly string[], seconds: number): Promise<string[]> {
+    try {
+      const res = await client.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: receipts.map((receipt, i) => ({
+            Id: String(i),
+            ReceiptHandle: receipt,
+            VisibilityTimeout: clamp(seconds, 0, MAX_VISIBILITY_SECONDS),
+          })),
+        }),
+      )
+      return (res.Failed ?? []).map((f) => receipts[Number(f.Id)]).filter((r) => r !== undefined)
+    } catch (err) {
+      log?.warn({ err, messages: receipts.length }, 'visibility batch failed')
+      return [...receipts]
+    }
+  }
+
+  async function extendMany(receipts: readonly string[], seconds: number): Promise<string[]> {
+    const batches: string[][] = []
+    for (let i = 0; i < receipts.length; i += MAX_BATCH_ENTRIES) {
+      batches.push(receipts.slice(i, i + MAX_BATCH_ENTRIES))
+    }
+    const failed: string[] = []
+    let next = 0
+    const lane = async () => {
+      while (next < batches.length) failed.push(...(await extendBatch(batches[next++]!, seconds)))
+    }
+    await Promise.all(Array.from({ length: Math.min(EXTEND_BATCHES_AT_ONCE, batches.length) }, lane))
+    return failed
+  }
+
   async function deleteMessage(receipt: string): Promise<void> {
     await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receipt }))
   }
@@ -132,6 +171,7 @@ export function createSqsJobQueue({ client, queueUrl, log }: SqsJobQueueOptions)
     },
 
     extend: changeVisibility,
+    extendMany,
     release: changeVisibility,
     delete: deleteMessage,
   }

@@ -122,6 +122,32 @@ export function jobQueueSuite(name: string, factory: JobQueueFactory): void {
       expect(again).toMatchObject({ id: first.id, receiveCount: 2, job: job(1) })
     })
 
+    it('extendMany keeps many jobs hidden past their timeout and names the receipts it could not extend', async () => {
+      const { queue } = await factory()
+      if (!queue.extendMany) throw new Error('every JobQueue here implements extendMany')
+      for (let n = 0; n < 25; n++) await queue.send(job(n))
+      const got: ReceivedJob[] = []
+      while (got.length < 25) got.push(...(await queue.receive({ max: 10, waitSeconds: 1 })))
+      const gone = got[7]!
+      await queue.delete(gone.receipt)
+      // 25 receipts: three SQS batches, one entry of them no longer in flight.
+      const failed = await queue.extendMany(
+        got.map((m) => m.receipt),
+        5,
+      )
+      expect(failed).toEqual([gone.receipt])
+      await sleep(SUITE_VISIBILITY_TIMEOUT_SECONDS * 1000 + 300)
+      await expectEmpty(queue)
+      for (const m of got) if (m !== gone) await queue.release(m.receipt, 0)
+      const again: ReceivedJob[] = []
+      while (again.length < 24) {
+        const batch = await queue.receive({ max: 10, waitSeconds: 1 })
+        expect(batch.length).toBeGreaterThan(0)
+        again.push(...batch)
+      }
+      expect(new Set(again.map((m) => m.id))).toEqual(new Set(got.filter((m) => m !== gone).map((m) => m.id)))
+    })
+
     it('release with a delay shows the job after the delay, waking a long poll', async () => {
       const { queue } = await factory()
       await queue.send(job(1))

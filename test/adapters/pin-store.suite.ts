@@ -168,6 +168,25 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         expect(await store.get(c)).toEqual(expected)
       })
 
+      it("writes the attempt's first progress with the claim, and clears a former attempt's without one", async () => {
+        const c = cid()
+        await store.request(c, ['/a'], T0)
+        const first = {
+          bytes: 0,
+          blocks: 0,
+          phase: 'searching' as const,
+          searchStarted: T0 + 10,
+          dialled: ['/a'],
+        }
+        const res = await store.claim(c, 'att1', T0 + 1000, T0 + 10, first)
+        expect(res).toMatchObject({ kind: 'claimed', pin: { attemptId: 'att1', progress: first } })
+        expect((await store.get(c))?.progress).toEqual(first)
+        // The lease runs out: the next claim, without progress, leaves none of the former attempt's.
+        const taken = await store.claim(c, 'att2', T0 + 5000, T0 + 1001)
+        expect(taken.kind).toBe('claimed')
+        expect((await store.get(c))?.progress).toBeUndefined()
+      })
+
       it('is busy while another attempt holds a live lease, and takes over an expired one', async () => {
         const c = cid()
         await store.request(c, [], T0)

@@ -148,6 +148,8 @@ describe('pin worker', () => {
         extended.push(time.clock.now())
         return memory.extend(receipt, seconds)
       },
+      // A queue without batches: one extend per message.
+      extendMany: undefined,
     })
     let finish: (() => void) | undefined
     let runs = 0
@@ -175,6 +177,58 @@ describe('pin worker', () => {
     expect(queue.stats()).toEqual({ visible: 0, invisible: 1 })
     expect(runs).toBe(1)
     finish?.()
+    await waitFor(() => queue.stats().invisible === 0)
+  })
+
+  it('extends every held message in one extendMany call a tick, not one call per message', async () => {
+    const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 300 })
+    const time = createManualTime()
+    const calls: { at: number; receipts: number }[] = []
+    let single = 0
+    const queue: MemoryJobQueue = Object.assign(Object.create(memory), {
+      extend: async (receipt: string, seconds: number) => {
+        single++
+        return memory.extend(receipt, seconds)
+      },
+      extendMany: async (receipts: readonly string[], seconds: number) => {
+        calls.push({ at: time.clock.now(), receipts: receipts.length })
+        return memory.extendMany(receipts, seconds)
+      },
+    })
+    const finish: (() => void)[] = []
+    worker = createPinWorker(workerOptions({ searchSlots: 5, fetchTimeoutMs: 100_000 }), {
+      queue,
+      log,
+      clock: time.clock,
+      timers: time.timers,
+      run: async () => {
+        await new Promise<void>((r) => finish.push(r))
+        return uploaded
+      },
+    })
+    for (let n = 0; n < 5; n++) await queue.send({ cid: `c${n}`, origins: [] })
+    worker.start()
+    await waitFor(() => finish.length === 5)
+    const t0 = time.clock.now()
+    await time.advance(30_000)
+    expect(calls.map((c) => [c.at - t0, c.receipts])).toEqual([
+      [10_000, 5],
+      [20_000, 5],
+      [30_000, 5],
+    ])
+    // One job ends: the next tick extends the four left.
+    finish.shift()?.()
+    await waitFor(() => worker?.inFlight === 4)
+    await time.advance(10_000)
+    expect(calls.at(-1)?.receipts).toBe(4)
+    // Past the fetch timeout no message is extended any longer, and no call is made for none.
+    await time.advance(80_000)
+    const made = calls.length
+    await time.advance(30_000)
+    expect(calls).toHaveLength(made)
+    expect(single).toBe(0)
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 4 })
+    for (const f of finish) f()
     await waitFor(() => queue.stats().invisible === 0)
   })
 
