@@ -309,7 +309,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     try {
       outcome = await ctx.run(message.job, abort.signal, timed)
       // A lease that runs out within two visibility timeouts may be a holder that died (a live one keeps
-      // renewing it): this message waits it out, kept invisible by the extender, and claims again, rather than
+      // renewing it): this message waits it out, kept invisible by the visibility tick, and claims again, rather than
       // being given back, which would spend one of its receives on nothing (after a worker's crash, the
       // receives a slow takeover spent could send the job to the dead-letter queue). A live holder is still
       // busy after the wait: then the message goes back as below.
