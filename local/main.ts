@@ -7,6 +7,7 @@
  */
 import { join, resolve } from 'node:path'
 import { createLogger } from '../adapters/log.ts'
+import { parseChainRpc } from '../core/collections/chains.ts'
 import { parseConfig } from '../core/config.ts'
 import type { WorkerStatus } from '../pickup/worker.ts'
 import { type LocalConfig, localSchema } from './config.ts'
@@ -50,6 +51,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
   const cfg = parseConfig(localSchema, process.env)
+  const chains = parseChainRpc(process.env)
   const dataDir = await prepareDataDir(resolve(cfg.PICKUP_DATA_DIR))
   // Before any embedded service binds a port: the previous run's ports are in endpoints.json.
   const lock = await lockDataDir(dataDir)
@@ -74,6 +76,7 @@ async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
       metricsFile: join(dataDir, 'metrics.ndjson'),
       worker: cfg.LOCAL_WORKER,
       servicePorts: previous.ports,
+      chains,
       onWorkerReadyChange: (status) => {
         if (printed) say(readinessLine(cfg, status))
       },

@@ -34,9 +34,14 @@ import {
 import type { CollectionStore } from './ports.ts'
 import { mediaRefs, parseMetadata, type ResolvedUri, resolveUri } from './resolve.ts'
 
-/** Where enumeration jobs go (SQS in AWS, a local queue in local mode). */
+export interface CollectionJob {
+  collectionId: string
+  step: 'enumerate' | 'advance'
+}
+
+/** Where enumeration jobs go (SQS in AWS and in local mode: adapters/sqs/collection-jobs.ts). */
 export interface CollectionJobs {
-  send(job: { collectionId: string; step: 'enumerate' | 'advance' }): Promise<void>
+  send(job: CollectionJob, opts?: { delaySeconds?: number }): Promise<void>
 }
 
 /** Reads a file out of a pin's stored CAR, every block verified against its CID. */
