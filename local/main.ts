@@ -121,6 +121,7 @@ function endpointsInfo(cfg: LocalConfig, system: LocalSystem, token: string) {
     },
     resources: names,
     ...(system.metricsFile ? { metricsFile: system.metricsFile } : {}),
+    chains: system.chains,
     ipfs: system.helia
       ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString())
       : (system.kubo?.url ?? cfg.IPFS_API_URL),

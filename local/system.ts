@@ -75,6 +75,8 @@ export interface LocalSystem {
   clusterTokens: string[]
   /** The metric lines kept for `pickup stats`, if any. */
   metricsFile?: string
+  /** Chain ids collections can be archived from (a JSON-RPC endpoint is configured). */
+  chains: number[]
   stop(): Promise<void>
 }
 
@@ -344,6 +346,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       worker,
       clusterTokens: opts.clusterTokens,
       ...(opts.metricsFile ? { metricsFile: opts.metricsFile } : {}),
+      chains: [...chains.keys()],
       stop: stopAll,
     }
   } catch (err) {

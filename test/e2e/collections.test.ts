@@ -2,7 +2,8 @@
  * NFT collections end to end through local mode: contracts compiled from OpenZeppelin 5 sources and deployed
  * on a real EVM node (anvil), token files in UnixFS directories on an origin Helia node that local mode's
  * node is connected to, the Collections API, the collection-jobs queue and its consumer, the real worker,
- * validator and dead-letter consumer. Then export from the stored CARs into a directory.
+ * validator and dead-letter consumer; then `pickup collection` (add, show, tokens, export from the stored CARs
+ * into a directory, rm) against the same local mode.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,14 +12,12 @@ import { unixfs } from '@helia/unixfs'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import type { CID } from 'multiformats/cid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createStores } from '../../adapters/compose.ts'
-import { createDirectorySink } from '../../adapters/export-dir.ts'
-import { createStoredContentReader } from '../../adapters/stored-content.ts'
-import { exportCollection, type Manifest } from '../../core/collections/export.ts'
+import type { Manifest } from '../../core/collections/export.ts'
 import { collectionOwner } from '../../core/collections/model.ts'
+import { pickup } from '../cli/helpers.ts'
 import { type Block, pseudoRandomBytes, rawBlock } from '../fixtures/dags.ts'
 import { type Anvil, compileNftContracts, startAnvil } from '../helpers/evm.ts'
-import { startTestSystem, type TestSystem } from '../helpers/system.ts'
+import { startTestSystem, type TestSystem, writeEndpointsFile } from '../helpers/system.ts'
 
 const CHAIN = 31337 // anvil's
 
@@ -27,6 +26,8 @@ let contracts: ReturnType<typeof compileNftContracts>
 let t: TestSystem
 let auth: Record<string, string>
 let exportDir: string | undefined
+/** Where `pickup` finds this local mode (its endpoints.json). */
+let cliDir: string
 
 beforeAll(async () => {
   contracts = compileNftContracts()
@@ -45,11 +46,14 @@ beforeAll(async () => {
   if (!node) throw new Error('local mode has no embedded Helia node')
   await node.libp2p.dial(t.origin.libp2p.getMultiaddrs())
   auth = { authorization: `Bearer ${await t.createPsaToken('alice')}` }
+  cliDir = await mkdtemp(join(tmpdir(), 'pickup-collection-cli-'))
+  await writeEndpointsFile(t.system, cliDir)
 }, 60_000)
 afterAll(async () => {
   await t?.stop()
   await anvil?.stop()
   if (exportDir) await rm(exportDir, { recursive: true, force: true })
+  if (cliDir) await rm(cliDir, { recursive: true, force: true })
 })
 
 async function directory(files: Record<string, Uint8Array>): Promise<{ root: CID; blocks: Block[] }> {
@@ -165,23 +169,22 @@ describe('NFT collections through local mode', () => {
       }),
     ])
 
-    // Export from the stored CARs: the files are the originals.
+    // The operator's view, and export from the stored CARs through `pickup collection`: the originals.
+    const shown = await pickup(cliDir, ['collection', 'show', posted.id, '--json'])
+    expect(shown.code).toBe(0)
+    expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'done', tokens: done.tokens, cids: done.cids })
+    const listed = await pickup(cliDir, ['collection', 'tokens', posted.id, '--status', 'incomplete'])
+    expect(listed.stdout).toMatch(/^4\s+incomplete\s+ipfs:\/\/\S+\s+0\/1 archived\s+FETCH_STALLED: /m)
     exportDir = await mkdtemp(join(tmpdir(), 'pickup-collection-export-'))
-    const { clients, names } = t.system.services
-    const stores = createStores(clients, (name) => names[name])
-    const manifest = await exportCollection(
-      { collectionId: posted.id },
-      {
-        collections: stores.collections(),
-        pins: stores.pins(),
-        reader: createStoredContentReader({ destination: stores.destination(), maxCarBytes: 64 << 20 }),
-        sink: createDirectorySink(exportDir),
-      },
+    const exported = await pickup(cliDir, ['collection', 'export', posted.id, '-o', exportDir])
+    expect(exported).toMatchObject({ code: 0, stderr: expect.stringContaining('export') })
+    expect(exported.stdout).toBe(
+      `Exported 7 files of 4 tokens to ${exportDir} (1 tokens not wholly archived: see manifest.json).\n`,
     )
+    const manifest = JSON.parse(await readFile(join(exportDir, 'manifest.json'), 'utf8')) as Manifest
     expect(manifest.files).toBe(7) // four metadata files, three images
-    const written = JSON.parse(await readFile(join(exportDir, 'manifest.json'), 'utf8')) as Manifest
-    expect(written.tokens.map((x) => x.tokenId)).toEqual(['1', '2', '3', '4'])
-    for (const token of written.tokens) {
+    expect(manifest.tokens.map((x) => x.tokenId)).toEqual(['1', '2', '3', '4'])
+    for (const token of manifest.tokens) {
       const id = token.tokenId as keyof typeof metaFiles
       expect(token.metadata.file).toBeDefined()
       expect(new Uint8Array(await readFile(join(exportDir, token.metadata.file ?? '')))).toEqual(
@@ -200,14 +203,25 @@ describe('NFT collections through local mode', () => {
     }
   }, 60_000)
 
-  it("a plain ERC-721 (mint logs) whose metadata CID no peer serves: the token failed with the pin's error", async () => {
+  it("a plain ERC-721 (mint logs) whose metadata CID no peer serves, added and removed with `pickup collection`: the token failed with the pin's error", async () => {
     const lostMeta = rawBlock(80, 'collection-metadata-nowhere').root.toV1().toString()
     const address = await anvil.deploy(contracts.Plain721)
     await anvil.send(contracts.Plain721, address, 'mint(uint256,string)', [
       { uint256: 7n },
       { string: `ipfs://${lostMeta}` },
     ])
-    const posted = await post(address)
+    const added = await pickup(cliDir, [
+      'collection',
+      'add',
+      String(CHAIN),
+      address,
+      '--user',
+      'alice',
+      '--json',
+    ])
+    expect(added.code).toBe(0)
+    const posted = JSON.parse(added.stdout) as CollectionJson & { created: boolean }
+    expect(posted).toMatchObject({ status: 'enumerating', owner: 'psa:alice', created: true })
     const done = await waitForStatus(posted.id, 'done')
     expect(done.tokens).toEqual({ total: 1, archived: 0, incomplete: 0, failed: 1 })
     expect(done.cids).toMatchObject({ total: 1, failed: 1 })
@@ -224,5 +238,18 @@ describe('NFT collections through local mode', () => {
         }),
       }),
     ])
+
+    // Removed: its requests are gone, and so is the collection.
+    const removed = await pickup(cliDir, ['collection', 'rm', posted.id])
+    expect(removed).toMatchObject({
+      code: 0,
+      stdout: `Deleted collection ${posted.id} and its pin requests.\n`,
+    })
+    expect((await t.requests.listByOwner(collectionOwner(posted.id), { limit: 10 })).requests).toEqual([])
+    const gone = await fetch(`${t.system.url}/collections/${posted.id}`, { headers: auth })
+    expect(gone.status).toBe(404)
+    expect((await pickup(cliDir, ['collection', 'show', posted.id])).stderr).toBe(
+      `pickup: no collection ${posted.id}\n`,
+    )
   }, 60_000)
 })

@@ -168,6 +168,7 @@ export async function writeEndpointsFile(system: LocalSystem, dir: string): Prom
       aws: { ...endpoints, credentials },
       resources: names,
       ...(system.metricsFile ? { metricsFile: system.metricsFile } : {}),
+      chains: system.chains,
     }),
   )
 }
