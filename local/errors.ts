@@ -2,7 +2,6 @@
  * The ways `npm start` can fail that a person can put right, as named errors, and `explainStartFailure`, the
  * one place that turns a failure into the line printed instead of a stack (local/main.ts).
  */
-import { ChainConfigError } from '../core/collections/chains.ts'
 import { ConfigError } from '../core/config.ts'
 
 /** Another process holds the data directory's lock (`<data dir>/pickup.lock`). */
@@ -67,7 +66,7 @@ export function portInUse(err: unknown): number | undefined {
  */
 export function explainStartFailure(err: unknown, ctx: StartContext): string | undefined {
   const otherDir = `PICKUP_DATA_DIR=${ctx.dataDir}-2 npm start`
-  if (err instanceof ConfigError || err instanceof ChainConfigError) {
+  if (err instanceof ConfigError) {
     return `pickup: invalid configuration: ${err.problems.join('; ')} (see README, Configuration)`
   }
   if (err instanceof DataDirLockedError) {
