@@ -63,7 +63,7 @@ async function findCollection(collections: CollectionStore, id: string): Promise
 export function registerCollectionCommands(program: Command, cli: CliContext): void {
   const collection = program
     .command('collection')
-    .description('NFT collections: archive every token of a contract, follow it, export it')
+    .description('NFT collections: archive every token of a contract, export it')
 
   collection
     .command('add')
@@ -76,7 +76,7 @@ export function registerCollectionCommands(program: Command, cli: CliContext): v
     .argument('<address>', 'the contract, 0x and 40 hex digits')
     .requiredOption('--user <user>', 'the Pinning Service API user the collection belongs to')
     .option('--name <name>', 'a name for it')
-    .option('--follow', 'keep watching for new mints')
+    .option('--follow', 'keep watching for new mints (recorded; follow mode is not built yet)')
     .option('--json', 'print JSON')
     .action(
       async (
