@@ -174,8 +174,12 @@ export async function enumerateCollection(
     )) {
       const now = ctx.clock.now()
       const fresh: CollectionToken[] = []
+      const known = await ctx.collections.getTokens(
+        c.id,
+        page.tokens.map((t) => t.tokenId),
+      )
       for (const t of page.tokens) {
-        const existing = await ctx.collections.getToken(c.id, t.tokenId)
+        const existing = known.get(t.tokenId)
         // A token seen before with the same URI keeps what archiving found out about it.
         if (existing && existing.tokenURI === t.uri) continue
         fresh.push(buildToken(c.id, t, now))
