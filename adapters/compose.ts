@@ -8,6 +8,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { SNSClient } from '@aws-sdk/client-sns'
 import type { SQSClient } from '@aws-sdk/client-sqs'
+import type { CollectionJobs } from '../core/collections/archive.ts'
+import type { CollectionStore } from '../core/collections/ports.ts'
 import type { WorkerConfig } from '../core/config.ts'
 import type {
   DeadLetterQueue,
@@ -25,12 +27,14 @@ import type {
 } from '../core/ports.ts'
 import type { PromoteContext, PromoteOptions } from '../core/promote-car.ts'
 import { retryPolicyFromConfig } from '../core/retry-policy.ts'
+import { createDynamoCollectionStore } from './dynamodb/collections.ts'
 import { createDynamoPinStore } from './dynamodb/pins.ts'
 import { type CountCacheOptions, createDynamoRequestStore } from './dynamodb/requests.ts'
 import { createDynamoTokenStore } from './dynamodb/tokens.ts'
 import { createDynamoWorkerRegistry } from './dynamodb/workers.ts'
 import { createS3ObjectStore } from './s3/objects.ts'
 import { createSnsEventSink } from './sns/events.ts'
+import { createSqsCollectionJobs } from './sqs/collection-jobs.ts'
 import { createSqsDeadLetterQueue, createSqsFailedJobs, createSqsQueueCounter } from './sqs/dead-letters.ts'
 import { createSqsJobQueue, createSqsPinQueue } from './sqs/queue.ts'
 
@@ -40,6 +44,8 @@ export const RESOURCE_ENV = {
   requestsTable: 'REQUEST_TABLE',
   tokensTable: 'TOKEN_TABLE',
   workersTable: 'WORKER_TABLE',
+  collectionsTable: 'COLLECTION_TABLE',
+  collectionJobsQueueUrl: 'COLLECTION_JOBS_QUEUE_URL',
   pinQueueUrl: 'PIN_QUEUE_URL',
   deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
   failedJobsQueueUrl: 'FAILED_JOBS_QUEUE_URL',
@@ -74,6 +80,10 @@ export interface Stores {
   requests(): RequestStore
   tokens(): TokenStore
   workers(): WorkerRegistry
+  /** NFT collections, their tokens and roots (core/collections/). */
+  collections(): CollectionStore
+  /** Where collection jobs are sent (core/collections/jobs.ts). */
+  collectionJobs(): CollectionJobs
   /** The pin queue, as the APIs, the validator and the reconciler send to it. */
   pinQueue(): PinQueue
   /** The pin queue, as the worker consumes it. */
@@ -127,6 +137,14 @@ export function createStores(
     workers: () =>
       once('workers', () =>
         createDynamoWorkerRegistry({ client: need('dynamodb'), tableName: resource('workersTable') }),
+      ),
+    collections: () =>
+      once('collections', () =>
+        createDynamoCollectionStore({ client: need('dynamodb'), tableName: resource('collectionsTable') }),
+      ),
+    collectionJobs: () =>
+      once('collectionJobs', () =>
+        createSqsCollectionJobs({ client: need('sqs'), queueUrl: resource('collectionJobsQueueUrl') }),
       ),
     pinQueue: () =>
       once('pinQueue', () => createSqsPinQueue({ client: need('sqs'), queueUrl: resource('pinQueueUrl') })),

@@ -16,6 +16,8 @@
  * | dead-letter queue | DEAD_LETTER_QUEUE_URL | DeadLetterQueueUrl |
  * | failed-jobs queue | FAILED_JOBS_QUEUE_URL | FailedJobsQueueUrl |
  * | destination bucket | DESTINATION_BUCKET | DestinationBucket |
+ * | collections table | COLLECTION_TABLE | CollectionsTable |
+ * | collection jobs queue | COLLECTION_JOBS_QUEUE_URL | CollectionJobsQueueUrl |
  * | region | AWS_REGION (or AWS_DEFAULT_REGION; else the queue URLs' region) | |
  *
  * Each command names the resources it uses: all that are missing are reported together, and only those.
@@ -30,6 +32,7 @@ import { SQSClient } from '@aws-sdk/client-sqs'
 import type { InitializeMiddleware, MetadataBearer } from '@smithy/types'
 import { S3_CHECKSUMS } from '../adapters/aws-clients.ts'
 import { createStores, type Stores } from '../adapters/compose.ts'
+import { ChainConfigError, parseChainRpc } from '../core/collections/chains.ts'
 
 export interface BackendOptions {
   dataDir?: string
@@ -107,6 +110,20 @@ export const RESOURCES = {
     output: 'DestinationBucket',
     example: '<stage>-pickup-<account>-<region>-cars',
   },
+  collectionsTable: {
+    service: 'dynamodb',
+    what: 'the collections table',
+    env: 'COLLECTION_TABLE',
+    output: 'CollectionsTable',
+    example: '<stage>-pickup-collections',
+  },
+  collectionJobsQueueUrl: {
+    service: 'sqs',
+    what: 'the collection jobs queue',
+    env: 'COLLECTION_JOBS_QUEUE_URL',
+    output: 'CollectionJobsQueueUrl',
+    example: 'https://sqs.<region>.amazonaws.com/<account>/<stage>-pickup-collection-jobs',
+  },
 } as const satisfies Record<string, ResourceSpec>
 
 export type ResourceName = keyof typeof RESOURCES
@@ -125,6 +142,11 @@ export interface Backend {
   api?: string
   /** The metric lines local mode keeps (`pickup stats` reads the last hour from them). */
   metricsFile?: string
+  /**
+   * Chains collections can be archived from: local mode's (endpoints.json), or in AWS those CHAIN_RPC_<id> /
+   * CHAIN_RPC name in the environment (core/collections/chains.ts).
+   */
+  chains: ReadonlySet<number>
   /** Runs a command's work, explaining failures to reach the services or find the resources. */
   run<T>(work: () => Promise<T>): Promise<T>
   close(): void
@@ -284,6 +306,7 @@ interface EndpointsFile {
   }
   resources?: Record<string, unknown>
   metricsFile?: unknown
+  chains?: unknown
 }
 
 async function localBackend(dataDir: string, needs: readonly ResourceName[]): Promise<Backend> {
@@ -357,6 +380,9 @@ async function localBackend(dataDir: string, needs: readonly ResourceName[]): Pr
     resource: (name) => declared(names, name),
     ...(typeof info.api === 'string' ? { api: info.api } : {}),
     ...(typeof info.metricsFile === 'string' ? { metricsFile: resolve(dataDir, info.metricsFile) } : {}),
+    chains: new Set(
+      Array.isArray(info.chains) ? info.chains.filter((c): c is number => Number.isSafeInteger(c)) : [],
+    ),
     run: (work) =>
       explain(work, (err) => {
         const t = tagOf(err)
@@ -439,6 +465,7 @@ async function awsBackend(
   return {
     kind: 'aws',
     where: `AWS ${region}`,
+    chains: new Set(chainsFromEnv(env)),
     get dynamodb() {
       return clients.dynamodb
     },
@@ -524,4 +551,13 @@ function isUnreachable(err: unknown): boolean {
     if (e instanceof AggregateError && e.errors.some(isUnreachable)) return true
   }
   return false
+}
+
+function chainsFromEnv(env: Record<string, string | undefined>): number[] {
+  try {
+    return [...parseChainRpc(env).keys()]
+  } catch (err) {
+    if (err instanceof ChainConfigError) throw new CliError(err.message)
+    throw err
+  }
 }

@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander'
 import { PickupError } from '../core/errors.ts'
 import { type BackendOptions, CliError, resolveBackend } from './backend.ts'
 import { registerCarCommands } from './commands/car.ts'
+import { registerCollectionCommands } from './commands/collection.ts'
 import { registerDlqCommands } from './commands/dlq.ts'
 import { registerPinCommands } from './commands/pin.ts'
 import { registerStatsCommand } from './commands/stats.ts'
@@ -37,13 +38,15 @@ const COMMANDS: Array<(program: Command, cli: CliContext) => void> = [
   registerCarCommands,
   registerStatsCommand,
   registerTokenCommands,
+  registerCollectionCommands,
 ]
 
 const HELP_FOOTER = `
 Where it finds pickup:
   local mode  <data dir>/endpoints.json, written by \`npm start\` (--data-dir, else PICKUP_DATA_DIR, else .pickup)
   AWS         --aws, or any variable below set: PIN_TABLE, REQUEST_TABLE, TOKEN_TABLE, PIN_QUEUE_URL,
-              DEAD_LETTER_QUEUE_URL, FAILED_JOBS_QUEUE_URL, DESTINATION_BUCKET, AWS_REGION (else the queue
+              DEAD_LETTER_QUEUE_URL, FAILED_JOBS_QUEUE_URL, DESTINATION_BUCKET, COLLECTION_TABLE,
+              COLLECTION_JOBS_QUEUE_URL (and CHAIN_RPC_<chainId> for \`collection add\`), AWS_REGION (else the queue
               URLs' region), with credentials from the AWS SDK's chain (AWS_PROFILE, ...). --outputs
               .sst/outputs.json fills in what the environment does not set from the stage's outputs (written
               by \`sst deploy\`).
@@ -57,7 +60,9 @@ and for --hide-seconds (30 s) at most if it dies.
 /** Runs the command line; returns the exit code (0 done, 1 failed, 2 usage, 130 interrupted). */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   const program = new Command('pickup')
-    .description("pickup's operator tools: failed jobs, pins, stored CARs, statistics, access tokens")
+    .description(
+      "pickup's operator tools: failed jobs, pins, stored CARs, statistics, access tokens, NFT collections",
+    )
     .option('--data-dir <dir>', 'local mode: its data directory (default PICKUP_DATA_DIR, else .pickup)')
     .option('--aws', 'use the AWS resources named by the environment (see below)')
     .option('--outputs <file>', 'AWS: read resource names from these stage outputs (.sst/outputs.json)')

@@ -7,7 +7,8 @@
  */
 import { join, resolve } from 'node:path'
 import { createLogger } from '../adapters/log.ts'
-import { parseConfig } from '../core/config.ts'
+import { ChainConfigError, parseChainRpc } from '../core/collections/chains.ts'
+import { ConfigError, parseConfig } from '../core/config.ts'
 import type { WorkerStatus } from '../pickup/worker.ts'
 import { type LocalConfig, localSchema } from './config.ts'
 import {
@@ -49,7 +50,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
-  const cfg = parseConfig(localSchema, process.env)
+  const { cfg, chains } = parseLocalConfig(process.env)
   const dataDir = await prepareDataDir(resolve(cfg.PICKUP_DATA_DIR))
   // Before any embedded service binds a port: the previous run's ports are in endpoints.json.
   const lock = await lockDataDir(dataDir)
@@ -74,6 +75,7 @@ async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
       metricsFile: join(dataDir, 'metrics.ndjson'),
       worker: cfg.LOCAL_WORKER,
       servicePorts: previous.ports,
+      chains,
       onWorkerReadyChange: (status) => {
         if (printed) say(readinessLine(cfg, status))
       },
@@ -107,6 +109,27 @@ async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
   }
 }
 
+/** Local mode's settings and the chains' endpoints, every problem of either reported together. */
+function parseLocalConfig(env: NodeJS.ProcessEnv) {
+  const problems: string[] = []
+  let cfg: LocalConfig | undefined
+  let chains: Map<number, string> | undefined
+  try {
+    cfg = parseConfig(localSchema, env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    problems.push(...err.problems)
+  }
+  try {
+    chains = parseChainRpc(env)
+  } catch (err) {
+    if (!(err instanceof ChainConfigError)) throw err
+    problems.push(...err.problems)
+  }
+  if (!cfg || !chains) throw new ConfigError(problems)
+  return { cfg, chains }
+}
+
 function endpointsInfo(cfg: LocalConfig, system: LocalSystem, token: string) {
   const { endpoints, names, credentials } = system.services
   return {
@@ -118,6 +141,7 @@ function endpointsInfo(cfg: LocalConfig, system: LocalSystem, token: string) {
     },
     resources: names,
     ...(system.metricsFile ? { metricsFile: system.metricsFile } : {}),
+    chains: system.chains,
     ipfs: system.helia
       ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString())
       : (system.kubo?.url ?? cfg.IPFS_API_URL),

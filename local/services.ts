@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-sqs'
 import type { S3Event, S3EventRecord } from 'aws-lambda'
 import { S3_CHECKSUMS } from '../adapters/aws-clients.ts'
+import { collectionsTable } from '../adapters/dynamodb/collections.ts'
 import {
   createTableInput,
   pinsTable,
@@ -39,7 +40,13 @@ import {
 } from '../adapters/dynamodb/tables.ts'
 import { bucketName, destinationBucket, tempBucket } from '../adapters/s3/buckets.ts'
 import { carStoredTopic, topicName } from '../adapters/sns/events.ts'
-import { failedJobsQueue, pinQueueDefinition, queueAttributes, queueName } from '../adapters/sqs/queues.ts'
+import {
+  collectionJobsQueue,
+  failedJobsQueue,
+  pinQueueDefinition,
+  queueAttributes,
+  queueName,
+} from '../adapters/sqs/queues.ts'
 import type { Logger } from '../core/ports.ts'
 import { startDynalite, startFauxqs } from './emulators.ts'
 import { OutdatedDataError } from './errors.ts'
@@ -75,6 +82,7 @@ export interface Services {
     workersTable: string
     requestsTable: string
     tokensTable: string
+    collectionsTable: string
     pinQueueUrl: string
     pinQueueArn: string
     deadLetterQueueUrl: string
@@ -82,6 +90,9 @@ export interface Services {
     /** Where the dead-letter consumer forwards the jobs it gave up on, for operators (`pickup dlq`). */
     failedJobsQueueUrl: string
     failedJobsQueueArn: string
+    /** Collection jobs (core/collections/jobs.ts). */
+    collectionJobsQueueUrl: string
+    collectionJobsQueueArn: string
     tempBucket: string
     destinationBucket: string
     carStoredTopicArn: string
@@ -301,6 +312,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       workersTable: tableName(prefix, workersTable),
       requestsTable: tableName(prefix, requestsTable),
       tokensTable: tableName(prefix, tokensTable),
+      collectionsTable: tableName(prefix, collectionsTable),
       tempBucket: bucketName(prefix, tempBucket),
       destinationBucket: bucketName(prefix, destinationBucket),
     }
@@ -309,10 +321,11 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       ensureTable(clients.dynamodb, workersTable, names.workersTable),
       ensureTable(clients.dynamodb, requestsTable, names.requestsTable),
       ensureTable(clients.dynamodb, tokensTable, names.tokensTable),
+      ensureTable(clients.dynamodb, collectionsTable, names.collectionsTable),
       ensureBucket(clients.s3, names.tempBucket),
       ensureBucket(clients.s3, names.destinationBucket),
     ])
-    const [dlq, failedJobs] = await Promise.all([
+    const [dlq, failedJobs, collectionJobs] = await Promise.all([
       ensureQueue(
         clients.sqs,
         fauxqsEndpoint,
@@ -324,6 +337,12 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         fauxqsEndpoint,
         queueName(prefix, failedJobsQueue),
         queueAttributes(failedJobsQueue),
+      ),
+      ensureQueue(
+        clients.sqs,
+        fauxqsEndpoint,
+        queueName(prefix, collectionJobsQueue),
+        queueAttributes(collectionJobsQueue),
       ),
     ])
     const queue = await ensureQueue(
@@ -357,6 +376,8 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         deadLetterQueueArn: dlq.arn,
         failedJobsQueueUrl: failedJobs.url,
         failedJobsQueueArn: failedJobs.arn,
+        collectionJobsQueueUrl: collectionJobs.url,
+        collectionJobsQueueArn: collectionJobs.arn,
         carStoredTopicArn: topic.TopicArn,
       },
       onObjectCreated(bucket, handler) {

@@ -12,14 +12,18 @@ import {
   promotePorts,
   storeOptionsFromConfig,
 } from '../adapters/compose.ts'
+import { createEvmEnumerator } from '../adapters/evm/enumerate.ts'
 import { createHeliaBlockSource } from '../adapters/helia/block-source.ts'
 import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
 import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
 import { createKuboGc } from '../adapters/kubo/gc.ts'
 import { createMetricsFile } from '../adapters/metrics/file.ts'
+import { createStoredContentReader } from '../adapters/stored-content.ts'
+import { createCollectionJobHandler } from '../api/collection-jobs.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
+import { createCollectionsApi } from '../api/http/collections.ts'
 import { serveHttpApp } from '../api/http/node-server.ts'
 import { reconcileOptionsFromConfig } from '../api/reconcile.ts'
 import { createValidateCarHandler } from '../api/validate-car.ts'
@@ -52,6 +56,11 @@ export interface LocalSystemOptions {
   gaugeIntervalMs?: number
   /** Deleting content no request wants: how long it is kept (default 7 days) and how often to look (1 h). */
   unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
+  /**
+   * NFT collections: the JSON-RPC endpoint of each chain collections can be archived from
+   * (core/collections/chains.ts, `CHAIN_RPC_<chainId>` / `CHAIN_RPC`). None: every chain is refused.
+   */
+  chains?: ReadonlyMap<number, string>
   /** Told when the worker's IPFS node starts or stops answering (the worker takes jobs only once it does). */
   onWorkerReadyChange?: (status: WorkerStatus) => void
 }
@@ -66,6 +75,8 @@ export interface LocalSystem {
   clusterTokens: string[]
   /** The metric lines kept for `pickup stats`, if any. */
   metricsFile?: string
+  /** Chain ids collections can be archived from (a JSON-RPC endpoint is configured). */
+  chains: number[]
   stop(): Promise<void>
 }
 
@@ -135,6 +146,42 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       log,
     )
     stops.push(() => deadLetters.stop())
+
+    // NFT collections: the jobs queue's consumer (an SQS-triggered Lambda in AWS) enumerates and archives.
+    const chains = opts.chains ?? new Map<number, string>()
+    const collections = stores.collections()
+    const collectionJobs = stores.collectionJobs()
+    const collectionContext = {
+      collections,
+      requests,
+      pins,
+      queue,
+      clock,
+      jobs: collectionJobs,
+      log: log.child({ fn: 'collections' }),
+    }
+    const collectionJobsConsumer = pollQueueToHandler(
+      {
+        client: clients.sqs,
+        queueUrl: names.collectionJobsQueueUrl,
+        queueArn: names.collectionJobsQueueArn,
+        batchSize: 1,
+        waitSeconds: 1,
+      },
+      createCollectionJobHandler(
+        {
+          pagesPerJob: cfg.COLLECTION_PAGES_PER_JOB,
+          advanceDelaySeconds: cfg.COLLECTION_ADVANCE_DELAY_SECONDS,
+        },
+        {
+          ...collectionContext,
+          enumerator: createEvmEnumerator({ chains }),
+          reader: createStoredContentReader({ destination, maxCarBytes: cfg.COLLECTION_READ_CAR_BYTES }),
+        },
+      ),
+      log,
+    )
+    stops.push(() => collectionJobsConsumer.stop())
 
     let helia: HeliaNode | undefined
     let ipfs: BlockSource
@@ -235,6 +282,11 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
           return { ok: ready && (status?.ready ?? true), ...(status ? { worker: status } : {}) }
         },
         workers,
+        collectionsApi: createCollectionsApi({
+          ...collectionContext,
+          tokens,
+          chains: new Set(chains.keys()),
+        }),
       },
     )
     const server = await serveHttpApp(app, { port: cfg.PORT, hostname: '127.0.0.1' })
@@ -294,6 +346,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       worker,
       clusterTokens: opts.clusterTokens,
       ...(opts.metricsFile ? { metricsFile: opts.metricsFile } : {}),
+      chains: [...chains.keys()],
       stop: stopAll,
     }
   } catch (err) {

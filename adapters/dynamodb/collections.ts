@@ -33,6 +33,7 @@ import {
 } from '../../core/collections/model.ts'
 import type { CollectionStore } from '../../core/collections/ports.ts'
 import { collectionCursor, rootCursor, tokenCursor } from '../cursors.ts'
+import { batchGetAll } from './batch-get.ts'
 import { type Item, isConditionFailed, itemReader, n, S } from './item.ts'
 import { queryPage } from './query-page.ts'
 import type { TableDefinition } from './tables.ts'
@@ -310,6 +311,15 @@ export function createDynamoCollectionStore({
 
     async putTokens(tokens) {
       await batchWrite(tokens.map((t) => ({ PutRequest: { Item: encodeToken(t) } })))
+    },
+
+    async getTokens(collectionId, tokenIds) {
+      const keys = [...new Set(tokenIds)].map((id) => ({
+        table: tableName,
+        key: { pk: pk(collectionId), sk: tokenSk(id) },
+      }))
+      const items = (await batchGetAll(client, keys)).get(tableName) ?? []
+      return new Map(items.map((item) => [decodeToken(item).tokenId, decodeToken(item)]))
     },
 
     async getToken(collectionId, tokenId) {

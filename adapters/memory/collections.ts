@@ -76,6 +76,14 @@ export function createMemoryCollectionStore(): CollectionStore {
         m.set(t.tokenId, copy(t))
       }
     },
+    async getTokens(collectionId, tokenIds) {
+      const found = new Map<string, CollectionToken>()
+      for (const id of tokenIds) {
+        const t = tokens.get(collectionId)?.get(id)
+        if (t) found.set(id, copy(t))
+      }
+      return found
+    },
     async getToken(collectionId, tokenId) {
       const t = tokens.get(collectionId)?.get(tokenId)
       return t && copy(t)

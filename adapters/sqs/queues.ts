@@ -36,6 +36,17 @@ export const failedJobsQueue = {
   messageRetentionSeconds: 14 * DAY_SECONDS,
 } as const satisfies QueueDefinition
 
+/**
+ * Collection jobs (core/collections/jobs.ts: enumerate a page range, or advance the archiving): each run
+ * records its progress in the collection (checkpoint, token states) and sends the next job, so a crash loses
+ * at most one run, which the message's reappearance after the visibility timeout repeats.
+ */
+export const collectionJobsQueue = {
+  nameSuffix: 'collection-jobs',
+  visibilityTimeoutSeconds: 120,
+  messageRetentionSeconds: 4 * DAY_SECONDS,
+} as const satisfies QueueDefinition
+
 /** Receives of a pin job before it goes to the dead-letter queue (the worker's MAX_ATTEMPTS, default 3). */
 export const PIN_QUEUE_MAX_RECEIVE_COUNT = 3
 

@@ -5,6 +5,7 @@ import { Hono } from 'hono'
 import { createDelegates, type DelegatesOptions } from '../../core/delegates.ts'
 import type { RequestStore, TokenStore, WorkerRegistry } from '../../core/ports.ts'
 import { type ClusterApiContext, type ClusterApiOptions, createClusterApi, notFound } from './cluster.ts'
+import type { CollectionsApi } from './collections.ts'
 import { clusterErrorResponse } from './errors.ts'
 import { createPinningServiceApi, type PinningServiceApiOptions } from './psa/api.ts'
 
@@ -28,7 +29,7 @@ export interface HttpAppContext extends Omit<ClusterApiContext, 'delegates'> {
    */
   health: () => HealthReport
   /** The Collections API (api/http/collections.ts), served at `/collections` when given. */
-  collectionsApi?: Hono<never>
+  collectionsApi?: CollectionsApi
 }
 
 export interface HealthReport {

@@ -39,7 +39,9 @@ const MAX_LIMIT = 1000
 
 type Env = { Variables: { user: string } }
 
-export function createCollectionsApi(ctx: CollectionsApiContext): Hono<Env> {
+export type CollectionsApi = Hono<Env>
+
+export function createCollectionsApi(ctx: CollectionsApiContext): CollectionsApi {
   const app = new Hono<Env>()
   app.onError((err, c) =>
     psaErrorResponse(

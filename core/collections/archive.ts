@@ -34,9 +34,14 @@ import {
 import type { CollectionStore } from './ports.ts'
 import { mediaRefs, parseMetadata, type ResolvedUri, resolveUri } from './resolve.ts'
 
-/** Where enumeration jobs go (SQS in AWS, a local queue in local mode). */
+export interface CollectionJob {
+  collectionId: string
+  step: 'enumerate' | 'advance'
+}
+
+/** Where enumeration jobs go (SQS in AWS and in local mode: adapters/sqs/collection-jobs.ts). */
 export interface CollectionJobs {
-  send(job: { collectionId: string; step: 'enumerate' | 'advance' }): Promise<void>
+  send(job: CollectionJob, opts?: { delaySeconds?: number }): Promise<void>
 }
 
 /** Reads a file out of a pin's stored CAR, every block verified against its CID. */
@@ -169,8 +174,12 @@ export async function enumerateCollection(
     )) {
       const now = ctx.clock.now()
       const fresh: CollectionToken[] = []
+      const known = await ctx.collections.getTokens(
+        c.id,
+        page.tokens.map((t) => t.tokenId),
+      )
       for (const t of page.tokens) {
-        const existing = await ctx.collections.getToken(c.id, t.tokenId)
+        const existing = known.get(t.tokenId)
         // A token seen before with the same URI keeps what archiving found out about it.
         if (existing && existing.tokenURI === t.uri) continue
         fresh.push(buildToken(c.id, t, now))

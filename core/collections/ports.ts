@@ -39,6 +39,8 @@ export interface CollectionStore {
   /** Creates or replaces tokens (by collection and token id). */
   putTokens(tokens: readonly CollectionToken[]): Promise<void>
   getToken(collectionId: string, tokenId: string): Promise<CollectionToken | undefined>
+  /** Those of these tokens that exist, by token id (one batched read, for a page of enumeration). */
+  getTokens(collectionId: string, tokenIds: readonly string[]): Promise<Map<string, CollectionToken>>
   /** Tokens in token id order (numeric), optionally only those of one status. */
   listTokens(
     collectionId: string,

@@ -122,6 +122,10 @@ export function collectionStoreSuite(name: string, factory: CollectionStoreFacto
       })
       await store.putTokens([archived, failed])
       expect(await store.getToken(r.id, '10')).toEqual(archived)
+      const some = await store.getTokens(r.id, ['10', '2', '404', '10'])
+      expect([...some.keys()].sort()).toEqual(['10', '2'])
+      expect(some.get('10')).toEqual(archived)
+      expect(some.get('2')).toEqual(failed)
       const pages: string[] = []
       let cursor: string | undefined
       do {

@@ -72,6 +72,8 @@ export async function startTestSystem(
     gaugeIntervalMs?: number
     /** Keep the metric lines in this file, as `npm start` does, for `pickup stats`. */
     metricsFile?: string
+    /** NFT collections: each chain's JSON-RPC endpoint (`CHAIN_RPC_<chainId>` in `npm start`). */
+    chains?: ReadonlyMap<number, string>
   } = {},
 ): Promise<TestSystem> {
   const cfg = parseConfig(localSchema, { ...FAST, ...env })
@@ -85,6 +87,7 @@ export async function startTestSystem(
     ...(opts.unreferencedSweep ? { unreferencedSweep: opts.unreferencedSweep } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.metricsFile ? { metricsFile: opts.metricsFile } : {}),
+    ...(opts.chains ? { chains: opts.chains } : {}),
     ...(opts.gaugeIntervalMs === undefined ? {} : { gaugeIntervalMs: opts.gaugeIntervalMs }),
   })
   const { clients, names } = system.services
@@ -165,6 +168,7 @@ export async function writeEndpointsFile(system: LocalSystem, dir: string): Prom
       aws: { ...endpoints, credentials },
       resources: names,
       ...(system.metricsFile ? { metricsFile: system.metricsFile } : {}),
+      chains: system.chains,
     }),
   )
 }

@@ -94,10 +94,18 @@ describe('npm start refuses, in one line', () => {
   })
 
   it('with bad configuration: names every bad variable', async () => {
-    const exit = await run(localEnv({ PICKUP_DATA_DIR: join(root, 'unused'), PORT: 'abc', BATCH_SIZE: '0' }))
-      .exited
+    const exit = await run(
+      localEnv({
+        PICKUP_DATA_DIR: join(root, 'unused'),
+        PORT: 'abc',
+        BATCH_SIZE: '0',
+        CHAIN_RPC_1: 'wss://not-http.example',
+      }),
+    ).exited
     const line = refused(exit)
-    expect(line).toMatch(/^pickup: invalid configuration: .*BATCH_SIZE: .*PORT: /)
+    expect(line).toMatch(
+      /^pickup: invalid configuration: .*BATCH_SIZE: .*PORT: .*CHAIN_RPC_1: the endpoint must be an http\(s\) URL/,
+    )
   })
 
   it('when the data directory cannot be created (a file is in the way)', async () => {

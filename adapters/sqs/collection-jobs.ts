@@ -1,0 +1,39 @@
+/**
+ * Collection jobs on SQS (the `collection-jobs` queue): the producer side (the Collections API, and each job
+ * sending the next) and the decoding of a received body.
+ */
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
+import type { CollectionJob, CollectionJobs } from '../../core/collections/archive.ts'
+
+/** SQS's longest message delay. */
+const MAX_DELAY_SECONDS = 900
+
+export function createSqsCollectionJobs(opts: { client: SQSClient; queueUrl: string }): CollectionJobs {
+  return {
+    async send(job, sendOpts) {
+      const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.floor(sendOpts?.delaySeconds ?? 0)))
+      await opts.client.send(
+        new SendMessageCommand({
+          QueueUrl: opts.queueUrl,
+          MessageBody: JSON.stringify({ collectionId: job.collectionId, step: job.step }),
+          ...(delay > 0 ? { DelaySeconds: delay } : {}),
+        }),
+      )
+    },
+  }
+}
+
+/** The job in a message body; undefined when the body is not one (it is dropped, not retried). */
+export function decodeCollectionJob(body: string): CollectionJob | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined
+  const { collectionId, step } = parsed as Record<string, unknown>
+  if (typeof collectionId !== 'string' || collectionId.length === 0) return undefined
+  if (step !== 'enumerate' && step !== 'advance') return undefined
+  return { collectionId, step }
+}

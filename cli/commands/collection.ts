@@ -1,0 +1,305 @@
+/**
+ * `pickup collection add|show|tokens|export|rm`: NFT collections (core/collections/), as an operator sees
+ * them. `add` records a collection for a user and queues its enumeration, as `POST /collections` does;
+ * `export` writes every archived file, unpacked from the stored CARs with every block verified, and
+ * `manifest.json` into a directory.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { createDirectorySink } from '../../adapters/export-dir.ts'
+import { createStoredContentReader } from '../../adapters/stored-content.ts'
+import {
+  addCollection,
+  CollectionNotFoundError,
+  removeCollection,
+  summarizeCollection,
+} from '../../core/collections/archive.ts'
+import { exportCollection } from '../../core/collections/export.ts'
+import {
+  type CollectionRecord,
+  type CollectionToken,
+  TOKEN_STATUSES,
+  type TokenStatus,
+  tokenStatus,
+} from '../../core/collections/model.ts'
+import type { CollectionStore } from '../../core/collections/ports.ts'
+import { CliError, storesOf } from '../backend.ts'
+import type { CliContext } from '../context.ts'
+import { formatTable, isoTime, toJson, truncate } from '../format.ts'
+import { createProgress } from '../progress.ts'
+import { positiveInt } from './dlq.ts'
+
+/** The largest stored CAR `export` reads into memory to unpack files from it. */
+const DEFAULT_READ_CAR_BYTES = 256 * 1024 * 1024
+
+function chainId(value: string): number {
+  const n = Number(value)
+  if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('not a chain id (a positive integer)')
+  return n
+}
+
+function recordJson(r: CollectionRecord) {
+  return {
+    id: r.id,
+    owner: r.owner,
+    chainId: r.chainId,
+    address: r.address,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    follow: r.follow,
+    ...(r.standard !== undefined ? { standard: r.standard } : {}),
+    status: r.status,
+    ...(r.error !== undefined ? { error: r.error } : {}),
+    created: isoTime(r.created),
+    updated: isoTime(r.updated),
+  }
+}
+
+async function findCollection(collections: CollectionStore, id: string): Promise<CollectionRecord> {
+  const record = await collections.get(id)
+  if (!record) throw new CliError(`no collection ${id}`)
+  return record
+}
+
+export function registerCollectionCommands(program: Command, cli: CliContext): void {
+  const collection = program
+    .command('collection')
+    .description('NFT collections: archive every token of a contract, export it')
+
+  collection
+    .command('add')
+    .description("archive a collection for a user (as the user's POST /collections): queues its enumeration")
+    .argument(
+      '<chain-id>',
+      'the EVM chain id (1 for Ethereum); pickup needs a JSON-RPC endpoint for it',
+      chainId,
+    )
+    .argument('<address>', 'the contract, 0x and 40 hex digits')
+    .requiredOption('--user <user>', 'the Pinning Service API user the collection belongs to')
+    .option('--name <name>', 'a name for it')
+    .option('--follow', 'keep watching for new mints (recorded; follow mode is not built yet)')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        chain: number,
+        address: string,
+        opts: { user: string; name?: string; follow?: boolean; json?: boolean },
+      ) => {
+        await cli.withBackend(['collectionsTable', 'collectionJobsQueueUrl'], async (backend) => {
+          const stores = storesOf(backend)
+          const { record, created } = await backend.run(() =>
+            addCollection(
+              {
+                user: opts.user,
+                chainId: chain,
+                address,
+                ...(opts.name !== undefined ? { name: opts.name } : {}),
+                ...(opts.follow ? { follow: true } : {}),
+              },
+              {
+                collections: stores.collections(),
+                jobs: stores.collectionJobs(),
+                chains: backend.chains,
+                clock: cli.clock,
+              },
+            ),
+          )
+          if (opts.json) {
+            cli.out(toJson({ ...recordJson(record), created }))
+            return
+          }
+          cli.out(
+            `${created ? 'Added' : 'Already there:'} collection ${record.id} (chain ${record.chainId}, ${record.address}), ${record.status}.\n` +
+              `Follow it with \`pickup collection show ${record.id}\`.\n`,
+          )
+        })
+      },
+    )
+
+  collection
+    .command('show')
+    .description('a collection: status, standard, counts of tokens and of the CIDs it pins')
+    .argument('<id>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      await cli.withBackend(['collectionsTable', 'pinsTable'], async (backend) => {
+        const stores = storesOf(backend)
+        const collections = stores.collections()
+        const { record, summary } = await backend.run(async () => {
+          const record = await findCollection(collections, id)
+          return { record, summary: await summarizeCollection(id, { collections, pins: stores.pins() }) }
+        })
+        if (opts.json) {
+          cli.out(toJson({ ...recordJson(record), ...summary }))
+          return
+        }
+        const { tokens: t, cids: c } = summary
+        const rows: Array<[string, string]> = [
+          ['ID', record.id],
+          ['Owner', record.owner],
+          ['Contract', `${record.address} on chain ${record.chainId}`],
+          ...(record.name ? [['Name', record.name] as [string, string]] : []),
+          ['Standard', record.standard ?? '(not detected yet)'],
+          ['Status', record.status],
+          ...(record.error ? [['Error', record.error] as [string, string]] : []),
+          ['Tokens', `${t.total}: ${t.archived} archived, ${t.incomplete} incomplete, ${t.failed} failed`],
+          [
+            'CIDs',
+            `${c.total}: ${c.pinned} pinned, ${c.queued} queued, ${c.pinning} pinning, ${c.failed} failed`,
+          ],
+          ['Created', isoTime(record.created)],
+          ['Updated', isoTime(record.updated)],
+        ]
+        const width = Math.max(...rows.map(([k]) => k.length))
+        cli.out(`${rows.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n')}\n`)
+      })
+    })
+
+  collection
+    .command('tokens')
+    .description('the tokens of a collection in id order, with what became of their metadata and media')
+    .argument('<id>')
+    .addOption(new Option('--status <status>', 'only tokens of this status').choices([...TOKEN_STATUSES]))
+    .option('--limit <n>', 'tokens per page', positiveInt, 100)
+    .option('--cursor <cursor>', 'the page after this cursor (printed after a full page)')
+    .option('--json', 'print JSON')
+    .action(
+      async (id: string, opts: { status?: TokenStatus; limit: number; cursor?: string; json?: boolean }) => {
+        await cli.withBackend(['collectionsTable'], async (backend) => {
+          const collections = storesOf(backend).collections()
+          const page = await backend.run(async () => {
+            await findCollection(collections, id)
+            return collections.listTokens(id, {
+              limit: opts.limit,
+              ...(opts.cursor ? { cursor: opts.cursor } : {}),
+              ...(opts.status ? { status: opts.status } : {}),
+            })
+          })
+          if (opts.json) {
+            cli.out(toJson({ results: page.tokens, ...(page.cursor ? { cursor: page.cursor } : {}) }))
+            return
+          }
+          if (page.tokens.length === 0) {
+            cli.out('no tokens\n')
+            return
+          }
+          cli.out(
+            formatTable(
+              ['TOKEN', 'STATUS', 'METADATA', 'MEDIA', 'PROBLEM'],
+              page.tokens.map((t) => [
+                truncate(t.tokenId, 20),
+                tokenStatus(t),
+                truncate(t.metadata.uri, 60),
+                mediaSummary(t),
+                truncate(problemOf(t), 80),
+              ]),
+            ),
+          )
+          if (page.cursor) cli.out(`more: --cursor ${page.cursor}\n`)
+        })
+      },
+    )
+
+  collection
+    .command('export')
+    .description(
+      "write every archived token's metadata and media as files, unpacked from the stored CARs (every block verified), and manifest.json",
+    )
+    .argument('<id>')
+    .requiredOption('-o, --output <dir>', 'the directory to write into (created if absent)')
+    .option(
+      '--max-car-bytes <n>',
+      'the largest stored CAR read into memory to unpack',
+      positiveInt,
+      DEFAULT_READ_CAR_BYTES,
+    )
+    .option('--json', 'print the manifest as JSON')
+    .action(async (id: string, opts: { output: string; maxCarBytes: number; json?: boolean }) => {
+      await cli.withBackend(['collectionsTable', 'pinsTable', 'destinationBucket'], async (backend) => {
+        const stores = storesOf(backend)
+        const collections = stores.collections()
+        const directory = createDirectorySink(opts.output)
+        const manifest = await cli.interruptible((signal) =>
+          backend.run(async () => {
+            await findCollection(collections, id)
+            const total = (await summarizeCollection(id, { collections, pins: stores.pins() })).tokens.total
+            const progress = createProgress({ label: 'export', total, write: cli.err, tty: cli.tty.stderr })
+            let tokens = 0
+            const seen = new Set<string>()
+            const result = await exportCollection(
+              { collectionId: id, signal },
+              {
+                collections,
+                pins: stores.pins(),
+                reader: createStoredContentReader({
+                  destination: stores.destination(),
+                  maxCarBytes: opts.maxCarBytes,
+                }),
+                sink: {
+                  async write(path, bytes) {
+                    await directory.write(path, bytes)
+                    // One step per token whose first file is written (files are `<tokenId>/<name>`).
+                    const token = path.split('/')[0] ?? path
+                    if (path !== 'manifest.json' && !seen.has(token)) {
+                      seen.add(token)
+                      progress.update(++tokens)
+                    }
+                  },
+                },
+              },
+            )
+            progress.finish()
+            return result
+          }),
+        )
+        if (opts.json) {
+          cli.out(toJson(manifest))
+          return
+        }
+        const failed = manifest.tokens.filter(
+          (t) => t.metadata.status !== 'archived' || t.media.some((m) => m.status !== 'archived'),
+        ).length
+        cli.out(
+          `Exported ${manifest.files} files of ${manifest.tokens.length} tokens to ${opts.output}` +
+            `${failed > 0 ? ` (${failed} tokens not wholly archived: see manifest.json)` : ''}.\n`,
+        )
+      })
+    })
+
+  collection
+    .command('rm')
+    .description('delete a collection and every pin request it made (content nobody else wants is swept)')
+    .argument('<id>')
+    .action(async (id: string) => {
+      await cli.withBackend(['collectionsTable', 'requestsTable', 'pinsTable'], async (backend) => {
+        const stores = storesOf(backend)
+        const collections = stores.collections()
+        await backend.run(async () => {
+          const record = await findCollection(collections, id)
+          const user = /^psa:(.+)$/.exec(record.owner)?.[1]
+          if (user === undefined)
+            throw new CliError(`collection ${id} has an owner of no user: ${record.owner}`)
+          try {
+            await removeCollection(
+              { user, id },
+              { collections, requests: stores.requests(), pins: stores.pins(), clock: cli.clock },
+            )
+          } catch (err) {
+            if (err instanceof CollectionNotFoundError) throw new CliError(`no collection ${id}`)
+            throw err
+          }
+        })
+        cli.out(`Deleted collection ${id} and its pin requests.\n`)
+      })
+    })
+}
+
+function mediaSummary(t: CollectionToken): string {
+  if (t.media.length === 0) return t.metadata.status === 'archived' ? 'none' : '-'
+  const archived = t.media.filter((m) => m.status === 'archived').length
+  return `${archived}/${t.media.length} archived`
+}
+
+function problemOf(t: CollectionToken): string {
+  const ref = [t.metadata, ...t.media].find((r) => r.status === 'failed')
+  return ref?.error ?? ''
+}
