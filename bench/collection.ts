@@ -1,45 +1,11 @@
-/**
- * Archiving an NFT collection through local mode (in this process: embedded services, worker, validator,
- * the collection-jobs consumer): an enumerable ERC-721 on anvil whose base URI is a UnixFS directory of one
- * metadata file per token (each naming one shared image) on an origin Helia node. Prints tokens per second
- * enumerated (POST to `archiving`), time to `done`, and the process's peak RSS, beside an anchor measured in
- * the same run: reading every tokenURI straight from anvil in JSON-RPC batches of 100, which enumeration can
- * at best equal.
- *
- *   npm run bench -- collection [tokens, default 10000]
- */
-import { unixfs } from '@helia/unixfs'
-import { MemoryBlockstore } from 'blockstore-core/memory'
-import type { CID } from 'multiformats/cid'
 import { encodeCall, SELECTORS } from '../adapters/evm/abi.ts'
-import { type Block, pseudoRandomBytes } from '../test/fixtures/dags.ts'
+import { pseudoRandomBytes, unixfsDirectory } from '../test/fixtures/dags.ts'
 import { compileNftContracts, startAnvil } from '../test/helpers/evm.ts'
 import { startTestSystem } from '../test/helpers/system.ts'
 
 const total = Number(process.argv[2] ?? 10_000)
 const CHAIN = 31337
 const MINT_PER_TX = 200 // an enumerable mint costs ~120k gas; anvil's blocks hold 30M
-
-async function directory(files: Iterable<[string, Uint8Array]>): Promise<{ root: CID; blocks: Block[] }> {
-  const mem = new MemoryBlockstore()
-  const blocks: Block[] = []
-  const recording = {
-    put: async (cid: CID, bytes: Uint8Array) => {
-      blocks.push({ cid, bytes })
-      return mem.put(cid, bytes)
-    },
-    get: mem.get.bind(mem),
-    has: mem.has.bind(mem),
-  }
-  let root: CID | undefined
-  for await (const e of unixfs({ blockstore: recording }).addAll(
-    [...files].map(([path, content]) => ({ path, content })),
-    { wrapWithDirectory: true, rawLeaves: true },
-  ))
-    root = e.cid
-  if (!root) throw new Error('no root')
-  return { root, blocks }
-}
 
 let peakRss = process.memoryUsage().rss
 const sampler = setInterval(() => {
@@ -54,11 +20,11 @@ const t = await startTestSystem(
 )
 try {
   await t.system.helia?.libp2p.dial(t.origin.libp2p.getMultiaddrs())
-  const image = await directory([['img.png', pseudoRandomBytes(50_000, 'bench-collection-image')]])
+  const image = await unixfsDirectory([['img.png', pseudoRandomBytes(50_000, 'bench-collection-image')]])
   const imageUri = `ipfs://${image.root.toV1()}/img.png`
   const enc = new TextEncoder()
-  const meta = await directory(
-    Array.from({ length: total }, (_, i) => [
+  const meta = await unixfsDirectory(
+    Array.from({ length: total }, (_, i): [string, Uint8Array] => [
       String(i + 1),
       enc.encode(JSON.stringify({ name: `token ${i + 1}`, image: imageUri })),
     ]),

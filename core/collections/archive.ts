@@ -311,7 +311,7 @@ export async function advanceCollection(
   ctx: CollectionContext & { reader: StoredContentReader },
 ): Promise<{ done: boolean; changed: number }> {
   const c = await ctx.collections.get(input.collectionId)
-  if (!c || c.status !== 'archiving') return { done: c?.status === 'done', changed: 0 }
+  if (c?.status !== 'archiving') return { done: c?.status === 'done', changed: 0 }
   let pending = 0
   let changed = 0
   let cursor: string | undefined

@@ -1,9 +1,3 @@
-/**
- * Files read out of real CARs in a real object store (fauxqs's S3 through the AWS SDK): a UnixFS directory
- * built by @helia/unixfs, written as a CARv1; every block verified as it is read.
- */
-import { unixfs } from '@helia/unixfs'
-import { MemoryBlockstore } from 'blockstore-core/memory'
 import type { CID } from 'multiformats/cid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
@@ -11,7 +5,7 @@ import { createStoredContentReader } from '../../adapters/stored-content.ts'
 import type { Pin } from '../../core/pin.ts'
 import type { ObjectStore } from '../../core/ports.ts'
 import { type Services, startServices } from '../../local/services.ts'
-import { type Block, carBytes } from '../fixtures/dags.ts'
+import { carBytes, unixfsDirectory } from '../fixtures/dags.ts'
 import { createRandomBucket } from './harness.ts'
 
 let services: Services
@@ -26,27 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await services?.stop()
 })
-
-async function directory(files: Record<string, Uint8Array>): Promise<{ root: CID; blocks: Block[] }> {
-  const mem = new MemoryBlockstore()
-  const blocks: Block[] = []
-  const recording = {
-    put: async (cid: CID, bytes: Uint8Array) => {
-      blocks.push({ cid, bytes })
-      return mem.put(cid, bytes)
-    },
-    get: mem.get.bind(mem),
-    has: mem.has.bind(mem),
-  }
-  let root: CID | undefined
-  for await (const entry of unixfs({ blockstore: recording }).addAll(
-    Object.entries(files).map(([path, content]) => ({ path, content })),
-    { wrapWithDirectory: true, rawLeaves: true, chunker: undefined },
-  ))
-    root = entry.cid
-  if (!root) throw new Error('no root')
-  return { root, blocks }
-}
 
 async function stored(root: CID, car: Uint8Array, name: string): Promise<Pin> {
   const key = `${name}/${name}.car`
@@ -71,7 +44,7 @@ describe('reading files out of stored CARs', () => {
   it('reads a file at a path, verified; refuses missing paths, directories, oversize files and CARs', async () => {
     const one = new TextEncoder().encode('{"image":"ipfs://x"}')
     const big = new Uint8Array(3000).fill(7)
-    const { root, blocks } = await directory({ '1': one, 'img/big.bin': big })
+    const { root, blocks } = await unixfsDirectory({ '1': one, 'img/big.bin': big })
     const pin = await stored(root, await carBytes(root, blocks), 'car-good')
     const reader = createStoredContentReader({ destination, maxCarBytes: 1024 * 1024 })
     expect(await reader.readFile(pin, '1', { maxBytes: 1000 })).toEqual(one)
@@ -92,7 +65,7 @@ describe('reading files out of stored CARs', () => {
   })
 
   it('refuses a CAR with a block that does not match its CID', async () => {
-    const { root, blocks } = await directory({ '1': new TextEncoder().encode('{"a":1}') })
+    const { root, blocks } = await unixfsDirectory({ '1': new TextEncoder().encode('{"a":1}') })
     const tampered = blocks.map((b) => {
       const bytes = new Uint8Array(b.bytes)
       const last = bytes.length - 1

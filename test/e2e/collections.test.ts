@@ -8,14 +8,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { unixfs } from '@helia/unixfs'
-import { MemoryBlockstore } from 'blockstore-core/memory'
-import type { CID } from 'multiformats/cid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Manifest } from '../../core/collections/export.ts'
 import { collectionOwner } from '../../core/collections/model.ts'
 import { pickup } from '../cli/helpers.ts'
-import { type Block, pseudoRandomBytes, rawBlock } from '../fixtures/dags.ts'
+import { pseudoRandomBytes, rawBlock, unixfsDirectory } from '../fixtures/dags.ts'
 import { type Anvil, compileNftContracts, startAnvil } from '../helpers/evm.ts'
 import { startTestSystem, type TestSystem, writeEndpointsFile } from '../helpers/system.ts'
 
@@ -55,27 +52,6 @@ afterAll(async () => {
   if (exportDir) await rm(exportDir, { recursive: true, force: true })
   if (cliDir) await rm(cliDir, { recursive: true, force: true })
 })
-
-async function directory(files: Record<string, Uint8Array>): Promise<{ root: CID; blocks: Block[] }> {
-  const mem = new MemoryBlockstore()
-  const blocks: Block[] = []
-  const recording = {
-    put: async (cid: CID, bytes: Uint8Array) => {
-      blocks.push({ cid, bytes })
-      return mem.put(cid, bytes)
-    },
-    get: mem.get.bind(mem),
-    has: mem.has.bind(mem),
-  }
-  let root: CID | undefined
-  for await (const e of unixfs({ blockstore: recording }).addAll(
-    Object.entries(files).map(([path, content]) => ({ path, content })),
-    { wrapWithDirectory: true, rawLeaves: true },
-  ))
-    root = e.cid
-  if (!root) throw new Error('no root')
-  return { root, blocks }
-}
 
 interface CollectionJson {
   id: string
@@ -120,7 +96,7 @@ describe('NFT collections through local mode', () => {
       'img/2.png': pseudoRandomBytes(40_000, 'nft-2'),
       'img/3.png': pseudoRandomBytes(2_000, 'nft-3'),
     }
-    const img = await directory(images)
+    const img = await unixfsDirectory(images)
     const imgRoot = img.root.toV1().toString()
     const lost = rawBlock(64, 'collection-media-nowhere').root.toV1().toString() // on no peer
     const metadata = (id: number, image: string) =>
@@ -131,7 +107,7 @@ describe('NFT collections through local mode', () => {
       '3': metadata(3, `ipfs://${imgRoot}/img/3.png`),
       '4': metadata(4, `ipfs://${lost}`),
     }
-    const meta = await directory(metaFiles)
+    const meta = await unixfsDirectory(metaFiles)
     const metaRoot = meta.root.toV1().toString()
     await t.addToOrigin([...img.blocks, ...meta.blocks])
 

@@ -5,9 +5,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { unixfs } from '@helia/unixfs'
-import { MemoryBlockstore } from 'blockstore-core/memory'
-import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createDirectorySink } from '../../../adapters/export-dir.ts'
 import { createMemoryCollectionStore } from '../../../adapters/memory/collections.ts'
@@ -18,39 +15,18 @@ import { createMemoryRequestStore } from '../../../adapters/memory/requests.ts'
 import { createStoredContentReader } from '../../../adapters/stored-content.ts'
 import { addCollection, advanceCollection, enumerateCollection } from '../../../core/collections/archive.ts'
 import { exportCollection } from '../../../core/collections/export.ts'
-import { type Block, carBytes, pseudoRandomBytes, rawBlock } from '../../fixtures/dags.ts'
+import { carBytes, pseudoRandomBytes, rawBlock, unixfsDirectory } from '../../fixtures/dags.ts'
 
 let dir: string | undefined
 afterEach(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-async function directory(files: Record<string, Uint8Array>): Promise<{ root: CID; blocks: Block[] }> {
-  const mem = new MemoryBlockstore()
-  const blocks: Block[] = []
-  const recording = {
-    put: async (cid: CID, bytes: Uint8Array) => {
-      blocks.push({ cid, bytes })
-      return mem.put(cid, bytes)
-    },
-    get: mem.get.bind(mem),
-    has: mem.has.bind(mem),
-  }
-  let root: CID | undefined
-  for await (const e of unixfs({ blockstore: recording }).addAll(
-    Object.entries(files).map(([path, content]) => ({ path, content })),
-    { wrapWithDirectory: true, rawLeaves: true },
-  ))
-    root = e.cid
-  if (!root) throw new Error('no root')
-  return { root, blocks }
-}
-
 describe('export', () => {
   it("writes every archived token's files from the stored CARs, and a manifest with what failed and why", async () => {
     const image1 = pseudoRandomBytes(70_000, 'img1')
     const image2 = pseudoRandomBytes(5_000, 'img2')
-    const { root, blocks } = await directory({
+    const { root, blocks } = await unixfsDirectory({
       'img/1.png': image1,
       'img/2.png': image2,
     })
@@ -58,7 +34,7 @@ describe('export', () => {
     const lost = rawBlock(8, 'export-lost').root.toString()
     // Token 1's metadata names its image by a path under the same root.
     const meta1 = JSON.stringify({ name: 'one', image: `ipfs://${rootKey}/img/1.png` })
-    const { root: root2, blocks: blocks2 } = await directory({
+    const { root: root2, blocks: blocks2 } = await unixfsDirectory({
       'meta/1.json': new TextEncoder().encode(meta1),
     })
     const metaRoot = root2.toV1().toString()
