@@ -124,6 +124,20 @@ function errorName(err: unknown): string | undefined {
   return err instanceof Error ? err.name : undefined
 }
 
+/**
+ * Like Promise.all, but waits for every setup call to end before throwing the first failure: a refusal (a
+ * table written by an older pickup, say) then stops the services with nothing in flight, where a call still
+ * running would meet a closed database and throw outside any handler.
+ */
+async function allSettledOrThrow<T extends readonly unknown[]>(
+  calls: readonly [...{ [K in keyof T]: Promise<T[K]> }],
+): Promise<T> {
+  const settled = await Promise.allSettled(calls)
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T
+}
+
 export async function ensureTable(client: DynamoDBClient, def: TableDefinition, name: string): Promise<void> {
   try {
     await client.send(new CreateTableCommand(createTableInput(def, name)))
@@ -316,7 +330,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       tempBucket: bucketName(prefix, tempBucket),
       destinationBucket: bucketName(prefix, destinationBucket),
     }
-    await Promise.all([
+    await allSettledOrThrow([
       ensureTable(clients.dynamodb, pinsTable, names.pinsTable),
       ensureTable(clients.dynamodb, workersTable, names.workersTable),
       ensureTable(clients.dynamodb, requestsTable, names.requestsTable),
@@ -325,7 +339,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       ensureBucket(clients.s3, names.tempBucket),
       ensureBucket(clients.s3, names.destinationBucket),
     ])
-    const [dlq, failedJobs, collectionJobs] = await Promise.all([
+    const [dlq, failedJobs, collectionJobs] = await allSettledOrThrow([
       ensureQueue(
         clients.sqs,
         fauxqsEndpoint,
