@@ -59,7 +59,7 @@ export const METRICS = {
   jobsTransferring: { name: 'JobsTransferring', unit: 'Count', dimensionSets: total },
 
   // ---- API (api/http/*)
-  /** A pin request accepted (cluster `POST /pins/{cid}`, PSA add or replace), by Api. */
+  /** A pin request accepted (cluster `POST /pins/{cid}`, PSA add or replace, `POST /collections`), by Api. */
   pinRequestsAccepted: { name: 'PinRequestsAccepted', unit: 'Count', dimensionSets: [[], ['Api']] },
   /** A 4xx answer, by Api and reason code (INVALID_CID, UNAUTHORIZED, BODY_TOO_LARGE...). */
   clientErrors: { name: 'ClientErrors', unit: 'Count', dimensionSets: [['Api'], ['Api', 'Reason']] },

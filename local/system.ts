@@ -286,6 +286,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
           ...collectionContext,
           tokens,
           chains: new Set(chains.keys()),
+          metrics,
         }),
       },
     )

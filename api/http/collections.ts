@@ -21,6 +21,7 @@ import {
   TOKEN_STATUSES,
   type TokenStatus,
 } from '../../core/collections/model.ts'
+import { METRICS, type Metrics } from '../../core/metrics.ts'
 import type { Logger, TokenStore } from '../../core/ports.ts'
 import { limitBody } from './body-limit.ts'
 import { HttpError } from './errors.ts'
@@ -32,6 +33,8 @@ export interface CollectionsApiContext extends CollectionContext {
   /** Chain ids with a configured JSON-RPC endpoint. */
   chains: ReadonlySet<number>
   log: Logger
+  /** A collection accepted counts as a pin request of this API; its 4xx answers by reason. */
+  metrics?: Metrics
 }
 
 const MAX_BODY_BYTES = 4096
@@ -48,6 +51,8 @@ export function createCollectionsApi(ctx: CollectionsApiContext): CollectionsApi
       c,
       err instanceof CollectionNotFoundError ? new HttpError(404, err.code, err.message) : err,
       ctx.log,
+      ctx.metrics,
+      'collections',
     ),
   )
   app.use('*', limitBody(MAX_BODY_BYTES))
@@ -71,6 +76,7 @@ export function createCollectionsApi(ctx: CollectionsApiContext): CollectionsApi
       { user: c.get('user'), chainId: b.chainId, address: b.address, name: b.name, follow: b.follow },
       ctx,
     )
+    ctx.metrics?.emit({ metric: METRICS.pinRequestsAccepted, value: 1, dimensions: { Api: 'collections' } })
     return c.json(await collectionJson(record, ctx), 202)
   })
 

@@ -18,7 +18,7 @@ import { dimensionValue, METRICS, type Metrics } from '../../core/metrics.ts'
 import type { Logger } from '../../core/ports.ts'
 
 /** The APIs, as the `Api` dimension of the request metrics. */
-export type ApiName = 'cluster' | 'psa'
+export type ApiName = 'cluster' | 'psa' | 'collections'
 
 /** Counts a 4xx answer by API and reason code (ClientErrors); other statuses are not client errors. */
 export function countClientError(

@@ -5,6 +5,7 @@
 import { Hono } from 'hono'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { createMemoryCollectionStore } from '../../adapters/memory/collections.ts'
+import { createMemoryMetrics, type MemoryMetrics } from '../../adapters/memory/metrics.ts'
 import { createMemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
@@ -12,6 +13,7 @@ import { createMemoryTokenStore } from '../../adapters/memory/tokens.ts'
 import { type CollectionsApiContext, createCollectionsApi } from '../../api/http/collections.ts'
 import { createAccessToken } from '../../core/access-tokens.ts'
 import { enumerateCollection } from '../../core/collections/archive.ts'
+import { METRICS } from '../../core/metrics.ts'
 import { rawBlock } from '../fixtures/dags.ts'
 import { createTestLogger } from '../helpers/log.ts'
 
@@ -36,6 +38,7 @@ beforeEach(async () => {
     jobs: { send: async (j) => void sent.push(j.collectionId) },
     chains: new Set([1]),
     log: createTestLogger([]),
+    metrics: createMemoryMetrics(),
   }
   app = new Hono()
   app.route('/collections', createCollectionsApi(ctx))
@@ -73,6 +76,13 @@ describe('the Collections API', () => {
     }
     expect((await call('/collections?limit=0', alice)).status).toBe(400)
     expect(sent).toEqual([])
+    // Each refusal counted as this API's, by its reason; nothing accepted.
+    const metrics = ctx.metrics as MemoryMetrics
+    expect(metrics.values(METRICS.clientErrors, { Api: 'collections', Reason: 'INVALID_ADDRESS' })).toEqual([
+      1,
+    ])
+    expect(metrics.values(METRICS.clientErrors, { Api: 'collections' })).toHaveLength(8)
+    expect(metrics.values(METRICS.pinRequestsAccepted)).toEqual([])
   })
 
   it('creates, shows, lists, pages tokens and deletes a collection; others cannot see it', async () => {
@@ -92,6 +102,9 @@ describe('the Collections API', () => {
       cids: { total: 0, pinned: 0, queued: 0, pinning: 0, failed: 0 },
     })
     expect(sent).toEqual([created.id])
+    expect(
+      (ctx.metrics as MemoryMetrics).values(METRICS.pinRequestsAccepted, { Api: 'collections' }),
+    ).toEqual([1])
     expect(((await (await post(alice, { chainId: 1, address: ADDRESS })).json()) as { id: string }).id).toBe(
       created.id,
     )

@@ -6,7 +6,7 @@
 import type { Context } from 'hono'
 import type { Metrics } from '../../../core/metrics.ts'
 import type { Logger } from '../../../core/ports.ts'
-import { classifyAndLog, countClientError } from '../errors.ts'
+import { type ApiName, classifyAndLog, countClientError } from '../errors.ts'
 
 export interface FailureJson {
   error: { reason: string; details?: string }
@@ -16,9 +16,15 @@ export function failure(reason: string, details: string): FailureJson {
   return { error: { reason, ...(details.length > 0 ? { details } : {}) } }
 }
 
-export function psaErrorResponse(c: Context, err: unknown, log: Logger, metrics?: Metrics): Response {
+export function psaErrorResponse(
+  c: Context,
+  err: unknown,
+  log: Logger,
+  metrics?: Metrics,
+  api: ApiName = 'psa',
+): Response {
   const { status, code, message } = classifyAndLog(err, log, 'pinning service request failed')
-  countClientError(metrics, 'psa', status, code)
+  countClientError(metrics, api, status, code)
   if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="pickup"')
   return c.json(failure(code, message ?? 'unexpected error; it was logged'), status)
 }
