@@ -18,6 +18,7 @@ import {
 import {
   type CollectionRecord,
   type CollectionToken,
+  collectionRecordJson,
   TOKEN_STATUSES,
   type TokenStatus,
 } from '../../core/collections/model.ts'
@@ -88,7 +89,7 @@ export function createCollectionsApi(ctx: CollectionsApiContext): CollectionsApi
       ...(cursor ? { cursor } : {}),
     })
     return c.json({
-      results: page.collections.map(recordJson),
+      results: page.collections.map(collectionRecordJson),
       ...(page.cursor ? { cursor: page.cursor } : {}),
     })
   })
@@ -129,23 +130,8 @@ function decodeLimit(text: string | undefined, fallback: number): number {
   return n
 }
 
-function recordJson(r: CollectionRecord) {
-  return {
-    id: r.id,
-    chainId: r.chainId,
-    address: r.address,
-    ...(r.name !== undefined ? { name: r.name } : {}),
-    follow: r.follow,
-    ...(r.standard !== undefined ? { standard: r.standard } : {}),
-    status: r.status,
-    ...(r.error !== undefined ? { error: r.error } : {}),
-    created: new Date(r.created).toISOString(),
-    updated: new Date(r.updated).toISOString(),
-  }
-}
-
 async function collectionJson(r: CollectionRecord, ctx: Pick<CollectionContext, 'collections' | 'pins'>) {
-  return { ...recordJson(r), ...(await summarizeCollection(r.id, ctx)) }
+  return { ...collectionRecordJson(r), ...(await summarizeCollection(r.id, ctx)) }
 }
 
 function tokenJson(t: CollectionToken) {

@@ -17,6 +17,7 @@ import { exportCollection } from '../../core/collections/export.ts'
 import {
   type CollectionRecord,
   type CollectionToken,
+  collectionRecordJson,
   TOKEN_STATUSES,
   type TokenStatus,
   tokenStatus,
@@ -39,19 +40,7 @@ function chainId(value: string): number {
 }
 
 function recordJson(r: CollectionRecord) {
-  return {
-    id: r.id,
-    owner: r.owner,
-    chainId: r.chainId,
-    address: r.address,
-    ...(r.name !== undefined ? { name: r.name } : {}),
-    follow: r.follow,
-    ...(r.standard !== undefined ? { standard: r.standard } : {}),
-    status: r.status,
-    ...(r.error !== undefined ? { error: r.error } : {}),
-    created: isoTime(r.created),
-    updated: isoTime(r.updated),
-  }
+  return { ...collectionRecordJson(r), owner: r.owner }
 }
 
 async function findCollection(collections: CollectionStore, id: string): Promise<CollectionRecord> {

@@ -125,3 +125,19 @@ export const MAX_TOKEN_ID_DIGITS = 78 // 2^256 - 1 has 78 decimal digits
 export function tokenSortKey(tokenId: string): string {
   return tokenId.padStart(MAX_TOKEN_ID_DIGITS, '0')
 }
+
+/** A collection record as both the Collections API and `pickup collection --json` show it: times in ISO 8601. */
+export function collectionRecordJson(r: CollectionRecord) {
+  return {
+    id: r.id,
+    chainId: r.chainId,
+    address: r.address,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    follow: r.follow,
+    ...(r.standard !== undefined ? { standard: r.standard } : {}),
+    status: r.status,
+    ...(r.error !== undefined ? { error: r.error } : {}),
+    created: new Date(r.created).toISOString(),
+    updated: new Date(r.updated).toISOString(),
+  }
+}
