@@ -9,6 +9,7 @@ import { unixfs } from '@helia/unixfs'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { CID } from 'multiformats/cid'
+import { concatBytes } from '../core/bytes.ts'
 import type { StoredContentReader } from '../core/collections/archive.ts'
 import { PickupError } from '../core/errors.ts'
 import { verifyBlock } from '../core/hash-policy.ts'
@@ -86,13 +87,7 @@ export function createStoredContentReader(opts: StoredContentReaderOptions): Sto
           throw new StoredContentError('NOT_A_FILE', `${pin.cid}/${path} is not a file`)
         throw err
       }
-      const out = new Uint8Array(total)
-      let offset = 0
-      for (const c of chunks) {
-        out.set(c, offset)
-        offset += c.length
-      }
-      return out
+      return concatBytes(chunks, total)
     },
   }
 }

@@ -219,18 +219,10 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       else due.push(h)
     }
     if (due.length === 0) return
-    const seconds = opts.visibilityTimeoutSeconds
-    const queue = ctx.queue
-    if (!queue.extendMany) {
-      for (const h of due) {
-        queue.extend(h.receipt, seconds).catch((err) => h.log.warn({ err }, 'visibility extension failed'))
-      }
-      return
-    }
-    queue
+    ctx.queue
       .extendMany(
         due.map((h) => h.receipt),
-        seconds,
+        opts.visibilityTimeoutSeconds,
       )
       .then(
         (failed) => {

@@ -188,9 +188,9 @@ export interface JobQueue extends PinQueue {
   /**
    * `extend` for many messages in few calls (SQS: ChangeMessageVisibilityBatch, ten a call); resolves with the
    * receipts that were not extended. A worker holding thousands of searching jobs extends them all each
-   * interval with this; without it, one `extend` per message.
+   * interval with this.
    */
-  extendMany?(receipts: readonly string[], seconds: number): Promise<string[]>
+  extendMany(receipts: readonly string[], seconds: number): Promise<string[]>
   /** Makes the message visible again after `delaySeconds` (0: at once). */
   release(receipt: string, delaySeconds: number): Promise<void>
   delete(receipt: string): Promise<void>

@@ -62,12 +62,7 @@ export function createIpfsGate(inner: JobQueue, opts: IpfsGateOptions): IpfsGate
     queue: {
       send: (job, o) => inner.send(job, o),
       extend: (receipt, seconds) => inner.extend(receipt, seconds),
-      ...(inner.extendMany
-        ? {
-            extendMany: (receipts: readonly string[], seconds: number) =>
-              inner.extendMany!(receipts, seconds),
-          }
-        : {}),
+      extendMany: (receipts, seconds) => inner.extendMany(receipts, seconds),
       release: (receipt, delay) => inner.release(receipt, delay),
       delete: (receipt) => inner.delete(receipt),
       async receive(o) {

@@ -72,6 +72,7 @@ function fakeQueue() {
         signal?.addEventListener('abort', () => reject(signal.reason))
       }),
     extend: async () => {},
+    extendMany: async () => [],
     release: async () => {},
     delete: async () => {},
   }

@@ -144,12 +144,10 @@ describe('pin worker', () => {
     const time = createManualTime()
     const extended: number[] = []
     const queue: MemoryJobQueue = Object.assign(Object.create(memory), {
-      extend: async (receipt: string, seconds: number) => {
-        extended.push(time.clock.now())
-        return memory.extend(receipt, seconds)
+      extendMany: async (receipts: readonly string[], seconds: number) => {
+        for (const _ of receipts) extended.push(time.clock.now())
+        return memory.extendMany(receipts, seconds)
       },
-      // A queue without batches: one extend per message.
-      extendMany: undefined,
     })
     let finish: (() => void) | undefined
     let runs = 0
@@ -285,19 +283,13 @@ describe('pin worker', () => {
 
   it('waits out a lease that runs out soon (its holder died) while the message stays invisible, then claims: no receive spent', async () => {
     const { queue, delays } = recordingReleases(createMemoryJobQueue({ visibilityTimeoutSeconds: 30 }))
-    // Visibility extensions, one by one or in batches (the worker uses the batch when the queue has it).
+    // Visibility extensions (the worker asks for them in batches).
     const extended: string[] = []
-    const extendMany = queue.extendMany?.bind(queue)
-    const extend = queue.extend.bind(queue)
-    queue.extend = async (receipt, seconds) => {
-      extended.push(receipt)
-      return extend(receipt, seconds)
+    const extendMany = queue.extendMany.bind(queue)
+    queue.extendMany = async (receipts, seconds) => {
+      extended.push(...receipts)
+      return extendMany(receipts, seconds)
     }
-    if (extendMany)
-      queue.extendMany = async (receipts, seconds) => {
-        extended.push(...receipts)
-        return extendMany(receipts, seconds)
-      }
     const time = createManualTime()
     const runs: number[] = []
     const expires = time.clock.now() + 20_000

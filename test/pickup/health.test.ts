@@ -50,6 +50,7 @@ describe('receive loop watch', () => {
     send: async () => {},
     receive: async () => [],
     extend: async () => {},
+    extendMany: async () => [],
     release: async () => {},
     delete: async () => {},
   }
