@@ -28,8 +28,8 @@ import {
 } from '@aws-sdk/client-sqs'
 import type { S3Event, S3EventRecord } from 'aws-lambda'
 import { S3_CHECKSUMS } from '../adapters/aws-clients.ts'
-import { collectionsTable } from '../adapters/dynamodb/collections.ts'
 import {
+  collectionsTable,
   createTableInput,
   pinsTable,
   requestsTable,

@@ -36,23 +36,9 @@ import { collectionCursor, rootCursor, tokenCursor } from '../cursors.ts'
 import { batchGetAll } from './batch-get.ts'
 import { type Item, isConditionFailed, itemReader, n, S } from './item.ts'
 import { queryPage } from './query-page.ts'
-import type { TableDefinition } from './tables.ts'
+import { collectionsTable, indexNamed } from './tables.ts'
 
-export const collectionsTable = {
-  nameSuffix: 'collections',
-  partitionKey: { name: 'pk', type: 'S' },
-  sortKey: { name: 'sk', type: 'S' },
-  globalSecondaryIndexes: [
-    {
-      indexName: 'owner-created',
-      partitionKey: { name: 'owner', type: 'S' },
-      sortKey: { name: 'created', type: 'N' },
-      projection: 'ALL',
-    },
-  ],
-} as const satisfies TableDefinition
-
-const OWNER_INDEX = collectionsTable.globalSecondaryIndexes[0].indexName
+const OWNER_INDEX = indexNamed(collectionsTable, 'owner-created')
 const pk = (id: string) => S(`c#${id}`)
 const META = S('meta')
 const tokenSk = (tokenId: string) => S(`t#${tokenSortKey(tokenId)}`)

@@ -141,6 +141,24 @@ export const tokensTable = {
   ],
 } as const satisfies TableDefinition
 
+/**
+ * NFT collections archived by pickup: the collection, its tokens and its roots under one partition each. See
+ * adapters/dynamodb/collections.ts. Local mode only so far: the stacks do not create it (not in `tables`).
+ */
+export const collectionsTable = {
+  nameSuffix: 'collections',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  globalSecondaryIndexes: [
+    {
+      indexName: 'owner-created',
+      partitionKey: { name: 'owner', type: 'S' },
+      sortKey: { name: 'created', type: 'N' },
+      projection: 'ALL',
+    },
+  ],
+} as const satisfies TableDefinition
+
 export const tables = {
   pins: pinsTable,
   workers: workersTable,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll } from 'vitest'
-import { collectionsTable, createDynamoCollectionStore } from '../../adapters/dynamodb/collections.ts'
+import { createDynamoCollectionStore } from '../../adapters/dynamodb/collections.ts'
+import { collectionsTable } from '../../adapters/dynamodb/tables.ts'
 import { createMemoryCollectionStore } from '../../adapters/memory/collections.ts'
 import { type Services, startServices } from '../../local/services.ts'
 import { collectionStoreSuite } from './collection-store.suite.ts'
