@@ -41,6 +41,15 @@ export class TokenNotFoundError extends PickupError {
 }
 
 /** No pin request with this requestid for this user (Pinning Service API). */
+/** No collection with this id that the caller may see (another user's is not found either). */
+export class CollectionNotFoundError extends PickupError {
+  readonly code = 'NOT_FOUND'
+  override readonly retryable = false
+  constructor() {
+    super('no collection with this id')
+  }
+}
+
 export class RequestNotFoundError extends PickupError {
   readonly code = 'NOT_FOUND'
   override readonly retryable = false

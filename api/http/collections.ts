@@ -5,12 +5,10 @@
  * function (core/collections/archive.ts) and encode.
  */
 import { Hono } from 'hono'
-import { authenticate } from '../../core/access-tokens.ts'
 import {
   addCollection,
   type CollectionContext,
   type CollectionJobs,
-  CollectionNotFoundError,
   getCollection,
   removeCollection,
   summarizeCollection,
@@ -24,6 +22,7 @@ import {
 } from '../../core/collections/model.ts'
 import { METRICS, type Metrics } from '../../core/metrics.ts'
 import type { Logger, TokenStore } from '../../core/ports.ts'
+import { type BearerEnv, bearerAuth } from './bearer-auth.ts'
 import { limitBody } from './body-limit.ts'
 import { HttpError } from './errors.ts'
 import { psaErrorResponse } from './psa/errors.ts'
@@ -41,27 +40,15 @@ export interface CollectionsApiContext extends CollectionContext {
 const MAX_BODY_BYTES = 4096
 const MAX_LIMIT = 1000
 
-type Env = { Variables: { user: string } }
+type Env = BearerEnv
 
 export type CollectionsApi = Hono<Env>
 
 export function createCollectionsApi(ctx: CollectionsApiContext): CollectionsApi {
   const app = new Hono<Env>()
-  app.onError((err, c) =>
-    psaErrorResponse(
-      c,
-      err instanceof CollectionNotFoundError ? new HttpError(404, err.code, err.message) : err,
-      ctx.log,
-      ctx.metrics,
-      'collections',
-    ),
-  )
+  app.onError((err, c) => psaErrorResponse(c, err, ctx.log, ctx.metrics, 'collections'))
   app.use('*', limitBody(MAX_BODY_BYTES))
-  app.use('*', async (c, next) => {
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1]
-    c.set('user', await authenticate(token, ctx))
-    await next()
-  })
+  app.use('*', bearerAuth(ctx))
 
   app.post('/', async (c) => {
     let body: unknown

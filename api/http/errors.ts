@@ -6,6 +6,7 @@
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import {
+  CollectionNotFoundError,
   InvalidCidError,
   InvalidInputError,
   ListingTooSparseError,
@@ -51,6 +52,7 @@ const CLIENT_ERRORS: ReadonlyArray<[abstract new (...args: never[]) => PickupErr
   [InvalidInputError, 400],
   [UnauthorizedError, 401],
   [RequestNotFoundError, 404],
+  [CollectionNotFoundError, 404],
   [TokenNotFoundError, 404],
   // A status listing whose bounded read found nothing to answer with: its message says where to go on from.
   [ListingTooSparseError, 422],

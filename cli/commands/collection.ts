@@ -7,12 +7,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { createDirectorySink } from '../../adapters/export-dir.ts'
 import { createStoredContentReader } from '../../adapters/stored-content.ts'
-import {
-  addCollection,
-  CollectionNotFoundError,
-  removeCollection,
-  summarizeCollection,
-} from '../../core/collections/archive.ts'
+import { addCollection, removeCollection, summarizeCollection } from '../../core/collections/archive.ts'
 import { exportCollection } from '../../core/collections/export.ts'
 import {
   type CollectionRecord,
@@ -23,6 +18,7 @@ import {
   tokenStatus,
 } from '../../core/collections/model.ts'
 import type { CollectionStore } from '../../core/collections/ports.ts'
+import { CollectionNotFoundError } from '../../core/errors.ts'
 import { CliError, storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 import { formatTable, isoTime, toJson, truncate } from '../format.ts'

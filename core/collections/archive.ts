@@ -14,7 +14,7 @@
  * swept as usual.
  */
 import { psaOwner } from '../access-tokens.ts'
-import { InvalidInputError, PickupError } from '../errors.ts'
+import { CollectionNotFoundError, InvalidInputError, PickupError } from '../errors.ts'
 import type { Pin } from '../pin.ts'
 import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from '../ports.ts'
 import { requestPin } from '../request-pin.ts'
@@ -56,14 +56,6 @@ export interface CollectionContext {
   pins: PinStore
   queue: PinQueue
   clock: Clock
-}
-
-export class CollectionNotFoundError extends PickupError {
-  readonly code = 'NOT_FOUND'
-  override readonly retryable = false
-  constructor() {
-    super('no collection with this id')
-  }
 }
 
 /** A client's mistake in a collection request: a 400 with its code wherever InvalidInputError is one. */

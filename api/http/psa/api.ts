@@ -6,7 +6,6 @@
  */
 import { Hono } from 'hono'
 import { cors } from 'hono/cors'
-import { authenticate } from '../../../core/access-tokens.ts'
 import { METRICS, type Metrics } from '../../../core/metrics.ts'
 import type { Clock, Logger, PinQueue, PinStore, RequestStore, TokenStore } from '../../../core/ports.ts'
 import {
@@ -16,6 +15,7 @@ import {
   listPsaRequests,
   replacePsaRequest,
 } from '../../../core/psa-requests.ts'
+import { type BearerEnv, bearerAuth } from '../bearer-auth.ts'
 import { limitBody } from '../body-limit.ts'
 import { HttpError } from '../errors.ts'
 import { decodeListQuery, decodePinBody, MAX_BODY_BYTES } from './decode.ts'
@@ -40,7 +40,7 @@ export interface PinningServiceApiOptions {
   allowPrivateOrigins: boolean
 }
 
-type Env = { Variables: { user: string } }
+type Env = BearerEnv
 
 const PSA = { Api: 'psa' }
 
@@ -81,11 +81,7 @@ export function createPinningServiceApi(
 
   // Before authentication: an oversize body costs no token lookup.
   app.use('*', limitBody(MAX_BODY_BYTES))
-  app.use('*', async (c, next) => {
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1]
-    c.set('user', await authenticate(token, ctx))
-    await next()
-  })
+  app.use('*', bearerAuth(ctx))
   app.get('/pins', async (c) => {
     const query = decodeListQuery(new URL(c.req.url).searchParams)
     const result = await listPsaRequests({ user: c.get('user'), query }, core)

@@ -13,7 +13,6 @@ import {
   advanceCollection,
   type CollectionContext,
   type CollectionJobs,
-  CollectionNotFoundError,
   enumerateCollection,
   getCollection,
   removeCollection,
@@ -22,7 +21,7 @@ import {
 } from '../../../core/collections/archive.ts'
 import type { CollectionEnumerator, EnumerationPage } from '../../../core/collections/enumeration.ts'
 import { collectionOwner, rootRequestId } from '../../../core/collections/model.ts'
-import { InvalidInputError } from '../../../core/errors.ts'
+import { CollectionNotFoundError, InvalidInputError } from '../../../core/errors.ts'
 import { createPsaRequest } from '../../../core/psa-requests.ts'
 import { rawBlock } from '../../fixtures/dags.ts'
 
