@@ -309,7 +309,8 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
         const waitMs = Math.max(0, outcome.leaseExpires - clock.now()) + LEASE_MARGIN_MS
         if (waitMs <= 2 * opts.visibilityTimeoutSeconds * 1000) {
           jobLog.info({ waitMs, holder: outcome.attemptId }, 'pin busy: waiting out its lease to claim it')
-          if (await pause(waitMs, abort.signal)) outcome = await ctx.run(message.job, abort.signal, timed)
+          if (await sleep(waitMs, abort.signal, timers))
+            outcome = await ctx.run(message.job, abort.signal, timed)
         }
       }
     } catch (err) {
@@ -331,22 +332,6 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       // Settling failed (SQS unreachable, say): the message reappears when its visibility runs out.
       jobLog.error({ err }, 'settling the message failed: SQS will deliver it again')
     }
-  }
-
-  /** Waits on the worker's timers: true when the time is up, false as soon as `signal` aborts. */
-  function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve(false)
-      const handle = timers.setTimeout(() => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(true)
-      }, ms)
-      function onAbort(): void {
-        timers.clearTimeout(handle)
-        resolve(false)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
   }
 
   async function settleMessage(message: ReceivedJob, outcome: FetchOutcome, jobLog: Logger): Promise<void> {
@@ -414,12 +399,18 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   }
 }
 
-function sleep(ms: number, signal: AbortSignal, timers: Timers): Promise<void> {
+/** Waits on the worker's timers: true when the time is up, false as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal, timers: Timers): Promise<boolean> {
   return new Promise((resolve) => {
-    const t = timers.setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
+    if (signal.aborted) return resolve(false)
+    const t = timers.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve(true)
+    }, ms)
+    function onAbort(): void {
       timers.clearTimeout(t)
-      resolve()
-    })
+      resolve(false)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
   })
 }
