@@ -1,32 +1,81 @@
 /**
- * The collection jobs consumer, in the shape of an SQS-triggered Lambda (batch item failures): local mode
- * drives it with its SQS event source (local/sqs-event-source.ts). A job that fails transiently is reported
- * failed and comes back after the queue's visibility timeout; a body that is not a job is logged and dropped.
+ * The collection jobs consumer, in the shape of an SQS-triggered Lambda (batch item failures): the Lambda
+ * entry point (api/lambda/collection-jobs.ts) in AWS, local mode's SQS event source (local/sqs-event-source.ts)
+ * locally. A job that fails transiently is reported failed and comes back after the queue's visibility
+ * timeout (after `maxReceiveCount` deliveries it goes to the dead-letter queue); a body that is not a job is
+ * logged and dropped.
+ *
+ * Each job runs under a deadline: the Lambda's remaining time (or COLLECTION_JOB_TIMEOUT_SECONDS where there
+ * is no Lambda) less a margin, so a job that runs long (a slow JSON-RPC provider, a large collection's pass)
+ * is aborted and reported failed, with its progress checkpointed, rather than killed mid-write.
  */
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda'
+import { z } from 'zod'
 import { decodeCollectionJob } from '../adapters/sqs/collection-jobs.ts'
+import { COLLECTION_JOB_TIMEOUT_SECONDS } from '../adapters/sqs/queues.ts'
 import {
   type CollectionJobContext,
   type CollectionJobOptions,
   runCollectionJob,
 } from '../core/collections/jobs.ts'
 
+/** The consumer's settings (local mode's configuration and the deploy configuration add them). */
+export const collectionJobSettingsSchema = z.object({
+  /** How long archiving waits between two passes while its pins are still being fetched (SQS delays: ≤ 900). */
+  COLLECTION_ADVANCE_DELAY_SECONDS: z.coerce.number().int().min(0).max(900).default(10),
+  /** Pages of tokens (100 each) one enumeration job reads before the next job continues. */
+  COLLECTION_PAGES_PER_JOB: z.coerce.number().int().min(1).default(10),
+  /** The largest stored CAR read into memory to find a token's metadata file or export it. */
+  COLLECTION_READ_CAR_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(256 * 1024 * 1024),
+})
+
+export type CollectionJobSettings = z.infer<typeof collectionJobSettingsSchema>
+
+export function collectionJobOptionsFromConfig(cfg: CollectionJobSettings): CollectionJobOptions {
+  return {
+    pagesPerJob: cfg.COLLECTION_PAGES_PER_JOB,
+    advanceDelaySeconds: cfg.COLLECTION_ADVANCE_DELAY_SECONDS,
+  }
+}
+
+/** Time kept back from a job's deadline to report it failed and return before the Lambda is stopped. */
+export const JOB_DEADLINE_MARGIN_MS = 10_000
+
+/** How long a job may run: the Lambda's remaining time, or the job timeout, less the margin. */
+export function jobDeadlineMs(context: Pick<Context, 'getRemainingTimeInMillis'> | undefined): number {
+  const remaining = context ? context.getRemainingTimeInMillis() : COLLECTION_JOB_TIMEOUT_SECONDS * 1000
+  return Math.max(1, remaining - JOB_DEADLINE_MARGIN_MS)
+}
+
 export function createCollectionJobHandler(
   opts: CollectionJobOptions,
   ctx: CollectionJobContext,
-): (event: SQSEvent) => Promise<SQSBatchResponse> {
-  return async (event) => {
+): (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<SQSBatchResponse> {
+  return async (event, context) => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = []
+    const signal = AbortSignal.timeout(jobDeadlineMs(context))
     for (const record of event.Records) {
       const job = decodeCollectionJob(record.body)
       if (!job) {
         ctx.log.error({ messageId: record.messageId }, 'not a collection job; dropped')
         continue
       }
+      if (signal.aborted) {
+        // Out of time before this record started: it comes back after the visibility timeout.
+        batchItemFailures.push({ itemIdentifier: record.messageId })
+        continue
+      }
       try {
-        await runCollectionJob(job, ctx, opts)
+        await runCollectionJob(job, ctx, opts, signal)
       } catch (err) {
-        ctx.log.warn({ err, ...job }, 'collection job failed; it will be retried')
+        ctx.log.warn(
+          { err, ...job, ...(signal.aborted ? { deadline: 'reached' } : {}) },
+          'collection job failed; it will be retried',
+        )
         batchItemFailures.push({ itemIdentifier: record.messageId })
       }
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { collectionJobSettingsSchema } from '../api/collection-jobs.ts'
 import { reconcileSettingsSchema } from '../api/reconcile.ts'
 import { workerSchema } from '../core/config.ts'
 
@@ -30,17 +31,9 @@ export const localSchema = workerSchema
     IPFS_LISTEN: z.string().default('/ip4/127.0.0.1/tcp/0'),
     /** How often the reconciler looks for pins no job will move (core/reconcile.ts). */
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1).default(60_000),
-    /** NFT collections: how long archiving waits between two passes while its pins are still being fetched. */
-    COLLECTION_ADVANCE_DELAY_SECONDS: z.coerce.number().int().min(0).max(900).default(10),
-    /** NFT collections: pages of tokens (100 each) one enumeration job reads before the next job continues. */
-    COLLECTION_PAGES_PER_JOB: z.coerce.number().int().min(1).default(10),
-    /** NFT collections: the largest stored CAR read into memory to find a token's metadata file or export it. */
-    COLLECTION_READ_CAR_BYTES: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .default(256 * 1024 * 1024),
   })
   .extend(reconcileSettingsSchema.shape)
+  // NFT collections: the jobs consumer's settings, as deployed.
+  .extend(collectionJobSettingsSchema.shape)
 
 export type LocalConfig = z.infer<typeof localSchema>

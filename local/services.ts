@@ -93,6 +93,9 @@ export interface Services {
     /** Collection jobs (core/collections/jobs.ts). */
     collectionJobsQueueUrl: string
     collectionJobsQueueArn: string
+    /** Collection jobs that failed every delivery (the jobs queue's redrive target); nothing consumes it. */
+    collectionDeadLetterQueueUrl: string
+    collectionDeadLetterQueueArn: string
     tempBucket: string
     destinationBucket: string
     carStoredTopicArn: string
@@ -339,7 +342,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       ensureBucket(clients.s3, names.tempBucket),
       ensureBucket(clients.s3, names.destinationBucket),
     ])
-    const [dlq, failedJobs, collectionJobs] = await allSettledOrThrow([
+    const [dlq, failedJobs, collectionDlq] = await allSettledOrThrow([
       ensureQueue(
         clients.sqs,
         fauxqsEndpoint,
@@ -355,19 +358,30 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       ensureQueue(
         clients.sqs,
         fauxqsEndpoint,
-        queueName(prefix, collectionJobsQueue),
-        queueAttributes(collectionJobsQueue),
+        queueName(prefix, collectionJobsQueue.deadLetter.queue),
+        queueAttributes(collectionJobsQueue.deadLetter.queue),
       ),
     ])
-    const queue = await ensureQueue(
-      clients.sqs,
-      fauxqsEndpoint,
-      queueName(prefix, pinQueue),
-      queueAttributes(pinQueue, {
-        deadLetterTargetArn: dlq.arn,
-        maxReceiveCount: pinQueue.deadLetter.maxReceiveCount,
-      }),
-    )
+    const [queue, collectionJobs] = await allSettledOrThrow([
+      ensureQueue(
+        clients.sqs,
+        fauxqsEndpoint,
+        queueName(prefix, pinQueue),
+        queueAttributes(pinQueue, {
+          deadLetterTargetArn: dlq.arn,
+          maxReceiveCount: pinQueue.deadLetter.maxReceiveCount,
+        }),
+      ),
+      ensureQueue(
+        clients.sqs,
+        fauxqsEndpoint,
+        queueName(prefix, collectionJobsQueue),
+        queueAttributes(collectionJobsQueue, {
+          deadLetterTargetArn: collectionDlq.arn,
+          maxReceiveCount: collectionJobsQueue.deadLetter.maxReceiveCount,
+        }),
+      ),
+    ])
     const topic = await clients.sns.send(new CreateTopicCommand({ Name: topicName(prefix, carStoredTopic) }))
     if (!topic.TopicArn) throw new Error('CreateTopic returned no TopicArn')
 
@@ -392,6 +406,8 @@ export async function startServices(options: StartServicesOptions = {}): Promise
         failedJobsQueueArn: failedJobs.arn,
         collectionJobsQueueUrl: collectionJobs.url,
         collectionJobsQueueArn: collectionJobs.arn,
+        collectionDeadLetterQueueUrl: collectionDlq.url,
+        collectionDeadLetterQueueArn: collectionDlq.arn,
         carStoredTopicArn: topic.TopicArn,
       },
       onObjectCreated(bucket, handler) {

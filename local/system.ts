@@ -20,7 +20,7 @@ import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
 import { createKuboGc } from '../adapters/kubo/gc.ts'
 import { createMetricsFile } from '../adapters/metrics/file.ts'
 import { createStoredContentReader } from '../adapters/stored-content.ts'
-import { createCollectionJobHandler } from '../api/collection-jobs.ts'
+import { collectionJobOptionsFromConfig, createCollectionJobHandler } from '../api/collection-jobs.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
 import { createCollectionsApi } from '../api/http/collections.ts'
@@ -168,17 +168,11 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         batchSize: 1,
         waitSeconds: 1,
       },
-      createCollectionJobHandler(
-        {
-          pagesPerJob: cfg.COLLECTION_PAGES_PER_JOB,
-          advanceDelaySeconds: cfg.COLLECTION_ADVANCE_DELAY_SECONDS,
-        },
-        {
-          ...collectionContext,
-          enumerator: createEvmEnumerator({ chains }),
-          reader: createStoredContentReader({ destination, maxCarBytes: cfg.COLLECTION_READ_CAR_BYTES }),
-        },
-      ),
+      createCollectionJobHandler(collectionJobOptionsFromConfig(cfg), {
+        ...collectionContext,
+        enumerator: createEvmEnumerator({ chains }),
+        reader: createStoredContentReader({ destination, maxCarBytes: cfg.COLLECTION_READ_CAR_BYTES }),
+      }),
       log,
     )
     stops.push(() => collectionJobsConsumer.stop())

@@ -9,6 +9,7 @@ import { Duration } from 'aws-cdk-lib'
 import * as iam from 'aws-cdk-lib/aws-iam'
 import * as route53 from 'aws-cdk-lib/aws-route53'
 import { Api, Config, type Function as SstFunction, type StackContext, use } from 'sst/constructs'
+import { CollectionsStack } from './collections.ts'
 import { DataStack } from './data.ts'
 import { useDeployConfig } from './deploy-config.ts'
 import { pickupFunction } from './lambda.ts'
@@ -27,6 +28,7 @@ export function ApiStack({ app, stack }: StackContext): ApiResources {
   applyStagePolicy(stack, policy)
   const { tables } = use(DataStack)
   const { queue } = use(PipelineStack)
+  const { jobs: collectionJobs, chainRpc } = use(CollectionsStack)
 
   const clusterToken = new Config.Secret(stack, 'CLUSTER_BASIC_AUTH_TOKEN')
   const withIndexes = (arn: string) => [arn, `${arn}/index/*`]
@@ -47,6 +49,8 @@ export function ApiStack({ app, stack }: StackContext): ApiResources {
         TOKEN_TABLE: tables.tokens.tableName,
         PIN_QUEUE_URL: queue.queueUrl,
         PSA_DELEGATES: cfg.PSA_DELEGATES,
+        COLLECTION_TABLE: tables.collections.tableName,
+        COLLECTION_JOBS_QUEUE_URL: collectionJobs.queueUrl,
       },
       permissions: [
         new iam.PolicyStatement({
@@ -88,9 +92,28 @@ export function ApiStack({ app, stack }: StackContext): ApiResources {
           actions: ['sqs:SendMessage'],
           resources: [queue.queueArn],
         }),
+        // The Collections API: create, read, list (owner index) and delete collections with their tokens.
+        new iam.PolicyStatement({
+          sid: 'Collections',
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:PutItem',
+            'dynamodb:UpdateItem',
+            'dynamodb:Query',
+            'dynamodb:BatchGetItem',
+            'dynamodb:BatchWriteItem',
+          ],
+          resources: withIndexes(tables.collections.tableArn),
+        }),
+        new iam.PolicyStatement({
+          sid: 'EnqueueCollectionJobs',
+          actions: ['sqs:SendMessage'],
+          resources: [collectionJobs.queueArn],
+        }),
       ],
-      // Grants ssm:GetParameters on this secret's parameter (and its SST fallback) only.
-      bind: [clusterToken],
+      // Grants ssm:GetParameters on these secrets' parameters (and their SST fallbacks) only. The API reads
+      // only which chains CHAIN_RPC configures (the consumer calls their endpoints).
+      bind: [clusterToken, chainRpc],
     },
     cfg,
     policy,
@@ -99,7 +122,11 @@ export function ApiStack({ app, stack }: StackContext): ApiResources {
     {
       id: 'AwsSolutions-IAM5',
       reason: "Queries on the tables' own secondary indexes (listing and status lookups).",
-      appliesTo: [arnWildcard('PinsTable', '/index/*'), arnWildcard('RequestsTable', '/index/*')],
+      appliesTo: [
+        arnWildcard('PinsTable', '/index/*'),
+        arnWildcard('RequestsTable', '/index/*'),
+        arnWildcard('CollectionsTable', '/index/*'),
+      ],
     },
   ])
 

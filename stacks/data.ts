@@ -93,6 +93,7 @@ export function DataStack({ app, stack }: StackContext): DataResources {
     workers: 'WorkersTable',
     requests: 'RequestsTable',
     tokens: 'TokensTable',
+    collections: 'CollectionsTable',
   }
   const created = Object.fromEntries(
     (Object.keys(tables) as TableKey[]).map((key) => {
@@ -172,6 +173,7 @@ export function DataStack({ app, stack }: StackContext): DataResources {
     PinsTable: created.pins.tableName,
     RequestsTable: created.requests.tableName,
     TokensTable: created.tokens.tableName,
+    CollectionsTable: created.collections.tableName,
     DestinationBucket: destination.bucketName,
     CarStoredTopicArn: carStored.topicArn,
   })

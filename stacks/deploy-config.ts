@@ -6,6 +6,7 @@
  */
 import type { App } from 'sst/constructs'
 import { z } from 'zod'
+import { collectionJobSettingsSchema } from '../api/collection-jobs.ts'
 import { validatorReadSchema } from '../api/lambda/env.ts'
 import { reconcileSettingsSchema } from '../api/reconcile.ts'
 import { sweepUnreferencedSchema } from '../api/sweep-unreferenced.ts'
@@ -25,6 +26,22 @@ const FARGATE_MEMORY: Record<number, { min: number; max: number; step: number }>
   16384: { min: 32768, max: 122880, step: 8192 },
 }
 
+const MiB = 1024 * 1024
+/** The most memory a Lambda function can have. */
+export const LAMBDA_MAX_MEMORY_MB = 10240
+
+/**
+ * Memory of the collection jobs consumer: it holds one stored CAR's blocks (up to COLLECTION_READ_CAR_BYTES)
+ * while it reads a token's metadata out of it, with the CAR's bytes in flight beside them: twice the CAR,
+ * plus 512 MB for the runtime and a page of tokens. At least 1024 MB (CPU grows with memory).
+ */
+export function collectionJobsMemoryMb(readCarBytes: number): number {
+  return Math.max(1024, Math.ceil((2 * readCarBytes) / MiB) + 512)
+}
+
+/** The largest COLLECTION_READ_CAR_BYTES whose consumer fits in a Lambda. */
+export const MAX_COLLECTION_READ_CAR_BYTES = ((LAMBDA_MAX_MEMORY_MB - 512) / 2) * MiB
+
 /** Fargate gives a container at most 120 s between SIGTERM and SIGKILL. */
 export const WORKER_STOP_TIMEOUT_SECONDS = 120
 
@@ -33,6 +50,8 @@ export const deploySchema = workerSchema
   .extend(sweepUnreferencedSchema.shape)
   .extend(reconcileSettingsSchema.shape)
   .extend(validatorReadSchema.shape)
+  // NFT collections: the collection jobs consumer's settings (stacks/collections.ts).
+  .extend(collectionJobSettingsSchema.shape)
   .extend({
     /** How often the sweep of unreferenced content runs. */
     UNREFERENCED_SWEEP_INTERVAL_MINUTES: int(60, 5, 24 * 60),
@@ -187,6 +206,12 @@ export const deploySchema = workerSchema
       problem(
         'WORKER_TYPICAL_CAR_GIB',
         `the task's disk (${diskGiB} GiB, ${WORKER_DISK_RESERVED_GIB} GiB of it for images and logs) must hold one CAR of MAX_CAR_BYTES, or no job of that size could ever be admitted`,
+      )
+    }
+    if (collectionJobsMemoryMb(cfg.COLLECTION_READ_CAR_BYTES) > LAMBDA_MAX_MEMORY_MB) {
+      problem(
+        'COLLECTION_READ_CAR_BYTES',
+        `the collection jobs consumer holds a CAR this large in memory: at most ${MAX_COLLECTION_READ_CAR_BYTES} fits in a Lambda's ${LAMBDA_MAX_MEMORY_MB} MB`,
       )
     }
     if (cfg.API_DOMAIN && !(cfg.API_HOSTED_ZONE_ID && cfg.API_HOSTED_ZONE_NAME)) {

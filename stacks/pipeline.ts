@@ -46,7 +46,7 @@ export function deadLetterTimeoutSeconds(dlq: QueueDefinition): number {
 const VALIDATOR_FAILURE_RETENTION = Duration.days(14)
 
 /** The cdk-nag finding for object-level actions on the destination bucket (created or imported). */
-function destinationObjectFindings(data: DataResources): AppliesTo {
+export function destinationObjectFindings(data: DataResources): AppliesTo {
   return data.destinationImported
     ? [`Resource::arn:<AWS::Partition>:s3:::${data.destination.bucketName}/*`]
     : [arnWildcard('DestinationBucket', '/*')]

@@ -143,7 +143,7 @@ export const tokensTable = {
 
 /**
  * NFT collections archived by pickup: the collection, its tokens and its roots under one partition each. See
- * adapters/dynamodb/collections.ts. Local mode only so far: the stacks do not create it (not in `tables`).
+ * adapters/dynamodb/collections.ts.
  */
 export const collectionsTable = {
   nameSuffix: 'collections',
@@ -164,6 +164,7 @@ export const tables = {
   workers: workersTable,
   requests: requestsTable,
   tokens: tokensTable,
+  collections: collectionsTable,
 } as const
 
 export function tableName(prefix: string, def: TableDefinition): string {

@@ -37,15 +37,33 @@ export const failedJobsQueue = {
 } as const satisfies QueueDefinition
 
 /**
+ * The longest one collection job may run: the consumer's Lambda timeout, and the deadline local mode's
+ * consumer gives each job (api/collection-jobs.ts aborts the job shortly before it). One enumerate job reads
+ * COLLECTION_PAGES_PER_JOB pages and checkpoints after each, so an aborted job loses at most one page.
+ */
+export const COLLECTION_JOB_TIMEOUT_SECONDS = 300
+
+/** The dead-letter queue of the collection jobs: jobs that failed `maxReceiveCount` deliveries, kept 14 days. */
+export const collectionDeadLetterQueue = {
+  nameSuffix: 'collection-dlq',
+  visibilityTimeoutSeconds: 30,
+  messageRetentionSeconds: 14 * DAY_SECONDS,
+} as const satisfies QueueDefinition
+
+/**
  * Collection jobs (core/collections/jobs.ts: enumerate a page range, or advance the archiving): each run
  * records its progress in the collection (checkpoint, token states) and sends the next job, so a crash loses
- * at most one run, which the message's reappearance after the visibility timeout repeats.
+ * at most one run, which the message's reappearance after the visibility timeout repeats. The visibility
+ * timeout is six times the job's timeout, as AWS advises for a Lambda's SQS event source (it must be at
+ * least the timeout; the rest leaves room for retries of a throttled invocation). A job that failed
+ * `maxReceiveCount` times goes to the dead-letter queue, where operators find it.
  */
 export const collectionJobsQueue = {
   nameSuffix: 'collection-jobs',
-  visibilityTimeoutSeconds: 120,
+  visibilityTimeoutSeconds: 6 * COLLECTION_JOB_TIMEOUT_SECONDS,
   messageRetentionSeconds: 4 * DAY_SECONDS,
-} as const satisfies QueueDefinition
+  deadLetter: { maxReceiveCount: 5, queue: collectionDeadLetterQueue },
+} as const satisfies QueueDefinition & { deadLetter: RedriveDefinition & { queue: QueueDefinition } }
 
 /** Receives of a pin job before it goes to the dead-letter queue (the worker's MAX_ATTEMPTS, default 3). */
 export const PIN_QUEUE_MAX_RECEIVE_COUNT = 3

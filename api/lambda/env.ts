@@ -5,14 +5,21 @@
 import { z } from 'zod'
 import { workerSchema } from '../../core/config.ts'
 import { resourcesSchema } from '../../core/config-resources.ts'
+import { collectionJobSettingsSchema } from '../collection-jobs.ts'
 import { reconcileSchema } from '../reconcile.ts'
 import { sweepUnreferencedSchema } from '../sweep-unreferenced.ts'
 
 const aws = resourcesSchema.pick({ AWS_REGION: true, S3_FORCE_PATH_STYLE: true })
 
+/** NFT collections: the collections table and the collection jobs queue (adapters/compose.ts's names). */
+const collectionResources = z.object({
+  COLLECTION_TABLE: z.string().min(1),
+  COLLECTION_JOBS_QUEUE_URL: z.string().url(),
+})
+
 /**
- * The HTTP API (api/http.ts). The cluster API's credentials come from the SST secret, not from the
- * environment. REQUEST_TABLE and TOKEN_TABLE belong in core/config-resources.ts once more than this entry
+ * The HTTP API (api/http.ts), with the Collections API. The cluster API's credentials and the chains' JSON-RPC
+ * endpoints come from SST secrets, not from the environment. REQUEST_TABLE and TOKEN_TABLE belong in core/config-resources.ts once more than this entry
  * point reads them from the environment.
  */
 export const httpEnvSchema = aws
@@ -34,6 +41,7 @@ export const httpEnvSchema = aws
      */
     PSA_DELEGATES: z.string().default(''),
   })
+  .extend(collectionResources.shape)
 
 /**
  * How the validator reads a CAR from the temporary bucket: ranged GETs of VALIDATOR_READ_PART_BYTES,
@@ -93,3 +101,14 @@ export const sweepUnreferencedEnvSchema = aws
 export const reconcileEnvSchema = aws
   .extend(resourcesSchema.pick({ PIN_TABLE: true, PIN_QUEUE_URL: true }).shape)
   .extend(reconcileSchema.shape)
+
+/**
+ * The collection jobs consumer (api/lambda/collection-jobs.ts): the collections, the requests and pins it
+ * makes, the pin queue, the stored CARs it reads metadata from, and its own queue (it sends each job's next).
+ * The chains' JSON-RPC endpoints come from the SST secret CHAIN_RPC, not from the environment.
+ */
+export const collectionJobsEnvSchema = aws
+  .extend(resourcesSchema.pick({ PIN_TABLE: true, PIN_QUEUE_URL: true, DESTINATION_BUCKET: true }).shape)
+  .extend({ REQUEST_TABLE: z.string().min(1) })
+  .extend(collectionResources.shape)
+  .extend(collectionJobSettingsSchema.shape)

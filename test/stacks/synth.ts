@@ -26,6 +26,7 @@ import { type DeployConfig, parseDeployConfig } from '../../stacks/deploy-config
 import {
   ApiStack,
   addPickupStacks,
+  CollectionsStack,
   DataStack,
   MonitoringStack,
   PipelineStack,
@@ -35,7 +36,7 @@ import {
 export const ACCOUNT = '123456789012'
 export const REGION = 'us-east-1'
 
-export type StackName = 'data' | 'pipeline' | 'api' | 'worker' | 'monitoring'
+export type StackName = 'data' | 'pipeline' | 'collections' | 'api' | 'worker' | 'monitoring'
 
 export interface Synthesized {
   cfg: DeployConfig
@@ -75,6 +76,7 @@ export async function synthesize(
   const stacks: Record<StackName, Stack> = {
     data: getStack(DataStack),
     pipeline: getStack(PipelineStack),
+    collections: getStack(CollectionsStack),
     api: getStack(ApiStack),
     worker: getStack(WorkerStack),
     monitoring: getStack(MonitoringStack),

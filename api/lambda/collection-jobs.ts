@@ -1,0 +1,34 @@
+/**
+ * Lambda entry point of the collection jobs consumer (the collection-jobs queue's event source, batch item
+ * failures reported): enumerates collections from their chain and archives their tokens (api/collection-jobs.ts).
+ */
+import type { Context, SQSEvent } from 'aws-lambda'
+import { createAwsClients } from '../../adapters/aws-clients.ts'
+import { createStores, resourcesFromEnv } from '../../adapters/compose.ts'
+import { createEvmEnumerator } from '../../adapters/evm/enumerate.ts'
+import { createLogger } from '../../adapters/log.ts'
+import { createStoredContentReader } from '../../adapters/stored-content.ts'
+import { parseConfig } from '../../core/config.ts'
+import { collectionJobOptionsFromConfig, createCollectionJobHandler } from '../collection-jobs.ts'
+import { chainRpcFromSecret } from './chain-rpc.ts'
+import { collectionJobsEnvSchema } from './env.ts'
+
+const cfg = parseConfig(collectionJobsEnvSchema, process.env)
+const stores = createStores(createAwsClients(cfg), resourcesFromEnv(cfg))
+
+const run = createCollectionJobHandler(collectionJobOptionsFromConfig(cfg), {
+  collections: stores.collections(),
+  requests: stores.requests(),
+  pins: stores.pins(),
+  queue: stores.pinQueue(),
+  clock: { now: () => Date.now() },
+  jobs: stores.collectionJobs(),
+  log: createLogger('pickup-collection-jobs'),
+  enumerator: createEvmEnumerator({ chains: chainRpcFromSecret() }),
+  reader: createStoredContentReader({
+    destination: stores.destination(),
+    maxCarBytes: cfg.COLLECTION_READ_CAR_BYTES,
+  }),
+})
+
+export const handler = (event: SQSEvent, context: Context) => run(event, context)
