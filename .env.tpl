@@ -1,7 +1,9 @@
 # Deploy-time variables of pickup's SST app. Copy to `.env.<stage>` (e.g. `.env.production`) or `.env.local`,
 # or export them in the shell; `npx sst deploy --stage <stage>` checks them all before synthesizing anything.
 # Every variable is optional: the value shown is the default. Units are in the names.
-# Secrets are not set here: `npx sst secrets set CLUSTER_BASIC_AUTH_TOKEN <token> --stage <stage>`.
+# Secrets are not set here: `npx sst secrets set CLUSTER_BASIC_AUTH_TOKEN <token> --stage <stage>`, and the
+# chains' JSON-RPC endpoints for NFT collections: `npx sst secrets set CHAIN_RPC '{"1":"https://…"}' --stage <stage>`
+# (`'{}'` for none; README.md, "Deploying to AWS").
 # AWS credentials and region come from the usual AWS variables/profile (`--region` overrides, default us-east-1).
 
 # ---------------------------------------------------------------- storage
@@ -104,6 +106,15 @@ RECONCILE_INTERVAL_MINUTES=5
 RECONCILE_AFTER_MS=
 # Most pins one run examines (the next run continues).
 RECONCILE_LIMIT=500
+
+# ---------------------------------------------------------------- NFT collections (README.md, "Collections API")
+# Seconds archiving waits between two passes over a collection's tokens while their pins are being fetched (<= 900).
+COLLECTION_ADVANCE_DELAY_SECONDS=10
+# Pages of tokens (100 each) one enumeration job reads (checkpointed after each) before the next job continues.
+COLLECTION_PAGES_PER_JOB=10
+# Largest stored CAR the collection jobs Lambda reads into memory to find a token's metadata file; the Lambda's
+# memory is 2 x this + 512 MB (at least 1024 MB).
+COLLECTION_READ_CAR_BYTES=268435456
 
 # ---------------------------------------------------------------- functions and logs
 # Validator Lambda memory in MB: 3008 (~1.7 vCPUs) is the most every account accepts (stacks/validator-sizing.ts).

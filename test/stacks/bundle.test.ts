@@ -16,7 +16,9 @@
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -28,9 +30,12 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda'
 import type { Construct } from 'constructs'
 import { useProject } from 'sst/project.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDynamoCollectionStore } from '../../adapters/dynamodb/collections.ts'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
+import { createDynamoTokenStore } from '../../adapters/dynamodb/tokens.ts'
 import { parseEmfLines } from '../../adapters/metrics/emf.ts'
 import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
+import { createAccessToken } from '../../core/access-tokens.ts'
 import { destinationCarKey, tempCarKey } from '../../core/pin.ts'
 import type { PinStore } from '../../core/ports.ts'
 import { type Services, startServices } from '../../local/services.ts'
@@ -65,9 +70,16 @@ const FULL_ENV = {
   TEMP_BUCKET: 't',
   DESTINATION_BUCKET: 'd',
   CAR_STORED_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:t',
+  COLLECTION_TABLE: 'c',
+  COLLECTION_JOBS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/c',
 }
 /** What SST sets on every function; a secret's value is used as is unless it is `__FETCH_FROM_SSM__`. */
-const SST_ENV = { SST_APP: 'pickup', SST_STAGE: 'test', SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN: 'token' }
+const SST_ENV = {
+  SST_APP: 'pickup',
+  SST_STAGE: 'test',
+  SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN: 'token',
+  SST_Secret_value_CHAIN_RPC: '{}',
+}
 
 interface Built {
   handler: string
@@ -101,9 +113,10 @@ beforeAll(async () => {
 }, 120_000)
 
 describe('Lambda functions, built by SST', () => {
-  it('are the five entry points, on Node 22', () => {
+  it('are the six entry points, on Node 22', () => {
     expect(built.map((b) => b.handler).sort()).toEqual([
       'api/http.handler',
+      'api/lambda/collection-jobs.handler',
       'api/lambda/dead-letter.handler',
       'api/lambda/reconcile.handler',
       'api/lambda/sweep-unreferenced.handler',
@@ -184,6 +197,8 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
       TEMP_BUCKET: n.tempBucket,
       DESTINATION_BUCKET: n.destinationBucket,
       CAR_STORED_TOPIC_ARN: n.carStoredTopicArn,
+      COLLECTION_TABLE: n.collectionsTable,
+      COLLECTION_JOBS_QUEUE_URL: n.collectionJobsQueueUrl,
     }
     const env = Object.fromEntries(
       Object.entries(b.env).map(([k, v]) => [k, local[k] ?? v] as [string, string]),
@@ -225,8 +240,9 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
         S3_FORCE_PATH_STYLE: 'true',
         LOG_LEVEL: 'silent',
         PICKUP_TEST_EVENT: eventFile,
-        // What SSM would answer for the secret the deployed function fetches at cold start.
+        // What SSM would answer for the secrets the deployed function fetches at cold start.
         SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN: SST_ENV.SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN,
+        SST_Secret_value_CHAIN_RPC: SST_ENV.SST_Secret_value_CHAIN_RPC,
         ...extraEnv,
       },
       encoding: 'utf8',
@@ -442,5 +458,131 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
       bucket: services.names.destinationBucket,
     })
     expect(await destination.head(car.key)).toBeUndefined()
+  })
+  it('collections: POST /collections through the HTTP bundle sends the job the consumer bundle runs against the chain', async () => {
+    // A JSON-RPC endpoint standing in for a chain: no contract at any address (eth_getCode answers 0x).
+    const calls: string[] = []
+    const rpc = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => {
+        body += c.toString()
+      })
+      req.on('end', () => {
+        const parsed = JSON.parse(body) as
+          | { id: number; method: string }
+          | Array<{ id: number; method: string }>
+        const answer = (r: { id: number; method: string }) => {
+          calls.push(r.method)
+          return {
+            jsonrpc: '2.0',
+            id: r.id,
+            result: r.method === 'eth_getCode' ? '0x' : '0x' + '0'.repeat(64),
+          }
+        }
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify(Array.isArray(parsed) ? parsed.map(answer) : answer(parsed)))
+      })
+    })
+    await new Promise<void>((r) => rpc.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(rpc.address() as AddressInfo).port}`
+      // The secret as `npx sst secrets set CHAIN_RPC` stores it; each function reads it at cold start.
+      const secret = { SST_Secret_value_CHAIN_RPC: JSON.stringify({ '1': url }) }
+      const { token } = await createAccessToken(
+        { user: 'collector' },
+        {
+          tokens: createDynamoTokenStore({
+            client: services.clients.dynamodb,
+            tableName: services.names.tokensTable,
+          }),
+          clock: { now: () => T },
+        },
+      )
+      const address = `0x${'c0'.repeat(20)}`
+      const body = JSON.stringify({ chainId: 1, address })
+      const path = '/collections'
+      const request = (chainId: number) => ({
+        version: '2.0',
+        routeKey: '$default',
+        rawPath: path,
+        rawQueryString: '',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          host: 'abc123.execute-api.us-east-1.amazonaws.com',
+        },
+        requestContext: {
+          accountId: '123456789012',
+          apiId: 'abc123',
+          domainName: 'abc123.execute-api.us-east-1.amazonaws.com',
+          domainPrefix: 'abc123',
+          http: { method: 'POST', path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'curl' },
+          requestId: 'req-c',
+          routeKey: '$default',
+          stage: '$default',
+          time: '26/Nov/2026:11:00:00 +0000',
+          timeEpoch: T,
+        },
+        body: chainId === 1 ? body : JSON.stringify({ chainId, address }),
+        isBase64Encoded: false,
+      })
+      // A chain the secret does not configure is refused, in the Pinning Service API's error shape.
+      const refused = (await invoke('api/http.handler', request(137), secret)).ok as {
+        statusCode: number
+        body: string
+      }
+      expect(refused.statusCode).toBe(400)
+      expect(JSON.parse(refused.body)).toMatchObject({ error: { reason: expect.any(String) } })
+
+      const accepted = (await invoke('api/http.handler', request(1), secret)).ok as {
+        statusCode: number
+        body: string
+      }
+      expect(accepted.statusCode).toBe(202)
+      const collection = JSON.parse(accepted.body) as { id: string; status: string }
+      expect(collection.status).toBe('enumerating')
+
+      const received = await services.clients.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: services.names.collectionJobsQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+        }),
+      )
+      const messages = received.Messages ?? []
+      expect(messages.map((m) => JSON.parse(m.Body ?? '{}'))).toEqual([
+        { collectionId: collection.id, step: 'enumerate' },
+      ])
+      const event = {
+        Records: messages.map((m) => ({
+          messageId: m.MessageId,
+          receiptHandle: m.ReceiptHandle,
+          body: m.Body,
+          attributes: {
+            ApproximateReceiveCount: '1',
+            SentTimestamp: String(T),
+            SenderId: 'AIDAIENQZJOLO23YVJ4VO',
+            ApproximateFirstReceiveTimestamp: String(T),
+          },
+          messageAttributes: {},
+          md5OfBody: m.MD5OfBody,
+          eventSource: 'aws:sqs',
+          eventSourceARN: services.names.collectionJobsQueueArn,
+          awsRegion: 'us-east-1',
+        })),
+      }
+      const result = await invoke('api/lambda/collection-jobs.handler', event, secret)
+      // Not an NFT contract is permanent: the job is done (not retried), the collection failed with the reason.
+      expect(result).toEqual({ ok: { batchItemFailures: [] } })
+      expect(calls).toContain('eth_getCode')
+      const stored = await createDynamoCollectionStore({
+        client: services.clients.dynamodb,
+        tableName: services.names.collectionsTable,
+      }).get(collection.id)
+      expect(stored).toMatchObject({ status: 'failed', error: expect.stringMatching(/no contract at/) })
+      expect(stored?.error).not.toContain(url)
+    } finally {
+      await new Promise<void>((r) => rpc.close(() => r()))
+    }
   })
 })

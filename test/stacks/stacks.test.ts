@@ -6,8 +6,14 @@ import { Match } from 'aws-cdk-lib/assertions'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { attributeDefinitions, createTableInput, tableName, tables } from '../../adapters/dynamodb/tables.ts'
 import { bucketName, destinationBucket, tempBucket } from '../../adapters/s3/buckets.ts'
-import { failedJobsQueue, pinQueueDefinition } from '../../adapters/sqs/queues.ts'
 import {
+  COLLECTION_JOB_TIMEOUT_SECONDS,
+  collectionJobsQueue,
+  failedJobsQueue,
+  pinQueueDefinition,
+} from '../../adapters/sqs/queues.ts'
+import {
+  collectionJobsEnvSchema,
   deadLetterEnvSchema,
   httpEnvSchema,
   reconcileEnvSchema,
@@ -16,7 +22,8 @@ import {
 } from '../../api/lambda/env.ts'
 import { METRICS } from '../../core/metrics.ts'
 import { workerEnvSchema } from '../../pickup/config.ts'
-import { workerEphemeralStorageGiB } from '../../stacks/deploy-config.ts'
+import { COLLECTION_JOBS_MAX_CONCURRENCY } from '../../stacks/collections.ts'
+import { collectionJobsMemoryMb, workerEphemeralStorageGiB } from '../../stacks/deploy-config.ts'
 import { VALIDATOR_MEMORY_MB, VALIDATOR_TIMEOUT_SECONDS } from '../../stacks/validator-sizing.ts'
 import { HEALTH_PORT, SWARM_PORT } from '../../stacks/worker.ts'
 import {
@@ -61,6 +68,9 @@ const CUSTOM_ENV = {
   ALARM_FAILURE_RATE_PERCENT: '25',
   ALARM_FAILURE_MIN_JOBS: '50',
   ALARM_NOTHING_STORED_MINUTES: '30',
+  COLLECTION_PAGES_PER_JOB: '4',
+  COLLECTION_ADVANCE_DELAY_SECONDS: '60',
+  COLLECTION_READ_CAR_BYTES: String(1024 * 1024 * 1024),
 }
 
 beforeAll(async () => {
@@ -84,7 +94,11 @@ function containers(s: Synthesized): Record<string, ContainerDef> {
   return Object.fromEntries(defs.map((c) => [c.Name, c]))
 }
 
-function functionEnv(s: Synthesized, stack: 'pipeline' | 'api', idPrefix: string): Record<string, unknown> {
+function functionEnv(
+  s: Synthesized,
+  stack: 'pipeline' | 'collections' | 'api',
+  idPrefix: string,
+): Record<string, unknown> {
   const fn = resourceOf(s.templates[stack], 'AWS::Lambda::Function', idPrefix)
   return (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables
 }
@@ -236,6 +250,111 @@ describe('queues', () => {
     production.templates.pipeline.hasOutput('FailedJobsQueueUrl', {
       Value: { Ref: Match.stringLikeRegexp('^FailedJobsQueue') },
     })
+  })
+})
+
+describe('NFT collections', () => {
+  it('keep their table with the others: its owner index, retained and protected on persistent stages', () => {
+    production.templates.data.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: 'production-pickup-collections',
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'owner-created' })],
+      DeletionProtectionEnabled: true,
+    })
+    expect(
+      resourceOf(production.templates.data, 'AWS::DynamoDB::Table', 'CollectionsTable').DeletionPolicy,
+    ).toBe('RetainExceptOnCreate')
+    production.templates.data.hasOutput('CollectionsTable', {
+      Value: { Ref: Match.stringLikeRegexp('^CollectionsTable') },
+    })
+  })
+
+  it('send a job to their dead-letter queue after its receives; the dead letters are kept 14 days', () => {
+    const t = production.templates.collections
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'production-pickup-collection-jobs',
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CollectionDeadLetterQueue'), 'Arn'] },
+        maxReceiveCount: collectionJobsQueue.deadLetter.maxReceiveCount,
+      },
+      MessageRetentionPeriod: collectionJobsQueue.messageRetentionSeconds,
+      SqsManagedSseEnabled: true,
+    })
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'production-pickup-collection-dlq',
+      MessageRetentionPeriod: 14 * 24 * 3600,
+      SqsManagedSseEnabled: true,
+    })
+    const queues = resourcesOf(t, 'AWS::SQS::Queue')
+    expect(queues.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'CollectionDeadLetterQueue',
+      'CollectionJobsQueue',
+    ])
+    const policies = resourcesOf(t, 'AWS::SQS::QueuePolicy')
+    for (const [id] of queues) {
+      const policy = policies.find(([, p]) => JSON.stringify(p.Properties?.Queues).includes(id))
+      expect(JSON.stringify(policy?.[1].Properties), id).toContain('"aws:SecureTransport":"false"')
+    }
+    // The pickup command finds the jobs queue by this output (cli/backend.ts), operators the dead letters.
+    t.hasOutput('CollectionJobsQueueUrl', { Value: { Ref: Match.stringLikeRegexp('^CollectionJobsQueue') } })
+    t.hasOutput('CollectionDeadLetterQueueUrl', {
+      Value: { Ref: Match.stringLikeRegexp('^CollectionDeadLetterQueue') },
+    })
+  })
+
+  it("are consumed one job at a time, failures reported per job, within the queue's visibility timeout", () => {
+    const t = production.templates.collections
+    const mappings = resourcesOf(t, 'AWS::Lambda::EventSourceMapping')
+    expect(mappings).toHaveLength(1)
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CollectionJobsQueue'), 'Arn'] },
+      FunctionName: { Ref: Match.stringLikeRegexp('^CollectionJobs') },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: COLLECTION_JOBS_MAX_CONCURRENCY },
+    })
+    const fn = resourceOf(t, 'AWS::Lambda::Function', 'CollectionJobs')
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'CollectionJobsQueue')
+    expect(fn.Properties?.Timeout).toBe(COLLECTION_JOB_TIMEOUT_SECONDS)
+    // AWS refuses an SQS event source whose visibility timeout is below the function's timeout; six times
+    // leaves room for the retries of throttled invocations, as AWS advises.
+    expect(queue.Properties?.VisibilityTimeout).toBe(6 * COLLECTION_JOB_TIMEOUT_SECONDS)
+    // Nothing consumes the dead-letter queue: a dead collection job waits there for an operator.
+    expect(JSON.stringify(mappings)).not.toContain('CollectionDeadLetterQueue')
+  })
+
+  it('run with the configured pages per job, advance delay and CAR size, with memory for that CAR', () => {
+    for (const s of [production, custom]) {
+      const env = functionEnv(s, 'collections', 'CollectionJobs')
+      expect(env).toMatchObject({
+        COLLECTION_PAGES_PER_JOB: String(s.cfg.COLLECTION_PAGES_PER_JOB),
+        COLLECTION_ADVANCE_DELAY_SECONDS: String(s.cfg.COLLECTION_ADVANCE_DELAY_SECONDS),
+        COLLECTION_READ_CAR_BYTES: String(s.cfg.COLLECTION_READ_CAR_BYTES),
+      })
+      const fn = resourceOf(s.templates.collections, 'AWS::Lambda::Function', 'CollectionJobs')
+      expect(fn.Properties?.MemorySize).toBe(collectionJobsMemoryMb(s.cfg.COLLECTION_READ_CAR_BYTES))
+    }
+    expect(functionEnv(custom, 'collections', 'CollectionJobs').COLLECTION_PAGES_PER_JOB).toBe('4')
+    expect(
+      resourceOf(production.templates.collections, 'AWS::Lambda::Function', 'CollectionJobs').Properties
+        ?.MemorySize,
+    ).toBe(1024)
+    expect(
+      resourceOf(custom.templates.collections, 'AWS::Lambda::Function', 'CollectionJobs').Properties
+        ?.MemorySize,
+    ).toBe(2 * 1024 + 512)
+  })
+
+  it('are served by the HTTP API, which sends jobs to the queue the consumer reads', () => {
+    const api = functionEnv(production, 'api', 'HttpApi')
+    const consumer = functionEnv(production, 'collections', 'CollectionJobs')
+    expect(JSON.stringify(api.COLLECTION_JOBS_QUEUE_URL)).toMatch(/CollectionJobsQueue/)
+    expect(JSON.stringify(api.COLLECTION_TABLE)).toMatch(/CollectionsTable/)
+    expect(consumer.COLLECTION_JOBS_QUEUE_URL).toEqual({ Ref: expect.stringMatching(/^CollectionJobsQueue/) })
+    expect(JSON.stringify(consumer.COLLECTION_TABLE)).toMatch(/CollectionsTable/)
   })
 })
 
@@ -465,15 +584,26 @@ describe('function environments', () => {
         reconcileEnvSchema.parse(concreteEnv(functionEnv(s, 'pipeline', 'Reconcile'))),
       ).not.toThrow()
       expect(() => workerEnvSchema.parse(concreteEnv(containerEnv(containers(s).worker!)))).not.toThrow()
+      expect(() =>
+        collectionJobsEnvSchema.parse(concreteEnv(functionEnv(s, 'collections', 'CollectionJobs'))),
+      ).not.toThrow()
     }
   })
 
-  it('hold no secret: the cluster token is fetched from SSM at cold start', () => {
+  it('hold no secret: the cluster token and the chain endpoints are fetched from SSM at cold start', () => {
     const env = functionEnv(production, 'api', 'HttpApi')
     expect(env.SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN).toBe('__FETCH_FROM_SSM__')
-    expect(Object.keys(env).filter((k) => /TOKEN(?!_TABLE)|SECRET|PASSWORD/i.test(k))).toEqual([
-      'SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN',
+    expect(env.SST_Secret_value_CHAIN_RPC).toBe('__FETCH_FROM_SSM__')
+    expect(
+      Object.keys(env)
+        .filter((k) => /TOKEN(?!_TABLE)|SECRET|PASSWORD|RPC/i.test(k))
+        .sort(),
+    ).toEqual(['SST_Secret_value_CHAIN_RPC', 'SST_Secret_value_CLUSTER_BASIC_AUTH_TOKEN'])
+    const consumer = functionEnv(production, 'collections', 'CollectionJobs')
+    expect(Object.keys(consumer).filter((k) => /TOKEN|SECRET|PASSWORD|RPC/i.test(k))).toEqual([
+      'SST_Secret_value_CHAIN_RPC',
     ])
+    expect(consumer.SST_Secret_value_CHAIN_RPC).toBe('__FETCH_FROM_SSM__')
   })
 })
 
@@ -548,7 +678,7 @@ describe('IAM', () => {
     expect(JSON.stringify(consume!.Resource)).toContain('PinDeadLetterQueue')
   })
 
-  it('HTTP API: pins, requests, token lookups, live workers, enqueue, and only its own secret', () => {
+  it('HTTP API: pins, requests, token lookups, live workers, collections, enqueue, and only its own secrets', () => {
     const statements = roleStatements(production.templates.api, 'HttpApiServiceRole')
     const st = byId(statements)
     expect(st.Pins?.actions).toEqual([
@@ -565,11 +695,95 @@ describe('IAM', () => {
     })
     expect(st.LiveWorkers?.actions).toEqual(['dynamodb:Scan'])
     expect(st.EnqueuePins?.actions).toEqual(['sqs:SendMessage'])
-    const ssm = statements.find((s) => actionsOf(s).includes('ssm:GetParameters'))
-    expect(actionsOf(ssm!)).toEqual(['ssm:GetParameters'])
-    expect(JSON.stringify(ssm!.Resource)).toContain(
-      `:ssm:${REGION}:${ACCOUNT}:parameter/sst/pickup/production/Secret/CLUSTER_BASIC_AUTH_TOKEN/value`,
-    )
+    expect(st.Collections?.actions).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ])
+    expect(st.Collections?.resource).toMatch(/CollectionsTable.*\/index\/\*/)
+    expect(st.EnqueueCollectionJobs).toEqual({
+      actions: ['sqs:SendMessage'],
+      resource: expect.stringContaining('CollectionJobsQueue'),
+    })
+    const ssm = statements.filter((s) => actionsOf(s).includes('ssm:GetParameters'))
+    for (const s of ssm) expect(actionsOf(s)).toEqual(['ssm:GetParameters'])
+    const parameters = JSON.stringify(ssm.map((s) => s.Resource))
+    for (const secret of ['CLUSTER_BASIC_AUTH_TOKEN', 'CHAIN_RPC']) {
+      expect(parameters).toContain(
+        `:ssm:${REGION}:${ACCOUNT}:parameter/sst/pickup/production/Secret/${secret}/value`,
+      )
+    }
+    expect(parameters.match(/parameter\/sst\/pickup\/production\/Secret\/\w+/g)?.sort()).toEqual([
+      'parameter/sst/pickup/production/Secret/CHAIN_RPC',
+      'parameter/sst/pickup/production/Secret/CLUSTER_BASIC_AUTH_TOKEN',
+    ])
+  })
+
+  it('collection jobs consumer: its collections, root requests and pins, the two queues, stored CARs, its secret', () => {
+    const statements = roleStatements(production.templates.collections, 'CollectionJobsServiceRole')
+    const st = byId(statements)
+    expect(Object.keys(st).sort()).toEqual([
+      'Collections',
+      'EnqueuePins',
+      'ListStoredCars',
+      'NextJob',
+      'Pins',
+      'ReadStoredCars',
+      'RootRequests',
+    ])
+    expect(st.Collections).toEqual({
+      actions: [
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ],
+      // The table only: the consumer never lists collections by owner.
+      resource: expect.stringMatching(
+        /^\{"Fn::ImportValue":"[\w-]+:ExportsOutputFnGetAttCollectionsTable[0-9A-F]{8}Arn[0-9A-F]{8}"\}$/,
+      ),
+    })
+    expect(st.RootRequests?.actions).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'])
+    expect(st.RootRequests?.resource).toMatch(/RequestsTable[0-9A-F]{8}Arn[0-9A-F]{8}"\}$/)
+    expect(st.Pins?.actions).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ])
+    expect(st.Pins?.resource).toMatch(/PinsTable[0-9A-F]{8}Arn[0-9A-F]{8}"\}$/)
+    expect(st.EnqueuePins).toEqual({
+      actions: ['sqs:SendMessage'],
+      resource: expect.stringContaining('PinQueue'),
+    })
+    expect(st.NextJob).toEqual({
+      actions: ['sqs:SendMessage'],
+      resource: expect.stringMatching(/^\{"Fn::GetAtt":\["CollectionJobsQueue[0-9A-F]{8}","Arn"\]\}$/),
+    })
+    expect(st.ReadStoredCars?.actions).toEqual(['s3:GetObject'])
+    expect(st.ReadStoredCars?.resource).toMatch(/DestinationBucket.*\/\*/)
+    expect(st.ListStoredCars?.actions).toEqual(['s3:ListBucket'])
+    // The event source's grant: consuming its own queue, nothing else.
+    const unnamed = statements.filter((s) => !s.Sid)
+    const consume = unnamed.find((s) => actionsOf(s).includes('sqs:ReceiveMessage'))
+    expect(actionsOf(consume!).sort()).toEqual([
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
+    ])
+    expect(JSON.stringify(consume!.Resource)).toMatch(/CollectionJobsQueue/)
+    const ssm = unnamed.filter((s) => actionsOf(s).includes('ssm:GetParameters'))
+    expect(ssm).toHaveLength(1)
+    expect(actionsOf(ssm[0]!)).toEqual(['ssm:GetParameters'])
+    expect(JSON.stringify(ssm[0]!.Resource)).toContain('/sst/pickup/production/Secret/CHAIN_RPC/value')
+    expect(JSON.stringify(ssm[0]!.Resource)).not.toContain('CLUSTER_BASIC_AUTH_TOKEN')
+    expect(unnamed).toHaveLength(2)
   })
 
   it('sweep: unreferenced pins and their requests, and deleting CARs', () => {
@@ -1164,6 +1378,7 @@ describe('sst.config.ts', () => {
     const stacks = app.node.children.map((c) => c.node.id).filter((id) => id.startsWith('pr-99-'))
     expect(stacks.sort()).toEqual([
       'pr-99-pickup-ApiStack',
+      'pr-99-pickup-CollectionsStack',
       'pr-99-pickup-DataStack',
       'pr-99-pickup-MonitoringStack',
       'pr-99-pickup-PipelineStack',
