@@ -8,7 +8,10 @@ import { sweepUnreferencedSchema } from '../../api/sweep-unreferenced.ts'
 import { ConfigError, parseConfig } from '../../core/config.ts'
 import { MIN_UNREFERENCED_RETENTION_MS } from '../../core/unreferenced-content.ts'
 import {
+  collectionJobsMemoryMb,
   deploySchema,
+  LAMBDA_MAX_MEMORY_MB,
+  MAX_COLLECTION_READ_CAR_BYTES,
   parseDeployConfig,
   workerEphemeralStorageGiB,
   workerJobDiskBytes,
@@ -89,6 +92,19 @@ describe('deploy configuration', () => {
       60 * 60 * 1000,
     )
     expect(parseConfig(sweepUnreferencedSchema, {}).UNREFERENCED_RETENTION_MS).toBe(7 * 24 * 60 * 60 * 1000)
+  })
+
+  it('sizes the collection jobs consumer for the CARs it reads, and refuses a CAR size no Lambda can hold', () => {
+    expect(collectionJobsMemoryMb(parseDeployConfig({}).COLLECTION_READ_CAR_BYTES)).toBe(1024)
+    expect(collectionJobsMemoryMb(MAX_COLLECTION_READ_CAR_BYTES)).toBe(LAMBDA_MAX_MEMORY_MB)
+    expect(problems({ COLLECTION_READ_CAR_BYTES: String(MAX_COLLECTION_READ_CAR_BYTES) })).toEqual([])
+    expect(
+      problems({ COLLECTION_READ_CAR_BYTES: String(MAX_COLLECTION_READ_CAR_BYTES + 1024 * 1024) }),
+    ).toEqual([expect.stringMatching(/^COLLECTION_READ_CAR_BYTES: .*holds a CAR this large in memory/)])
+    // SQS delays a message at most 15 minutes.
+    expect(problems({ COLLECTION_ADVANCE_DELAY_SECONDS: '901' })).toEqual([
+      expect.stringMatching(/^COLLECTION_ADVANCE_DELAY_SECONDS: /),
+    ])
   })
 
   it('treats empty values as unset, as a copied .env.tpl leaves them', () => {
