@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
 import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
 import { createSqsJobQueue } from '../../adapters/sqs/queue.ts'
+import { COLLECTION_JOB_TIMEOUT_SECONDS, collectionJobsQueue } from '../../adapters/sqs/queues.ts'
 import {
   DYNALITE_VERSION,
   FAUXQS_VERSION,
@@ -121,6 +122,25 @@ describe('local services (in memory)', () => {
     expect(failed?.MessageRetentionPeriod).toBe(String(14 * 24 * 3600))
     expect(failed?.RedrivePolicy).toBeUndefined()
     expect(failed?.QueueArn).toBe(names.failedJobsQueueArn)
+    // Collection jobs: a visibility timeout six times the job's timeout, and a dead-letter queue, as deployed.
+    const { Attributes: collectionJobs } = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: names.collectionJobsQueueUrl, AttributeNames: ['All'] }),
+    )
+    expect(names.collectionJobsQueueUrl).toMatch(/\/pickup-local-collection-jobs$/)
+    expect(collectionJobs?.VisibilityTimeout).toBe(String(6 * COLLECTION_JOB_TIMEOUT_SECONDS))
+    expect(JSON.parse(collectionJobs?.RedrivePolicy ?? '{}')).toEqual({
+      deadLetterTargetArn: names.collectionDeadLetterQueueArn,
+      maxReceiveCount: collectionJobsQueue.deadLetter.maxReceiveCount,
+    })
+    const { Attributes: collectionDlq } = await clients.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: names.collectionDeadLetterQueueUrl,
+        AttributeNames: ['All'],
+      }),
+    )
+    expect(names.collectionDeadLetterQueueUrl).toMatch(/\/pickup-local-collection-dlq$/)
+    expect(collectionDlq?.MessageRetentionPeriod).toBe(String(14 * 24 * 3600))
+    expect(collectionDlq?.RedrivePolicy).toBeUndefined()
     await clients.sns.send(new GetTopicAttributesCommand({ TopicArn: names.carStoredTopicArn }))
     await clients.s3.send(new HeadBucketCommand({ Bucket: names.tempBucket }))
     await clients.s3.send(new HeadBucketCommand({ Bucket: names.destinationBucket }))
