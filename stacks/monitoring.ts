@@ -14,8 +14,10 @@ import * as iam from 'aws-cdk-lib/aws-iam'
 import * as sns from 'aws-cdk-lib/aws-sns'
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions'
 import { type StackContext, use } from 'sst/constructs'
+import { collectionJobsQueue } from '../adapters/sqs/queues.ts'
 import { METRICS, type MetricDef, metricNamespace } from '../core/metrics.ts'
 import { ApiStack } from './api.ts'
+import { CollectionsStack } from './collections.ts'
 import { queueAgeAlarmSeconds, resourcePrefix, useDeployConfig } from './deploy-config.ts'
 import { suppress, suppressFrameworkResources } from './nag.ts'
 import { PipelineStack } from './pipeline.ts'
@@ -36,6 +38,7 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
   const pipeline = use(PipelineStack)
   const worker = use(WorkerStack)
   const { api, handler: httpHandler } = use(ApiStack)
+  const collections = use(CollectionsStack)
   const prefix = resourcePrefix(app)
 
   // Not named: operators subscribe through its ARN (the AlarmTopicArn output) or ALARM_EMAIL.
@@ -300,8 +303,36 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       name: 'http-function-errors',
       alarmDescription:
         'The HTTP API function failed (crashed, timed out, or could not start: an unset CLUSTER_BASIC_AUTH_TOKEN ' +
-        'secret fails every request at cold start). See the HttpApi logs.',
+        'or CHAIN_RPC secret fails every request at cold start). See the HttpApi logs.',
       metric: httpHandler.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+    // NFT collections. Nothing consumes their dead-letter queue: a dead job's collection stays enumerating or
+    // archiving until an operator looks (the depth alarm stays in ALARM until then).
+    collectionDeadLetters: alarm('CollectionDeadLettersAlarm', {
+      name: 'collection-jobs-dead',
+      alarmDescription:
+        'Collection jobs failed every delivery and wait in the collection dead-letter queue (see the ' +
+        'CollectionJobs logs for why: a JSON-RPC provider down or rate-limiting, say). Their collections stay ' +
+        'enumerating or archiving: once the cause is fixed, redrive the queue (SQS console, "Start DLQ redrive").',
+      metric: collections.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    }),
+    collectionJobErrors: alarm('CollectionJobsErrorsAlarm', {
+      name: 'collection-jobs-errors',
+      alarmDescription:
+        'The collection jobs function failed (crashed, timed out, or could not start: an unset or invalid ' +
+        'CHAIN_RPC secret fails every job at cold start). Failed jobs come back and, after ' +
+        `${collectionJobsQueue.deadLetter.maxReceiveCount} deliveries, go to the collection dead-letter queue. ` +
+        'See the CollectionJobs logs.',
+      metric: collections.consumer.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,

@@ -1135,6 +1135,21 @@ describe('alarms', () => {
     })
   })
 
+  it('fire on dead collection jobs and on collection jobs function errors', () => {
+    const dead = alarm(production, 'collection-jobs-dead')
+    expect(dead).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    })
+    expect(JSON.stringify(dead?.Dimensions)).toContain('CollectionDeadLetterQueue')
+    const errors = alarm(production, 'collection-jobs-errors')
+    expect(errors).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Threshold: 1 })
+    expect(JSON.stringify(errors?.Dimensions)).toContain('CollectionJobs')
+    for (const a of [dead, errors]) expect(JSON.stringify(a?.AlarmActions)).toContain('AlarmTopic')
+  })
+
   it('fire on API 5xx, HTTP function errors and too few running workers', () => {
     expect(alarm(production, 'api-5xx')).toMatchObject({
       Namespace: 'AWS/ApiGateway',
