@@ -30,6 +30,7 @@ describe('npm run synth', () => {
     expect(r.status).toBe(0)
     expect(readdirSync(out).sort()).toEqual([
       'pr-77-pickup-ApiStack.template.json',
+      'pr-77-pickup-CollectionsStack.template.json',
       'pr-77-pickup-DataStack.template.json',
       'pr-77-pickup-MonitoringStack.template.json',
       'pr-77-pickup-PipelineStack.template.json',
