@@ -1,9 +1,10 @@
 /**
- * The HTTP API: API Gateway v2 (HTTP API) in front of one Lambda serving the Hono app (api/http.ts), with
- * CORS, access logs and an optional custom domain (API_DOMAIN in a Route 53 zone given by id and name, so
- * nothing is looked up at synthesis). The cluster API's credentials are the SST secret
- * CLUSTER_BASIC_AUTH_TOKEN (`npx sst secrets set CLUSTER_BASIC_AUTH_TOKEN <token> --stage <stage>`): the
- * template holds only its SSM parameter name.
+ * The HTTP API: API Gateway v2 (HTTP API) in front of one Lambda serving the Hono app (api/http.ts: the
+ * cluster API, the Pinning Service API and the Collections API), with CORS, access logs and an optional custom
+ * domain (API_DOMAIN in a Route 53 zone given by id and name, so nothing is looked up at synthesis). The
+ * cluster API's credentials are the SST secret CLUSTER_BASIC_AUTH_TOKEN (`npx sst secrets set
+ * CLUSTER_BASIC_AUTH_TOKEN <token> --stage <stage>`), the chains collections can be archived from the SST
+ * secret CHAIN_RPC (stacks/collections.ts): the template holds only their SSM parameter names.
  */
 import { Duration } from 'aws-cdk-lib'
 import * as iam from 'aws-cdk-lib/aws-iam'
