@@ -476,7 +476,7 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
           return {
             jsonrpc: '2.0',
             id: r.id,
-            result: r.method === 'eth_getCode' ? '0x' : '0x' + '0'.repeat(64),
+            result: r.method === 'eth_getCode' ? '0x' : `0x${'0'.repeat(64)}`,
           }
         }
         res.setHeader('content-type', 'application/json')
