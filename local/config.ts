@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { reconcileSettingsSchema } from '../api/reconcile.ts'
+import { collectionWebSchema } from '../core/collections/web-config.ts'
 import { workerSchema } from '../core/config.ts'
 
 const flag = (def: boolean) =>
@@ -42,5 +43,10 @@ export const localSchema = workerSchema
       .default(256 * 1024 * 1024),
   })
   .extend(reconcileSettingsSchema.shape)
+  .extend({
+    ...collectionWebSchema.shape,
+    /** Local mode fetches web-hosted token content from the operator's own network too. */
+    COLLECTION_WEB_ALLOW_PRIVATE: flag(true),
+  })
 
 export type LocalConfig = z.infer<typeof localSchema>
