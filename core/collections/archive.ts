@@ -282,7 +282,11 @@ async function importWeb(
     if (ref.kind !== 'web' || ref.status !== 'pending' || ref.cid) return ref
     const url = ref.url ?? (resolveUri(ref.uri) as { url?: string }).url ?? ref.uri
     if (!ctx.web)
-      return { ...ref, status: 'failed', error: `WEB_CONTENT_NOT_ARCHIVED: web import is not configured here` }
+      return {
+        ...ref,
+        status: 'failed',
+        error: `WEB_CONTENT_NOT_ARCHIVED: web import is not configured here`,
+      }
     let archived = pass.archived.get(url)
     if (!archived) {
       if (pass.until !== undefined && ctx.clock.now() >= pass.until) return ref // the next pass
@@ -363,7 +367,11 @@ export async function advanceCollection(
   let pending = 0
   let changed = 0
   let cursor: string | undefined
-  const web: WebPass = { collection: c, archived: new Map(), ...(input.webUntil ? { until: input.webUntil } : {}) }
+  const web: WebPass = {
+    collection: c,
+    archived: new Map(),
+    ...(input.webUntil ? { until: input.webUntil } : {}),
+  }
   do {
     const page = await ctx.collections.listTokens(c.id, {
       limit: 100,
@@ -430,9 +438,7 @@ async function advanceToken(
       }
     } else if (settled !== m) next = { ...token, metadata: settled, updated: now }
   }
-  const media = next.media.map((r) =>
-    r.status === 'pending' && r.cid ? settleRef(r, pins.get(r.cid)) : r,
-  )
+  const media = next.media.map((r) => (r.status === 'pending' && r.cid ? settleRef(r, pins.get(r.cid)) : r))
   if (media.some((r, i) => r !== next.media[i])) next = { ...next, media, updated: now }
   return next
 }
