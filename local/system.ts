@@ -4,7 +4,6 @@
  * consumer (which forwards dead jobs to the failed-jobs queue, for `pickup dlq`), the sweep of unreferenced
  * content and the reconciler. The same handlers and adapters as in AWS; only the wiring differs.
  */
-import { randomUUID } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -21,7 +20,7 @@ import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
 import { createKuboGc } from '../adapters/kubo/gc.ts'
 import { createMetricsFile } from '../adapters/metrics/file.ts'
 import { createStoredContentReader } from '../adapters/stored-content.ts'
-import { createWebImporter } from '../adapters/web/importer.ts'
+import { webArchivePorts } from '../adapters/web/archive-ports.ts'
 import { createCollectionJobHandler } from '../api/collection-jobs.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
@@ -29,7 +28,6 @@ import { createCollectionsApi } from '../api/http/collections.ts'
 import { serveHttpApp } from '../api/http/node-server.ts'
 import { reconcileOptionsFromConfig } from '../api/reconcile.ts'
 import { createValidateCarHandler } from '../api/validate-car.ts'
-import { webArchiveLimitsFromConfig } from '../core/collections/web-config.ts'
 import { type Metrics, metricNamespace, noMetrics, teeMetrics } from '../core/metrics.ts'
 import type { BlockSource, Clock, Logger } from '../core/ports.ts'
 import { reconcilePins } from '../core/reconcile.ts'
@@ -181,17 +179,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
           ...collectionContext,
           enumerator: createEvmEnumerator({ chains }),
           reader: createStoredContentReader({ destination, maxCarBytes: cfg.COLLECTION_READ_CAR_BYTES }),
-          web: {
-            importer: createWebImporter({
-              allowPrivate: cfg.COLLECTION_WEB_ALLOW_PRIVATE,
-              timeoutMs: cfg.COLLECTION_WEB_TIMEOUT_MS,
-              maxRedirects: cfg.COLLECTION_WEB_MAX_REDIRECTS,
-            }),
-            temp,
-            newId: () => randomUUID().replaceAll('-', ''),
-            limits: webArchiveLimitsFromConfig(cfg),
-            log: collectionContext.log,
-          },
+          web: webArchivePorts(stores, cfg, collectionContext.log),
         },
       ),
       log,

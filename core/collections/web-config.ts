@@ -16,15 +16,20 @@ const flag = (def: boolean) =>
 export const collectionWebSchema = z.object({
   /**
    * Largest web-hosted file archived (256 MiB): it is imported onto disk (a Lambda's /tmp, 512 MiB by
-   * default) and uploaded within one job; a larger one is reported per token as WEB_TOO_LARGE.
+   * default) and uploaded within one job (at the 60 s timeout, 4.5 MB/s); a larger one is reported per token
+   * as WEB_TOO_LARGE.
    */
   COLLECTION_WEB_MAX_BYTES: z.coerce
     .number()
     .int()
     .min(1)
     .default(256 * MiB),
-  /** Longest one web fetch may take, redirects and body included (2 minutes). */
-  COLLECTION_WEB_TIMEOUT_MS: z.coerce.number().int().min(1).default(120_000),
+  /**
+   * Longest one web fetch may take, redirects and body included (60 s). With COLLECTION_WEB_WINDOW_MS it
+   * bounds one archiving pass: together they stay below the collection-jobs queue's visibility timeout (120 s),
+   * or the job would be delivered again while its pass runs.
+   */
+  COLLECTION_WEB_TIMEOUT_MS: z.coerce.number().int().min(1).default(60_000),
   /** Redirects followed at most, each to an address checked again. */
   COLLECTION_WEB_MAX_REDIRECTS: z.coerce.number().int().min(0).max(20).default(5),
   /**
@@ -33,10 +38,11 @@ export const collectionWebSchema = z.object({
    */
   COLLECTION_WEB_ALLOW_PRIVATE: flag(false),
   /**
-   * One archiving pass starts web fetches only within this long of its start (10 minutes), so that a pass with
-   * its last fetch (COLLECTION_WEB_TIMEOUT_MS) ends within a Lambda's 15 minutes; the rest wait for the next pass.
+   * One archiving pass starts web fetches only within this long of its start (45 s), so that a pass with its
+   * last fetch (COLLECTION_WEB_TIMEOUT_MS) ends within its job's visibility timeout and a Lambda's time; the
+   * rest wait for the next pass.
    */
-  COLLECTION_WEB_WINDOW_MS: z.coerce.number().int().min(1).default(600_000),
+  COLLECTION_WEB_WINDOW_MS: z.coerce.number().int().min(1).default(45_000),
 })
 
 export type CollectionWebConfig = z.infer<typeof collectionWebSchema>
