@@ -264,10 +264,13 @@ function storedRefs(t: CollectionToken): string[] {
   return [t.metadata, ...t.media].flatMap((r) => (r.status === 'pending' && r.cid ? [r.cid] : []))
 }
 
-/** One pass's web imports: where the collection's URLs went (many tokens can share one), and until when. */
+/**
+ * One pass's web imports: what became of each URL (archived, or the error it failed with: many tokens can
+ * share one), and until when imports may start.
+ */
 interface WebPass {
   collection: CollectionRecord
-  archived: Map<string, WebArchived>
+  archived: Map<string, WebArchived | { error: string }>
   until?: number
 }
 
@@ -280,7 +283,7 @@ async function importWeb(
 ): Promise<CollectionToken> {
   const one = async <T extends ContentRef>(ref: T): Promise<T> => {
     if (ref.kind !== 'web' || ref.status !== 'pending' || ref.cid) return ref
-    const url = ref.url ?? (resolveUri(ref.uri) as { url?: string }).url ?? ref.uri
+    const url = ref.url ?? ref.uri
     if (!ctx.web)
       return {
         ...ref,
@@ -297,10 +300,11 @@ async function importWeb(
         )
       } catch (err) {
         if (!(err instanceof PickupError) || signal?.aborted) throw err
-        return { ...ref, status: 'failed', error: `${err.code}: ${err.message}` }
+        archived = { error: `${err.code}: ${err.message}` }
       }
       pass.archived.set(url, archived)
     }
+    if ('error' in archived) return { ...ref, status: 'failed', error: archived.error }
     return {
       ...ref,
       cid: archived.cid,
