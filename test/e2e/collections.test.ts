@@ -275,7 +275,7 @@ describe('NFT collections through local mode', () => {
         status: 'archived',
       }),
     ])
-    const web = (url: string, cid: string) =>
+    const webRef = (url: string, cid: string) =>
       expect.objectContaining({
         kind: 'web',
         cid,
@@ -285,10 +285,10 @@ describe('NFT collections through local mode', () => {
         fetched: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         status: 'archived',
       })
-    expect(byId.get('2')?.media).toEqual([web(`${webUrl}/img/2.png`, png2Cid)])
-    expect(byId.get('3')?.metadata).toEqual(web(`${webUrl}/meta/3.json`, meta3Cid))
+    expect(byId.get('2')?.media).toEqual([webRef(`${webUrl}/img/2.png`, png2Cid)])
+    expect(byId.get('3')?.metadata).toEqual(webRef(`${webUrl}/meta/3.json`, meta3Cid))
     // Fetched through the redirect: the URL recorded is the one the bytes came from.
-    expect(byId.get('3')?.media).toEqual([web(`${webUrl}/img/3.png`, png3Cid)])
+    expect(byId.get('3')?.media).toEqual([webRef(`${webUrl}/img/3.png`, png3Cid)])
     expect(byId.get('4')?.media).toEqual([
       expect.objectContaining({
         field: 'image',
