@@ -111,6 +111,9 @@ describe('web fetches of token content', () => {
     ['NAT64 of loopback', '[64:ff9b::7f00:1]'],
     ['NAT64 of private', '[64:ff9b::c0a8:101]'],
     ['6to4 of loopback', '[2002:7f00:1::]'],
+    ['loopback as one decimal number (127.0.0.2)', '2130706434'],
+    ['private in hex and short form (10.0.0.1)', '0xa.1'],
+    ['unspecified as 0', '0'],
   ])('refuse %s (%s) before anything is sent', async (_what, host) => {
     await expect(fetchAll(`http://${host}:${port}/file`)).rejects.toMatchObject({
       code: 'WEB_ADDRESS_REFUSED',
