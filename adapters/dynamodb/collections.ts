@@ -72,6 +72,7 @@ const refShape = {
   cidSource: z.enum(['chain', 'pickup']).optional(),
   url: z.string().optional(),
   fetched: z.number().optional(),
+  attempts: z.number().optional(),
   status: z.enum(REF_STATUSES),
   error: z.string().optional(),
 }

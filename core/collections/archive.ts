@@ -62,6 +62,9 @@ export interface CollectionContext {
 /** A client's mistake in a collection request: a 400 with its code wherever InvalidInputError is one. */
 export class InvalidCollectionError extends InvalidInputError {}
 
+/** Passes that fetch a web URL before a transient failure counts as final. */
+export const WEB_FETCH_ATTEMPTS = 3
+
 /** Largest metadata file read (JSON; anything bigger is not metadata). */
 export const MAX_METADATA_BYTES = 1024 * 1024
 /** Largest token URI kept in a token's record (an on-chain data: URI, say); longer is reported, not kept. */
@@ -270,7 +273,7 @@ function storedRefs(t: CollectionToken): string[] {
  */
 interface WebPass {
   collection: CollectionRecord
-  archived: Map<string, WebArchived | { error: string }>
+  archived: Map<string, WebArchived | { error: string; retryable: boolean }>
   until?: number
 }
 
@@ -300,13 +303,20 @@ async function importWeb(
         )
       } catch (err) {
         if (!(err instanceof PickupError) || signal?.aborted) throw err
-        archived = { error: `${err.code}: ${err.message}` }
+        archived = { error: `${err.code}: ${err.message}`, retryable: err.retryable }
       }
       pass.archived.set(url, archived)
     }
-    if ('error' in archived) return { ...ref, status: 'failed', error: archived.error }
+    if ('error' in archived) {
+      // A transient failure (5xx, 429, a timeout, a refused connection) is tried again on later passes.
+      const attempts = (ref.attempts ?? 0) + 1
+      if (archived.retryable && attempts < WEB_FETCH_ATTEMPTS)
+        return { ...ref, attempts, error: archived.error }
+      return { ...ref, attempts, status: 'failed', error: archived.error }
+    }
+    const { error: _error, ...rest } = ref
     return {
-      ...ref,
+      ...(rest as T),
       cid: archived.cid,
       path: '',
       cidSource: 'pickup',

@@ -60,6 +60,8 @@ export interface ContentRef {
   url?: string
   /** For web content: when pickup fetched it (epoch ms). */
   fetched?: number
+  /** For web content: fetches that failed so far (a transient failure is tried again on a later pass). */
+  attempts?: number
   status: RefStatus
   error?: string
 }

@@ -29,6 +29,7 @@ import { pseudoRandomBytes } from '../../fixtures/dags.ts'
 import { createTestLogger } from '../../helpers/log.ts'
 
 let server: Server
+let flaky = 0
 let base: string
 const files = new Map<string, Uint8Array>()
 const image = pseudoRandomBytes(1_300_000, 'web-core-image') // two 1 MiB chunks
@@ -37,7 +38,12 @@ files.set('/meta.json', new TextEncoder().encode(JSON.stringify({ name: 'w', ima
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    const bytes = files.get(req.url ?? '')
+    // `/down` always answers 503; `/flaky` the first time only.
+    if (req.url === '/down' || (req.url === '/flaky' && flaky++ === 0)) {
+      res.writeHead(503).end()
+      return
+    }
+    const bytes = files.get(req.url === '/flaky' ? '/image.png' : (req.url ?? ''))
     if (bytes) res.writeHead(200).end(bytes)
     else res.writeHead(404).end()
   })
@@ -171,6 +177,42 @@ describe('archiving web content', () => {
     ).rejects.toThrow('S3 said no')
     const cid = (await unixfs({ blockstore: new MemoryBlockstore() }).addBytes(image)).toString()
     expect(await pins.get(cid)).toMatchObject({ status: 'failed', error: 'INTERNAL: S3 said no' })
+  })
+
+  it('a transient failure is tried again on later passes, a lasting one reported after WEB_FETCH_ATTEMPTS', async () => {
+    const c = collection('c1')
+    await ctx.collections.create(c)
+    const token = (tokenId: string, url: string) => ({
+      collectionId: c.id,
+      tokenId,
+      metadata: { uri: 'data:application/json,{}', kind: 'data' as const, status: 'archived' as const },
+      media: [{ field: 'image', uri: url, kind: 'web' as const, url, status: 'pending' as const }],
+      updated: now,
+    })
+    await ctx.collections.putTokens([token('1', `${base}/flaky`), token('2', `${base}/down`)])
+    const reader = createStoredContentReader({ destination, maxCarBytes: 8 * 1024 * 1024 })
+    const advance = () => advanceCollection({ collectionId: c.id }, { ...ctx, reader, web })
+    const media = async (id: string) => (await ctx.collections.getToken(c.id, id))?.media[0]
+
+    await advance()
+    for (const id of ['1', '2'])
+      expect(await media(id)).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        error: `WEB_HTTP_ERROR: HTTP 503 from ${base}`,
+      })
+    await advance()
+    expect(await media('1')).toMatchObject({ status: 'pending', cidSource: 'pickup' })
+    expect((await media('1'))?.error).toBeUndefined()
+    expect(await media('2')).toMatchObject({ status: 'pending', attempts: 2 })
+    for (const key of await tempKeys()) await validate(key)
+    expect(await advance()).toEqual({ done: true, changed: 2 })
+    expect(await media('1')).toMatchObject({ status: 'archived' })
+    expect(await media('2')).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      error: expect.stringMatching(/^WEB_HTTP_ERROR: HTTP 503 /),
+    })
   })
 
   it('advancing a collection: web metadata read from its stored CAR, its web media imported; no import after the pass window', async () => {
