@@ -115,6 +115,15 @@ COLLECTION_PAGES_PER_JOB=10
 # Largest stored CAR the collection jobs Lambda reads into memory to find a token's metadata file; the Lambda's
 # memory is 2 x this + 512 MB (at least 1024 MB).
 COLLECTION_READ_CAR_BYTES=268435456
+# Web-hosted token content (plain https:// URLs): largest file archived (imported into the Lambda's /tmp, sized
+# 1.05 x this + 256 MB), longest fetch in ms (redirects included), redirects followed, and how long one
+# archiving pass starts fetches (ms). Non-public addresses (loopback, private, link-local...) are refused
+# unless COLLECTION_WEB_ALLOW_PRIVATE=true.
+COLLECTION_WEB_MAX_BYTES=268435456
+COLLECTION_WEB_TIMEOUT_MS=60000
+COLLECTION_WEB_MAX_REDIRECTS=5
+COLLECTION_WEB_WINDOW_MS=45000
+COLLECTION_WEB_ALLOW_PRIVATE=false
 
 # ---------------------------------------------------------------- functions and logs
 # Validator Lambda memory in MB: 3008 (~1.7 vCPUs) is the most every account accepts (stacks/validator-sizing.ts).

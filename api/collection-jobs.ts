@@ -18,9 +18,10 @@ import {
   type CollectionJobOptions,
   runCollectionJob,
 } from '../core/collections/jobs.ts'
+import { collectionWebSchema } from '../core/collections/web-config.ts'
 
 /** The consumer's settings (local mode's configuration and the deploy configuration add them). */
-export const collectionJobSettingsSchema = z.object({
+export const collectionJobSettingsSchema = collectionWebSchema.extend({
   /** How long archiving waits between two passes while its pins are still being fetched (SQS delays: ≤ 900). */
   COLLECTION_ADVANCE_DELAY_SECONDS: z.coerce.number().int().min(0).max(900).default(10),
   /** Pages of tokens (100 each) one enumeration job reads before the next job continues. */
@@ -39,6 +40,7 @@ export function collectionJobOptionsFromConfig(cfg: CollectionJobSettings): Coll
   return {
     pagesPerJob: cfg.COLLECTION_PAGES_PER_JOB,
     advanceDelaySeconds: cfg.COLLECTION_ADVANCE_DELAY_SECONDS,
+    webImportWindowMs: cfg.COLLECTION_WEB_WINDOW_MS,
   }
 }
 

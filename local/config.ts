@@ -35,5 +35,7 @@ export const localSchema = workerSchema
   .extend(reconcileSettingsSchema.shape)
   // NFT collections: the jobs consumer's settings, as deployed.
   .extend(collectionJobSettingsSchema.shape)
+  // Local mode fetches web-hosted token content from the operator's own network too.
+  .extend({ COLLECTION_WEB_ALLOW_PRIVATE: flag(true) })
 
 export type LocalConfig = z.infer<typeof localSchema>

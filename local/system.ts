@@ -20,6 +20,7 @@ import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
 import { createKuboGc } from '../adapters/kubo/gc.ts'
 import { createMetricsFile } from '../adapters/metrics/file.ts'
 import { createStoredContentReader } from '../adapters/stored-content.ts'
+import { webArchivePorts } from '../adapters/web/archive-ports.ts'
 import { collectionJobOptionsFromConfig, createCollectionJobHandler } from '../api/collection-jobs.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
@@ -172,6 +173,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         ...collectionContext,
         enumerator: createEvmEnumerator({ chains }),
         reader: createStoredContentReader({ destination, maxCarBytes: cfg.COLLECTION_READ_CAR_BYTES }),
+        web: webArchivePorts(stores, cfg, collectionContext.log),
       }),
       log,
     )

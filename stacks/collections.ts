@@ -21,9 +21,14 @@ import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Config, type Function as SstFunction, type StackContext, use } from 'sst/constructs'
 import { COLLECTION_JOB_TIMEOUT_SECONDS, collectionJobsQueue, queueName } from '../adapters/sqs/queues.ts'
 import { DataStack } from './data.ts'
-import { collectionJobsMemoryMb, resourcePrefix, useDeployConfig } from './deploy-config.ts'
+import {
+  collectionJobsDiskMb,
+  collectionJobsMemoryMb,
+  resourcePrefix,
+  useDeployConfig,
+} from './deploy-config.ts'
 import { pickupFunction } from './lambda.ts'
-import { suppress, suppressFrameworkResources } from './nag.ts'
+import { arnWildcard, suppress, suppressFrameworkResources } from './nag.ts'
 import { destinationObjectFindings, PipelineStack } from './pipeline.ts'
 import { applyStagePolicy, stagePolicy } from './stage.ts'
 
@@ -46,7 +51,7 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
   const policy = stagePolicy(app.stage)
   applyStagePolicy(stack, policy)
   const data = use(DataStack)
-  const { queue: pinQueue } = use(PipelineStack)
+  const { queue: pinQueue, temp } = use(PipelineStack)
   const prefix = resourcePrefix(app)
   const { collections, requests, pins } = data.tables
 
@@ -82,6 +87,8 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
       description: 'Enumerates NFT collections from their chains and archives their tokens (collection jobs)',
       memorySize: collectionJobsMemoryMb(cfg.COLLECTION_READ_CAR_BYTES),
       timeout: Duration.seconds(COLLECTION_JOB_TIMEOUT_SECONDS),
+      // A web-hosted file is imported into /tmp (its UnixFS blocks) before its CAR is uploaded.
+      diskSizeMb: collectionJobsDiskMb(cfg.COLLECTION_WEB_MAX_BYTES),
       environment: {
         COLLECTION_TABLE: collections.tableName,
         COLLECTION_JOBS_QUEUE_URL: jobs.queueUrl,
@@ -92,6 +99,17 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
         COLLECTION_PAGES_PER_JOB: String(cfg.COLLECTION_PAGES_PER_JOB),
         COLLECTION_ADVANCE_DELAY_SECONDS: String(cfg.COLLECTION_ADVANCE_DELAY_SECONDS),
         COLLECTION_READ_CAR_BYTES: String(cfg.COLLECTION_READ_CAR_BYTES),
+        // Web-hosted content (core/collections/web-config.ts): its limits, and the temporary bucket and pin
+        // settings its attempt shares with a worker's, so the validator treats its CAR as a worker's.
+        TEMP_BUCKET: temp.bucketName,
+        MAX_CAR_BYTES: String(cfg.MAX_CAR_BYTES),
+        VISIBILITY_TIMEOUT_SECONDS: String(cfg.VISIBILITY_TIMEOUT_SECONDS),
+        UPLOAD_PART_BYTES: String(cfg.UPLOAD_PART_BYTES),
+        COLLECTION_WEB_MAX_BYTES: String(cfg.COLLECTION_WEB_MAX_BYTES),
+        COLLECTION_WEB_TIMEOUT_MS: String(cfg.COLLECTION_WEB_TIMEOUT_MS),
+        COLLECTION_WEB_MAX_REDIRECTS: String(cfg.COLLECTION_WEB_MAX_REDIRECTS),
+        COLLECTION_WEB_ALLOW_PRIVATE: String(cfg.COLLECTION_WEB_ALLOW_PRIVATE),
+        COLLECTION_WEB_WINDOW_MS: String(cfg.COLLECTION_WEB_WINDOW_MS),
       },
       permissions: [
         // The collection, its tokens and roots: read, checkpoint, write tokens and roots in batches.
@@ -135,6 +153,12 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
           actions: ['s3:GetObject'],
           resources: [data.destination.arnForObjects('*')],
         }),
+        // Web-hosted content's CARs, uploaded like a worker's for the validator to check and promote.
+        new iam.PolicyStatement({
+          sid: 'UploadWebCars',
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+          resources: [temp.arnForObjects('*')],
+        }),
         new iam.PolicyStatement({
           sid: 'ListStoredCars',
           actions: ['s3:ListBucket'],
@@ -150,8 +174,10 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
   suppress(consumer, [
     {
       id: 'AwsSolutions-IAM5',
-      reason: 'Reads stored CARs of the destination bucket, whose keys are per CID and not known ahead.',
-      appliesTo: destinationObjectFindings(data),
+      reason:
+        'Reads stored CARs of the destination bucket and uploads web content CARs to the temporary bucket, ' +
+        'whose keys are per CID and not known ahead.',
+      appliesTo: [...destinationObjectFindings(data), arnWildcard('TempBucket', '/*')],
     },
   ])
   // One job per invocation: a job is a bounded run (pages of one collection, or one pass) with its own deadline.

@@ -6,7 +6,7 @@
  */
 import type { App } from 'sst/constructs'
 import { z } from 'zod'
-import { collectionJobSettingsSchema } from '../api/collection-jobs.ts'
+import { collectionJobSettingsSchema, jobDeadlineMs } from '../api/collection-jobs.ts'
 import { validatorReadSchema } from '../api/lambda/env.ts'
 import { reconcileSettingsSchema } from '../api/reconcile.ts'
 import { sweepUnreferencedSchema } from '../api/sweep-unreferenced.ts'
@@ -37,6 +37,18 @@ export const LAMBDA_MAX_MEMORY_MB = 10240
  */
 export function collectionJobsMemoryMb(readCarBytes: number): number {
   return Math.max(1024, Math.ceil((2 * readCarBytes) / MiB) + 512)
+}
+
+/** The most /tmp a Lambda function can have, in MB. */
+export const LAMBDA_MAX_DISK_MB = 10240
+
+/**
+ * /tmp of the collection jobs consumer: a web-hosted file of up to COLLECTION_WEB_MAX_BYTES is imported there
+ * as UnixFS blocks (its bytes and a few dag-pb nodes, 5% covers them) before its CAR is uploaded; 256 MB more
+ * for the runtime's own files. At least Lambda's default 512 MB.
+ */
+export function collectionJobsDiskMb(webMaxBytes: number): number {
+  return Math.max(512, Math.ceil((webMaxBytes * 1.05) / MiB) + 256)
 }
 
 /** The largest COLLECTION_READ_CAR_BYTES whose consumer fits in a Lambda. */
@@ -212,6 +224,18 @@ export const deploySchema = workerSchema
       problem(
         'COLLECTION_READ_CAR_BYTES',
         `the collection jobs consumer holds a CAR this large in memory: at most ${MAX_COLLECTION_READ_CAR_BYTES} fits in a Lambda's ${LAMBDA_MAX_MEMORY_MB} MB`,
+      )
+    }
+    if (cfg.COLLECTION_WEB_WINDOW_MS + cfg.COLLECTION_WEB_TIMEOUT_MS > jobDeadlineMs(undefined)) {
+      problem(
+        'COLLECTION_WEB_WINDOW_MS',
+        `with COLLECTION_WEB_TIMEOUT_MS, an archiving pass's last web fetch would outlast its job's deadline (${jobDeadlineMs(undefined)} ms)`,
+      )
+    }
+    if (collectionJobsDiskMb(cfg.COLLECTION_WEB_MAX_BYTES) > LAMBDA_MAX_DISK_MB) {
+      problem(
+        'COLLECTION_WEB_MAX_BYTES',
+        `the collection jobs consumer imports a web-hosted file this large into /tmp: it must fit, with its UnixFS nodes, in a Lambda's ${LAMBDA_MAX_DISK_MB} MB`,
       )
     }
     if (cfg.API_DOMAIN && !(cfg.API_HOSTED_ZONE_ID && cfg.API_HOSTED_ZONE_NAME)) {

@@ -23,6 +23,8 @@ export interface PickupFunctionProps {
   bind?: FunctionProps['bind']
   /** Concurrency reserved for (and capping) the function; unset: the account's shared pool. */
   reservedConcurrentExecutions?: number
+  /** Size of /tmp in MB (512 to 10,240); unset: Lambda's 512. */
+  diskSizeMb?: number
 }
 
 export function pickupFunction(
@@ -51,6 +53,7 @@ export function pickupFunction(
     },
     permissions: props.permissions,
     ...(props.bind ? { bind: props.bind } : {}),
+    ...(props.diskSizeMb === undefined ? {} : { diskSize: props.diskSizeMb }),
     ...(props.reservedConcurrentExecutions === undefined
       ? {}
       : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),

@@ -70,7 +70,9 @@ const refShape = {
   cid: z.string().optional(),
   path: z.string().optional(),
   cidSource: z.enum(['chain', 'pickup']).optional(),
+  url: z.string().optional(),
   fetched: z.number().optional(),
+  attempts: z.number().optional(),
   status: z.enum(REF_STATUSES),
   error: z.string().optional(),
 }

@@ -127,7 +127,12 @@ function tokenJson(t: CollectionToken) {
     ...(t.tokenURI !== undefined
       ? { tokenURI: t.tokenURI.length > 1024 ? `${t.tokenURI.slice(0, 1024)}…` : t.tokenURI }
       : {}),
-    metadata: t.metadata,
-    media: t.media,
+    metadata: refJson(t.metadata),
+    media: t.media.map(refJson),
   }
+}
+
+/** A token's reference with its fetch time (web content) in ISO 8601, like every time the API shows. */
+function refJson<T extends CollectionToken['metadata']>(r: T) {
+  return r.fetched === undefined ? r : { ...r, fetched: new Date(r.fetched).toISOString() }
 }

@@ -8,6 +8,7 @@ import { createStores, resourcesFromEnv } from '../../adapters/compose.ts'
 import { createEvmEnumerator } from '../../adapters/evm/enumerate.ts'
 import { createLogger } from '../../adapters/log.ts'
 import { createStoredContentReader } from '../../adapters/stored-content.ts'
+import { webArchivePorts } from '../../adapters/web/archive-ports.ts'
 import { parseConfig } from '../../core/config.ts'
 import { collectionJobOptionsFromConfig, createCollectionJobHandler } from '../collection-jobs.ts'
 import { chainRpcFromSecret } from './chain-rpc.ts'
@@ -16,6 +17,8 @@ import { collectionJobsEnvSchema } from './env.ts'
 const cfg = parseConfig(collectionJobsEnvSchema, process.env)
 const stores = createStores(createAwsClients(cfg), resourcesFromEnv(cfg))
 
+const log = createLogger('pickup-collection-jobs')
+
 const run = createCollectionJobHandler(collectionJobOptionsFromConfig(cfg), {
   collections: stores.collections(),
   requests: stores.requests(),
@@ -23,12 +26,14 @@ const run = createCollectionJobHandler(collectionJobOptionsFromConfig(cfg), {
   queue: stores.pinQueue(),
   clock: { now: () => Date.now() },
   jobs: stores.collectionJobs(),
-  log: createLogger('pickup-collection-jobs'),
+  log,
   enumerator: createEvmEnumerator({ chains: chainRpcFromSecret() }),
   reader: createStoredContentReader({
     destination: stores.destination(),
     maxCarBytes: cfg.COLLECTION_READ_CAR_BYTES,
   }),
+  // Web-hosted content: fetched under the address guard, imported in /tmp, its CAR uploaded for the validator.
+  web: webArchivePorts(stores, cfg, log),
 })
 
 export const handler = (event: SQSEvent, context: Context) => run(event, context)

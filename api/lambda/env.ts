@@ -104,11 +104,24 @@ export const reconcileEnvSchema = aws
 
 /**
  * The collection jobs consumer (api/lambda/collection-jobs.ts): the collections, the requests and pins it
- * makes, the pin queue, the stored CARs it reads metadata from, and its own queue (it sends each job's next).
- * The chains' JSON-RPC endpoints come from the SST secret CHAIN_RPC, not from the environment.
+ * makes, the pin queue, the stored CARs it reads metadata from, its own queue (it sends each job's next), and
+ * the temporary bucket it uploads web-hosted content's CARs to for the validator, with the pin settings a
+ * worker's attempt has (core/collections/web-config.ts). The chains' JSON-RPC endpoints come from the SST
+ * secret CHAIN_RPC, not from the environment.
  */
 export const collectionJobsEnvSchema = aws
-  .extend(resourcesSchema.pick({ PIN_TABLE: true, PIN_QUEUE_URL: true, DESTINATION_BUCKET: true }).shape)
+  .extend(
+    resourcesSchema.pick({
+      PIN_TABLE: true,
+      PIN_QUEUE_URL: true,
+      DESTINATION_BUCKET: true,
+      TEMP_BUCKET: true,
+    }).shape,
+  )
   .extend({ REQUEST_TABLE: z.string().min(1) })
   .extend(collectionResources.shape)
   .extend(collectionJobSettingsSchema.shape)
+  .extend(
+    workerSchema.pick({ MAX_CAR_BYTES: true, VISIBILITY_TIMEOUT_SECONDS: true, UPLOAD_PART_BYTES: true })
+      .shape,
+  )

@@ -33,6 +33,7 @@ import {
 } from './model.ts'
 import type { CollectionStore } from './ports.ts'
 import { mediaRefs, parseMetadata, type ResolvedUri, resolveUri } from './resolve.ts'
+import { archiveWebContent, type WebArchived, type WebArchivePorts } from './web.ts'
 
 export interface CollectionJob {
   collectionId: string
@@ -60,6 +61,9 @@ export interface CollectionContext {
 
 /** A client's mistake in a collection request: a 400 with its code wherever InvalidInputError is one. */
 export class InvalidCollectionError extends InvalidInputError {}
+
+/** Passes that fetch a web URL before a transient failure counts as final. */
+export const WEB_FETCH_ATTEMPTS = 3
 
 /** Largest metadata file read (JSON; anything bigger is not metadata). */
 export const MAX_METADATA_BYTES = 1024 * 1024
@@ -247,12 +251,8 @@ function toRef(r: ResolvedUri): ContentRef {
     case 'data':
       return { uri: r.uri, kind: 'data', status: 'archived' }
     case 'web':
-      // Importing web-hosted content (fetch, UnixFS import, the validator) is not built yet: reported.
-      return failedRef(
-        r.uri,
-        'web',
-        `WEB_CONTENT_NOT_ARCHIVED: ${r.url} is web-hosted; pickup archives IPFS content only`,
-      )
+      // Fetched and imported by pickup when archiving advances (core/collections/web.ts).
+      return { uri: r.uri, kind: 'web', url: r.url, status: 'pending' }
     case 'unsupported':
       return failedRef(r.uri, 'unsupported', `UNSUPPORTED_URI: ${r.reason}`)
   }
@@ -260,6 +260,75 @@ function toRef(r: ResolvedUri): ContentRef {
 
 function failedRef(uri: string, kind: ContentRef['kind'], error: string): ContentRef {
   return { uri, kind, status: 'failed', error }
+}
+
+/** Roots of references waiting for their pin: IPFS content, and web content once imported. */
+function storedRefs(t: CollectionToken): string[] {
+  return [t.metadata, ...t.media].flatMap((r) => (r.status === 'pending' && r.cid ? [r.cid] : []))
+}
+
+/**
+ * One pass's web imports: what became of each URL (archived, or the error it failed with: many tokens can
+ * share one), and until when imports may start.
+ */
+interface WebPass {
+  collection: CollectionRecord
+  archived: Map<string, WebArchived | { error: string; retryable: boolean }>
+  until?: number
+}
+
+/** Fetches and imports the token's web references not imported yet (core/collections/web.ts). */
+async function importWeb(
+  token: CollectionToken,
+  pass: WebPass,
+  ctx: CollectionContext & { web?: WebArchivePorts },
+  signal: AbortSignal | undefined,
+): Promise<CollectionToken> {
+  const one = async <T extends ContentRef>(ref: T): Promise<T> => {
+    if (ref.kind !== 'web' || ref.status !== 'pending' || ref.cid) return ref
+    const url = ref.url ?? ref.uri
+    if (!ctx.web)
+      return {
+        ...ref,
+        status: 'failed',
+        error: `WEB_CONTENT_NOT_ARCHIVED: web import is not configured here`,
+      }
+    let archived = pass.archived.get(url)
+    if (!archived) {
+      if (pass.until !== undefined && ctx.clock.now() >= pass.until) return ref // the next pass
+      try {
+        archived = await archiveWebContent(
+          { collection: pass.collection, url, ...(signal ? { signal } : {}) },
+          { ...ctx, ...ctx.web },
+        )
+      } catch (err) {
+        if (!(err instanceof PickupError) || signal?.aborted) throw err
+        archived = { error: `${err.code}: ${err.message}`, retryable: err.retryable }
+      }
+      pass.archived.set(url, archived)
+    }
+    if ('error' in archived) {
+      // A transient failure (5xx, 429, a timeout, a refused connection) is tried again on later passes.
+      const attempts = (ref.attempts ?? 0) + 1
+      if (archived.retryable && attempts < WEB_FETCH_ATTEMPTS)
+        return { ...ref, attempts, error: archived.error }
+      return { ...ref, attempts, status: 'failed', error: archived.error }
+    }
+    const { error: _error, ...rest } = ref
+    return {
+      ...(rest as T),
+      cid: archived.cid,
+      path: '',
+      cidSource: 'pickup',
+      url: archived.url,
+      fetched: archived.fetched,
+    }
+  }
+  const metadata = await one(token.metadata)
+  const media: MediaEntry[] = []
+  for (const m of token.media) media.push(await one(m))
+  if (metadata === token.metadata && media.every((m, i) => m === token.media[i])) return token
+  return { ...token, metadata, media, updated: ctx.clock.now() }
 }
 
 function refsToPin(t: CollectionToken): string[] {
@@ -299,14 +368,24 @@ async function pinRoots(c: CollectionRecord, cids: readonly string[], ctx: Colle
 
 /** Step 3: one pass over the tokens still incomplete. Answers whether the collection is done. */
 export async function advanceCollection(
-  input: { collectionId: string; signal?: AbortSignal },
-  ctx: CollectionContext & { reader: StoredContentReader },
+  input: {
+    collectionId: string
+    signal?: AbortSignal
+    /** No web import starts after this (epoch ms): a Lambda's pass must end within its time. */
+    webUntil?: number
+  },
+  ctx: CollectionContext & { reader: StoredContentReader; web?: WebArchivePorts },
 ): Promise<{ done: boolean; changed: number }> {
   const c = await ctx.collections.get(input.collectionId)
   if (c?.status !== 'archiving') return { done: c?.status === 'done', changed: 0 }
   let pending = 0
   let changed = 0
   let cursor: string | undefined
+  const web: WebPass = {
+    collection: c,
+    archived: new Map(),
+    ...(input.webUntil ? { until: input.webUntil } : {}),
+  }
   do {
     const page = await ctx.collections.listTokens(c.id, {
       limit: 100,
@@ -314,16 +393,17 @@ export async function advanceCollection(
       ...(cursor ? { cursor } : {}),
     })
     cursor = page.cursor
-    const cids = page.tokens.flatMap(refsToPin)
+    const cids = page.tokens.flatMap(storedRefs)
     const pins = await ctx.pins.getMany([...new Set(cids)])
     const updated: CollectionToken[] = []
     for (const token of page.tokens) {
-      const next = await advanceToken(token, pins, ctx, input.signal)
+      let next = await advanceToken(token, pins, ctx, input.signal)
+      next = await importWeb(next, web, ctx, input.signal)
       if (next !== token) {
         updated.push(next)
         await pinRoots(c, refsToPin(next), ctx)
       }
-      if (refsToPin(next).length > 0) pending++
+      if ([next.metadata, ...next.media].some((r) => r.status === 'pending')) pending++
     }
     await ctx.collections.putTokens(updated)
     changed += updated.length
@@ -344,7 +424,7 @@ async function advanceToken(
   let next = token
   const now = ctx.clock.now()
   const m = token.metadata
-  if (m.kind === 'ipfs' && m.status === 'pending' && m.cid) {
+  if (m.status === 'pending' && m.cid) {
     const pin = pins.get(m.cid)
     const settled = settleRef(m, pin)
     if (settled.status === 'archived' && pin) {
@@ -372,15 +452,18 @@ async function advanceToken(
       }
     } else if (settled !== m) next = { ...token, metadata: settled, updated: now }
   }
-  const media = next.media.map((r) =>
-    r.kind === 'ipfs' && r.status === 'pending' && r.cid ? settleRef(r, pins.get(r.cid)) : r,
-  )
+  const media = next.media.map((r) => (r.status === 'pending' && r.cid ? settleRef(r, pins.get(r.cid)) : r))
   if (media.some((r, i) => r !== next.media[i])) next = { ...next, media, updated: now }
   return next
 }
 
 /** The ref as its pin says: archived once pinned, failed with the pin's error once failed. */
 function settleRef<T extends ContentRef>(ref: T, pin: Pin | undefined): T {
+  if (pin === undefined && ref.kind === 'web') {
+    // Its pin went away (swept): imported again on this pass.
+    const { cid: _cid, path: _path, cidSource: _source, fetched: _fetched, ...rest } = ref
+    return rest as T
+  }
   if (pin === undefined) return ref // requested again by pinRoots on this pass
   if (pin.status === 'pinned') return { ...ref, status: 'archived' }
   if (pin.status === 'failed')

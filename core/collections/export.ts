@@ -20,6 +20,9 @@ export interface ManifestEntry {
   field?: string
   cid?: string
   cidSource?: 'chain' | 'pickup'
+  /** Web content: the URL pickup fetched (after redirects) and when (ISO 8601). Its CID is pickup's. */
+  url?: string
+  fetched?: string
   path?: string
   carCid?: string
   /** Relative to the export directory; absent when nothing was written. */
@@ -81,6 +84,8 @@ async function exportToken(
       ...(field ? { field } : {}),
       ...(ref.cid ? { cid: ref.cid } : {}),
       ...(ref.cidSource ? { cidSource: ref.cidSource } : {}),
+      ...(ref.url ? { url: ref.url } : {}),
+      ...(ref.fetched !== undefined ? { fetched: new Date(ref.fetched).toISOString() } : {}),
       ...(ref.path !== undefined ? { path: ref.path } : {}),
       status: ref.status,
       ...(ref.error ? { error: ref.error } : {}),
@@ -121,7 +126,7 @@ async function exportToken(
   const metadata = await write(token.metadata, 'metadata.json')
   const media: ManifestEntry[] = []
   for (const m of token.media)
-    media.push(await write(m, `${safeName(m.field)}${extensionOf(m.path ?? m.uri)}`, m.field))
+    media.push(await write(m, `${safeName(m.field)}${extensionOf(m.path || m.url || m.uri)}`, m.field))
   return {
     tokenId: token.tokenId,
     ...(token.tokenURI ? { tokenURI: clip(token.tokenURI) } : {}),

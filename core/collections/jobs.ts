@@ -15,12 +15,15 @@ import {
   type StoredContentReader,
 } from './archive.ts'
 import type { CollectionEnumerator } from './enumeration.ts'
+import type { WebArchivePorts } from './web.ts'
 
 export interface CollectionJobContext extends CollectionContext {
   enumerator: CollectionEnumerator
   reader: StoredContentReader
   jobs: CollectionJobs
   log: Logger
+  /** Web-hosted content's fetch and import; without it such content is reported, not archived. */
+  web?: WebArchivePorts
 }
 
 export interface CollectionJobOptions {
@@ -28,6 +31,8 @@ export interface CollectionJobOptions {
   pagesPerJob: number
   /** Delay between two passes of `advance` while pins are still queued or pinning. */
   advanceDelaySeconds: number
+  /** One `advance` pass starts web fetches only within this long of its start (a Lambda's time). */
+  webImportWindowMs?: number
 }
 
 /** Runs the job and sends the next; throws (for a retry of the same job) when a step failed transiently. */
@@ -49,7 +54,14 @@ export async function runCollectionJob(
       await ctx.jobs.send({ collectionId, step: 'advance' })
     return
   }
-  const result = await advanceCollection({ collectionId, ...(signal ? { signal } : {}) }, ctx)
+  const result = await advanceCollection(
+    {
+      collectionId,
+      ...(signal ? { signal } : {}),
+      ...(opts.webImportWindowMs ? { webUntil: ctx.clock.now() + opts.webImportWindowMs } : {}),
+    },
+    ctx,
+  )
   if (result.changed > 0 || result.done)
     ctx.log.info({ collectionId, changed: result.changed, done: result.done }, 'collection advanced')
   if (result.done) return

@@ -53,8 +53,15 @@ export interface ContentRef {
    * bytes (UnixFS, CIDv1, raw leaves): the chain names only a URL.
    */
   cidSource?: 'chain' | 'pickup'
+  /**
+   * For web content: the URL fetched (`ar://` through its gateway), once archived the one the bytes came from
+   * after redirects.
+   */
+  url?: string
   /** For web content: when pickup fetched it (epoch ms). */
   fetched?: number
+  /** For web content: fetches that failed so far (a transient failure is tried again on a later pass). */
+  attempts?: number
   status: RefStatus
   error?: string
 }

@@ -3,11 +3,16 @@
  * on a real EVM node (anvil), token files in UnixFS directories on an origin Helia node that local mode's
  * node is connected to, the Collections API, the collection-jobs queue and its consumer, the real worker,
  * validator and dead-letter consumer; then `pickup collection` (add, show, tokens, export from the stored CARs
- * into a directory, rm) against the same local mode.
+ * into a directory, rm) against the same local mode. Web-hosted metadata and media come from a local HTTP
+ * server (local mode's web fetches may reach loopback; the refusing setting is test/adapters/web-fetch.test.ts's).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { unixfs } from '@helia/unixfs'
+import { MemoryBlockstore } from 'blockstore-core/memory'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Manifest } from '../../core/collections/export.ts'
 import { collectionOwner } from '../../core/collections/model.ts'
@@ -25,6 +30,11 @@ let auth: Record<string, string>
 let exportDir: string | undefined
 /** Where `pickup` finds this local mode (its endpoints.json). */
 let cliDir: string
+/** The web server of web-hosted token content: path → bytes; every path asked for, in order. */
+let web: Server
+let webUrl: string
+const webFiles = new Map<string, Uint8Array>()
+const webAsked: string[] = []
 
 beforeAll(async () => {
   contracts = compileNftContracts()
@@ -45,8 +55,22 @@ beforeAll(async () => {
   auth = { authorization: `Bearer ${await t.createPsaToken('alice')}` }
   cliDir = await mkdtemp(join(tmpdir(), 'pickup-collection-cli-'))
   await writeEndpointsFile(t.system, cliDir)
+  web = createServer((req, res) => {
+    const path = req.url ?? '/'
+    webAsked.push(path)
+    if (path.startsWith('/moved/')) {
+      res.writeHead(302, { location: path.slice('/moved'.length) }).end()
+      return
+    }
+    const body = webFiles.get(path)
+    if (!body) res.writeHead(404).end('not found')
+    else res.writeHead(200, { 'content-length': body.byteLength }).end(body)
+  })
+  await new Promise<void>((ok) => web.listen(0, '127.0.0.1', ok))
+  webUrl = `http://127.0.0.1:${(web.address() as AddressInfo).port}`
 }, 60_000)
 afterAll(async () => {
+  if (web) await new Promise((ok) => web.close(ok))
   await t?.stop()
   await anvil?.stop()
   if (exportDir) await rm(exportDir, { recursive: true, force: true })
@@ -176,6 +200,137 @@ describe('NFT collections through local mode', () => {
       expect(new Uint8Array(await readFile(join(exportDir, image?.file ?? '')))).toEqual(
         images[`img/${id}.png` as keyof typeof images],
       )
+    }
+  }, 60_000)
+
+  it('a plain ERC-721 with per-token URIs mixing a gateway URL, data: JSON, web-hosted metadata and media and a CID no peer serves: the web files archived as pickup-made CIDs through the validator, and exported', async () => {
+    const png = pseudoRandomBytes(2_500_000, 'web-image-2') // three 1 MiB chunks: a DAG, not one block
+    const webMeta = new TextEncoder().encode(
+      JSON.stringify({ name: 'web 3', image: `${webUrl}/moved/img/3.png` }),
+    )
+    const png3 = pseudoRandomBytes(5_000, 'web-image-3')
+    webFiles.set('/img/2.png', png)
+    webFiles.set('/meta/3.json', webMeta)
+    webFiles.set('/img/3.png', png3)
+    const gwImage = pseudoRandomBytes(3_000, 'gateway-image')
+    const images = await unixfsDirectory({ 'image.png': gwImage })
+    const imagesRoot = images.root.toV1().toString()
+    const dir = await unixfsDirectory({
+      'meta.json': new TextEncoder().encode(
+        JSON.stringify({ name: 'gw 1', image: `ipfs://${imagesRoot}/image.png` }),
+      ),
+    })
+    const dirRoot = dir.root.toV1().toString()
+    await t.addToOrigin([...dir.blocks, ...images.blocks])
+    const lost = rawBlock(96, 'collection-web-test-nowhere').root.toV1().toString()
+    const json = (o: object) =>
+      `data:application/json;base64,${Buffer.from(JSON.stringify(o)).toString('base64')}`
+    const uris: Record<string, string> = {
+      '1': `https://gw.example/ipfs/${dirRoot}/meta.json`,
+      '2': json({ name: 'on chain 2', image: `${webUrl}/img/2.png` }),
+      '3': `${webUrl}/meta/3.json`,
+      '4': json({ name: 'lost 4', image: `ipfs://${lost}`, animation_url: `${webUrl}/missing.mp4` }),
+    }
+    const address = await anvil.deploy(contracts.Plain721)
+    for (const [id, uri] of Object.entries(uris))
+      await anvil.send(contracts.Plain721, address, 'mint(uint256,string)', [
+        { uint256: BigInt(id) },
+        { string: uri },
+      ])
+
+    // The CIDs a UnixFS import with the same settings gives (CIDv1, raw leaves): pickup's, not the chain's.
+    const fs = unixfs({ blockstore: new MemoryBlockstore() })
+    const cidOf = async (bytes: Uint8Array) => (await fs.addBytes(bytes)).toString()
+    const [png2Cid, meta3Cid, png3Cid] = await Promise.all([cidOf(png), cidOf(webMeta), cidOf(png3)])
+
+    const posted = await post(address)
+    const done = await waitForStatus(posted.id, 'done')
+    expect(done.tokens).toEqual({ total: 4, archived: 3, incomplete: 1, failed: 0 })
+    // Two directories, three web files, the lost CID; the missing web file made no pin.
+    expect(done.cids).toEqual({ total: 6, pinned: 5, queued: 0, pinning: 0, failed: 1 })
+    for (const cid of [png2Cid, meta3Cid, png3Cid]) {
+      const pin = await t.pins.get(cid)
+      expect(pin).toMatchObject({
+        status: 'pinned',
+        attempts: 1,
+        car: expect.objectContaining({ cid: expect.any(String) }),
+      })
+    }
+    const owned = await t.requests.listByOwner(collectionOwner(posted.id), { limit: 100 })
+    expect(owned.requests.map((r) => r.cid).sort()).toEqual(
+      [dirRoot, imagesRoot, png2Cid, meta3Cid, png3Cid, lost].sort(),
+    )
+
+    type Ref = Record<string, unknown>
+    const tokens = await get<{ results: Array<{ tokenId: string; metadata: Ref; media: Ref[] }> }>(
+      `/collections/${posted.id}/tokens`,
+    )
+    const byId = new Map(tokens.results.map((r) => [r.tokenId, r]))
+    expect(byId.get('1')?.media).toEqual([
+      expect.objectContaining({
+        kind: 'ipfs',
+        cid: imagesRoot,
+        path: 'image.png',
+        cidSource: 'chain',
+        status: 'archived',
+      }),
+    ])
+    const webRef = (url: string, cid: string) =>
+      expect.objectContaining({
+        kind: 'web',
+        cid,
+        path: '',
+        cidSource: 'pickup',
+        url,
+        fetched: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        status: 'archived',
+      })
+    expect(byId.get('2')?.media).toEqual([webRef(`${webUrl}/img/2.png`, png2Cid)])
+    expect(byId.get('3')?.metadata).toEqual(webRef(`${webUrl}/meta/3.json`, meta3Cid))
+    // Fetched through the redirect: the URL recorded is the one the bytes came from.
+    expect(byId.get('3')?.media).toEqual([webRef(`${webUrl}/img/3.png`, png3Cid)])
+    expect(byId.get('4')?.media).toEqual([
+      expect.objectContaining({
+        field: 'image',
+        cid: lost,
+        status: 'failed',
+        error: expect.stringMatching(/^FETCH_STALLED: /),
+      }),
+      expect.objectContaining({
+        field: 'animation_url',
+        status: 'failed',
+        error: expect.stringMatching(/^WEB_HTTP_ERROR: HTTP 404 /),
+      }),
+    ])
+    // Each web file was fetched once.
+    expect(webAsked.filter((p) => p === '/img/2.png')).toHaveLength(1)
+
+    // Exported from the stored CARs: the web files equal the originals, the manifest names their URLs.
+    const out = await mkdtemp(join(tmpdir(), 'pickup-collection-web-export-'))
+    try {
+      const exported = await pickup(cliDir, ['collection', 'export', posted.id, '-o', out])
+      expect(exported.code).toBe(0)
+      const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as Manifest
+      const entry = (id: string) => manifest.tokens.find((x) => x.tokenId === id)
+      const two = entry('2')?.media[0]
+      expect(two).toMatchObject({
+        url: `${webUrl}/img/2.png`,
+        cid: png2Cid,
+        cidSource: 'pickup',
+        file: '2/image.png',
+      })
+      expect(new Uint8Array(await readFile(join(out, two?.file ?? '')))).toEqual(png)
+      expect(entry('3')?.metadata).toMatchObject({
+        url: `${webUrl}/meta/3.json`,
+        cid: meta3Cid,
+        cidSource: 'pickup',
+      })
+      expect(new Uint8Array(await readFile(join(out, entry('3')?.metadata.file ?? '')))).toEqual(webMeta)
+      expect(new Uint8Array(await readFile(join(out, entry('3')?.media[0]?.file ?? '')))).toEqual(png3)
+      expect(new Uint8Array(await readFile(join(out, entry('1')?.media[0]?.file ?? '')))).toEqual(gwImage)
+      expect(entry('4')?.media[1]).toMatchObject({ uri: `${webUrl}/missing.mp4`, status: 'failed' })
+    } finally {
+      await rm(out, { recursive: true, force: true })
     }
   }, 60_000)
 

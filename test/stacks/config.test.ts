@@ -101,6 +101,13 @@ describe('deploy configuration', () => {
     expect(
       problems({ COLLECTION_READ_CAR_BYTES: String(MAX_COLLECTION_READ_CAR_BYTES + 1024 * 1024) }),
     ).toEqual([expect.stringMatching(/^COLLECTION_READ_CAR_BYTES: .*holds a CAR this large in memory/)])
+    // Web-hosted content: a pass's last fetch must end within its job's deadline, the largest file fit in /tmp.
+    expect(problems({ COLLECTION_WEB_WINDOW_MS: '200000', COLLECTION_WEB_TIMEOUT_MS: '95000' })).toEqual([
+      expect.stringMatching(/^COLLECTION_WEB_WINDOW_MS: .*outlast its job's deadline/),
+    ])
+    expect(problems({ COLLECTION_WEB_MAX_BYTES: String(10 * 1024 ** 3) })).toEqual([
+      expect.stringMatching(/^COLLECTION_WEB_MAX_BYTES: .*must fit/),
+    ])
     // SQS delays a message at most 15 minutes.
     expect(problems({ COLLECTION_ADVANCE_DELAY_SECONDS: '901' })).toEqual([
       expect.stringMatching(/^COLLECTION_ADVANCE_DELAY_SECONDS: /),

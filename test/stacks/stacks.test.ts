@@ -23,7 +23,11 @@ import {
 import { METRICS } from '../../core/metrics.ts'
 import { workerEnvSchema } from '../../pickup/config.ts'
 import { COLLECTION_JOBS_MAX_CONCURRENCY } from '../../stacks/collections.ts'
-import { collectionJobsMemoryMb, workerEphemeralStorageGiB } from '../../stacks/deploy-config.ts'
+import {
+  collectionJobsDiskMb,
+  collectionJobsMemoryMb,
+  workerEphemeralStorageGiB,
+} from '../../stacks/deploy-config.ts'
 import { VALIDATOR_MEMORY_MB, VALIDATOR_TIMEOUT_SECONDS } from '../../stacks/validator-sizing.ts'
 import { HEALTH_PORT, SWARM_PORT } from '../../stacks/worker.ts'
 import {
@@ -338,6 +342,22 @@ describe('NFT collections', () => {
       expect(fn.Properties?.MemorySize).toBe(collectionJobsMemoryMb(s.cfg.COLLECTION_READ_CAR_BYTES))
     }
     expect(functionEnv(custom, 'collections', 'CollectionJobs').COLLECTION_PAGES_PER_JOB).toBe('4')
+    // Web-hosted content: its limits, and the pin settings and temporary bucket a worker's attempt has.
+    for (const s of [production, custom]) {
+      const env = functionEnv(s, 'collections', 'CollectionJobs')
+      const worker = containerEnv(containers(s).worker!)
+      for (const name of ['MAX_CAR_BYTES', 'VISIBILITY_TIMEOUT_SECONDS', 'UPLOAD_PART_BYTES']) {
+        expect(env[name], name).toBe(worker[name])
+      }
+      expect(JSON.stringify(env.TEMP_BUCKET)).toMatch(/TempBucket/)
+      expect(env.COLLECTION_WEB_ALLOW_PRIVATE).toBe('false')
+      expect(env.COLLECTION_WEB_MAX_BYTES).toBe(String(s.cfg.COLLECTION_WEB_MAX_BYTES))
+      // /tmp holds the largest web-hosted file's UnixFS import.
+      const fn = resourceOf(s.templates.collections, 'AWS::Lambda::Function', 'CollectionJobs')
+      const diskMb = (fn.Properties!.EphemeralStorage as { Size: number }).Size
+      expect(diskMb * 1024 * 1024).toBeGreaterThan(s.cfg.COLLECTION_WEB_MAX_BYTES)
+      expect(diskMb).toBe(collectionJobsDiskMb(s.cfg.COLLECTION_WEB_MAX_BYTES))
+    }
     expect(
       resourceOf(production.templates.collections, 'AWS::Lambda::Function', 'CollectionJobs').Properties
         ?.MemorySize,
@@ -733,6 +753,7 @@ describe('IAM', () => {
       'Pins',
       'ReadStoredCars',
       'RootRequests',
+      'UploadWebCars',
     ])
     expect(st.Collections).toEqual({
       actions: [
@@ -767,6 +788,9 @@ describe('IAM', () => {
     expect(st.ReadStoredCars?.actions).toEqual(['s3:GetObject'])
     expect(st.ReadStoredCars?.resource).toMatch(/DestinationBucket.*\/\*/)
     expect(st.ListStoredCars?.actions).toEqual(['s3:ListBucket'])
+    // Web-hosted content's CARs go where a worker's do, for the validator: upload only, no read or delete.
+    expect(st.UploadWebCars?.actions).toEqual(['s3:AbortMultipartUpload', 's3:PutObject'])
+    expect(st.UploadWebCars?.resource).toMatch(/TempBucket.*\/\*/)
     // The event source's grant: consuming its own queue, nothing else.
     const unnamed = statements.filter((s) => !s.Sid)
     const consume = unnamed.find((s) => actionsOf(s).includes('sqs:ReceiveMessage'))
