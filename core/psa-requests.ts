@@ -22,7 +22,7 @@ import { ListingTooSparseError, RequestNotFoundError } from './errors.ts'
 import { parseOrigins } from './origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from './pin.ts'
 import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from './ports.ts'
-import type { RequestFilter } from './request-filter.ts'
+import { indexAnswers, type RequestFilter } from './request-filter.ts'
 import { requestPin } from './request-pin.ts'
 import { getRequestWithPin } from './requests-with-pins.ts'
 import { deleteRequest } from './unreferenced-content.ts'
@@ -169,30 +169,45 @@ export async function listPsaRequests(
   ctx: Pick<PsaContext, 'requests' | 'pins'>,
 ): Promise<PsaListResult> {
   const { statuses, limit, ...conditions } = input.query
-  const query = { statuses, limit }
   const owner = psaOwner(input.user)
   // Every condition of the query, whichever they are: a filter added to RequestFilter passes through.
   const filter: RequestFilter = Object.fromEntries(
     Object.entries(conditions).filter(([, v]) => v !== undefined),
   )
   const otherFilter = Object.keys(filter).length > 0
-  const wanted = new Set<PinStatus>(query.statuses ?? (otherFilter ? PIN_STATUSES : ['pinned']))
+  const wanted = new Set<PinStatus>(statuses ?? (otherFilter ? PIN_STATUSES : ['pinned']))
   const all = PIN_STATUSES.every((s) => wanted.has(s))
 
-  if (all) {
+  // Conditions an index answers (CIDs, a whole name, a time range) read only matching entries: the page is
+  // `limit` reads, and the count is the store's (cached).
+  if (all && indexAnswers(filter)) {
     const [count, requests] = await Promise.all([
       ctx.requests.count(owner, filter),
-      ctx.requests.find(owner, filter, query.limit),
+      ctx.requests.find(owner, filter, limit),
     ])
     return { count, results: await withPins(requests, ctx) }
   }
+  return scanListing(owner, filter, wanted, limit, ctx)
+}
 
-  // A status is the live state of each request's content, known only by reading its pin. The listing reads the
-  // owner's requests newest first (with `pinned` unwanted, only those not yet seen pinned) a bounded scan at a
-  // time, with their pins, until it has read them all or spent its budget: never the user's whole history.
-  // Matches past the page are counted on the way, so `count` is exact whenever the budget reaches the end.
-  const budget = listBudget(query.limit)
-  const results: PsaRequestView[] = []
+/**
+ * A listing whose conditions no index answers: a status (the live state of each request's content, known
+ * only by reading its pin), meta, a partial name. It reads the owner's requests newest first (with `pinned`
+ * unwanted, only those not yet seen pinned) a bounded scan at a time, with their pins when a status is asked
+ * for, until it has read them all or spent its budget: never the user's whole history, however few match.
+ * Matches past the page are counted on the way, so `count` is exact whenever the budget reaches the end.
+ */
+async function scanListing(
+  owner: string,
+  filter: RequestFilter,
+  wanted: ReadonlySet<PinStatus>,
+  limit: number,
+  ctx: Pick<PsaContext, 'requests' | 'pins'>,
+): Promise<PsaListResult> {
+  const anyStatus = PIN_STATUSES.every((s) => wanted.has(s))
+  const budget = listBudget(limit)
+  const page: PinRequest[] = []
+  let results: PsaRequestView[] = []
   let more = 0
   let read = 0
   let before = filter.before
@@ -209,15 +224,23 @@ export async function listPsaRequests(
       maxRead,
     )
     read += maxRead
-    const views = await withPins(scanned.requests, ctx)
-    const nowPinned = views
-      .filter((v) => v.status === 'pinned' && v.request.knownPinned === false)
-      .map((v) => v.request.requestid)
-    if (nowPinned.length > 0) await ctx.requests.markKnownPinned(nowPinned)
-    for (const v of views) {
-      if (!wanted.has(v.status)) continue
-      if (results.length < query.limit) results.push(v)
-      else more++
+    if (anyStatus) {
+      // Every status is wanted: only the page's pins are read, once it is full.
+      for (const r of scanned.requests) {
+        if (page.length < limit) page.push(r)
+        else more++
+      }
+    } else {
+      const views = await withPins(scanned.requests, ctx)
+      const nowPinned = views
+        .filter((v) => v.status === 'pinned' && v.request.knownPinned === false)
+        .map((v) => v.request.requestid)
+      if (nowPinned.length > 0) await ctx.requests.markKnownPinned(nowPinned)
+      for (const v of views) {
+        if (!wanted.has(v.status)) continue
+        if (results.length < limit) results.push(v)
+        else more++
+      }
     }
     if (scanned.next === undefined) {
       complete = true
@@ -225,6 +248,7 @@ export async function listPsaRequests(
     }
     before = scanned.next
   }
+  if (anyStatus) results = await withPins(page, ctx)
   if (complete) return { count: results.length + more, results }
   if (results.length === 0) {
     // Nothing to page from: an empty success would say there is nothing older, which is not known.
@@ -236,14 +260,14 @@ export async function listPsaRequests(
 }
 
 /**
- * Most requests (and pins) one status listing reads: twice the page, at least 1,000. What is not read is not
- * counted (see listPsaRequests).
+ * Most requests (and pins) one listing by status, meta or partial name reads: twice the page, at least
+ * 1,000. What is not read is not counted (see scanListing).
  */
 export function listBudget(limit: number): number {
   return Math.max(1000, 2 * limit)
 }
 
-/** Requests read per scan of a status listing (and pins per batch read). */
+/** Requests read per scan of a listing (and pins per batch read). */
 const SCAN_PAGE = 100
 
 async function withPins(requests: PinRequest[], ctx: Pick<PsaContext, 'pins'>): Promise<PsaRequestView[]> {

@@ -33,6 +33,17 @@ export interface RequestFilter {
   notKnownPinned?: boolean
 }
 
+/**
+ * Whether a store's indexes answer every condition of the filter, so reading `n` matches reads `n` index
+ * entries, and counting them reads only matching ones: no meta, and no partial name (which a store can only
+ * test entry by entry). Listings with other conditions read a bounded number of entries at a time
+ * (RequestStore.scan), since any number of non-matching ones may lie between two matches.
+ */
+export function indexAnswers(filter: RequestFilter): boolean {
+  if (filter.meta !== undefined && Object.keys(filter.meta).length > 0) return false
+  return filter.name === undefined || filter.name.match === 'exact' || filter.name.match === 'iexact'
+}
+
 /** Whether the request matches every condition of the filter (the owner aside). */
 export function matchesFilter(r: FilteredRequest, filter: RequestFilter): boolean {
   if (filter.cids !== undefined && !filter.cids.includes(r.cid)) return false
