@@ -7,12 +7,13 @@
  * last result`. The requestid embeds the content key (`<random>-<cid>`), so a status lookup reads the request
  * and its pin in one round trip.
  *
- * Status filters and `count`: `pinned` is final while a request refers to the content, so a request seen
- * pinned once (`knownPinned`) is pinned for good; the others (in flight or failed: normally few) sit in a
- * sparse index and are joined with their pins on every status query. With `pinned` among the statuses asked
- * for, the count is the count of requests matching the other filters minus the not-yet-known-pinned ones
- * whose live status is not asked for; without it, it is the number of not-yet-known-pinned requests whose live
- * status is. Requests found pinned on the way are recorded as such.
+ * Status filters: `pinned` is final while a request refers to the content, so a request seen pinned once
+ * (`knownPinned`) is pinned for good; the others sit in a sparse index, joined with their pins by every status
+ * listing that does not ask for `pinned`. In it, requests whose content was seen failed (`knownFailed`) are
+ * apart from the pending ones, so listings of queued and pinning requests do not read a user's failures;
+ * failed is not final, so whatever queues failed content again (a new request, an operator's retry or
+ * redrive) moves its requests back. Listings record what they find (see recordSeen), and read a bounded
+ * number of requests (see scanListing).
  */
 import { randomBytes } from 'node:crypto'
 import { base32 } from 'multiformats/bases/base32'
@@ -212,18 +213,20 @@ async function scanListing(
   let read = 0
   let before = filter.before
   let complete = false
+  // Without `pinned`, only requests not yet seen pinned; without `failed` either, only those not seen failed:
+  // the pending ones. With `failed` but not `pinned`, pending and known-failed requests, a scan of each.
+  const unfinished = wanted.has('pinned')
+    ? {}
+    : { notKnownPinned: true, ...(wanted.has('failed') ? {} : { notKnownFailed: true }) }
+  const parts = !wanted.has('pinned') && wanted.has('failed') ? 2 : 1
   while (read < budget) {
-    const maxRead = Math.min(SCAN_PAGE, budget - read)
+    const maxRead = Math.max(1, Math.floor(Math.min(SCAN_PAGE, budget - read) / parts))
     const scanned = await ctx.requests.scan(
       owner,
-      {
-        ...filter,
-        ...(before === undefined ? {} : { before }),
-        ...(wanted.has('pinned') ? {} : { notKnownPinned: true }),
-      },
+      { ...filter, ...(before === undefined ? {} : { before }), ...unfinished },
       maxRead,
     )
-    read += maxRead
+    read += Math.max(1, scanned.read)
     if (anyStatus) {
       // Every status is wanted: only the page's pins are read, once it is full.
       for (const r of scanned.requests) {
@@ -232,10 +235,7 @@ async function scanListing(
       }
     } else {
       const views = await withPins(scanned.requests, ctx)
-      const nowPinned = views
-        .filter((v) => v.status === 'pinned' && v.request.knownPinned === false)
-        .map((v) => v.request.requestid)
-      if (nowPinned.length > 0) await ctx.requests.markKnownPinned(nowPinned)
+      await recordSeen(views, ctx)
       for (const v of views) {
         if (!wanted.has(v.status)) continue
         if (results.length < limit) results.push(v)
@@ -257,6 +257,35 @@ async function scanListing(
   // Not read to the end: `count` is what is known to match plus one, so clients that page until they have
   // `count` results (kubo) ask for the next page, `before` the last result.
   return { count: results.length + more + 1, results }
+}
+
+/**
+ * Records what a status listing saw of requests not known pinned, so later listings read fewer: requests found
+ * pinned are known pinned (final); found failed, known failed (out of the listings of queued and pinning);
+ * known failed but queued again, pending again.
+ */
+async function recordSeen(
+  views: PsaRequestView[],
+  ctx: Pick<PsaContext, 'requests' | 'pins'>,
+): Promise<void> {
+  const unpinned = views.filter((v) => v.request.knownPinned === false)
+  const pinned = unpinned.filter((v) => v.status === 'pinned').map((v) => v.request.requestid)
+  const failed = unpinned.filter((v) => v.status === 'failed' && v.request.knownFailed !== true)
+  const requeued = unpinned.filter(
+    (v) => (v.status === 'queued' || v.status === 'pinning') && v.request.knownFailed === true,
+  )
+  if (pinned.length > 0) await ctx.requests.markKnownPinned(pinned)
+  if (requeued.length > 0) await ctx.requests.markPending(requeued.map((v) => v.request))
+  if (failed.length === 0) return
+  const moved = new Set(await ctx.requests.markKnownFailed(failed.map((v) => v.request)))
+  if (moved.size === 0) return
+  // Content queued again after its pin was read here is moved back by whatever queued it
+  // (RequestStore.returnToPending), but only requests already moved: the pins are read again after the move,
+  // and requests whose content is no longer failed go back now.
+  const movedRequests = failed.map((v) => v.request).filter((r) => moved.has(r.requestid))
+  const now = await ctx.pins.getMany(movedRequests.map((r) => r.cid))
+  const back = movedRequests.filter((r) => now.get(r.cid)?.status !== 'failed')
+  if (back.length > 0) await ctx.requests.markPending(back)
 }
 
 /**

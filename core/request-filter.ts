@@ -12,6 +12,7 @@ export interface FilteredRequest {
   name?: string
   meta: Readonly<Record<string, string>>
   knownPinned?: boolean
+  knownFailed?: boolean
 }
 
 export const NAME_MATCHES = ['exact', 'iexact', 'partial', 'ipartial'] as const
@@ -31,6 +32,8 @@ export interface RequestFilter {
   after?: number
   /** Only requests with `knownPinned: false`. */
   notKnownPinned?: boolean
+  /** Only requests without `knownFailed` (with `notKnownPinned`: the pending ones whose content was not seen failed). */
+  notKnownFailed?: boolean
 }
 
 /**
@@ -50,6 +53,7 @@ export function matchesFilter(r: FilteredRequest, filter: RequestFilter): boolea
   if (filter.before !== undefined && !(r.created < filter.before)) return false
   if (filter.after !== undefined && !(r.created > filter.after)) return false
   if (filter.notKnownPinned && r.knownPinned !== false) return false
+  if (filter.notKnownFailed && r.knownFailed === true) return false
   if (filter.name) {
     const { text, match } = filter.name
     const name = r.name

@@ -87,7 +87,7 @@ for (const [label, make] of twins) {
 
     beforeAll(async () => {
       twin = await make()
-      held = Array.from({ length: HELD }, (_, i) => {
+      held = Array.from({ length: HELD }, (_, i): PinRequest => {
         const cid = `bafy${randomBytes(12).toString('hex')}`
         return {
           requestid: `r-${randomBytes(8).toString('hex')}`,
