@@ -433,10 +433,15 @@ export interface RequestStore {
   reserveCreated(owner: string, at: number): Promise<number>
   /**
    * Up to `limit` of the owner's requests matching the filter, newest first. The next page is the same filter
-   * with `before` = the last one's `created` (unique per owner when created by `reserveCreated`).
+   * with `before` = the last one's `created` (unique per owner when created by `reserveCreated`). Reads until
+   * it has them: bounded by `limit` only for filters an index answers (core/request-filter.ts indexAnswers);
+   * `scan` reads a bounded number whatever the filter.
    */
   find(owner: string, filter: RequestFilter, limit: number): Promise<PinRequest[]>
-  /** How many of the owner's requests match the filter, exactly. */
+  /**
+   * How many of the owner's requests match the filter, exactly. Reads every match (and, for filters no index
+   * answers, every entry of the index read).
+   */
   count(owner: string, filter: RequestFilter): Promise<number>
   /**
    * Reads, newest first, at most `maxRead` of the owner's index entries that the filter's index narrows to (at

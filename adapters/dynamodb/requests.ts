@@ -33,8 +33,10 @@
  * of a cent) and a few hundred milliseconds, once per listing (the cache is per process: a Lambda instance
  * serves one client's consecutive pages as a rule; another instance recomputes); each further page costs one
  * GetItem. Filters
- * on CIDs or exact names read only their own small partitions. Partial-name and meta filters read the
- * owner's whole `owner-created` partition (full items), once per listing as well.
+ * on CIDs or exact names read only their own small partitions. `find` and `count` with a partial name or meta
+ * read until they have their answer, however many entries do not match: the Pinning Service API's listings
+ * use them only for filters an index answers (core/request-filter.ts indexAnswers), and `scan`, whose reads
+ * are bounded, for the rest.
  */
 import {
   type AttributeValue,
