@@ -57,7 +57,7 @@ export interface PsaRequestView {
  * The conditions of the filter (content keys in `cids`: CIDv1, as normalizeCid gives them; `before` and
  * `after` may carry fractions of a millisecond, from a query in nanoseconds), the statuses and the page size.
  */
-export interface PsaListQuery extends Omit<RequestFilter, 'notKnownPinned'> {
+export interface PsaListQuery extends Omit<RequestFilter, 'notKnownPinned' | 'notKnownFailed'> {
   statuses?: PinStatus[]
   limit: number
 }
@@ -179,8 +179,8 @@ export async function listPsaRequests(
   const wanted = new Set<PinStatus>(statuses ?? (otherFilter ? PIN_STATUSES : ['pinned']))
   const all = PIN_STATUSES.every((s) => wanted.has(s))
 
-  // Conditions an index answers (CIDs, a whole name, a time range) read only matching entries: the page is
-  // `limit` reads, and the count is the store's (cached).
+  // Conditions an index answers (CIDs or a case-insensitive name, a time range) read only matching entries:
+  // the page is `limit` reads, and the count is the store's (cached).
   if (all && indexAnswers(filter)) {
     const [count, requests] = await Promise.all([
       ctx.requests.count(owner, filter),
@@ -193,7 +193,7 @@ export async function listPsaRequests(
 
 /**
  * A listing whose conditions no index answers: a status (the live state of each request's content, known
- * only by reading its pin), meta, a partial name. It reads the owner's requests newest first (with `pinned`
+ * only by reading its pin), meta, a partial or exact name, CIDs and a name. It reads the owner's requests newest first (with `pinned`
  * unwanted, only those not yet seen pinned) a bounded scan at a time, with their pins when a status is asked
  * for, until it has read them all or spent its budget: never the user's whole history, however few match.
  * Matches past the page are counted on the way, so `count` is exact whenever the budget reaches the end.

@@ -37,14 +37,16 @@ export interface RequestFilter {
 }
 
 /**
- * Whether a store's indexes answer every condition of the filter, so reading `n` matches reads `n` index
- * entries, and counting them reads only matching ones: no meta, and no partial name (which a store can only
- * test entry by entry). Listings with other conditions read a bounded number of entries at a time
- * (RequestStore.scan), since any number of non-matching ones may lie between two matches.
+ * Whether one of a store's indexes answers every condition of the filter, so reading `n` matches reads `n`
+ * index entries and counting them reads only matching ones: CIDs or a case-insensitive name (not both), and a
+ * time range. Meta, a partial name and an exact name (tested entry by entry among those equal but for case)
+ * are not. Listings with other conditions read a bounded number of entries at a time (RequestStore.scan),
+ * since any number of non-matching ones may lie between two matches.
  */
 export function indexAnswers(filter: RequestFilter): boolean {
   if (filter.meta !== undefined && Object.keys(filter.meta).length > 0) return false
-  return filter.name === undefined || filter.name.match === 'exact' || filter.name.match === 'iexact'
+  if (filter.name === undefined) return true
+  return filter.name.match === 'iexact' && filter.cids === undefined
 }
 
 /** Whether the request matches every condition of the filter (the owner aside). */

@@ -73,9 +73,9 @@ const twins: Array<[string, () => Promise<Twin>]> = [
 ]
 
 for (const [label, make] of twins) {
-  describe(`listings by meta or partial name, ${label}`, () => {
+  describe(`listings by meta or a partial or exact name, ${label}`, () => {
     let twin: Twin
-    /** Oldest first: only the oldest has meta rare=1; every name contains "Photo". */
+    /** Oldest first: only the oldest has meta rare=1 and the name "Photo"; every other is named "PHOTO". */
     let held: PinRequest[]
     const list = (query: Omit<PsaListQuery, 'limit'> & { limit?: number }) =>
       listPsaRequests({ user: 'alice', query: { limit: 10, ...query } }, twin)
@@ -94,7 +94,7 @@ for (const [label, make] of twins) {
           owner: 'psa:alice',
           cid,
           sourceCid: cid,
-          name: `Photo ${i}`,
+          name: i === 0 ? 'Photo' : 'PHOTO',
           meta: i === 0 ? { rare: '1' } : { app: 'x' },
           origins: [],
           created: T0 + i,
@@ -131,10 +131,25 @@ for (const [label, make] of twins) {
       expect(count).toBe(listBudget(10) + 1)
       // The same with every status named explicitly.
       const named = await list({
-        name: { text: 'Photo', match: 'partial' },
+        name: { text: 'HOTO', match: 'ipartial' },
         statuses: ['queued', 'pinning', 'pinned', 'failed'],
       })
       expect(named.count).toBe(listBudget(10) + 1)
+    })
+
+    it('reads a bounded number of requests for an exact name, which its index holds among the names equal but for case', async () => {
+      const [sparse, entries] = await readDuring(() => list({ name: { text: 'Photo', match: 'exact' } }))
+      expect(sparse).toBeInstanceOf(ListingTooSparseError)
+      if (twin.reads) expect(entries).toBeGreaterThan(0)
+      if (twin.reads) expect(entries).toBeLessThanOrEqual(listBudget(10))
+      const rest = await list({
+        name: { text: 'Photo', match: 'exact' },
+        before: (sparse as ListingTooSparseError).continueBefore!,
+      })
+      expect(rest.results.map((r) => r.request.requestid)).toEqual([held[0]!.requestid])
+      expect(rest.count).toBe(1)
+      // Case-insensitive, the index answers: an exact count, over every request.
+      expect((await list({ name: { text: 'photo', match: 'iexact' } })).count).toBe(HELD)
     })
 
     it('counts exactly when the budget reaches the oldest request', async () => {
