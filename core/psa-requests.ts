@@ -121,6 +121,11 @@ export async function getPsaRequest(
   if (pin?.status === 'pinned' && request.knownPinned === false) {
     await ctx.requests.markKnownPinned([request.requestid])
     request.knownPinned = true
+    delete request.knownFailed
+  } else if (request.knownFailed === true && (pin?.status === 'queued' || pin?.status === 'pinning')) {
+    // Queued again, and missed by whatever queued it (it stopped part-way): pending again.
+    await ctx.requests.markPending([request])
+    delete request.knownFailed
   }
   return view(request, pin)
 }

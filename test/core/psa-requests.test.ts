@@ -289,6 +289,19 @@ describe('failed requests leave the listings of unfinished statuses', () => {
     expect(ids(listed.results)).toEqual([c, b, a, made.queued[0]!.request].map((r) => r!.requestid))
   })
 
+  it('come back when read by requestid, if whatever queued their content again stopped before moving them', async () => {
+    const made = await history(0, 1)
+    const r = made.failed[0]!.request
+    await queuedOf() // records it known failed
+    expect((await requests.get(r.requestid))!.knownFailed).toBe(true)
+    // Queued again by a write alone, as if its mover had died after it.
+    const failed = (await pins.get(r.cid))!
+    expect(await pins.settleIfUnchanged(r.cid, failed, { status: 'queued', error: 'E: x' }, now)).toBe(true)
+    expect((await queuedOf()).count).toBe(0)
+    expect((await getPsaRequest({ user: 'alice', requestid: r.requestid }, ctx)).status).toBe('queued')
+    expect(ids((await queuedOf()).results)).toEqual([r.requestid])
+  })
+
   it('come back when their content is queued again between the listing’s read of its pin and its write', async () => {
     const made = await history(0, 1)
     const r = made.failed[0]!.request
