@@ -13,7 +13,7 @@
  * is harmless, since the worker claims by pin state (a pin that is already pinned or held is skipped).
  */
 import type { Pin, PinStatus } from './pin.ts'
-import type { Clock, DeadLetter, DeadLetterQueue, Logger, PinQueue, PinStore } from './ports.ts'
+import type { Clock, DeadLetter, DeadLetterQueue, Logger, PinQueue, PinStore, RequestStore } from './ports.ts'
 
 /** How long a message being read stays hidden from other readers if the reader dies before releasing it. */
 export const DEFAULT_HIDE_SECONDS = 30
@@ -167,6 +167,8 @@ export async function findDeadLetter(
 
 export interface RedriveContext extends DeadLetterReadContext {
   pins: Pick<PinStore, 'getMany' | 'settleIfUnchanged'>
+  /** Requests of failed pins queued again, which listings had seen failed, are pending again. */
+  requests: Pick<RequestStore, 'returnToPending'>
   queue: PinQueue
   log: Logger
 }
@@ -243,7 +245,10 @@ export async function redriveDeadLetters(opts: RedriveOptions, ctx: RedriveConte
           { status: 'queued', error: pin.error ?? 'REDRIVEN: sent back to the pin queue by an operator' },
           ctx.clock.now(),
         )
-        if (requeued) result.requeued++
+        if (requeued) {
+          result.requeued++
+          await ctx.requests.returnToPending(pin.cid)
+        }
       }
       toSend.push({ m, job: m.job })
     }

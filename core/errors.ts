@@ -59,8 +59,8 @@ export class RequestNotFoundError extends PickupError {
 }
 
 /**
- * A status listing read its whole budget without finding one request of the wanted statuses. Not an empty
- * page: older requests may match, and the client is told where to go on from.
+ * A listing read its whole budget without finding one request that matches its filter (statuses, meta or a
+ * partial name). Not an empty page: older requests may match, and the client is told where to go on from.
  */
 export class ListingTooSparseError extends PickupError {
   readonly code = 'LISTING_TOO_SPARSE'
@@ -68,7 +68,7 @@ export class ListingTooSparseError extends PickupError {
   readonly continueBefore: number | undefined
   constructor(budget: number, before: number | undefined) {
     super(
-      `none of the newest ${budget} requests read has the statuses asked for; older ones may` +
+      `none of the newest ${budget} requests read matches the filter; older ones may` +
         (before === undefined ? '' : `: list again with before=${new Date(before).toISOString()}`),
     )
     this.continueBefore = before

@@ -85,7 +85,13 @@ export type RetryOutcome =
 export async function retryPin(
   cid: string,
   opts: { force?: boolean },
-  ctx: { pins: Pick<PinStore, 'get' | 'settleIfUnchanged'>; queue: PinQueue; clock: Clock; log: Logger },
+  ctx: {
+    pins: Pick<PinStore, 'get' | 'settleIfUnchanged'>
+    requests: Pick<RequestStore, 'returnToPending'>
+    queue: PinQueue
+    clock: Clock
+    log: Logger
+  },
 ): Promise<RetryOutcome> {
   const { key } = normalizeCid(cid)
   for (let i = 0; i < 5; i++) {
@@ -98,6 +104,8 @@ export async function retryPin(
     const error = pin.error ?? 'RETRIED: sent to the pin queue again by an operator'
     if (!(await ctx.pins.settleIfUnchanged(key, pin, { status: 'queued', error }, now))) continue
     await ctx.queue.send({ cid: key, origins: pin.origins })
+    // Its requests that listings had seen failed are pending again.
+    if (pin.status === 'failed') await ctx.requests.returnToPending(key)
     ctx.log.info({ cid: key, was: pin.status, attempts: pin.attempts }, 'pin retried by an operator')
     return { kind: 'enqueued', pin: { ...pin, status: 'queued', error, updated: now }, was: pin.status }
   }

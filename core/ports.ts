@@ -387,6 +387,13 @@ export interface PinRequest {
    * absent: not tracked (the cluster API's claim).
    */
   knownPinned?: boolean
+  /**
+   * With `knownPinned: false`: the content was seen failed, so listings of unfinished statuses (queued,
+   * pinning) no longer read the request. Failed is not final (anyone may request the content again, an
+   * operator may retry it): whatever queues failed content again moves its requests back
+   * (`returnToPending`), and a listing that finds one whose content is no longer failed does the same.
+   */
+  knownFailed?: boolean
 }
 
 export interface RequestPage {
@@ -398,6 +405,8 @@ export interface RequestPage {
 export interface RequestScan {
   /** The requests read that match the filter, newest first; possibly none. */
   requests: PinRequest[]
+  /** Index entries read, matching or not (at most `maxRead` per partition read). */
+  read: number
   /**
    * Absent: nothing older matches. Present: more may; the scan goes on with the same filter and `before` =
    * this, since every request matching the filter at or after it was read.
@@ -424,19 +433,37 @@ export interface RequestStore {
   reserveCreated(owner: string, at: number): Promise<number>
   /**
    * Up to `limit` of the owner's requests matching the filter, newest first. The next page is the same filter
-   * with `before` = the last one's `created` (unique per owner when created by `reserveCreated`).
+   * with `before` = the last one's `created` (unique per owner when created by `reserveCreated`). Reads until
+   * it has them: bounded by `limit` only for filters an index answers (core/request-filter.ts indexAnswers);
+   * `scan` reads a bounded number whatever the filter.
    */
   find(owner: string, filter: RequestFilter, limit: number): Promise<PinRequest[]>
-  /** How many of the owner's requests match the filter, exactly. */
+  /**
+   * How many of the owner's requests match the filter, exactly. Reads every match (and, for filters no index
+   * answers, every entry of the index read).
+   */
   count(owner: string, filter: RequestFilter): Promise<number>
   /**
    * Reads, newest first, at most `maxRead` of the owner's index entries that the filter's index narrows to (at
-   * most `maxRead` per CID with `cids`) and answers those matching every condition. Unlike `find`, whose
+   * most `maxRead` per CID with `cids`, and per state, pending and known failed, with `notKnownPinned` but not
+   * `notKnownFailed`) and answers those matching every condition. Unlike `find`, whose
    * filters can read a whole partition looking for matches, one call's work is bounded whatever matches.
    */
   scan(owner: string, filter: RequestFilter, maxRead: number): Promise<RequestScan>
-  /** Sets `knownPinned` on these requests (those that still exist). */
+  /** Sets `knownPinned` on these requests (those that still exist), and clears `knownFailed`. */
   markKnownPinned(requestids: readonly string[]): Promise<void>
+  /**
+   * Sets `knownFailed` on those of these requests that are still pending (`knownPinned: false`, not known
+   * failed), each with one conditional write; answers the requestids it changed.
+   */
+  markKnownFailed(requests: ReadonlyArray<Pick<PinRequest, 'requestid' | 'owner'>>): Promise<string[]>
+  /** Clears `knownFailed` on those of these requests that have it (their content is no longer failed). */
+  markPending(requests: ReadonlyArray<Pick<PinRequest, 'requestid' | 'owner'>>): Promise<void>
+  /**
+   * Clears `knownFailed` on every request for the content that has it, of any owner (the content is queued
+   * again); answers how many. Reads the content's requests once.
+   */
+  returnToPending(cid: string): Promise<number>
 }
 
 // ---------------------------------------------------------------- access tokens

@@ -7,12 +7,13 @@
  * last result`. The requestid embeds the content key (`<random>-<cid>`), so a status lookup reads the request
  * and its pin in one round trip.
  *
- * Status filters and `count`: `pinned` is final while a request refers to the content, so a request seen
- * pinned once (`knownPinned`) is pinned for good; the others (in flight or failed: normally few) sit in a
- * sparse index and are joined with their pins on every status query. With `pinned` among the statuses asked
- * for, the count is the count of requests matching the other filters minus the not-yet-known-pinned ones
- * whose live status is not asked for; without it, it is the number of not-yet-known-pinned requests whose live
- * status is. Requests found pinned on the way are recorded as such.
+ * Status filters: `pinned` is final while a request refers to the content, so a request seen pinned once
+ * (`knownPinned`) is pinned for good; the others sit in a sparse index, joined with their pins by every status
+ * listing that does not ask for `pinned`. In it, requests whose content was seen failed (`knownFailed`) are
+ * apart from the pending ones, so listings of queued and pinning requests do not read a user's failures;
+ * failed is not final, so whatever queues failed content again (a new request, an operator's retry or
+ * redrive) moves its requests back. Listings record what they find (see recordSeen), and read a bounded
+ * number of requests (see scanListing).
  */
 import { randomBytes } from 'node:crypto'
 import { base32 } from 'multiformats/bases/base32'
@@ -22,7 +23,7 @@ import { ListingTooSparseError, RequestNotFoundError } from './errors.ts'
 import { parseOrigins } from './origins.ts'
 import { PIN_STATUSES, type Pin, type PinStatus } from './pin.ts'
 import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from './ports.ts'
-import type { RequestFilter } from './request-filter.ts'
+import { indexAnswers, type RequestFilter } from './request-filter.ts'
 import { requestPin } from './request-pin.ts'
 import { getRequestWithPin } from './requests-with-pins.ts'
 import { deleteRequest } from './unreferenced-content.ts'
@@ -56,7 +57,7 @@ export interface PsaRequestView {
  * The conditions of the filter (content keys in `cids`: CIDv1, as normalizeCid gives them; `before` and
  * `after` may carry fractions of a millisecond, from a query in nanoseconds), the statuses and the page size.
  */
-export interface PsaListQuery extends Omit<RequestFilter, 'notKnownPinned'> {
+export interface PsaListQuery extends Omit<RequestFilter, 'notKnownPinned' | 'notKnownFailed'> {
   statuses?: PinStatus[]
   limit: number
 }
@@ -120,6 +121,11 @@ export async function getPsaRequest(
   if (pin?.status === 'pinned' && request.knownPinned === false) {
     await ctx.requests.markKnownPinned([request.requestid])
     request.knownPinned = true
+    delete request.knownFailed
+  } else if (request.knownFailed === true && (pin?.status === 'queued' || pin?.status === 'pinning')) {
+    // Queued again, and missed by whatever queued it (it stopped part-way): pending again.
+    await ctx.requests.markPending([request])
+    delete request.knownFailed
   }
   return view(request, pin)
 }
@@ -169,55 +175,77 @@ export async function listPsaRequests(
   ctx: Pick<PsaContext, 'requests' | 'pins'>,
 ): Promise<PsaListResult> {
   const { statuses, limit, ...conditions } = input.query
-  const query = { statuses, limit }
   const owner = psaOwner(input.user)
   // Every condition of the query, whichever they are: a filter added to RequestFilter passes through.
   const filter: RequestFilter = Object.fromEntries(
     Object.entries(conditions).filter(([, v]) => v !== undefined),
   )
   const otherFilter = Object.keys(filter).length > 0
-  const wanted = new Set<PinStatus>(query.statuses ?? (otherFilter ? PIN_STATUSES : ['pinned']))
+  const wanted = new Set<PinStatus>(statuses ?? (otherFilter ? PIN_STATUSES : ['pinned']))
   const all = PIN_STATUSES.every((s) => wanted.has(s))
 
-  if (all) {
+  // Conditions an index answers (CIDs or a case-insensitive name, a time range) read only matching entries:
+  // the page is `limit` reads, and the count is the store's (cached).
+  if (all && indexAnswers(filter)) {
     const [count, requests] = await Promise.all([
       ctx.requests.count(owner, filter),
-      ctx.requests.find(owner, filter, query.limit),
+      ctx.requests.find(owner, filter, limit),
     ])
     return { count, results: await withPins(requests, ctx) }
   }
+  return scanListing(owner, filter, wanted, limit, ctx)
+}
 
-  // A status is the live state of each request's content, known only by reading its pin. The listing reads the
-  // owner's requests newest first (with `pinned` unwanted, only those not yet seen pinned) a bounded scan at a
-  // time, with their pins, until it has read them all or spent its budget: never the user's whole history.
-  // Matches past the page are counted on the way, so `count` is exact whenever the budget reaches the end.
-  const budget = listBudget(query.limit)
-  const results: PsaRequestView[] = []
+/**
+ * A listing whose conditions no index answers: a status (the live state of each request's content, known
+ * only by reading its pin), meta, a partial or exact name, CIDs and a name. It reads the owner's requests newest first (with `pinned`
+ * unwanted, only those not yet seen pinned) a bounded scan at a time, with their pins when a status is asked
+ * for, until it has read them all or spent its budget: never the user's whole history, however few match.
+ * Matches past the page are counted on the way, so `count` is exact whenever the budget reaches the end.
+ */
+async function scanListing(
+  owner: string,
+  filter: RequestFilter,
+  wanted: ReadonlySet<PinStatus>,
+  limit: number,
+  ctx: Pick<PsaContext, 'requests' | 'pins'>,
+): Promise<PsaListResult> {
+  const anyStatus = PIN_STATUSES.every((s) => wanted.has(s))
+  const budget = listBudget(limit)
+  const page: PinRequest[] = []
+  let results: PsaRequestView[] = []
   let more = 0
   let read = 0
   let before = filter.before
   let complete = false
+  // Without `pinned`, only requests not yet seen pinned; without `failed` either, only those not seen failed:
+  // the pending ones. With `failed` but not `pinned`, pending and known-failed requests, a scan of each.
+  const unfinished = wanted.has('pinned')
+    ? {}
+    : { notKnownPinned: true, ...(wanted.has('failed') ? {} : { notKnownFailed: true }) }
+  const parts = !wanted.has('pinned') && wanted.has('failed') ? 2 : 1
   while (read < budget) {
-    const maxRead = Math.min(SCAN_PAGE, budget - read)
+    const maxRead = Math.max(1, Math.floor(Math.min(SCAN_PAGE, budget - read) / parts))
     const scanned = await ctx.requests.scan(
       owner,
-      {
-        ...filter,
-        ...(before === undefined ? {} : { before }),
-        ...(wanted.has('pinned') ? {} : { notKnownPinned: true }),
-      },
+      { ...filter, ...(before === undefined ? {} : { before }), ...unfinished },
       maxRead,
     )
-    read += maxRead
-    const views = await withPins(scanned.requests, ctx)
-    const nowPinned = views
-      .filter((v) => v.status === 'pinned' && v.request.knownPinned === false)
-      .map((v) => v.request.requestid)
-    if (nowPinned.length > 0) await ctx.requests.markKnownPinned(nowPinned)
-    for (const v of views) {
-      if (!wanted.has(v.status)) continue
-      if (results.length < query.limit) results.push(v)
-      else more++
+    read += Math.max(1, scanned.read)
+    if (anyStatus) {
+      // Every status is wanted: only the page's pins are read, once it is full.
+      for (const r of scanned.requests) {
+        if (page.length < limit) page.push(r)
+        else more++
+      }
+    } else {
+      const views = await withPins(scanned.requests, ctx)
+      await recordSeen(views, ctx)
+      for (const v of views) {
+        if (!wanted.has(v.status)) continue
+        if (results.length < limit) results.push(v)
+        else more++
+      }
     }
     if (scanned.next === undefined) {
       complete = true
@@ -225,6 +253,7 @@ export async function listPsaRequests(
     }
     before = scanned.next
   }
+  if (anyStatus) results = await withPins(page, ctx)
   if (complete) return { count: results.length + more, results }
   if (results.length === 0) {
     // Nothing to page from: an empty success would say there is nothing older, which is not known.
@@ -236,14 +265,43 @@ export async function listPsaRequests(
 }
 
 /**
- * Most requests (and pins) one status listing reads: twice the page, at least 1,000. What is not read is not
- * counted (see listPsaRequests).
+ * Records what a status listing saw of requests not known pinned, so later listings read fewer: requests found
+ * pinned are known pinned (final); found failed, known failed (out of the listings of queued and pinning);
+ * known failed but queued again, pending again.
+ */
+async function recordSeen(
+  views: PsaRequestView[],
+  ctx: Pick<PsaContext, 'requests' | 'pins'>,
+): Promise<void> {
+  const unpinned = views.filter((v) => v.request.knownPinned === false)
+  const pinned = unpinned.filter((v) => v.status === 'pinned').map((v) => v.request.requestid)
+  const failed = unpinned.filter((v) => v.status === 'failed' && v.request.knownFailed !== true)
+  const requeued = unpinned.filter(
+    (v) => (v.status === 'queued' || v.status === 'pinning') && v.request.knownFailed === true,
+  )
+  if (pinned.length > 0) await ctx.requests.markKnownPinned(pinned)
+  if (requeued.length > 0) await ctx.requests.markPending(requeued.map((v) => v.request))
+  if (failed.length === 0) return
+  const moved = new Set(await ctx.requests.markKnownFailed(failed.map((v) => v.request)))
+  if (moved.size === 0) return
+  // Content queued again after its pin was read here is moved back by whatever queued it
+  // (RequestStore.returnToPending), but only requests already moved: the pins are read again after the move,
+  // and requests whose content is no longer failed go back now.
+  const movedRequests = failed.map((v) => v.request).filter((r) => moved.has(r.requestid))
+  const now = await ctx.pins.getMany(movedRequests.map((r) => r.cid))
+  const back = movedRequests.filter((r) => now.get(r.cid)?.status !== 'failed')
+  if (back.length > 0) await ctx.requests.markPending(back)
+}
+
+/**
+ * Most requests (and pins) one listing by status, meta or partial name reads: twice the page, at least
+ * 1,000. What is not read is not counted (see scanListing).
  */
 export function listBudget(limit: number): number {
   return Math.max(1000, 2 * limit)
 }
 
-/** Requests read per scan of a status listing (and pins per batch read). */
+/** Requests read per scan of a listing (and pins per batch read). */
 const SCAN_PAGE = 100
 
 async function withPins(requests: PinRequest[], ctx: Pick<PsaContext, 'pins'>): Promise<PsaRequestView[]> {

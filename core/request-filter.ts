@@ -12,6 +12,7 @@ export interface FilteredRequest {
   name?: string
   meta: Readonly<Record<string, string>>
   knownPinned?: boolean
+  knownFailed?: boolean
 }
 
 export const NAME_MATCHES = ['exact', 'iexact', 'partial', 'ipartial'] as const
@@ -31,6 +32,21 @@ export interface RequestFilter {
   after?: number
   /** Only requests with `knownPinned: false`. */
   notKnownPinned?: boolean
+  /** Only requests without `knownFailed` (with `notKnownPinned`: the pending ones whose content was not seen failed). */
+  notKnownFailed?: boolean
+}
+
+/**
+ * Whether one of a store's indexes answers every condition of the filter, so reading `n` matches reads `n`
+ * index entries and counting them reads only matching ones: CIDs or a case-insensitive name (not both), and a
+ * time range. Meta, a partial name and an exact name (tested entry by entry among those equal but for case)
+ * are not. Listings with other conditions read a bounded number of entries at a time (RequestStore.scan),
+ * since any number of non-matching ones may lie between two matches.
+ */
+export function indexAnswers(filter: RequestFilter): boolean {
+  if (filter.meta !== undefined && Object.keys(filter.meta).length > 0) return false
+  if (filter.name === undefined) return true
+  return filter.name.match === 'iexact' && filter.cids === undefined
 }
 
 /** Whether the request matches every condition of the filter (the owner aside). */
@@ -39,6 +55,7 @@ export function matchesFilter(r: FilteredRequest, filter: RequestFilter): boolea
   if (filter.before !== undefined && !(r.created < filter.before)) return false
   if (filter.after !== undefined && !(r.created > filter.after)) return false
   if (filter.notKnownPinned && r.knownPinned !== false) return false
+  if (filter.notKnownFailed && r.knownFailed === true) return false
   if (filter.name) {
     const { text, match } = filter.name
     const name = r.name

@@ -1,15 +1,17 @@
 /**
  * A pin request from either API: record the content as wanted and, if it needs fetching, enqueue a job.
- * Content that is queued, pinning or pinned is never fetched again; failed content is queued again.
+ * Content that is queued, pinning or pinned is never fetched again; failed content is queued again, and its
+ * requests known failed (core/ports.ts PinRequest) are pending again.
  */
 import { normalizeCid } from './cid.ts'
 import type { Pin } from './pin.ts'
-import type { Clock, PinQueue, PinStore } from './ports.ts'
+import type { Clock, PinQueue, PinStore, RequestStore } from './ports.ts'
 
 export interface RequestPinContext {
   pins: PinStore
   queue: PinQueue
   clock: Clock
+  requests: Pick<RequestStore, 'returnToPending'>
 }
 
 export async function requestPin(
@@ -42,6 +44,9 @@ export async function requestPin(
       )
       throw err
     }
+    // Failed content queued again: its requests that listings had seen failed are pending again (for new
+    // content, one read of its requests that finds none).
+    await ctx.requests.returnToPending(key)
   }
   return pin
 }

@@ -31,7 +31,8 @@ import {
   tokenSortKey,
   tokenStatus,
 } from '../../core/collections/model.ts'
-import type { CollectionStore } from '../../core/collections/ports.ts'
+import { type CollectionStore, tokenScanBudget } from '../../core/collections/ports.ts'
+import { InvalidInputError } from '../../core/errors.ts'
 import { collectionCursor, rootCursor, tokenCursor } from '../cursors.ts'
 import { batchGetAll } from './batch-get.ts'
 import { type Item, isConditionFailed, itemReader, n, S } from './item.ts'
@@ -43,6 +44,8 @@ const pk = (id: string) => S(`c#${id}`)
 const META = S('meta')
 const tokenSk = (tokenId: string) => S(`t#${tokenSortKey(tokenId)}`)
 const rootSk = (cid: string) => S(`r#${cid}`)
+/** The token id a token's sort key holds (`t#` and the id zero-padded, which tokenSortKey pads again). */
+const tokenIdOfSk = (sk: string) => sk.slice(2).replace(/^0+(?=.)/, '')
 
 const collectionReader = itemReader('collection')
 const tokenReader = itemReader('collection token')
@@ -323,25 +326,55 @@ export function createDynamoCollectionStore({
 
     async listTokens(collectionId, opts) {
       const after = opts.cursor === undefined ? undefined : tokenCursor.decode(opts.cursor)
-      const values: Record<string, AttributeValue> = { ':pk': pk(collectionId), ':t': S('t#') }
-      if (opts.status) values[':status'] = S(opts.status)
-      const { items, more } = await queryPage(
-        client,
-        {
-          TableName: tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :t)',
-          ...(opts.status ? { FilterExpression: 'tokenStatus = :status' } : {}),
-          ExpressionAttributeValues: values,
-          ConsistentRead: true,
-        },
-        decodeToken,
-        {
+      const input = {
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :t)',
+        ExpressionAttributeValues: { ':pk': pk(collectionId), ':t': S('t#') } as Record<
+          string,
+          AttributeValue
+        >,
+        ConsistentRead: true,
+      }
+      const startKey = after !== undefined ? { pk: pk(collectionId), sk: tokenSk(after) } : undefined
+      if (!opts.status) {
+        const { items, more } = await queryPage(client, input, decodeToken, {
           limit: opts.limit,
-          ...(after !== undefined ? { startKey: { pk: pk(collectionId), sk: tokenSk(after) } } : {}),
-        },
-      )
-      const last = items.at(-1)
-      return { tokens: items, ...(more && last ? { cursor: tokenCursor.encode(last.tokenId) } : {}) }
+          ...(startKey ? { startKey } : {}),
+        })
+        const last = items.at(-1)
+        return { tokens: items, ...(more && last ? { cursor: tokenCursor.encode(last.tokenId) } : {}) }
+      }
+      // A status is a filter: `Limit` bounds the tokens read, matching or not, to the budget.
+      if (!Number.isInteger(opts.limit) || opts.limit < 1) {
+        throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${opts.limit}`)
+      }
+      const budget = tokenScanBudget(opts.limit)
+      const items: CollectionToken[] = []
+      let read = 0
+      let next: Item | undefined = startKey
+      do {
+        const res = await client.send(
+          new QueryCommand({
+            ...input,
+            FilterExpression: 'tokenStatus = :status',
+            ExpressionAttributeValues: { ...input.ExpressionAttributeValues, ':status': S(opts.status) },
+            Limit: budget - read,
+            ...(next ? { ExclusiveStartKey: next } : {}),
+          }),
+        )
+        read += res.ScannedCount ?? 0
+        for (const item of res.Items ?? []) items.push(decodeToken(item))
+        next = res.LastEvaluatedKey
+      } while (next && items.length <= opts.limit && read < budget)
+      const page = items.slice(0, opts.limit)
+      // More than a page found: go on after its last token. Stopped by the budget: after the last token read.
+      const last =
+        items.length > opts.limit
+          ? page.at(-1)?.tokenId
+          : next
+            ? tokenIdOfSk(tokenReader.str(next, 'sk'))
+            : undefined
+      return { tokens: page, ...(last !== undefined ? { cursor: tokenCursor.encode(last) } : {}) }
     },
 
     async putRoots(collectionId, roots) {

@@ -4,8 +4,9 @@
  *
  * Request item: requestid S, owner S, cid S, sourceCid S, name S?, meta M(S), origins L(S), created N,
  * knownPinned BOOL?, and the derived index keys ownerCid S (`<owner>#<cid>`), nameLower S? and ownerName S?
- * (`<owner>#<lowercased name>`, when there is a name), pendingOwner S? (`<owner>`, only while knownPinned is
- * false). Owners must not contain `#`.
+ * (`<owner>#<lowercased name>`, when there is a name), knownFailed BOOL? (present only when true),
+ * pendingOwner S? (only while knownPinned is false: `<owner>`, or `<owner>#failed` with knownFailed). Owners
+ * must not contain `#`.
  *
  * Owner item (requestid `#owner#<owner>`, no `owner` attribute, so in no index): lastCreated N (the latest
  * `reserveCreated` value), version N (incremented after every put and delete of the owner's requests),
@@ -14,7 +15,8 @@
  * Which index answers `find` and `count`:
  * - `cids`: `owner-cid-created`, one Query per CID (a user rarely holds more than a few requests per CID);
  * - `name` exact or iexact: `owner-name-created` (exact adds a filter on the original case);
- * - `notKnownPinned`: `pending-created`, sparse, holding only requests not yet seen pinned;
+ * - `notKnownPinned`: `pending-created`, sparse, holding only requests not yet seen pinned, in two partitions
+ *   per owner: pending (`<owner>`, all `notKnownFailed` asks for) and known failed (`<owner>#failed`);
  * - otherwise `owner-created` (`owner-created-keys`, KEYS_ONLY, when counting with nothing but a time range).
  * `before`/`after` are key conditions on `created`; the remaining conditions (partial names, meta) are filter
  * expressions on the chosen index.
@@ -31,8 +33,10 @@
  * of a cent) and a few hundred milliseconds, once per listing (the cache is per process: a Lambda instance
  * serves one client's consecutive pages as a rule; another instance recomputes); each further page costs one
  * GetItem. Filters
- * on CIDs or exact names read only their own small partitions. Partial-name and meta filters read the
- * owner's whole `owner-created` partition (full items), once per listing as well.
+ * on CIDs or exact names read only their own small partitions. `find` and `count` with a partial name or meta
+ * read until they have their answer, however many entries do not match: the Pinning Service API's listings
+ * use them only for filters an index answers (core/request-filter.ts indexAnswers), and `scan`, whose reads
+ * are bounded, for the rest.
  */
 import {
   type AttributeValue,
@@ -101,11 +105,18 @@ export function encodeRequest(r: PinRequest): Item {
     item.ownerName = S(`${r.owner}#${lower}`)
   }
   if (r.knownPinned !== undefined) item.knownPinned = { BOOL: r.knownPinned }
-  if (r.knownPinned === false) item.pendingOwner = S(r.owner)
+  const knownFailed = r.knownPinned === false && r.knownFailed === true
+  if (knownFailed) item.knownFailed = { BOOL: true }
+  if (r.knownPinned === false) item.pendingOwner = S(pendingPartition(r.owner, knownFailed))
   return item
 }
 
 const { str, num, map, strings, fail } = itemReader('request')
+
+/** The owner's partition of `pending-created` a request not known pinned sits in. */
+function pendingPartition(owner: string, knownFailed: boolean): string {
+  return knownFailed ? `${owner}#failed` : owner
+}
 
 export function decodeRequest(item: Item): PinRequest {
   const meta: Record<string, string> = {}
@@ -127,6 +138,10 @@ export function decodeRequest(item: Item): PinRequest {
   if (item.knownPinned !== undefined) {
     const b = item.knownPinned.BOOL
     request.knownPinned = b === undefined ? fail('knownPinned is not a boolean') : b
+  }
+  if (item.knownFailed !== undefined) {
+    if (item.knownFailed.BOOL !== true) fail('knownFailed is not true')
+    request.knownFailed = true
   }
   return request
 }
@@ -177,7 +192,9 @@ function planQueries(owner: string, filter: RequestFilter, counting: boolean): Q
     nameCovered = name.match === 'iexact'
   } else if (filter.notKnownPinned) {
     index = PENDING_INDEX
-    partitions = [{ name: 'pendingOwner', value: owner }]
+    partitions = [{ name: 'pendingOwner', value: pendingPartition(owner, false) }]
+    if (!filter.notKnownFailed)
+      partitions.push({ name: 'pendingOwner', value: pendingPartition(owner, true) })
     pendingCovered = true
   } else {
     index = OWNER_INDEX
@@ -205,6 +222,10 @@ function planQueries(owner: string, filter: RequestFilter, counting: boolean): Q
   if (filter.notKnownPinned && !pendingCovered) {
     names['#pendingOwner'] = 'pendingOwner'
     filters.push('attribute_exists(#pendingOwner)')
+  }
+  if (filter.notKnownFailed && !pendingCovered) {
+    names['#knownFailed'] = 'knownFailed'
+    filters.push('attribute_not_exists(#knownFailed)')
   }
   if (counting && index === OWNER_INDEX && filters.length === 0) index = OWNER_KEYS_INDEX
   return partitions.map((partition) => ({ index, partition, filters, names, values }))
@@ -421,6 +442,47 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
     return total
   }
 
+  /**
+   * Moves requests between the owner's pending and known-failed partitions of `pending-created`, each with a
+   * write conditional on its being in the other one (so never a request known pinned, or deleted).
+   */
+  async function moveBetweenPartitions(
+    requests: ReadonlyArray<{ requestid: string; owner: string }>,
+    toFailed: boolean,
+    onMoved?: (requestid: string) => void,
+  ): Promise<void> {
+    const unique = [...new Map(requests.map((r) => [r.requestid, r])).values()].filter(
+      (r) => !r.requestid.startsWith(OWNER_ITEM_PREFIX),
+    )
+    for (let start = 0; start < unique.length; start += 25) {
+      await Promise.all(
+        unique.slice(start, start + 25).map(async ({ requestid, owner }) => {
+          try {
+            await client.send(
+              new UpdateItemCommand({
+                TableName: tableName,
+                Key: { requestid: S(requestid) },
+                UpdateExpression: toFailed
+                  ? 'SET #pendingOwner = :to, #knownFailed = :true'
+                  : 'SET #pendingOwner = :to REMOVE #knownFailed',
+                ConditionExpression: '#pendingOwner = :from',
+                ExpressionAttributeNames: { '#pendingOwner': 'pendingOwner', '#knownFailed': 'knownFailed' },
+                ExpressionAttributeValues: {
+                  ':from': S(pendingPartition(owner, !toFailed)),
+                  ':to': S(pendingPartition(owner, toFailed)),
+                  ...(toFailed ? { ':true': { BOOL: true } } : {}),
+                },
+              }),
+            )
+            onMoved?.(requestid)
+          } catch (err) {
+            if (!isConditionFailed(err)) throw err
+          }
+        }),
+      )
+    }
+  }
+
   return {
     async put(request) {
       await client.send(new PutItemCommand({ TableName: tableName, Item: encodeRequest(request) }))
@@ -554,8 +616,8 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
       if (range.empty) return 0
       const plans = planQueries(owner, filter, true)
       if (plans.length === 0) return 0
-      // Counts of requests not known to be pinned change without a put or delete: never cached.
-      if (!cacheOpts || filter.notKnownPinned) return countDirect(plans, range)
+      // Counts of requests not known to be pinned or failed change without a put or delete: never cached.
+      if (!cacheOpts || filter.notKnownPinned || filter.notKnownFailed) return countDirect(plans, range)
       const key = countCacheKey(owner, filter)
       const { version, lastWrite } = await readOwner(owner)
       const t = now()
@@ -580,7 +642,7 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
         throw new InvalidInputError('INVALID_LIMIT', `maxRead must be a positive integer, got ${maxRead}`)
       }
       const range = createdRange(filter)
-      if (range.empty) return { requests: [] }
+      if (range.empty) return { requests: [], read: 0 }
       // One Query page per partition: `Limit` bounds the entries DynamoDB evaluates, matching or not.
       const pages = await Promise.all(
         planQueries(owner, filter, false).map(async (plan) => {
@@ -590,6 +652,7 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
           const last = res.LastEvaluatedKey
           return {
             requests: (res.Items ?? []).map(decodeRequest),
+            read: res.ScannedCount ?? 0,
             next: last === undefined ? undefined : num(last, 'created'),
           }
         }),
@@ -601,7 +664,8 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
         .flatMap((p) => p.requests)
         .filter((r) => next === undefined || r.created >= next)
         .sort(compareNewestFirst)
-      return next === undefined ? { requests } : { requests, next }
+      const read = pages.reduce((sum, p) => sum + p.read, 0)
+      return next === undefined ? { requests, read } : { requests, read, next }
     },
 
     async markKnownPinned(requestids) {
@@ -614,11 +678,12 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
                 new UpdateItemCommand({
                   TableName: tableName,
                   Key: { requestid: S(id) },
-                  UpdateExpression: 'SET #knownPinned = :true REMOVE #pendingOwner',
+                  UpdateExpression: 'SET #knownPinned = :true REMOVE #pendingOwner, #knownFailed',
                   ConditionExpression: 'attribute_exists(#owner)',
                   ExpressionAttributeNames: {
                     '#knownPinned': 'knownPinned',
                     '#pendingOwner': 'pendingOwner',
+                    '#knownFailed': 'knownFailed',
                     '#owner': 'owner',
                   },
                   ExpressionAttributeValues: { ':true': { BOOL: true } },
@@ -630,6 +695,43 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
           }),
         )
       }
+    },
+
+    async markKnownFailed(requests) {
+      const changed: string[] = []
+      await moveBetweenPartitions(requests, true, (id) => changed.push(id))
+      return changed
+    },
+
+    async markPending(requests) {
+      await moveBetweenPartitions(requests, false)
+    },
+
+    async returnToPending(cid) {
+      // The content's requests of every owner, once: only the known-failed ones are answered.
+      let moved = 0
+      let startKey: Item | undefined
+      do {
+        const res = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: CID_INDEX,
+            KeyConditionExpression: '#cid = :cid',
+            FilterExpression: 'attribute_exists(#knownFailed)',
+            ExpressionAttributeNames: { '#cid': 'cid', '#knownFailed': 'knownFailed', '#owner': 'owner' },
+            ExpressionAttributeValues: { ':cid': S(cid) },
+            ProjectionExpression: 'requestid, #owner',
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        )
+        const found = (res.Items ?? []).map((item) => ({
+          requestid: str(item, 'requestid'),
+          owner: str(item, 'owner'),
+        }))
+        await moveBetweenPartitions(found, false, () => moved++)
+        startKey = res.LastEvaluatedKey
+      } while (startKey)
+      return moved
     },
   }
 }

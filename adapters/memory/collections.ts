@@ -9,7 +9,7 @@ import {
   tokenSortKey,
   tokenStatus,
 } from '../../core/collections/model.ts'
-import type { CollectionPatch, CollectionStore } from '../../core/collections/ports.ts'
+import { type CollectionPatch, type CollectionStore, tokenScanBudget } from '../../core/collections/ports.ts'
 import { InvalidInputError } from '../../core/errors.ts'
 import { collectionCursor, rootCursor, tokenCursor } from '../cursors.ts'
 
@@ -91,19 +91,22 @@ export function createMemoryCollectionStore(): CollectionStore {
     async listTokens(collectionId, opts) {
       checkLimit(opts.limit)
       const after = opts.cursor === undefined ? undefined : tokenSortKey(tokenCursor.decode(opts.cursor))
-      const all = [...(tokens.get(collectionId)?.values() ?? [])]
+      const following = [...(tokens.get(collectionId)?.values() ?? [])]
         .map((t) => ({ t, key: tokenSortKey(t.tokenId) }))
-        .filter(
-          ({ t, key }) =>
-            (after === undefined || key > after) && (!opts.status || tokenStatus(t) === opts.status),
-        )
+        .filter(({ key }) => after === undefined || key > after)
         .sort((a, b) => (a.key < b.key ? -1 : 1))
+      // With a status, the DynamoDB store's bounded read: what lies past the budget is not looked at.
+      const budget = opts.status ? tokenScanBudget(opts.limit) : following.length
+      const read = following.slice(0, budget)
+      const all = read.filter(({ t }) => !opts.status || tokenStatus(t) === opts.status)
       const page = all.slice(0, opts.limit).map(({ t }) => copy(t))
-      const last = page.at(-1)
-      return {
-        tokens: page,
-        ...(all.length > opts.limit && last ? { cursor: tokenCursor.encode(last.tokenId) } : {}),
-      }
+      const last =
+        all.length > opts.limit
+          ? page.at(-1)?.tokenId
+          : following.length > budget
+            ? read.at(-1)?.t.tokenId
+            : undefined
+      return { tokens: page, ...(last !== undefined ? { cursor: tokenCursor.encode(last) } : {}) }
     },
     async putRoots(collectionId, list) {
       const m = roots.get(collectionId) ?? new Map<string, CollectionRoot>()

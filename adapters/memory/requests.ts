@@ -27,7 +27,11 @@ function indexPartitions(requests: PinRequest[], filter: RequestFilter): PinRequ
     const lower = name.text.toLowerCase()
     parts = [requests.filter((r) => r.name?.toLowerCase() === lower)]
   } else if (filter.notKnownPinned) {
-    parts = [requests.filter((r) => r.knownPinned === false)]
+    // The DynamoDB store's sparse index holds pending and known-failed requests in a partition each.
+    const pending = requests.filter((r) => r.knownPinned === false)
+    parts = filter.notKnownFailed
+      ? [pending.filter((r) => r.knownFailed !== true)]
+      : [pending.filter((r) => r.knownFailed !== true), pending.filter((r) => r.knownFailed === true)]
   } else {
     parts = [requests]
   }
@@ -135,14 +139,47 @@ export function createMemoryRequestStore(): RequestStore & { all(): PinRequest[]
         .filter((r) => matchesFilter(r, filter) && (next === undefined || r.created >= next))
         .sort(compareNewestFirst)
         .map(out)
-      return next === undefined ? { requests } : { requests, next }
+      return next === undefined ? { requests, read: read.length } : { requests, read: read.length, next }
     },
 
     async markKnownPinned(requestids) {
       for (const id of requestids) {
         const r = requests.get(id)
-        if (r) r.knownPinned = true
+        if (r) {
+          r.knownPinned = true
+          delete r.knownFailed
+        }
       }
+    },
+
+    async markKnownFailed(rs) {
+      const changed: string[] = []
+      for (const { requestid } of rs) {
+        const r = requests.get(requestid)
+        if (r && r.knownPinned === false && r.knownFailed !== true) {
+          r.knownFailed = true
+          changed.push(requestid)
+        }
+      }
+      return changed
+    },
+
+    async markPending(rs) {
+      for (const { requestid } of rs) {
+        const r = requests.get(requestid)
+        if (r?.knownFailed === true) delete r.knownFailed
+      }
+    },
+
+    async returnToPending(cid) {
+      let moved = 0
+      for (const r of requests.values()) {
+        if (r.cid === cid && r.knownFailed === true) {
+          delete r.knownFailed
+          moved++
+        }
+      }
+      return moved
     },
   }
 }

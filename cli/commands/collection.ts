@@ -145,7 +145,7 @@ export function registerCollectionCommands(program: Command, cli: CliContext): v
     .argument('<id>')
     .addOption(new Option('--status <status>', 'only tokens of this status').choices([...TOKEN_STATUSES]))
     .option('--limit <n>', 'tokens per page', positiveInt, 100)
-    .option('--cursor <cursor>', 'the page after this cursor (printed after a full page)')
+    .option('--cursor <cursor>', 'the page after this cursor (printed when more may follow)')
     .option('--json', 'print JSON')
     .action(
       async (id: string, opts: { status?: TokenStatus; limit: number; cursor?: string; json?: boolean }) => {
@@ -164,7 +164,10 @@ export function registerCollectionCommands(program: Command, cli: CliContext): v
             return
           }
           if (page.tokens.length === 0) {
-            cli.out('no tokens\n')
+            // A status filter reads a bounded stretch of tokens: none of it matching is not the end.
+            cli.out(
+              page.cursor ? `no tokens in this stretch; more: --cursor ${page.cursor}\n` : 'no tokens\n',
+            )
             return
           }
           cli.out(

@@ -208,71 +208,75 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
         if (Boolean(opts.all) === ids.length > 0) {
           throw new CliError('name the messages to redrive (their ids), or pass --all, not both')
         }
-        await cli.withBackend(['failedJobsQueueUrl', 'pinsTable', 'pinQueueUrl'], async (backend) => {
-          const ctx = {
-            ...readContext(backend, cli),
-            queue: storesOf(backend).pinQueue(),
-            log: cliLogger(cli.err),
-          }
-          // Progress: messages looked at, of those in the queue when it started.
-          const progress = createProgress({
-            label: 'redrive',
-            total: (await backend.run(() => ctx.deadLetters.counts())).visible,
-            write: cli.err,
-            tty: cli.tty.stderr,
-          })
-          let interrupted = false
-          const result = await cli.interruptible(async (signal) => {
-            try {
-              return await backend.run(() =>
-                redriveDeadLetters(
-                  {
-                    ...(opts.all ? {} : { ids }),
-                    ...(opts.limit === undefined ? {} : { limit: opts.limit }),
-                    hideSeconds: opts.hideSeconds,
-                    signal,
-                    onProgress: (p) => progress.update(p.examined),
-                  },
-                  ctx,
-                ),
-              )
-            } finally {
-              interrupted = signal.aborted
-              progress.finish()
+        await cli.withBackend(
+          ['failedJobsQueueUrl', 'pinsTable', 'pinQueueUrl', 'requestsTable'],
+          async (backend) => {
+            const ctx = {
+              ...readContext(backend, cli),
+              requests: storesOf(backend).requests(),
+              queue: storesOf(backend).pinQueue(),
+              log: cliLogger(cli.err),
             }
-          })
-          if (interrupted) cli.setExitCode(130)
-          else if (result.notFound.length > 0 || result.skipped.sendFailed > 0) cli.setExitCode(1)
-          if (opts.json) {
-            cli.out(toJson({ ...result, interrupted }))
-            return
-          }
-          const lines = [
-            `Sent ${result.redriven} message${result.redriven === 1 ? '' : 's'} back to the pin queue` +
-              (result.requeued > 0 ? ` (${result.requeued} failed pins are queued again).` : '.'),
-          ]
-          if (result.notDeleted > 0) {
-            lines.push(
-              `${result.notDeleted} of them could not be deleted from the failed-jobs queue: they are on both ` +
-                'queues (harmless; a later redrive sends them again).',
-            )
-          }
-          const s = result.skipped
-          if (s.noPin > 0) {
-            lines.push(
-              `Left ${s.noPin} whose pin no longer exists (no request wants the content): purge them.`,
-            )
-          }
-          if (s.notPinJob > 0) lines.push(`Left ${s.notPinJob} that are not pin jobs: purge them.`)
-          if (s.sendFailed > 0)
-            lines.push(`Left ${s.sendFailed} the pin queue refused: run the redrive again.`)
-          if (result.notFound.length > 0) {
-            lines.push(`Not in the failed-jobs queue: ${result.notFound.join(', ')}`)
-          }
-          if (interrupted)
-            lines.push('Interrupted: the messages not sent are still in the failed-jobs queue.')
-          cli.out(`${lines.join('\n')}\n`)
-        })
+            // Progress: messages looked at, of those in the queue when it started.
+            const progress = createProgress({
+              label: 'redrive',
+              total: (await backend.run(() => ctx.deadLetters.counts())).visible,
+              write: cli.err,
+              tty: cli.tty.stderr,
+            })
+            let interrupted = false
+            const result = await cli.interruptible(async (signal) => {
+              try {
+                return await backend.run(() =>
+                  redriveDeadLetters(
+                    {
+                      ...(opts.all ? {} : { ids }),
+                      ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+                      hideSeconds: opts.hideSeconds,
+                      signal,
+                      onProgress: (p) => progress.update(p.examined),
+                    },
+                    ctx,
+                  ),
+                )
+              } finally {
+                interrupted = signal.aborted
+                progress.finish()
+              }
+            })
+            if (interrupted) cli.setExitCode(130)
+            else if (result.notFound.length > 0 || result.skipped.sendFailed > 0) cli.setExitCode(1)
+            if (opts.json) {
+              cli.out(toJson({ ...result, interrupted }))
+              return
+            }
+            const lines = [
+              `Sent ${result.redriven} message${result.redriven === 1 ? '' : 's'} back to the pin queue` +
+                (result.requeued > 0 ? ` (${result.requeued} failed pins are queued again).` : '.'),
+            ]
+            if (result.notDeleted > 0) {
+              lines.push(
+                `${result.notDeleted} of them could not be deleted from the failed-jobs queue: they are on both ` +
+                  'queues (harmless; a later redrive sends them again).',
+              )
+            }
+            const s = result.skipped
+            if (s.noPin > 0) {
+              lines.push(
+                `Left ${s.noPin} whose pin no longer exists (no request wants the content): purge them.`,
+              )
+            }
+            if (s.notPinJob > 0) lines.push(`Left ${s.notPinJob} that are not pin jobs: purge them.`)
+            if (s.sendFailed > 0)
+              lines.push(`Left ${s.sendFailed} the pin queue refused: run the redrive again.`)
+            if (result.notFound.length > 0) {
+              lines.push(`Not in the failed-jobs queue: ${result.notFound.join(', ')}`)
+            }
+            if (interrupted)
+              lines.push('Interrupted: the messages not sent are still in the failed-jobs queue.')
+            cli.out(`${lines.join('\n')}\n`)
+          },
+        )
       },
     )
 

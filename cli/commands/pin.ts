@@ -109,13 +109,14 @@ export function registerPinCommands(program: Command, cli: CliContext): void {
     .option('--force', 'also take it from a worker that holds it under a live lease (that attempt stops)')
     .option('--json', 'print the outcome as JSON')
     .action(async (cid: string, opts: { force?: boolean; json?: boolean }) => {
-      await cli.withBackend(['pinsTable', 'pinQueueUrl'], async (backend) => {
+      await cli.withBackend(['pinsTable', 'pinQueueUrl', 'requestsTable'], async (backend) => {
         const outcome = await backend.run(() =>
           retryPin(
             cid,
             { force: Boolean(opts.force) },
             {
               pins: storesOf(backend).pins(),
+              requests: storesOf(backend).requests(),
               queue: storesOf(backend).pinQueue(),
               clock: cli.clock,
               log: cliLogger(cli.err),

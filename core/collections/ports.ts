@@ -41,7 +41,11 @@ export interface CollectionStore {
   getToken(collectionId: string, tokenId: string): Promise<CollectionToken | undefined>
   /** Those of these tokens that exist, by token id (one batched read, for a page of enumeration). */
   getTokens(collectionId: string, tokenIds: readonly string[]): Promise<Map<string, CollectionToken>>
-  /** Tokens in token id order (numeric), optionally only those of one status. */
+  /**
+   * Tokens in token id order (numeric), optionally only those of one status. With a status, one call reads at
+   * most `tokenScanBudget(limit)` tokens, matching or not: a page may hold fewer than `limit` tokens, even
+   * none, and still have a cursor (more may follow); only a page without one is the last.
+   */
   listTokens(
     collectionId: string,
     opts: { limit: number; cursor?: string; status?: TokenStatus },
@@ -55,4 +59,9 @@ export interface CollectionStore {
   ): Promise<{ roots: CollectionRoot[]; cursor?: string }>
   /** Deletes the record, its tokens and its roots. False when there was no record. */
   delete(id: string): Promise<boolean>
+}
+
+/** Most tokens one status-filtered listTokens reads: twice the page, at least 1,000. */
+export function tokenScanBudget(limit: number): number {
+  return Math.max(1000, 2 * limit)
 }

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { CollectionRecord, CollectionToken } from '../../core/collections/model.ts'
-import type { CollectionStore } from '../../core/collections/ports.ts'
+import { type CollectionStore, tokenScanBudget } from '../../core/collections/ports.ts'
 
 export type CollectionStoreFactory = () => Promise<CollectionStore>
 
@@ -89,6 +89,38 @@ export function collectionStoreSuite(name: string, factory: CollectionStoreFacto
       expect([...second.collections, ...third.collections].map((c) => c.created)).toEqual([30, 20, 10])
       expect(third.cursor).toBeUndefined()
       await expect(store.listByOwner('psa:alice', { limit: 2, cursor: 'nope' })).rejects.toThrow(/cursor/)
+    })
+
+    it('reads a bounded number of tokens for a status, with a cursor to go on from', async () => {
+      const r = record()
+      await store.create(r)
+      const n = tokenScanBudget(10) + 50
+      const all = Array.from({ length: n }, (_, i) => token(r.id, String(i + 1)))
+      // The one failed token is the last.
+      all[n - 1] = token(r.id, String(n), {
+        metadata: { uri: 'ipfs://x', kind: 'ipfs', cid: 'bafyx', path: '', status: 'failed', error: 'E: x' },
+      })
+      await store.putTokens(all)
+      // Not read to the end: no token of the status yet, but a cursor, not a last page.
+      const first = await store.listTokens(r.id, { limit: 10, status: 'failed' })
+      expect(first.tokens).toEqual([])
+      expect(first.cursor).toBeDefined()
+      const second = await store.listTokens(r.id, { limit: 10, status: 'failed', cursor: first.cursor! })
+      expect(second.tokens.map((t) => t.tokenId)).toEqual([String(n)])
+      expect(second.cursor).toBeUndefined()
+      // Paging through a status meets every token of it once, in order.
+      const seen: string[] = []
+      let cursor: string | undefined
+      do {
+        const page = await store.listTokens(r.id, {
+          limit: 400,
+          status: 'incomplete',
+          ...(cursor ? { cursor } : {}),
+        })
+        seen.push(...page.tokens.map((t) => t.tokenId))
+        cursor = page.cursor
+      } while (cursor)
+      expect(seen).toEqual(all.slice(0, n - 1).map((t) => t.tokenId))
     })
 
     it('keeps tokens in numeric order, replaces them by id, pages and filters by status', async () => {

@@ -40,6 +40,7 @@ function reference(all: PinRequest[], owner: string, f: RequestFilter): PinReque
     .filter((r) => f.before === undefined || r.created < f.before)
     .filter((r) => f.after === undefined || r.created > f.after)
     .filter((r) => !f.notKnownPinned || r.knownPinned === false)
+    .filter((r) => !f.notKnownFailed || r.knownFailed !== true)
     .filter((r) => {
       if (!f.name) return true
       if (r.name === undefined) return false
@@ -222,6 +223,8 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
             ...(names[i % 5] === undefined ? {} : { name: names[i % 5] }),
             meta: i % 2 === 0 ? { app: 'a', tier: String(i % 4) } : { app: 'b' },
             knownPinned: i % 7 !== 0,
+            // Some of those not known pinned were seen failed.
+            ...(i % 14 === 0 ? { knownFailed: true } : {}),
           }),
         )
         all.push(
@@ -254,6 +257,8 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
         ['fractional bounds', { after: T0 + 100.5, before: T0 + 200.5 }],
         ['empty range', { after: T0 + 100, before: T0 + 101 }],
         ['not known pinned', { notKnownPinned: true }],
+        ['pending: not known pinned nor failed', { notKnownPinned: true, notKnownFailed: true }],
+        ['not known failed', { notKnownFailed: true }],
         [
           'everything at once',
           {
@@ -288,11 +293,18 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
         'meta key nobody has',
         'before and after, exclusive',
         'not known pinned',
+        'pending: not known pinned nor failed',
         'everything at once',
       ])
       for (const [label, filter] of filters.filter(([l]) => scanned.has(l))) {
         it(`scans with ${label}, a bounded read at a time, to the same requests`, async () => {
-          const partitions = filter.cids === undefined ? 1 : new Set(filter.cids).size
+          // Per CID; pending and known failed, when both are asked for.
+          const partitions =
+            filter.cids !== undefined
+              ? new Set(filter.cids).size
+              : filter.notKnownPinned && !filter.notKnownFailed
+                ? 2
+                : 1
           const seen: PinRequest[] = []
           let before = filter.before
           for (let calls = 0; ; calls++) {
@@ -318,6 +330,7 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
         // find reads the whole partition looking for a match; scan answers after 4 entries.
         const scanned = await store.scan(owner, { meta: { nope: 'a' } }, 4)
         expect(scanned.requests).toEqual([])
+        expect(scanned.read).toBe(4)
         expect(scanned.next).toBe(all[36]!.created)
         const rest = await store.scan(owner, { meta: { app: 'b' }, before: scanned.next! }, 4)
         expect(rest.requests.map((r) => r.requestid)).toEqual([all[35]!, all[33]!].map((r) => r.requestid))
@@ -363,6 +376,63 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
           pending.slice(1).map((r) => r.requestid),
         )
         expect(await store.get('r-missing')).toBeUndefined()
+      })
+
+      it('moves requests between the pending and the known-failed, and back when their content is queued again', async () => {
+        const pending = reference(all, owner, { notKnownPinned: true, notKnownFailed: true })
+        const unpinned = reference(all, owner, { notKnownPinned: true })
+        const [a, b] = pending
+        const knownFailed = unpinned.find((r) => r.knownFailed === true)!
+        const knownPinned = all.find((r) => r.owner === owner && r.knownPinned === true)!
+        // Only pending requests move: not one known failed already, nor one known pinned, nor one deleted.
+        const moved = await store.markKnownFailed([
+          a!,
+          b!,
+          knownFailed,
+          knownPinned,
+          { ...a!, requestid: 'r-missing' },
+        ])
+        expect(moved.sort()).toEqual([a!.requestid, b!.requestid].sort())
+        expect((await store.get(a!.requestid))!.knownFailed).toBe(true)
+        expect((await store.get(knownPinned.requestid))!.knownFailed).toBeUndefined()
+        expect(await store.get('r-missing')).toBeUndefined()
+        const pendingNow = async () =>
+          (await store.find(owner, { notKnownPinned: true, notKnownFailed: true }, 100)).map(
+            (r) => r.requestid,
+          )
+        expect(await pendingNow()).toEqual(pending.slice(2).map((r) => r.requestid))
+        expect(await store.count(owner, { notKnownPinned: true, notKnownFailed: true })).toBe(
+          pending.length - 2,
+        )
+        expect(await store.count(owner, { notKnownPinned: true })).toBe(unpinned.length)
+
+        await store.markPending([a!, knownPinned])
+        expect((await store.get(a!.requestid))!.knownFailed).toBeUndefined()
+        expect((await store.get(knownPinned.requestid))!.knownPinned).toBe(true)
+        expect(await pendingNow()).toEqual(pending.filter((r) => r !== b).map((r) => r.requestid))
+
+        // Content queued again: every known-failed request for it, of any owner, is pending again.
+        const bobs = request({ owner: 'psa:bob', cid: b!.cid, knownPinned: false, knownFailed: true })
+        await store.put(bobs)
+        const failedOfContent = (await Promise.all([...all, bobs].map((r) => store.get(r.requestid)))).filter(
+          (r) => r?.cid === b!.cid && r.knownFailed === true,
+        )
+        expect(failedOfContent.length).toBeGreaterThan(2)
+        expect(await store.returnToPending(b!.cid)).toBe(failedOfContent.length)
+        for (const r of failedOfContent) expect((await store.get(r!.requestid))!.knownFailed).toBeUndefined()
+        expect(await store.find('psa:bob', { notKnownPinned: true, notKnownFailed: true }, 10)).toEqual([
+          { ...bobs, knownFailed: undefined },
+        ])
+        expect(await store.returnToPending(b!.cid)).toBe(0)
+
+        // Seen pinned: no longer failed either.
+        await store.markKnownFailed([a!])
+        await store.markKnownPinned([a!.requestid])
+        expect(await store.get(a!.requestid)).toMatchObject({ knownPinned: true })
+        expect((await store.get(a!.requestid))!.knownFailed).toBeUndefined()
+        expect(
+          (await store.find(owner, { notKnownPinned: true }, 100)).map((r) => r.requestid),
+        ).not.toContain(a!.requestid)
       })
 
       it('rejects a limit below 1', async () => {

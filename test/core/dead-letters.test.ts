@@ -10,6 +10,7 @@ import {
 } from '../../adapters/memory/dead-letters.ts'
 import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
+import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
 import {
   findDeadLetter,
   listDeadLetters,
@@ -59,7 +60,7 @@ async function drain(q: MemoryJobQueue): Promise<ReceivedJob[]> {
   }
 }
 
-const ctx = () => ({ deadLetters, pins, queue, clock, log })
+const ctx = () => ({ deadLetters, pins, queue, clock, log, requests: createMemoryRequestStore() })
 
 describe('listing and finding dead letters', () => {
   it('lists oldest first with the pin beside each message, and leaves them all in the queue', async () => {

@@ -10,6 +10,7 @@ import { createMemoryEventSink, type MemoryEventSink } from '../../adapters/memo
 import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
 import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
+import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
 import { contentKey } from '../../core/cid.ts'
 import { failDeadLetter } from '../../core/dead-letter.ts'
 import { fetchPin } from '../../core/fetch-pin.ts'
@@ -68,9 +69,12 @@ describe('requestPin', () => {
     const v1 = CID.parse(v0).toV1().toString()
     const first = await requestPin(
       { cid: v0, origins: ['/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA'] },
-      { pins, queue, clock },
+      { pins, queue, clock, requests: createMemoryRequestStore() },
     )
-    const second = await requestPin({ cid: v1, origins: [] }, { pins, queue, clock })
+    const second = await requestPin(
+      { cid: v1, origins: [] },
+      { pins, queue, clock, requests: createMemoryRequestStore() },
+    )
     expect(first.cid).toBe(v1)
     expect(second.cid).toBe(v1)
     expect(second.status).toBe('queued')
@@ -83,17 +87,23 @@ describe('requestPin', () => {
   it('re-queues failed content', async () => {
     const { root } = rawBlock(10)
     const cid = contentKey(root)
-    await requestPin({ cid, origins: [] }, { pins, queue, clock })
+    await requestPin({ cid, origins: [] }, { pins, queue, clock, requests: createMemoryRequestStore() })
     await pins.settle(cid, undefined, { status: 'failed', error: 'X: y' }, clock.now())
-    const again = await requestPin({ cid, origins: [] }, { pins, queue, clock })
+    const again = await requestPin(
+      { cid, origins: [] },
+      { pins, queue, clock, requests: createMemoryRequestStore() },
+    )
     expect(again.status).toBe('queued')
     expect(await queue.receive({ max: 10, waitSeconds: 0 })).toHaveLength(2)
   })
 
   it('rejects an invalid CID without storing or enqueueing anything', async () => {
-    await expect(requestPin({ cid: 'not-a-cid', origins: [] }, { pins, queue, clock })).rejects.toThrow(
-      /not a valid CID/,
-    )
+    await expect(
+      requestPin(
+        { cid: 'not-a-cid', origins: [] },
+        { pins, queue, clock, requests: createMemoryRequestStore() },
+      ),
+    ).rejects.toThrow(/not a valid CID/)
     expect(pins.all()).toEqual([])
     expect(queue.stats()).toEqual({ visible: 0, invisible: 0 })
   })
@@ -104,7 +114,10 @@ describe('fetch then promote', () => {
     const dag = dagCborDag()
     const cid = contentKey(dag.root)
     const ipfs = createMemoryBlockSource(dag.blocks)
-    await requestPin({ cid, origins: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA'] }, { pins, queue, clock })
+    await requestPin(
+      { cid, origins: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA'] },
+      { pins, queue, clock, requests: createMemoryRequestStore() },
+    )
 
     const outcome = await fetchPin(
       { cid, origins: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWA'] },

@@ -3,13 +3,16 @@
  * replace races, failures to queue, and the sweep of unreferenced content.
  */
 import { beforeEach, describe, expect, it } from 'vitest'
+import { createMemoryDeadLetterQueue } from '../../adapters/memory/dead-letters.ts'
 import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
 import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
 import { normalizeCid } from '../../core/cid.ts'
+import { redriveDeadLetters } from '../../core/dead-letters.ts'
 import { ListingTooSparseError, RequestNotFoundError } from '../../core/errors.ts'
 import type { CarInfo } from '../../core/pin.ts'
+import { retryPin } from '../../core/pin-admin.ts'
 import type { ObjectStore, PinStore, RequestStore } from '../../core/ports.ts'
 import {
   createPsaRequest,
@@ -17,6 +20,8 @@ import {
   getPsaRequest,
   listBudget,
   listPsaRequests,
+  type PsaListQuery,
+  type PsaRequestView,
   replacePsaRequest,
 } from '../../core/psa-requests.ts'
 import { releaseContent, sweepUnreferenced } from '../../core/unreferenced-content.ts'
@@ -206,6 +211,113 @@ describe('status listings read a bounded amount', () => {
     )
     expect(rest).toEqual({ count: 1, results: [expect.objectContaining({ status: 'failed' })] })
     expect(rest.results[0]!.request.requestid).toBe(made[0]!.request.requestid)
+  })
+})
+
+describe('failed requests leave the listings of unfinished statuses', () => {
+  /** The twin request store, counting the requests each scan answers. */
+  function counted() {
+    const read = { requests: 0 }
+    const counting: RequestStore = {
+      ...requests,
+      scan: async (owner, filter, maxRead) => {
+        const scanned = await requests.scan(owner, filter, maxRead)
+        read.requests += scanned.requests.length
+        return scanned
+      },
+    }
+    return { read, ctx: { ...ctx, requests: counting } }
+  }
+
+  /** `queued` requests of alice, then `failed` newer ones whose content failed. */
+  async function history(queued: number, failed: number) {
+    const made = { queued: [] as PsaRequestView[], failed: [] as PsaRequestView[] }
+    for (let i = 0; i < queued + failed; i++) {
+      now += 1
+      const c = newCid()
+      const v = await createPsaRequest({ user: 'alice', pin: pin(c) }, ctx)
+      if (i < queued) made.queued.push(v)
+      else {
+        await pins.settle(key(c), undefined, { status: 'failed', error: 'E: x' }, now)
+        made.failed.push(v)
+      }
+    }
+    return made
+  }
+  const ids = (vs: PsaRequestView[]) => vs.map((v) => v.request.requestid)
+  const queuedOf = (query: Partial<PsaListQuery> = {}, c = ctx) =>
+    listPsaRequests({ user: 'alice', query: { limit: 10, statuses: ['queued', 'pinning'], ...query } }, c)
+
+  it('once a listing has seen them failed, so a user’s failures do not fill the budget of every listing', async () => {
+    const made = await history(5, listBudget(10) + 200)
+    // The first listing reads past the failures (none is known failed yet), and records what it saw.
+    const first = await queuedOf().catch((err: unknown) => err)
+    expect(first).toBeInstanceOf(ListingTooSparseError)
+    const rest = await queuedOf({ before: (first as ListingTooSparseError).continueBefore! })
+    expect(ids(rest.results)).toEqual(ids(made.queued).reverse())
+    // Later listings read the pending requests only.
+    const { read, ctx: counting } = counted()
+    const again = await queuedOf({}, counting)
+    expect(again.count).toBe(5)
+    expect(ids(again.results)).toEqual(ids(made.queued).reverse())
+    expect(read.requests).toBe(5)
+    // Failed listings still find every one of them.
+    const failed = await listPsaRequests(
+      {
+        user: 'alice',
+        query: { limit: 1000, statuses: ['failed'], before: made.failed.at(-1)!.request.created + 1 },
+      },
+      ctx,
+    )
+    expect(failed.results[0]!.request.requestid).toBe(made.failed.at(-1)!.request.requestid)
+    expect(failed.results.every((v) => v.status === 'failed')).toBe(true)
+  })
+
+  it('come back when their content is requested again, retried or redriven', async () => {
+    const made = await history(1, 3)
+    const [a, b, c] = made.failed.map((v) => v.request)
+    expect((await queuedOf()).count).toBe(1) // records the three known failed
+    for (const r of [a, b, c]) expect((await requests.get(r!.requestid))!.knownFailed).toBe(true)
+    // Requested again by another user; retried by an operator; redriven from the failed-jobs queue.
+    await createPsaRequest({ user: 'bob', pin: pin(a!.sourceCid) }, ctx)
+    await retryPin(b!.cid, {}, { ...ctx, log: createTestLogger() })
+    const deadLetters = createMemoryDeadLetterQueue()
+    deadLetters.add(JSON.stringify({ cid: c!.cid, origins: [] }))
+    await redriveDeadLetters({ hideSeconds: 0 }, { ...ctx, deadLetters, log: createTestLogger() })
+    const listed = await queuedOf()
+    expect(listed.count).toBe(4)
+    expect(ids(listed.results)).toEqual([c, b, a, made.queued[0]!.request].map((r) => r!.requestid))
+  })
+
+  it('come back when read by requestid, if whatever queued their content again stopped before moving them', async () => {
+    const made = await history(0, 1)
+    const r = made.failed[0]!.request
+    await queuedOf() // records it known failed
+    expect((await requests.get(r.requestid))!.knownFailed).toBe(true)
+    // Queued again by a write alone, as if its mover had died after it.
+    const failed = (await pins.get(r.cid))!
+    expect(await pins.settleIfUnchanged(r.cid, failed, { status: 'queued', error: 'E: x' }, now)).toBe(true)
+    expect((await queuedOf()).count).toBe(0)
+    expect((await getPsaRequest({ user: 'alice', requestid: r.requestid }, ctx)).status).toBe('queued')
+    expect(ids((await queuedOf()).results)).toEqual([r.requestid])
+  })
+
+  it('come back when their content is queued again between the listing’s read of its pin and its write', async () => {
+    const made = await history(0, 1)
+    const r = made.failed[0]!.request
+    // The listing reads the pin failed; then, before it records the request known failed, another user
+    // requests the content again (which finds no request to move back yet).
+    const racing: RequestStore = {
+      ...requests,
+      markKnownFailed: async (rs) => {
+        await createPsaRequest({ user: 'bob', pin: pin(r.sourceCid) }, ctx)
+        return requests.markKnownFailed(rs)
+      },
+    }
+    expect(await queuedOf({}, { ...ctx, requests: racing })).toEqual({ count: 0, results: [] })
+    expect((await pins.get(r.cid))!.status).toBe('queued')
+    const listed = await queuedOf()
+    expect(ids(listed.results)).toEqual([r.requestid])
   })
 })
 
