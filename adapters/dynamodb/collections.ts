@@ -5,7 +5,10 @@
  * `owner-created` index is sparse: one owner's collections, newest first.
  *
  * Attributes of the collection: id S, owner S, chainId N, address S, name S?, follow BOOL, standard S?,
- * status S, error S?, checkpoint S? (JSON), created N, updated N. Of a token: tokenId S, tokenURI S?,
+ * status S, error S?, checkpoint S? (JSON), followChecked N?, deleting N?, summary S? (JSON) with summaryAsOf N
+ * (for the condition that keeps the latest count), created N, updated N; a following collection also has
+ * `following` S ('1') and `followDue` N (followChecked, 0 before the first check), the keys of the sparse
+ * `following-due` index. Of a token: tokenId S, tokenURI S?,
  * metadata S and media S (JSON, checked against a schema as they are read), tokenStatus S (for the status
  * filter), updated N. Of a root: cid S, requestid S.
  */
@@ -40,6 +43,8 @@ import { queryPage } from './query-page.ts'
 import { collectionsTable, indexNamed } from './tables.ts'
 
 const OWNER_INDEX = indexNamed(collectionsTable, 'owner-created')
+const FOLLOWING_INDEX = indexNamed(collectionsTable, 'following-due')
+const FOLLOWING = S('1')
 const pk = (id: string) => S(`c#${id}`)
 const META = S('meta')
 const tokenSk = (tokenId: string) => S(`t#${tokenSortKey(tokenId)}`)
@@ -66,6 +71,13 @@ const checkpointSchema = z.union([
     maxSpan: z.number(),
   }),
 ])
+
+const count = z.number().int().min(0)
+const summarySchema = z.object({
+  asOf: z.number(),
+  tokens: z.object({ total: count, archived: count, incomplete: count, failed: count }),
+  cids: z.object({ total: count, pinned: count, queued: count, pinning: count, failed: count }),
+})
 
 const refShape = {
   uri: z.string(),
@@ -115,6 +127,16 @@ export function encodeCollection(r: CollectionRecord): Item {
   if (r.standard !== undefined) item.standard = S(r.standard)
   if (r.error !== undefined) item.error = S(r.error)
   if (r.checkpoint !== undefined) item.checkpoint = S(JSON.stringify(r.checkpoint))
+  if (r.followChecked !== undefined) item.followChecked = n(r.followChecked)
+  if (r.deleting !== undefined) item.deleting = n(r.deleting)
+  if (r.summary !== undefined) {
+    item.summary = S(JSON.stringify(r.summary))
+    item.summaryAsOf = n(r.summary.asOf)
+  }
+  if (r.follow) {
+    item.following = FOLLOWING
+    item.followDue = n(r.followChecked ?? 0)
+  }
   return item
 }
 
@@ -145,6 +167,9 @@ export function decodeCollection(item: Item): CollectionRecord {
     r.checkpoint = defined(
       parseJson(checkpointSchema, str(item, 'checkpoint'), 'checkpoint', fail),
     ) as EnumerationCheckpoint
+  if (item.followChecked !== undefined) r.followChecked = num(item, 'followChecked')
+  if (item.deleting !== undefined) r.deleting = num(item, 'deleting')
+  if (item.summary !== undefined) r.summary = parseJson(summarySchema, str(item, 'summary'), 'summary', fail)
   return r
 }
 
@@ -238,13 +263,35 @@ export function createDynamoCollectionStore({
             ? S(JSON.stringify(value))
             : typeof value === 'boolean'
               ? { BOOL: value }
-              : S(String(value))
+              : typeof value === 'number'
+                ? n(value)
+                : S(String(value))
         sets.push(`#${key} = :${key}`)
       }
       const removes = (remove ?? []).map((key) => {
         names[`#${key}`] = key
         return `#${key}`
       })
+      // The following-due index's keys go with `follow` and `followChecked`.
+      if (set.follow === false) {
+        names['#following'] = 'following'
+        names['#followDue'] = 'followDue'
+        removes.push('#following', '#followDue')
+      } else {
+        if (set.follow === true) {
+          names['#following'] = 'following'
+          values[':following'] = FOLLOWING
+          sets.push('#following = :following')
+        }
+        if (set.followChecked !== undefined) {
+          names['#followDue'] = 'followDue'
+          sets.push('#followDue = :followChecked')
+        } else if (set.follow === true) {
+          names['#followDue'] = 'followDue'
+          values[':due0'] = n(0)
+          sets.push('#followDue = if_not_exists(#followDue, :due0)')
+        }
+      }
       let condition = 'attribute_exists(#pk)'
       if (opts.ifStatus) {
         names['#status'] = 'status'
@@ -271,6 +318,41 @@ export function createDynamoCollectionStore({
         if (isConditionFailed(err)) return undefined
         throw err
       }
+    },
+
+    async putSummary(id, summary) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { pk: pk(id), sk: META },
+            UpdateExpression: 'SET #summary = :summary, #asOf = :asOf',
+            ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#asOf) OR #asOf <= :asOf)',
+            ExpressionAttributeNames: { '#pk': 'pk', '#summary': 'summary', '#asOf': 'summaryAsOf' },
+            ExpressionAttributeValues: { ':summary': S(JSON.stringify(summary)), ':asOf': n(summary.asOf) },
+          }),
+        )
+        return true
+      } catch (err) {
+        if (isConditionFailed(err)) return false
+        throw err
+      }
+    },
+
+    async listFollowing(opts) {
+      const { items } = await queryPage(
+        client,
+        {
+          TableName: tableName,
+          IndexName: FOLLOWING_INDEX,
+          KeyConditionExpression: '#following = :following',
+          ExpressionAttributeNames: { '#following': 'following' },
+          ExpressionAttributeValues: { ':following': FOLLOWING },
+        },
+        decodeCollection,
+        { limit: opts.limit },
+      )
+      return items
     },
 
     async listByOwner(owner, opts) {

@@ -156,6 +156,14 @@ export const collectionsTable = {
       sortKey: { name: 'created', type: 'N' },
       projection: 'ALL',
     },
+    {
+      // Sparse: only a collection that follows its contract carries `following`. The follow tick reads it,
+      // longest unchecked first.
+      indexName: 'following-due',
+      partitionKey: { name: 'following', type: 'S' },
+      sortKey: { name: 'followDue', type: 'N' },
+      projection: 'ALL',
+    },
   ],
 } as const satisfies TableDefinition
 

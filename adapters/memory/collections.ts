@@ -51,6 +51,21 @@ export function createMemoryCollectionStore(): CollectionStore {
       records.set(id, next)
       return copy(next)
     },
+    async putSummary(id, summary) {
+      const r = records.get(id)
+      if (!r || (r.summary && r.summary.asOf > summary.asOf)) return false
+      records.set(id, { ...r, summary: copy(summary) })
+      return true
+    },
+    async listFollowing(opts) {
+      checkLimit(opts.limit)
+      const due = (r: CollectionRecord) => r.followChecked ?? 0
+      return [...records.values()]
+        .filter((r) => r.follow)
+        .sort((a, b) => due(a) - due(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .slice(0, opts.limit)
+        .map(copy)
+    },
     async listByOwner(owner, opts) {
       checkLimit(opts.limit)
       const after = opts.cursor === undefined ? undefined : collectionCursor.decode(opts.cursor)

@@ -26,6 +26,18 @@ export interface CollectionRecord {
   error?: string
   /** Where enumeration resumes. */
   checkpoint?: EnumerationCheckpoint
+  /**
+   * Following: when the follow tick last looked at the collection (epoch ms); the tick takes those never
+   * checked first, then the longest unchecked.
+   */
+  followChecked?: number
+  /**
+   * A tombstone: when `DELETE` began releasing the collection's requests. A step that made a request checks it
+   * afterwards and releases what it made (core/collections/archive.ts, `pinRoots`).
+   */
+  deleting?: number
+  /** The counts a `GET` answers, recounted by the archiving steps (see `CollectionSummary`). */
+  summary?: StoredSummary
   /** Epoch ms. */
   created: number
   updated: number
@@ -95,6 +107,26 @@ export function tokenStatus(token: Pick<CollectionToken, 'metadata' | 'media'>):
   if (token.metadata.status === 'archived' && token.media.every((m) => m.status === 'archived'))
     return 'archived'
   return 'incomplete'
+}
+
+/**
+ * A collection's counts: its tokens by status, and its root CIDs by their pins' status.
+ */
+export interface CollectionSummary {
+  tokens: { total: number; archived: number; incomplete: number; failed: number }
+  cids: { total: number; pinned: number; queued: number; pinning: number; failed: number }
+}
+
+/** The counts as stored on the record: `asOf` is when the count began (a later count replaces an earlier one). */
+export interface StoredSummary extends CollectionSummary {
+  asOf: number
+}
+
+export function emptySummary(): CollectionSummary {
+  return {
+    tokens: { total: 0, archived: 0, incomplete: 0, failed: 0 },
+    cids: { total: 0, pinned: 0, queued: 0, pinning: 0, failed: 0 },
+  }
 }
 
 /** A root CID the collection pins, and the request that holds it. */

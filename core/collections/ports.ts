@@ -7,11 +7,15 @@ import type {
   CollectionRoot,
   CollectionStatus,
   CollectionToken,
+  StoredSummary,
   TokenStatus,
 } from './model.ts'
 
 export type CollectionPatch = Partial<
-  Pick<CollectionRecord, 'status' | 'error' | 'checkpoint' | 'standard' | 'name' | 'follow'>
+  Pick<
+    CollectionRecord,
+    'status' | 'error' | 'checkpoint' | 'standard' | 'name' | 'follow' | 'followChecked' | 'deleting'
+  >
 > & {
   /** Remove these optional attributes. */
   remove?: ReadonlyArray<'error' | 'checkpoint'>
@@ -31,6 +35,16 @@ export interface CollectionStore {
     now: number,
     opts?: { ifStatus?: readonly CollectionStatus[] },
   ): Promise<CollectionRecord | undefined>
+  /**
+   * Stores the counts unless the record holds counts begun at a later time (`asOf`): of two counts racing,
+   * the one that began last stays. Does not change `updated`. False when there is no record or it kept its own.
+   */
+  putSummary(id: string, summary: StoredSummary): Promise<boolean>
+  /**
+   * Collections that follow their contract (`follow: true`), never checked first, then the longest unchecked
+   * (`followChecked`), at most `limit`.
+   */
+  listFollowing(opts: { limit: number }): Promise<CollectionRecord[]>
   /** The owner's collections, newest first. */
   listByOwner(
     owner: string,

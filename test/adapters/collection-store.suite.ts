@@ -78,6 +78,50 @@ export function collectionStoreSuite(name: string, factory: CollectionStoreFacto
       expect(await store.update(id(), { status: 'done' }, 1)).toBeUndefined()
     })
 
+    it('keeps the latest count: a count begun earlier does not replace a later one', async () => {
+      const r = record()
+      await store.create(r)
+      const summary = (asOf: number, total: number) => ({
+        asOf,
+        tokens: { total, archived: total, incomplete: 0, failed: 0 },
+        cids: { total: 1, pinned: 1, queued: 0, pinning: 0, failed: 0 },
+      })
+      expect(await store.putSummary(r.id, summary(500, 3))).toBe(true)
+      expect(await store.putSummary(r.id, summary(400, 2))).toBe(false)
+      expect(await store.get(r.id)).toEqual({ ...r, summary: summary(500, 3) })
+      expect(await store.putSummary(r.id, summary(500, 4))).toBe(true)
+      expect(await store.putSummary(r.id, summary(600, 5))).toBe(true)
+      expect((await store.get(r.id))?.summary).toEqual(summary(600, 5))
+      expect(await store.putSummary(id(), summary(1, 1))).toBe(false)
+      // The tombstone and the follow tick's time are numbers like the others.
+      const deleting = await store.update(r.id, { deleting: 700, followChecked: 650 }, 700)
+      expect(deleting).toMatchObject({ deleting: 700, followChecked: 650, summary: summary(600, 5) })
+      expect(await store.get(r.id)).toEqual(deleting)
+    })
+
+    it('lists the collections that follow their contract, never checked first, then the longest unchecked', async () => {
+      const checkedLong = record({ follow: true, followChecked: 1_000 })
+      const never = record({ follow: true })
+      const checkedLately = record({ follow: true, followChecked: 2_000 })
+      const notFollowing = record({ followChecked: 10 })
+      for (const r of [checkedLong, never, checkedLately, notFollowing]) await store.create(r)
+      expect((await store.listFollowing({ limit: 10 })).map((r) => r.id)).toEqual([
+        never.id,
+        checkedLong.id,
+        checkedLately.id,
+      ])
+      expect((await store.listFollowing({ limit: 1 })).map((r) => r.id)).toEqual([never.id])
+      // Checked now: last in line. Turned off: not listed. Turned on: listed, before those checked.
+      await store.update(never.id, { followChecked: 3_000 }, 3_000)
+      await store.update(checkedLong.id, { follow: false }, 3_000)
+      await store.update(notFollowing.id, { follow: true }, 3_000)
+      expect((await store.listFollowing({ limit: 10 })).map((r) => r.id)).toEqual([
+        notFollowing.id,
+        checkedLately.id,
+        never.id,
+      ])
+    })
+
     it("lists an owner's collections newest first, in pages", async () => {
       const rs = [1, 2, 3, 4, 5].map((c) => record({ created: c * 10 }))
       for (const r of rs) await store.create(r)
