@@ -118,9 +118,46 @@ export async function* enumerateTokens(opts: EnumerateOptions): AsyncGenerator<E
         maxSpan: span,
       }
     }
+  } else {
+    const moved = await continueFinished(rpc, address, cp, opts.toBlock, signal)
+    if (moved === undefined) return // nothing new on chain
+    if (moved !== cp && moved.method === 'index' && BigInt(moved.next) >= BigInt(moved.total)) {
+      // The supply shrank (burns): resume from the smaller total, so the next mints' indexes are read.
+      yield { standard: 'erc721', tokens: [], checkpoint: moved }
+      return
+    }
+    cp = moved
   }
   if (cp.method === 'index') yield* byIndex(rpc, address, cp, pageSize, signal)
   else yield* byLogs(rpc, address, cp, pageSize, signal)
+}
+
+/**
+ * A checkpoint whose enumeration had finished continues to what the chain holds now (following a collection,
+ * or posting it again): a log scan from the block after its last one up to the head; an index scan from the
+ * last total up to `totalSupply`. Undefined when nothing was added since. An index scan cannot see a token
+ * minted after a burn until the supply grows past the old total (ERC721Enumerable fills a burnt token's index
+ * with the last token): posting the collection again starts its index scan over.
+ */
+async function continueFinished(
+  rpc: JsonRpc,
+  address: string,
+  cp: EnumerationCheckpoint,
+  toBlock: bigint | undefined,
+  signal?: AbortSignal,
+): Promise<EnumerationCheckpoint | undefined> {
+  if (cp.method === 'logs') {
+    if (BigInt(cp.fromBlock) <= BigInt(cp.toBlock)) return cp
+    const head = toBlock ?? BigInt(String(await rpc.call('eth_blockNumber', [], { signal })))
+    return head >= BigInt(cp.fromBlock) ? { ...cp, toBlock: head.toString() } : undefined
+  }
+  if (BigInt(cp.next) < BigInt(cp.total)) return cp
+  const total = decodeUint(
+    String(await rpc.call('eth_call', ethCall(address, SELECTORS.totalSupply).params, { signal })),
+  )
+  if (total > BigInt(cp.total)) return { ...cp, total: total.toString() }
+  if (total < BigInt(cp.total)) return { ...cp, total: total.toString(), next: total.toString() }
+  return undefined
 }
 
 async function* byIndex(

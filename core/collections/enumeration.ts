@@ -27,7 +27,10 @@ export interface EnumerationPage {
 }
 
 export interface CollectionEnumerator {
-  /** Pages of tokens from `checkpoint` (from the start without one). */
+  /**
+   * Pages of tokens from `checkpoint` (from the start without one). A checkpoint whose enumeration had
+   * finished continues to what the chain holds now: the tokens minted since (none: no page).
+   */
   enumerate(
     input: { chainId: number; address: string; checkpoint?: EnumerationCheckpoint },
     opts?: { signal?: AbortSignal },

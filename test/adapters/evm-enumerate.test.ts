@@ -151,6 +151,63 @@ describe('EVM enumeration on anvil', () => {
     expect(all.tokens[1]?.uri).toBe(`ipfs://bafyroot/${'a'.padStart(64, '0')}.json`)
   })
 
+  it('a finished checkpoint continues to the chain as it is now: the tokens minted since, nothing when none were', async () => {
+    const enumerable = await anvil.deploy(contracts.Enumerable721, [{ string: 'ipfs://bafyroot/' }])
+    const plain = await anvil.deploy(contracts.Plain721)
+    const multi = await anvil.deploy(contracts.Multi1155, [{ string: 'ipfs://bafyroot/{id}.json' }])
+    const mint = {
+      enumerable: (first: bigint, count: bigint) =>
+        anvil.send(contracts.Enumerable721, enumerable, 'mint(uint256,uint256)', [
+          { uint256: first },
+          { uint256: count },
+        ]),
+      plain: (id: bigint) =>
+        anvil.send(contracts.Plain721, plain, 'mint(uint256,string)', [
+          { uint256: id },
+          { string: `ipfs://bafyroot/${id}` },
+        ]),
+      multi: (first: bigint, count: bigint) =>
+        anvil.send(contracts.Multi1155, multi, 'mintRange(uint256,uint256)', [
+          { uint256: first },
+          { uint256: count },
+        ]),
+    }
+    await mint.enumerable(1n, 3n)
+    await mint.plain(1n)
+    await mint.multi(1n, 2n)
+    const finished: Record<keyof typeof mint, EnumerationCheckpoint | undefined> = {
+      enumerable: (await collect(anvil.rpc, enumerable)).checkpoints.at(-1),
+      plain: (await collect(anvil.rpc, plain)).checkpoints.at(-1),
+      multi: (await collect(anvil.rpc, multi)).checkpoints.at(-1),
+    }
+    expect(finished.enumerable).toMatchObject({ method: 'index', total: '3', next: '3' })
+    // Nothing minted since: no page (not even an empty one), for each method.
+    for (const [key, address] of [
+      ['enumerable', enumerable],
+      ['plain', plain],
+      ['multi', multi],
+    ] as const)
+      expect((await collect(anvil.rpc, address, { checkpoint: finished[key] })).pages).toEqual([])
+
+    await mint.enumerable(50n, 2n)
+    await mint.plain(9n)
+    await anvil.mine(3)
+    await mint.plain(10n)
+    await mint.multi(7n, 1n)
+    const more = await collect(anvil.rpc, enumerable, { checkpoint: finished.enumerable })
+    expect(more.tokens.map((t) => t.tokenId)).toEqual(['50', '51'])
+    expect(more.checkpoints.at(-1)).toMatchObject({ total: '5', next: '5' })
+    const plainMore = await collect(anvil.rpc, plain, { checkpoint: finished.plain })
+    expect(plainMore.tokens.map((t) => [t.tokenId, t.uri])).toEqual([
+      ['9', 'ipfs://bafyroot/9'],
+      ['10', 'ipfs://bafyroot/10'],
+    ])
+    const multiMore = await collect(anvil.rpc, multi, { checkpoint: finished.multi })
+    expect(multiMore.tokens.map((t) => t.tokenId)).toEqual(['7'])
+    // And from there, nothing again.
+    expect((await collect(anvil.rpc, plain, { checkpoint: plainMore.checkpoints.at(-1) })).tokens).toEqual([])
+  })
+
   it('through the archiving core: tokens stored, one request per root, data: metadata read on the spot', async () => {
     const address = await anvil.deploy(contracts.Plain721)
     const dir = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
