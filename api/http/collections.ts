@@ -9,14 +9,15 @@ import {
   addCollection,
   type CollectionContext,
   type CollectionJobs,
+  collectionSummary,
   getCollection,
   removeCollection,
-  summarizeCollection,
 } from '../../core/collections/archive.ts'
 import {
   type CollectionRecord,
   type CollectionToken,
   collectionRecordJson,
+  emptySummary,
   TOKEN_STATUSES,
   type TokenStatus,
 } from '../../core/collections/model.ts'
@@ -117,8 +118,15 @@ function decodeLimit(text: string | undefined, fallback: number): number {
   return n
 }
 
-async function collectionJson(r: CollectionRecord, ctx: Pick<CollectionContext, 'collections' | 'pins'>) {
-  return { ...collectionRecordJson(r), ...(await summarizeCollection(r.id, ctx)) }
+/** The record and its stored counts (one read; `counted`: when they were counted, absent before the first). */
+async function collectionJson(
+  r: CollectionRecord,
+  ctx: Pick<CollectionContext, 'collections' | 'pins' | 'clock'>,
+) {
+  const summary = await collectionSummary(r, ctx)
+  if (!summary) return { ...collectionRecordJson(r), ...emptySummary() }
+  const { asOf, tokens, cids } = summary
+  return { ...collectionRecordJson(r), tokens, cids, counted: new Date(asOf).toISOString() }
 }
 
 function tokenJson(t: CollectionToken) {

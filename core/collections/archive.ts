@@ -23,15 +23,18 @@ import type { CollectionEnumerator, EnumeratedToken } from './enumeration.ts'
 import {
   type CollectionRecord,
   type CollectionRoot,
+  type CollectionSummary,
   type CollectionToken,
   type ContentRef,
   collectionId,
   collectionOwner,
+  emptySummary,
   type MediaEntry,
   rootRequestId,
+  type StoredSummary,
   tokenStatus,
 } from './model.ts'
-import type { CollectionStore } from './ports.ts'
+import type { CollectionPatch, CollectionStore } from './ports.ts'
 import { mediaRefs, parseMetadata, type ResolvedUri, resolveUri } from './resolve.ts'
 import { archiveWebContent, type WebArchived, type WebArchivePorts } from './web.ts'
 
@@ -125,17 +128,27 @@ export async function addCollection(
   }
   const stored = await ctx.collections.create(record)
   let result = stored.record
-  if (!stored.created && (result.status === 'done' || result.status === 'failed')) {
+  // Posted again with `follow`: following starts or stops (from now: checked by the next tick).
+  const follow: CollectionPatch =
+    !stored.created && typeof input.follow === 'boolean' && input.follow !== result.follow
+      ? { follow: input.follow, ...(input.follow ? { followChecked: 0 } : {}) }
+      : {}
+  if (
+    !stored.created &&
+    result.deleting === undefined &&
+    (result.status === 'done' || result.status === 'failed')
+  ) {
     // Again: enumerate from where it stopped (a log scan continues past its last block) for new tokens.
     const restarted = await ctx.collections.update(
       result.id,
-      { status: 'enumerating', remove: ['error', ...restartCheckpoint(result)] },
+      { status: 'enumerating', ...follow, remove: ['error', ...restartCheckpoint(result)] },
       now,
       { ifStatus: ['done', 'failed'] },
     )
     if (restarted) result = restarted
-  }
-  if (stored.created || result.status === 'enumerating')
+  } else if (follow.follow !== undefined)
+    result = (await ctx.collections.update(result.id, follow, now)) ?? result
+  if (result.deleting === undefined && (stored.created || result.status === 'enumerating'))
     await ctx.jobs.send({ collectionId: result.id, step: 'enumerate' })
   return { record: result, created: stored.created }
 }
@@ -180,7 +193,8 @@ export async function enumerateCollection(
         if (existing && existing.tokenURI === t.uri) continue
         fresh.push(buildToken(c.id, t, now))
       }
-      await pinRoots(c, fresh.flatMap(refsToPin), ctx)
+      // Requests before tokens: a page redone after a crash finds its tokens new again and requests again.
+      if (!(await pinRoots(c, fresh.flatMap(refsToPin), ctx))) return { finished: true, tokens } // deleted
       await ctx.collections.putTokens(fresh)
       tokens += page.tokens.length
       const kept = await ctx.collections.update(
@@ -202,7 +216,11 @@ export async function enumerateCollection(
     )
     return { finished: true, tokens }
   }
-  await ctx.collections.update(c.id, { status: 'archiving' }, ctx.clock.now(), { ifStatus: ['enumerating'] })
+  const archiving = await ctx.collections.update(c.id, { status: 'archiving' }, ctx.clock.now(), {
+    ifStatus: ['enumerating'],
+  })
+  // The tokens found are counted once enumeration ends (then by every archiving pass).
+  if (archiving) await recountCollection(c.id, ctx)
   return { finished: true, tokens }
 }
 
@@ -337,19 +355,32 @@ function refsToPin(t: CollectionToken): string[] {
   )
 }
 
-/** One request per distinct root, owned by the collection; idempotent (requestids derive from the root). */
-async function pinRoots(c: CollectionRecord, cids: readonly string[], ctx: CollectionContext): Promise<void> {
+/**
+ * One request per distinct root, owned by the collection; idempotent (requestids derive from the root).
+ * Answers false when the collection is being deleted or is gone: the requests this call made are released.
+ *
+ * A delete racing this: `removeCollection` sets the tombstone, then lists the roots and deletes their
+ * requests, then the record. Here the roots are recorded first, then the requests made, then the record read
+ * again (a consistent read). If that read finds no tombstone, the delete set it later, so its listing of the
+ * roots (later still) finds these roots and deletes their requests. If it finds one (or no record), the delete
+ * may have listed the roots before they were recorded: this call deletes the requests it made. Either way no
+ * request outlives its collection; both may delete one, which is harmless.
+ */
+async function pinRoots(
+  c: CollectionRecord,
+  cids: readonly string[],
+  ctx: CollectionContext,
+): Promise<boolean> {
   const distinct = [...new Set(cids)]
-  if (distinct.length === 0) return
+  if (distinct.length === 0) return true
   const owner = collectionOwner(c.id)
-  const roots: CollectionRoot[] = []
-  for (const cid of distinct) {
-    const requestid = rootRequestId(c.id, cid)
-    roots.push({ cid, requestid })
-    const existing = await ctx.requests.get(requestid)
-    if (existing) continue
-    // The roots first: a collection deleted meanwhile finds every request it made through them.
-    await ctx.collections.putRoots(c.id, [{ cid, requestid }])
+  const roots: CollectionRoot[] = distinct.map((cid) => ({ cid, requestid: rootRequestId(c.id, cid) }))
+  // The roots first: a collection deleted meanwhile finds every request it made through them.
+  await ctx.collections.putRoots(c.id, roots)
+  const made: CollectionRoot[] = []
+  for (const root of roots) {
+    const { cid, requestid } = root
+    if (await ctx.requests.get(requestid)) continue
     const pin = await requestPin({ cid, origins: [], requester: owner }, ctx)
     const request: PinRequest = {
       requestid,
@@ -363,7 +394,33 @@ async function pinRoots(c: CollectionRecord, cids: readonly string[], ctx: Colle
       knownPinned: pin.status === 'pinned',
     }
     await ctx.requests.put(request)
+    made.push(root)
   }
+  return made.length === 0 || releaseIfDeleted(c, made, ctx)
+}
+
+/**
+ * After a step made requests for these roots: true while the collection is wanted; when it is being deleted
+ * or gone, deletes their requests (releasing content nobody else wants) and, if gone, what the step wrote
+ * under it since (roots, tokens), and answers false.
+ */
+async function releaseIfDeleted(
+  c: CollectionRecord,
+  roots: readonly CollectionRoot[],
+  ctx: CollectionContext,
+): Promise<boolean> {
+  const now = await ctx.collections.get(c.id)
+  if (now !== undefined && now.deleting === undefined) return true
+  for (const root of roots) await deleteRequest(root, ctx)
+  if (now === undefined) await ctx.collections.delete(c.id)
+  return false
+}
+
+/** The roots of web content a token's refs name (imported by pickup: their requests are its imports'). */
+function webRootsOf(t: CollectionToken): CollectionRoot[] {
+  return [t.metadata, ...t.media].flatMap((r) =>
+    r.kind === 'web' && r.cid ? [{ cid: r.cid, requestid: rootRequestId(t.collectionId, r.cid) }] : [],
+  )
 }
 
 /** Step 3: one pass over the tokens still incomplete. Answers whether the collection is done. */
@@ -378,6 +435,12 @@ export async function advanceCollection(
 ): Promise<{ done: boolean; changed: number }> {
   const c = await ctx.collections.get(input.collectionId)
   if (c?.status !== 'archiving') return { done: c?.status === 'done', changed: 0 }
+  const started = ctx.clock.now()
+  const summary = emptySummary()
+  const count = (t: CollectionToken) => {
+    summary.tokens.total++
+    summary.tokens[tokenStatus(t)]++
+  }
   let pending = 0
   let changed = 0
   let cursor: string | undefined
@@ -387,27 +450,33 @@ export async function advanceCollection(
     ...(input.webUntil ? { until: input.webUntil } : {}),
   }
   do {
-    const page = await ctx.collections.listTokens(c.id, {
-      limit: 100,
-      status: 'incomplete',
-      ...(cursor ? { cursor } : {}),
-    })
+    // Every token, not only the incomplete: the pass counts them (see recountCollection).
+    const page = await ctx.collections.listTokens(c.id, { limit: 100, ...(cursor ? { cursor } : {}) })
     cursor = page.cursor
     const cids = page.tokens.flatMap(storedRefs)
     const pins = await ctx.pins.getMany([...new Set(cids)])
     const updated: CollectionToken[] = []
     for (const token of page.tokens) {
+      if (tokenStatus(token) !== 'incomplete') {
+        count(token)
+        continue
+      }
       let next = await advanceToken(token, pins, ctx, input.signal)
       next = await importWeb(next, web, ctx, input.signal)
-      if (next !== token) {
-        updated.push(next)
-        await pinRoots(c, refsToPin(next), ctx)
-      }
+      if (next !== token) updated.push(next)
       if ([next.metadata, ...next.media].some((r) => r.status === 'pending')) pending++
+      count(next)
     }
+    // Requests before tokens, as in enumeration: a pending media file always has its request. Web content
+    // imported on this page was requested by its import (core/collections/web.ts), roots first too.
+    if (!(await pinRoots(c, updated.flatMap(refsToPin), ctx))) return { done: false, changed } // deleted
+    const imported = updated.flatMap(webRootsOf)
+    if (imported.length > 0 && !(await releaseIfDeleted(c, imported, ctx))) return { done: false, changed }
     await ctx.collections.putTokens(updated)
     changed += updated.length
   } while (cursor)
+  summary.cids = await countRoots(c.id, ctx)
+  await ctx.collections.putSummary(c.id, { asOf: started, ...summary })
   if (pending > 0) return { done: false, changed }
   const done = await ctx.collections.update(c.id, { status: 'done' }, ctx.clock.now(), {
     ifStatus: ['archiving'],
@@ -471,9 +540,37 @@ function settleRef<T extends ContentRef>(ref: T, pin: Pin | undefined): T {
   return ref
 }
 
-export interface CollectionSummary {
-  tokens: { total: number; archived: number; incomplete: number; failed: number }
-  cids: { total: number; pinned: number; queued: number; pinning: number; failed: number }
+/**
+ * The counts a `GET /collections/{id}` answers are stored on the record (`summary`), so that a GET reads one
+ * item however many tokens there are. They are recounted, not maintained by increments: a count kept by
+ * adding each write's difference is wrong as soon as a step runs twice (a redelivered job, a retry after a
+ * crash between the token writes and the increment, two deliveries at once) unless every token write and its
+ * increment are one transaction conditioned on the token's previous state (DynamoDB: 100 items a transaction,
+ * twice the write cost, and a cancelled page whenever another step wrote one of its tokens). A recount from
+ * the stored items is right however often it runs; of two racing, the one that began last is kept
+ * (`putSummary`). Its cost: each archiving pass reads every token (on DynamoDB the pass's status filter read
+ * them all already: a filter applies after the read) and every root's pin (one batched read per 100 roots).
+ * Enumeration counts once, when it ends. So the counts are those of the last pass: while archiving, at most
+ * one advance delay old; while enumerating, those of before (none for a new collection) until it ends.
+ */
+export async function recountCollection(
+  id: string,
+  ctx: Pick<CollectionContext, 'collections' | 'pins' | 'clock'>,
+): Promise<StoredSummary> {
+  const asOf = ctx.clock.now()
+  const summary: StoredSummary = { asOf, ...(await summarizeCollection(id, ctx)) }
+  await ctx.collections.putSummary(id, summary)
+  return summary
+}
+
+/** The collection's stored counts; recounted once for a finished collection that has none yet. */
+export async function collectionSummary(
+  record: CollectionRecord,
+  ctx: Pick<CollectionContext, 'collections' | 'pins' | 'clock'>,
+): Promise<StoredSummary | undefined> {
+  if (record.summary) return record.summary
+  if (record.status === 'enumerating' || record.status === 'archiving') return undefined // counted soon
+  return recountCollection(record.id, ctx)
 }
 
 /** Counts over every token and root (reads them all: one pass per call). */
@@ -481,7 +578,7 @@ export async function summarizeCollection(
   id: string,
   ctx: Pick<CollectionContext, 'collections' | 'pins'>,
 ): Promise<CollectionSummary> {
-  const tokens = { total: 0, archived: 0, incomplete: 0, failed: 0 }
+  const { tokens } = emptySummary()
   let cursor: string | undefined
   do {
     const page = await ctx.collections.listTokens(id, { limit: 500, ...(cursor ? { cursor } : {}) })
@@ -491,7 +588,16 @@ export async function summarizeCollection(
     }
     cursor = page.cursor
   } while (cursor)
-  const cids = { total: 0, pinned: 0, queued: 0, pinning: 0, failed: 0 }
+  return { tokens, cids: await countRoots(id, ctx) }
+}
+
+/** The collection's roots by their pins' status (a root whose pin is not recorded yet is queued). */
+async function countRoots(
+  id: string,
+  ctx: Pick<CollectionContext, 'collections' | 'pins'>,
+): Promise<CollectionSummary['cids']> {
+  const { cids } = emptySummary()
+  let cursor: string | undefined
   do {
     const page = await ctx.collections.listRoots(id, { limit: 100, ...(cursor ? { cursor } : {}) })
     const pins = await ctx.pins.getMany(page.roots.map((r) => r.cid))
@@ -501,7 +607,7 @@ export async function summarizeCollection(
     }
     cursor = page.cursor
   } while (cursor)
-  return { tokens, cids }
+  return cids
 }
 
 /** Deletes the collection's requests (releasing content nobody else wants), then the collection. */
@@ -511,10 +617,13 @@ export async function removeCollection(
 ): Promise<void> {
   const c = await getCollection(input, ctx)
   // Stop enumeration and archiving first: nothing adds a root while the requests are deleted.
+  // The tombstone stays until the record goes: a step that made a request after the roots were listed sees
+  // it and releases what it made (`pinRoots`).
+  const now = ctx.clock.now()
   await ctx.collections.update(
     c.id,
-    { status: 'failed', error: 'DELETED: the collection is being deleted' },
-    ctx.clock.now(),
+    { status: 'failed', error: 'DELETED: the collection is being deleted', deleting: c.deleting ?? now },
+    now,
   )
   let cursor: string | undefined
   do {
