@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { collectionFollowSchema } from '../api/collection-follow.ts'
 import { collectionJobSettingsSchema } from '../api/collection-jobs.ts'
 import { reconcileSettingsSchema } from '../api/reconcile.ts'
 import { workerSchema } from '../core/config.ts'
@@ -31,7 +32,13 @@ export const localSchema = workerSchema
     IPFS_LISTEN: z.string().default('/ip4/127.0.0.1/tcp/0'),
     /** How often the reconciler looks for pins no job will move (core/reconcile.ts). */
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1).default(60_000),
+    /**
+     * NFT collections: how often the follow tick looks for new mints of followed collections that are done
+     * (COLLECTION_FOLLOW_LIMIT of them a tick, the longest unchecked first).
+     */
+    COLLECTION_FOLLOW_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
   })
+  .extend(collectionFollowSchema.shape)
   .extend(reconcileSettingsSchema.shape)
   // NFT collections: the jobs consumer's settings, as deployed.
   .extend(collectionJobSettingsSchema.shape)

@@ -21,6 +21,7 @@ import { createKuboGc } from '../adapters/kubo/gc.ts'
 import { createMetricsFile } from '../adapters/metrics/file.ts'
 import { createStoredContentReader } from '../adapters/stored-content.ts'
 import { webArchivePorts } from '../adapters/web/archive-ports.ts'
+import { createCollectionFollowHandler } from '../api/collection-follow.ts'
 import { collectionJobOptionsFromConfig, createCollectionJobHandler } from '../api/collection-jobs.ts'
 import { createDeadLetterHandler } from '../api/dead-letter.ts'
 import { createHttpApp } from '../api/http/app.ts'
@@ -28,6 +29,7 @@ import { createCollectionsApi } from '../api/http/collections.ts'
 import { serveHttpApp } from '../api/http/node-server.ts'
 import { reconcileOptionsFromConfig } from '../api/reconcile.ts'
 import { createValidateCarHandler } from '../api/validate-car.ts'
+import type { FollowResult } from '../core/collections/follow.ts'
 import { type Metrics, metricNamespace, noMetrics, teeMetrics } from '../core/metrics.ts'
 import type { BlockSource, Clock, Logger } from '../core/ports.ts'
 import { reconcilePins } from '../core/reconcile.ts'
@@ -78,6 +80,8 @@ export interface LocalSystem {
   metricsFile?: string
   /** Chain ids collections can be archived from (a JSON-RPC endpoint is configured). */
   chains: number[]
+  /** One follow tick for NFT collections now, as the timer runs it every COLLECTION_FOLLOW_INTERVAL_MS. */
+  followCollections(): Promise<FollowResult>
   stop(): Promise<void>
 }
 
@@ -178,6 +182,28 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       log,
     )
     stops.push(() => collectionJobsConsumer.stop())
+    // The follow tick (an EventBridge schedule in AWS): followed collections that are done enumerate again.
+    const followTick = createCollectionFollowHandler(cfg, {
+      collections,
+      jobs: collectionJobs,
+      clock,
+      log: log.child({ fn: 'collection-follow' }),
+    })
+    let following: Promise<FollowResult> | undefined
+    const followCollections = () => {
+      following ??= followTick().finally(() => {
+        following = undefined
+      })
+      return following
+    }
+    const followTimer = setInterval(() => {
+      followCollections().catch((err) => log.error({ err }, 'collection follow tick failed'))
+    }, cfg.COLLECTION_FOLLOW_INTERVAL_MS)
+    followTimer.unref()
+    stops.push(async () => {
+      clearInterval(followTimer)
+      await following?.catch(() => {})
+    })
 
     let helia: HeliaNode | undefined
     let ipfs: BlockSource
@@ -344,6 +370,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       clusterTokens: opts.clusterTokens,
       ...(opts.metricsFile ? { metricsFile: opts.metricsFile } : {}),
       chains: [...chains.keys()],
+      followCollections,
       stop: stopAll,
     }
   } catch (err) {

@@ -5,6 +5,7 @@
 import { z } from 'zod'
 import { workerSchema } from '../../core/config.ts'
 import { resourcesSchema } from '../../core/config-resources.ts'
+import { collectionFollowSchema } from '../collection-follow.ts'
 import { collectionJobSettingsSchema } from '../collection-jobs.ts'
 import { reconcileSchema } from '../reconcile.ts'
 import { sweepUnreferencedSchema } from '../sweep-unreferenced.ts'
@@ -125,3 +126,11 @@ export const collectionJobsEnvSchema = aws
     workerSchema.pick({ MAX_CAR_BYTES: true, VISIBILITY_TIMEOUT_SECONDS: true, UPLOAD_PART_BYTES: true })
       .shape,
   )
+
+/**
+ * The NFT collections' follow tick (api/lambda/collection-follow.ts): the collections table, the
+ * collection-jobs queue, and COLLECTION_FOLLOW_LIMIT.
+ */
+export const collectionFollowEnvSchema = aws
+  .extend(collectionResources.shape)
+  .extend(collectionFollowSchema.shape)

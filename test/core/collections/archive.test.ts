@@ -13,6 +13,7 @@ import {
   advanceCollection,
   type CollectionContext,
   type CollectionJobs,
+  collectionSummary,
   enumerateCollection,
   getCollection,
   removeCollection,
@@ -250,5 +251,131 @@ describe('archiving a collection', () => {
     expect((await pins.get(ROOT))?.unreferencedSince).toBeDefined()
     expect((await pins.get(LOST))?.unreferencedSince).toBeDefined()
     expect((await pins.get(IMAGES))?.unreferencedSince).toBeUndefined()
+  })
+
+  // A DELETE running to its end at a point of a step that had read the collection before: before the step
+  // records its roots (the delete finds none, and deletes the record), or after, before it puts a request
+  // (the delete lists the roots but finds no request yet).
+  for (const at of ['putRoots', 'requests.put'] as const)
+    it(`a delete racing enumeration (done before the step's ${at}) leaves no request behind`, async () => {
+      const { record } = await addCollection(
+        { user: 'alice', chainId: 1, address: ADDRESS },
+        { ...ctx, jobs, chains },
+      )
+      const { collections, requests } = ctx
+      let raced = false
+      const race = async () => {
+        if (raced) return
+        raced = true
+        await removeCollection({ user: 'alice', id: record.id }, ctx)
+      }
+      const stepCtx: CollectionContext = {
+        ...ctx,
+        collections: {
+          ...collections,
+          putRoots: async (id, roots) => {
+            if (at === 'putRoots') await race()
+            return collections.putRoots(id, roots)
+          },
+        },
+        requests: {
+          ...requests,
+          put: async (r) => {
+            if (at === 'requests.put') await race()
+            return requests.put(r)
+          },
+        },
+      }
+      expect(await enumerateCollection({ collectionId: record.id }, { ...stepCtx, enumerator })).toEqual({
+        finished: true,
+        tokens: 0,
+      })
+      expect(raced).toBe(true)
+      expect((await requests.listByOwner(collectionOwner(record.id), { limit: 10 })).requests).toEqual([])
+      expect(await collections.get(record.id)).toBeUndefined()
+      expect((await collections.listRoots(record.id, { limit: 10 })).roots).toEqual([])
+      expect((await collections.listTokens(record.id, { limit: 10 })).tokens).toEqual([])
+      // What the first page requested is released (nobody else wants it); the step stopped there.
+      expect((await pins.get(ROOT))?.unreferencedSince).toBeDefined()
+      expect(await pins.get(LOST)).toBeUndefined()
+    })
+
+  it('a delete racing an archiving pass: the media requests the pass makes are released too', async () => {
+    const { record } = await addCollection(
+      { user: 'alice', chainId: 1, address: ADDRESS },
+      { ...ctx, jobs, chains },
+    )
+    await enumerateCollection({ collectionId: record.id }, { ...ctx, enumerator })
+    await pin(ROOT)
+    const { requests } = ctx
+    const stepCtx: CollectionContext = {
+      ...ctx,
+      requests: {
+        ...requests,
+        put: async (r) => {
+          // The images root is requested by this pass (token 1's metadata names it): the delete runs first.
+          await removeCollection({ user: 'alice', id: record.id }, ctx)
+          return requests.put(r)
+        },
+      },
+    }
+    // IMAGES was requested for token 4's on-chain JSON already: a root no token names yet, for this pass.
+    await requests.delete(rootRequestId(record.id, IMAGES))
+    expect(await advanceCollection({ collectionId: record.id }, { ...stepCtx, reader })).toMatchObject({
+      done: false,
+    })
+    expect((await requests.listByOwner(collectionOwner(record.id), { limit: 10 })).requests).toEqual([])
+    expect(await ctx.collections.get(record.id)).toBeUndefined()
+  })
+
+  it('counts are stored by the steps and read from the record; a pass delivered twice at once counts right', async () => {
+    const { record } = await addCollection(
+      { user: 'alice', chainId: 1, address: ADDRESS },
+      { ...ctx, jobs, chains },
+    )
+    const none = await ctx.collections.get(record.id)
+    if (!none) throw new Error('no record')
+    expect(await collectionSummary(none, ctx)).toBeUndefined() // enumerating: not counted yet
+    await enumerateCollection({ collectionId: record.id }, { ...ctx, enumerator })
+    const counted = await ctx.collections.get(record.id)
+    expect(counted?.summary).toEqual({
+      asOf: now,
+      tokens: { total: 6, archived: 0, incomplete: 5, failed: 1 },
+      cids: { total: 3, pinned: 0, queued: 3, pinning: 0, failed: 0 },
+    })
+    now += 1000
+    await pin(ROOT)
+    await pin(IMAGES)
+    await pins.settle(LOST, undefined, { status: 'failed', error: 'FETCH_STALLED: no data' }, now)
+    // The same advance job twice at once (a redelivery while the first still runs).
+    const [a, b] = await Promise.all([
+      advanceCollection({ collectionId: record.id }, { ...ctx, reader }),
+      advanceCollection({ collectionId: record.id }, { ...ctx, reader }),
+    ])
+    expect(a.done || b.done).toBe(true)
+    const expected = {
+      tokens: { total: 6, archived: 2, incomplete: 1, failed: 3 },
+      cids: { total: 3, pinned: 2, queued: 0, pinning: 0, failed: 1 },
+    }
+    const stored = await ctx.collections.get(record.id)
+    expect(stored?.summary).toEqual({ asOf: now, ...expected })
+    const { summary: _, ...recordWithout } = stored ?? record
+    // Read from the record: not one token read, however many there are.
+    let tokenReads = 0
+    const counting = {
+      ...ctx,
+      collections: {
+        ...ctx.collections,
+        listTokens: async (...args: Parameters<typeof ctx.collections.listTokens>) => {
+          tokenReads++
+          return ctx.collections.listTokens(...args)
+        },
+      },
+    }
+    expect(await collectionSummary(stored ?? record, counting)).toEqual({ asOf: now, ...expected })
+    expect(tokenReads).toBe(0)
+    // A finished collection stored before counts were kept is counted once, then read.
+    expect(await collectionSummary(recordWithout, counting)).toEqual({ asOf: now, ...expected })
+    expect(tokenReads).toBeGreaterThan(0)
   })
 })
