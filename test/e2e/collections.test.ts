@@ -86,11 +86,11 @@ interface CollectionJson {
   cids: { total: number; pinned: number; queued: number; pinning: number; failed: number }
 }
 
-async function post(address: string): Promise<CollectionJson> {
+async function post(address: string, extra: { follow?: boolean } = {}): Promise<CollectionJson> {
   const res = await fetch(`${t.system.url}/collections`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ chainId: CHAIN, address }),
+    body: JSON.stringify({ chainId: CHAIN, address, ...extra }),
   })
   expect(res.status).toBe(202)
   return (await res.json()) as CollectionJson
@@ -382,5 +382,45 @@ describe('NFT collections through local mode', () => {
     expect((await pickup(cliDir, ['collection', 'show', posted.id])).stderr).toBe(
       `pickup: no collection ${posted.id}\n`,
     )
+  }, 60_000)
+
+  it('a followed collection: tokens minted after it was done are found by the follow tick and archived like the first', async () => {
+    const image = (seed: string) => rawBlock(500, seed)
+    const first = image('followed-1')
+    const later = [image('followed-2'), image('followed-3')]
+    await t.addToOrigin([first, ...later].flatMap((d) => d.blocks))
+    const onChain = (id: number, img: ReturnType<typeof image>) =>
+      `data:application/json,${encodeURIComponent(JSON.stringify({ name: `${id}`, image: `ipfs://${img.root.toV1()}` }))}`
+    const mint = (id: number, img: ReturnType<typeof image>) =>
+      anvil.send(contracts.Plain721, address, 'mint(uint256,string)', [
+        { uint256: BigInt(id) },
+        { string: onChain(id, img) },
+      ])
+    const address = await anvil.deploy(contracts.Plain721)
+    await mint(1, first)
+
+    const posted = await post(address, { follow: true })
+    expect(posted).toMatchObject({ status: 'enumerating', follow: true })
+    const done = await waitForStatus(posted.id, 'done')
+    expect(done.tokens).toEqual({ total: 1, archived: 1, incomplete: 0, failed: 0 })
+
+    // Minted since, in two blocks; the tick (driven here rather than waiting for its timer) sends it to
+    // enumerate from the block after the last one read.
+    await mint(2, later[0] as ReturnType<typeof image>)
+    await anvil.mine(2)
+    await mint(3, later[1] as ReturnType<typeof image>)
+    expect((await t.system.followCollections()).enumerating).toEqual([posted.id])
+    const again = await waitForStatus(posted.id, 'done')
+    expect(again.tokens).toEqual({ total: 3, archived: 3, incomplete: 0, failed: 0 })
+    expect(again.cids).toEqual({ total: 3, pinned: 3, queued: 0, pinning: 0, failed: 0 })
+    for (const img of later) expect((await t.pins.get(img.root.toV1().toString()))?.status).toBe('pinned')
+    const tokens = await get<{ results: Array<{ tokenId: string; media: Array<{ status: string }> }> }>(
+      `/collections/${posted.id}/tokens`,
+    )
+    expect(tokens.results.map((r) => [r.tokenId, r.media.map((m) => m.status)])).toEqual([
+      ['1', ['archived']],
+      ['2', ['archived']],
+      ['3', ['archived']],
+    ])
   }, 60_000)
 })
