@@ -61,7 +61,7 @@ export function registerCollectionCommands(program: Command, cli: CliContext): v
     .argument('<address>', 'the contract, 0x and 40 hex digits')
     .requiredOption('--user <user>', 'the Pinning Service API user the collection belongs to')
     .option('--name <name>', 'a name for it')
-    .option('--follow', 'keep watching for new mints (recorded; follow mode is not built yet)')
+    .option('--follow', 'keep watching for new mints once archived, and archive them (the follow tick)')
     .option('--json', 'print JSON')
     .action(
       async (
