@@ -45,6 +45,8 @@ beforeAll(async () => {
       FETCH_CHUNK_TIMEOUT_MS: '1500',
       MAX_ATTEMPTS: '1',
       COLLECTION_ADVANCE_DELAY_SECONDS: '1',
+      // The follow test drives the tick itself: the timer's first tick is after the file has run.
+      COLLECTION_FOLLOW_INTERVAL_MS: '3600000',
     },
     { chains: new Map([[CHAIN, anvil.url]]) },
   )
