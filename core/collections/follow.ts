@@ -9,9 +9,10 @@
  * that it did (`followChecked`): with more followed collections than that, each is looked at once every few
  * ticks, in turn. A collection still enumerating or archiving is only marked checked; its turn comes again.
  *
- * The move to `enumerating` is conditional on `done`, so two ticks racing send one job. Should a tick end
- * between that move and the job's send, the collection stays `enumerating` without a job until it is posted
- * again (posting a collection that is enumerating sends the job).
+ * The move to `enumerating` is conditional on `done`, so two ticks racing send one job. A job that cannot be
+ * sent puts the collection back to `done` (and the tick fails, for the next to try). Should the process die
+ * between the move and the send, the collection stays `enumerating` without a job until it is posted again
+ * (posting a collection that is enumerating sends the job).
  */
 import type { Logger } from '../ports.ts'
 import type { CollectionContext, CollectionJobs } from './archive.ts'
@@ -36,7 +37,15 @@ export async function followCollections(
         ifStatus: ['done'],
       })
       if (moved) {
-        await ctx.jobs.send({ collectionId: c.id, step: 'enumerate' })
+        try {
+          await ctx.jobs.send({ collectionId: c.id, step: 'enumerate' })
+        } catch (err) {
+          // Not sent: back to done, for the next tick (a job sent after all finds it done and does nothing).
+          await ctx.collections.update(c.id, { status: 'done' }, ctx.clock.now(), {
+            ifStatus: ['enumerating'],
+          })
+          throw err
+        }
         enumerating.push(c.id)
         continue
       }

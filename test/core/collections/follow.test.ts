@@ -101,4 +101,26 @@ describe('the follow tick', () => {
     expect([...a.enumerating, ...b.enumerating]).toEqual([r.id])
     expect(sent).toEqual([{ collectionId: r.id, step: 'enumerate' }])
   })
+
+  it('a job that cannot be sent puts the collection back to done, for the next tick', async () => {
+    const r = record('done')
+    await collections.create(r)
+    const failing = createCollectionFollowHandler(
+      { COLLECTION_FOLLOW_LIMIT: 10 },
+      {
+        collections,
+        jobs: {
+          send: async () => {
+            throw new Error('SQS is unavailable')
+          },
+        },
+        clock: { now: () => now },
+        log: createTestLogger([]),
+      },
+    )
+    await expect(failing()).rejects.toThrow('SQS is unavailable')
+    expect((await collections.get(r.id))?.status).toBe('done')
+    now += 1000
+    expect((await tick(10)).enumerating).toEqual([r.id])
+  })
 })
