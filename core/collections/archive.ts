@@ -616,9 +616,9 @@ export async function removeCollection(
   ctx: Pick<CollectionContext, 'collections' | 'requests' | 'pins' | 'clock'>,
 ): Promise<void> {
   const c = await getCollection(input, ctx)
-  // Stop enumeration and archiving first: nothing adds a root while the requests are deleted.
-  // The tombstone stays until the record goes: a step that made a request after the roots were listed sees
-  // it and releases what it made (`pinRoots`).
+  // Stop enumeration and archiving first (their steps go on only while the status is theirs), and leave a
+  // tombstone until the record goes: a step already past that check that makes a request after the roots
+  // were listed finds the tombstone and releases what it made (`pinRoots`).
   const now = ctx.clock.now()
   await ctx.collections.update(
     c.id,
