@@ -124,6 +124,11 @@ COLLECTION_WEB_TIMEOUT_MS=60000
 COLLECTION_WEB_MAX_REDIRECTS=5
 COLLECTION_WEB_WINDOW_MS=45000
 COLLECTION_WEB_ALLOW_PRIVATE=false
+# Minutes between two runs of the follow tick, which sends followed collections that are done to enumerate the
+# tokens minted since (1-1440).
+COLLECTION_FOLLOW_INTERVAL_MINUTES=5
+# Followed collections one run of the follow tick looks at, the longest unchecked first (the next run continues).
+COLLECTION_FOLLOW_LIMIT=100
 
 # ---------------------------------------------------------------- functions and logs
 # Validator Lambda memory in MB: 3008 (~1.7 vCPUs) is the most every account accepts (stacks/validator-sizing.ts).

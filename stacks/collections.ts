@@ -1,7 +1,8 @@
 /**
  * NFT collections in AWS, in one place: the collection jobs queue and its dead-letter queue, the consumer
  * Lambda that enumerates collections from their chains and archives their tokens (api/lambda/collection-jobs.ts),
- * and the SST secret CHAIN_RPC holding the chains' JSON-RPC endpoints. The collections table is created with
+ * the follow tick on a schedule (api/lambda/collection-follow.ts), and the SST secret CHAIN_RPC holding the
+ * chains' JSON-RPC endpoints. The collections table is created with
  * the other tables (stacks/data.ts); the Collections API is served by the HTTP API's function
  * (stacks/api.ts), which is given the table, this queue and the secret.
  *
@@ -15,10 +16,13 @@
  * it may read that one parameter (and SST's fallback), and fetch it at cold start.
  */
 import { Duration } from 'aws-cdk-lib'
+import * as events from 'aws-cdk-lib/aws-events'
+import * as targets from 'aws-cdk-lib/aws-events-targets'
 import * as iam from 'aws-cdk-lib/aws-iam'
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Config, type Function as SstFunction, type StackContext, use } from 'sst/constructs'
+import { collectionsTable, indexNamed, requestsTable } from '../adapters/dynamodb/tables.ts'
 import { COLLECTION_JOB_TIMEOUT_SECONDS, collectionJobsQueue, queueName } from '../adapters/sqs/queues.ts'
 import { DataStack } from './data.ts'
 import {
@@ -42,6 +46,8 @@ export interface CollectionsResources {
   jobs: sqs.Queue
   deadLetterQueue: sqs.Queue
   consumer: SstFunction
+  /** The follow tick, on a schedule every COLLECTION_FOLLOW_INTERVAL_MINUTES. */
+  follow: SstFunction
   /** The chains' JSON-RPC endpoints, `{"<chainId>": "<url>"}` (api/lambda/chain-rpc.ts). */
   chainRpc: Config.Secret
 }
@@ -125,10 +131,23 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
           resources: [collections.tableArn],
         }),
         // One request per root, owned by the collection (its creation time reserved on the owner's counter).
+        // A job that made requests for a collection being deleted deletes them, and releases their content
+        // when no other request wants it (the `cid` index, checked against the table).
         new iam.PolicyStatement({
           sid: 'RootRequests',
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:PutItem',
+            'dynamodb:UpdateItem',
+            'dynamodb:DeleteItem',
+            'dynamodb:BatchGetItem',
+          ],
           resources: [requests.tableArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'OtherRequestsForContent',
+          actions: ['dynamodb:Query'],
+          resources: [`${requests.tableArn}/index/${indexNamed(requestsTable, 'cid')}`],
         }),
         // Request the roots' pins and read their states.
         new iam.PolicyStatement({
@@ -189,11 +208,55 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
     }),
   )
 
+  // ------------------------------------------------------------ follow tick
+  // Followed collections that are done enumerate again from their checkpoint (api/collection-follow.ts).
+  const follow = pickupFunction(
+    stack,
+    'CollectionFollow',
+    {
+      handler: 'api/lambda/collection-follow.handler',
+      description: 'Sends followed NFT collections that are done to enumerate the tokens minted since',
+      memorySize: 512,
+      // A run looks at COLLECTION_FOLLOW_LIMIT collections (an index query, two writes and a send each).
+      timeout: Duration.minutes(1),
+      environment: {
+        COLLECTION_TABLE: collections.tableName,
+        COLLECTION_JOBS_QUEUE_URL: jobs.queueUrl,
+        COLLECTION_FOLLOW_LIMIT: String(cfg.COLLECTION_FOLLOW_LIMIT),
+      },
+      permissions: [
+        new iam.PolicyStatement({
+          sid: 'FindFollowed',
+          actions: ['dynamodb:Query'],
+          resources: [`${collections.tableArn}/index/${indexNamed(collectionsTable, 'following-due')}`],
+        }),
+        new iam.PolicyStatement({
+          sid: 'MarkChecked',
+          actions: ['dynamodb:UpdateItem'],
+          resources: [collections.tableArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'SendEnumerate',
+          actions: ['sqs:SendMessage'],
+          resources: [jobs.queueArn],
+        }),
+      ],
+    },
+    cfg,
+    policy,
+  )
+  new events.Rule(stack, 'CollectionFollowSchedule', {
+    description: 'Runs the follow tick of NFT collections',
+    schedule: events.Schedule.rate(Duration.minutes(cfg.COLLECTION_FOLLOW_INTERVAL_MINUTES)),
+    // A failed run is not retried: the next one looks again.
+    targets: [new targets.LambdaFunction(follow, { retryAttempts: 0 })],
+  })
+
   suppressFrameworkResources(stack)
   // What the `pickup` command reads with `--outputs` (cli/backend.ts), and the dead-letter queue.
   stack.addOutputs({
     CollectionJobsQueueUrl: jobs.queueUrl,
     CollectionDeadLetterQueueUrl: deadLetterQueue.queueUrl,
   })
-  return { jobs, deadLetterQueue, consumer, chainRpc }
+  return { jobs, deadLetterQueue, consumer, follow, chainRpc }
 }

@@ -6,6 +6,7 @@
  */
 import type { App } from 'sst/constructs'
 import { z } from 'zod'
+import { collectionFollowSchema } from '../api/collection-follow.ts'
 import { collectionJobSettingsSchema, jobDeadlineMs } from '../api/collection-jobs.ts'
 import { validatorReadSchema } from '../api/lambda/env.ts'
 import { reconcileSettingsSchema } from '../api/reconcile.ts'
@@ -64,7 +65,11 @@ export const deploySchema = workerSchema
   .extend(validatorReadSchema.shape)
   // NFT collections: the collection jobs consumer's settings (stacks/collections.ts).
   .extend(collectionJobSettingsSchema.shape)
+  // NFT collections: the follow tick's (stacks/collections.ts).
+  .extend(collectionFollowSchema.shape)
   .extend({
+    /** How often the follow tick of NFT collections runs (api/collection-follow.ts). */
+    COLLECTION_FOLLOW_INTERVAL_MINUTES: int(5, 1, 24 * 60),
     /** How often the sweep of unreferenced content runs. */
     UNREFERENCED_SWEEP_INTERVAL_MINUTES: int(60, 5, 24 * 60),
     /**

@@ -13,6 +13,7 @@ import {
   pinQueueDefinition,
 } from '../../adapters/sqs/queues.ts'
 import {
+  collectionFollowEnvSchema,
   collectionJobsEnvSchema,
   deadLetterEnvSchema,
   httpEnvSchema,
@@ -75,6 +76,8 @@ const CUSTOM_ENV = {
   COLLECTION_PAGES_PER_JOB: '4',
   COLLECTION_ADVANCE_DELAY_SECONDS: '60',
   COLLECTION_READ_CAR_BYTES: String(1024 * 1024 * 1024),
+  COLLECTION_FOLLOW_INTERVAL_MINUTES: '30',
+  COLLECTION_FOLLOW_LIMIT: '500',
 }
 
 beforeAll(async () => {
@@ -265,7 +268,17 @@ describe('NFT collections', () => {
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
-      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'owner-created' })],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({ IndexName: 'owner-created' }),
+        // Sparse: the follow tick's, longest unchecked first.
+        Match.objectLike({
+          IndexName: 'following-due',
+          KeySchema: [
+            { AttributeName: 'following', KeyType: 'HASH' },
+            { AttributeName: 'followDue', KeyType: 'RANGE' },
+          ],
+        }),
+      ],
       DeletionProtectionEnabled: true,
     })
     expect(
@@ -366,6 +379,35 @@ describe('NFT collections', () => {
       resourceOf(custom.templates.collections, 'AWS::Lambda::Function', 'CollectionJobs').Properties
         ?.MemorySize,
     ).toBe(2 * 1024 + 512)
+  })
+
+  it('are followed by a tick every 5 minutes (or COLLECTION_FOLLOW_INTERVAL_MINUTES), without retries, which sends jobs to the consumer', () => {
+    production.templates.collections.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CollectionFollow'), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0 },
+        }),
+      ],
+    })
+    custom.templates.collections.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(30 minutes)',
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CollectionFollow'), 'Arn'] } }),
+      ],
+    })
+    for (const s of [production, custom]) {
+      const env = functionEnv(s, 'collections', 'CollectionFollow')
+      expect(env.COLLECTION_FOLLOW_LIMIT).toBe(String(s.cfg.COLLECTION_FOLLOW_LIMIT))
+      expect(env.COLLECTION_JOBS_QUEUE_URL).toEqual({ Ref: expect.stringMatching(/^CollectionJobsQueue/) })
+      expect(JSON.stringify(env.COLLECTION_TABLE)).toMatch(/CollectionsTable/)
+      const fn = resourceOf(s.templates.collections, 'AWS::Lambda::Function', 'CollectionFollow')
+      // A run ends well within the interval.
+      expect(fn.Properties?.Timeout as number).toBeLessThan(60 * s.cfg.COLLECTION_FOLLOW_INTERVAL_MINUTES)
+    }
+    expect(functionEnv(custom, 'collections', 'CollectionFollow').COLLECTION_FOLLOW_LIMIT).toBe('500')
   })
 
   it('are served by the HTTP API, which sends jobs to the queue the consumer reads', () => {
@@ -607,6 +649,9 @@ describe('function environments', () => {
       expect(() =>
         collectionJobsEnvSchema.parse(concreteEnv(functionEnv(s, 'collections', 'CollectionJobs'))),
       ).not.toThrow()
+      expect(() =>
+        collectionFollowEnvSchema.parse(concreteEnv(functionEnv(s, 'collections', 'CollectionFollow'))),
+      ).not.toThrow()
     }
   })
 
@@ -750,6 +795,7 @@ describe('IAM', () => {
       'EnqueuePins',
       'ListStoredCars',
       'NextJob',
+      'OtherRequestsForContent',
       'Pins',
       'ReadStoredCars',
       'RootRequests',
@@ -768,8 +814,17 @@ describe('IAM', () => {
         /^\{"Fn::ImportValue":"[\w-]+:ExportsOutputFnGetAttCollectionsTable[0-9A-F]{8}Arn[0-9A-F]{8}"\}$/,
       ),
     })
-    expect(st.RootRequests?.actions).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'])
+    // Made, and deleted again (their content released) by a job that finds its collection being deleted.
+    expect(st.RootRequests?.actions).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ])
     expect(st.RootRequests?.resource).toMatch(/RequestsTable[0-9A-F]{8}Arn[0-9A-F]{8}"\}$/)
+    expect(st.OtherRequestsForContent?.actions).toEqual(['dynamodb:Query'])
+    expect(st.OtherRequestsForContent?.resource).toMatch(/RequestsTable.*\/index\/cid"/)
     expect(st.Pins?.actions).toEqual([
       'dynamodb:BatchGetItem',
       'dynamodb:GetItem',
@@ -808,6 +863,28 @@ describe('IAM', () => {
     expect(JSON.stringify(ssm[0]!.Resource)).toContain('/sst/pickup/production/Secret/CHAIN_RPC/value')
     expect(JSON.stringify(ssm[0]!.Resource)).not.toContain('CLUSTER_BASIC_AUTH_TOKEN')
     expect(unnamed).toHaveLength(2)
+  })
+
+  it('collection follow tick: the following index, marking collections checked, sending enumerate jobs', () => {
+    const statements = roleStatements(production.templates.collections, 'CollectionFollowServiceRole')
+    const st = byId(statements)
+    expect(st).toEqual({
+      FindFollowed: {
+        actions: ['dynamodb:Query'],
+        resource: expect.stringMatching(/CollectionsTable.*\/index\/following-due"/),
+      },
+      MarkChecked: {
+        actions: ['dynamodb:UpdateItem'],
+        resource: expect.stringMatching(
+          /^\{"Fn::ImportValue":"[\w-]+:ExportsOutputFnGetAttCollectionsTable[0-9A-F]{8}Arn[0-9A-F]{8}"\}$/,
+        ),
+      },
+      SendEnumerate: {
+        actions: ['sqs:SendMessage'],
+        resource: expect.stringMatching(/^\{"Fn::GetAtt":\["CollectionJobsQueue[0-9A-F]{8}","Arn"\]\}$/),
+      },
+    })
+    expect(statements.filter((s) => !s.Sid)).toEqual([])
   })
 
   it('sweep: unreferenced pins and their requests, and deleting CARs', () => {
