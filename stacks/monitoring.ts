@@ -337,6 +337,20 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
     }),
+    collectionFollowErrors: alarm('CollectionFollowErrorsAlarm', {
+      name: 'collection-follow-errors',
+      alarmDescription:
+        'The follow tick of NFT collections failed in two consecutive runs (see the CollectionFollow logs). ' +
+        'Followed collections are not checked for new mints until a run succeeds; nothing is lost.',
+      metric: collections.follow.metricErrors({
+        period: Duration.minutes(Math.max(5, cfg.COLLECTION_FOLLOW_INTERVAL_MINUTES)),
+        statistic: 'Sum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
+    }),
     ...(cfg.WORKER_MIN_TASKS > 0
       ? {
           tasksBelowMinimum: alarm('RunningTasksAlarm', {

@@ -1251,6 +1251,19 @@ describe('alarms', () => {
     for (const a of [dead, errors]) expect(JSON.stringify(a?.AlarmActions)).toContain('AlarmTopic')
   })
 
+  it('fire when the follow tick of collections failed twice in a row', () => {
+    const follow = alarm(production, 'collection-follow-errors')
+    expect(follow).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Period: 300,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+    })
+    expect(JSON.stringify(follow?.Dimensions)).toContain('CollectionFollow')
+    expect(alarm(custom, 'collection-follow-errors')).toMatchObject({ Period: 1800 })
+  })
+
   it('fire on API 5xx, HTTP function errors and too few running workers', () => {
     expect(alarm(production, 'api-5xx')).toMatchObject({
       Namespace: 'AWS/ApiGateway',
