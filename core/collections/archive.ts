@@ -292,6 +292,8 @@ function storedRefs(t: CollectionToken): string[] {
 interface WebPass {
   collection: CollectionRecord
   archived: Map<string, WebArchived | { error: string; retryable: boolean }>
+  /** Roots the imports requested since the page began (whether the import then succeeded or not). */
+  roots: CollectionRoot[]
   until?: number
 }
 
@@ -316,7 +318,12 @@ async function importWeb(
       if (pass.until !== undefined && ctx.clock.now() >= pass.until) return ref // the next pass
       try {
         archived = await archiveWebContent(
-          { collection: pass.collection, url, ...(signal ? { signal } : {}) },
+          {
+            collection: pass.collection,
+            url,
+            onRequest: (root) => pass.roots.push(root),
+            ...(signal ? { signal } : {}),
+          },
           { ...ctx, ...ctx.web },
         )
       } catch (err) {
@@ -357,13 +364,13 @@ function refsToPin(t: CollectionToken): string[] {
 
 /**
  * One request per distinct root, owned by the collection; idempotent (requestids derive from the root).
- * Answers false when the collection is being deleted or is gone: the requests this call made are released.
+ * Answers false when the collection is being deleted or is gone: the requests are released (`releaseIfDeleted`).
  *
  * A delete racing this: `removeCollection` sets the tombstone, then lists the roots and deletes their
  * requests, then the record. Here the roots are recorded first, then the requests made, then the record read
  * again (a consistent read). If that read finds no tombstone, the delete set it later, so its listing of the
  * roots (later still) finds these roots and deletes their requests. If it finds one (or no record), the delete
- * may have listed the roots before they were recorded: this call deletes the requests it made. Either way no
+ * may have listed the roots before they were recorded: this call deletes the requests of every root. Either way no
  * request outlives its collection; both may delete one, which is harmless.
  */
 async function pinRoots(
@@ -400,9 +407,11 @@ async function pinRoots(
 }
 
 /**
- * After a step made requests for these roots: true while the collection is wanted; when it is being deleted
- * or gone, deletes their requests (releasing content nobody else wants) and, if gone, what the step wrote
- * under it since (roots, tokens), and answers false.
+ * After a step made requests for `roots` (recorded as the collection's roots first): true while the
+ * collection is wanted. When it is being deleted or is gone, the delete may have listed the roots before this
+ * step recorded these, or deleted them with the record: their requests are deleted here (releasing content
+ * nobody else wants), with those of every root still listed, and, if the record is gone, what the step wrote
+ * under it since (roots, tokens); false.
  */
 async function releaseIfDeleted(
   c: CollectionRecord,
@@ -412,15 +421,14 @@ async function releaseIfDeleted(
   const now = await ctx.collections.get(c.id)
   if (now !== undefined && now.deleting === undefined) return true
   for (const root of roots) await deleteRequest(root, ctx)
+  let cursor: string | undefined
+  do {
+    const page = await ctx.collections.listRoots(c.id, { limit: 100, ...(cursor ? { cursor } : {}) })
+    for (const root of page.roots) await deleteRequest(root, ctx)
+    cursor = page.cursor
+  } while (cursor)
   if (now === undefined) await ctx.collections.delete(c.id)
   return false
-}
-
-/** The roots of web content a token's refs name (imported by pickup: their requests are its imports'). */
-function webRootsOf(t: CollectionToken): CollectionRoot[] {
-  return [t.metadata, ...t.media].flatMap((r) =>
-    r.kind === 'web' && r.cid ? [{ cid: r.cid, requestid: rootRequestId(t.collectionId, r.cid) }] : [],
-  )
 }
 
 /** Step 3: one pass over the tokens still incomplete. Answers whether the collection is done. */
@@ -447,6 +455,7 @@ export async function advanceCollection(
   const web: WebPass = {
     collection: c,
     archived: new Map(),
+    roots: [],
     ...(input.webUntil ? { until: input.webUntil } : {}),
   }
   do {
@@ -468,9 +477,9 @@ export async function advanceCollection(
       count(next)
     }
     // Requests before tokens, as in enumeration: a pending media file always has its request. Web content
-    // imported on this page was requested by its import (core/collections/web.ts), roots first too.
+    // imported on this page was requested by its import (core/collections/web.ts), its root recorded first.
     if (!(await pinRoots(c, updated.flatMap(refsToPin), ctx))) return { done: false, changed } // deleted
-    const imported = updated.flatMap(webRootsOf)
+    const imported = web.roots.splice(0)
     if (imported.length > 0 && !(await releaseIfDeleted(c, imported, ctx))) return { done: false, changed }
     await ctx.collections.putTokens(updated)
     changed += updated.length

@@ -91,7 +91,13 @@ export interface WebArchived {
  * anything else is unexpected (the job is retried).
  */
 export async function archiveWebContent(
-  input: { collection: CollectionRecord; url: string; signal?: AbortSignal },
+  input: {
+    collection: CollectionRecord
+    url: string
+    signal?: AbortSignal
+    /** Told the root once it is recorded, before its request is made (a delete racing the import). */
+    onRequest?: (root: { cid: string; requestid: string }) => void
+  },
   ctx: WebArchiveContext,
 ): Promise<WebArchived> {
   const c = input.collection
@@ -109,6 +115,7 @@ export async function archiveWebContent(
     const requestid = rootRequestId(c.id, cid)
     // The root first: a collection deleted meanwhile finds every request it made through its roots.
     await ctx.collections.putRoots(c.id, [{ cid, requestid }])
+    input.onRequest?.({ cid, requestid })
     // Requested, never enqueued: this attempt stores it (a `queued` pin left by a crash here is claimed by
     // the next pass's attempt, or enqueued by the reconciler and failed by the workers, then imported again).
     const { pin } = await ctx.pins.request(cid, [], fetched)

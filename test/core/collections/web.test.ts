@@ -16,7 +16,11 @@ import { createMemoryJobQueue, type MemoryJobQueue } from '../../../adapters/mem
 import { createMemoryRequestStore } from '../../../adapters/memory/requests.ts'
 import { createStoredContentReader } from '../../../adapters/stored-content.ts'
 import { createWebImporter } from '../../../adapters/web/importer.ts'
-import { advanceCollection, type CollectionContext } from '../../../core/collections/archive.ts'
+import {
+  advanceCollection,
+  type CollectionContext,
+  removeCollection,
+} from '../../../core/collections/archive.ts'
 import { type CollectionRecord, collectionOwner } from '../../../core/collections/model.ts'
 import {
   archiveWebContent,
@@ -258,5 +262,50 @@ describe('archiving web content', () => {
       }),
     ])
     expect(await queue.receive({ max: 10, waitSeconds: 0 })).toEqual([])
+  })
+
+  it('a delete racing a web import: the request the import makes after the roots were listed is released', async () => {
+    const c = collection('c1')
+    await ctx.collections.create(c)
+    await ctx.collections.putTokens([
+      {
+        collectionId: c.id,
+        tokenId: '1',
+        metadata: { uri: 'data:application/json,{}', kind: 'data', status: 'archived' },
+        media: [
+          {
+            field: 'image',
+            uri: `${base}/image.png`,
+            kind: 'web',
+            url: `${base}/image.png`,
+            status: 'pending',
+          },
+        ],
+        updated: now,
+      },
+    ])
+    const { requests } = ctx
+    let raced = false
+    const racing: CollectionContext = {
+      ...ctx,
+      requests: {
+        ...requests,
+        put: async (r) => {
+          // The DELETE runs to its end after the import recorded the root, before its request is put.
+          if (!raced) await removeCollection({ user: 'alice', id: c.id }, ctx)
+          raced = true
+          return requests.put(r)
+        },
+      },
+    }
+    const reader = createStoredContentReader({ destination, maxCarBytes: 8 * 1024 * 1024 })
+    expect(await advanceCollection({ collectionId: c.id }, { ...racing, reader, web })).toMatchObject({
+      done: false,
+    })
+    expect(raced).toBe(true)
+    expect((await requests.listByOwner(collectionOwner(c.id), { limit: 10 })).requests).toEqual([])
+    expect(await ctx.collections.get(c.id)).toBeUndefined()
+    const cid = (await unixfs({ blockstore: new MemoryBlockstore() }).addBytes(image)).toString()
+    expect((await pins.get(cid))?.unreferencedSince).toBeDefined()
   })
 })
