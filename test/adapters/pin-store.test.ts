@@ -91,4 +91,29 @@ describe('DynamoDB pin records', () => {
     const res = await store.request('bafyv', ['/x'], 5)
     expect(res).toMatchObject({ enqueue: true, pin: { status: 'queued', origins: ['/x'] } })
   })
+
+  it('claims a pin left pinning without a lease (written by another writer), and only when wanted', async () => {
+    const tableName = await createRandomTable(services, pinsTable)
+    const put = (pin: Pin) =>
+      services.clients.dynamodb.send(new PutItemCommand({ TableName: tableName, Item: encodePin(pin) }))
+    const store = createDynamoPinStore({ client: services.clients.dynamodb, tableName })
+    const leaseless: Pin = {
+      cid: 'bafynolease',
+      status: 'pinning',
+      created: 1,
+      updated: 1,
+      attempts: 1,
+      origins: [],
+    }
+    await put(leaseless)
+    expect(await store.claim('bafynolease', 'att', 1000, 10)).toMatchObject({
+      kind: 'claimed',
+      pin: { attemptId: 'att', leaseExpires: 1000, attempts: 2 },
+    })
+    await put({ ...leaseless, cid: 'bafynoleasegone', unreferencedSince: 5 })
+    expect(await store.claim('bafynoleasegone', 'att', 1000, 10)).toMatchObject({
+      kind: 'cancelled',
+      pin: { status: 'failed' },
+    })
+  })
 })
