@@ -11,13 +11,15 @@
  *
  *   npm run bench -- dead-backlog [backlogs ... | none]      default: 20 200 2000
  */
+
+import { availableParallelism, loadavg } from 'node:os'
 import {
   BatchWriteItemCommand,
   type BatchWriteItemCommandOutput,
   DynamoDBClient,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb'
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs'
+import { GetQueueAttributesCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs'
 import { createStores, type ResourceName } from '../adapters/compose.ts'
 import { encodePin } from '../adapters/dynamodb/pins.ts'
 import { encodeRequest } from '../adapters/dynamodb/requests.ts'
@@ -237,6 +239,21 @@ async function pinReachable(
 
 const seconds = (r: { s?: number }) => r.s ?? Number.NaN
 
+/** The machine's 1-minute load average now (the bench shares it: every figure is read beside it). */
+const load = () => loadavg()[0]!.toFixed(1)
+
+/** Jobs the dead-letter queue has taken so far (its consumer forwards them to the failed-jobs queue). */
+async function deadLettered(): Promise<number> {
+  const res = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: resources.failedJobsQueueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  )
+  const a = res.Attributes ?? {}
+  return Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0)
+}
+
 /** Seconds from `started` until none of the backlog's pins is queued or held by a worker. */
 async function drained(dags: Dag[], started: number): Promise<number> {
   await until(async () => {
@@ -247,45 +264,80 @@ async function drained(dags: Dag[], started: number): Promise<number> {
 }
 
 const rows: Array<Record<string, string>> = []
+let rowLoad = load()
+/** Adds a row, with the load average at its start and end and the jobs dead-lettered so far. */
+async function push(row: Record<string, string>): Promise<void> {
+  rows.push({
+    ...row,
+    'load average (1 min), start / end': `${rowLoad} / ${load()}`,
+    'dead-lettered so far': String(await deadLettered()),
+  })
+  console.error(rows.at(-1))
+  rowLoad = load()
+}
+
+/**
+ * Seconds from `since` until every one of the backlog's jobs has been started (its pin claimed: no longer
+ * queued), polled once a second; undefined if `stop` resolves first.
+ */
+async function allStarted(dags: Dag[], since: number, stop: Promise<unknown>): Promise<number | undefined> {
+  let stopped = false
+  void stop.finally(() => {
+    stopped = true
+  })
+  while (!stopped) {
+    if (!(await statuses(pins, dags)).has('queued')) return (Date.now() - since) / 1000
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  return undefined
+}
+
+console.error(
+  `${availableParallelism()} cores, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}; ` +
+    `SEARCH_CONCURRENCY=${process.env.SEARCH_CONCURRENCY ?? '(default)'} BATCH_SIZE=${process.env.BATCH_SIZE ?? '(default)'}`,
+)
 const user = await token('bench-user')
 try {
   const first = await pinReachable(user)
   const alone = seconds(first)
-  rows.push({
+  await push({
     'backlog posted first': 'none (anchor)',
     '50 pinned in s': alone.toFixed(1),
     'x alone': '1.0',
     'of which posting the 50, s': first.postS.toFixed(1),
   })
-  console.error(`alone: ${alone.toFixed(1)} s`)
-
   for (const n of backlogs) {
     const dead = unreachable(n)
     const postStarted = Date.now()
     const ids = await seed('bench-user', dead, false)
     const postS = (Date.now() - postStarted) / 1000
-    const r = await pinReachable(user, REACHABLE, BACKLOG_WAIT_MS)
+    const measured = pinReachable(user, REACHABLE, BACKLOG_WAIT_MS)
+    const startedS = await allStarted(dead, postStarted, measured)
+    const r = await measured
     const during = await statuses(pins, dead)
     const deleteStarted = Date.now()
     await remove(user, ids)
     const drainS = await drained(dead, deleteStarted)
     const after = await statuses(pins, dead)
-    rows.push({
+    await push({
       'backlog posted first': `${n} unreachable (same user; queued in ${postS.toFixed(0)} s)`,
       '50 pinned in s':
         r.s === undefined ? `not within ${BACKLOG_WAIT_MS / 1000} s (${r.pinned} pinned)` : r.s.toFixed(1),
       'x alone':
         r.s === undefined ? `> ${(BACKLOG_WAIT_MS / 1000 / alone).toFixed(0)}` : (r.s / alone).toFixed(1),
       'backlog when the measured pins were pinned': [...during].map(([k, v]) => `${v} ${k}`).join(', '),
+      'backlog all started (claimed) after s':
+        startedS === undefined ? 'not before the 50 were pinned' : startedS.toFixed(1),
       'deleted: no job left after s (deletes included)': drainS.toFixed(1),
       'backlog after': [...after].map(([k, v]) => `${v} ${k}`).join(', '),
     })
-    console.error(rows.at(-1))
   }
 
   const last = await pinReachable(user)
   const again = seconds(last)
-  rows.push({
+  await push({
     'backlog posted first': 'none (anchor, again)',
     '50 pinned in s': again.toFixed(1),
     'x alone': (again / alone).toFixed(1),
@@ -296,7 +348,10 @@ try {
     // Fairness: one user's backlog of reachable pins queued, then another user's single pin.
     const single = await token('bench-single-user')
     const oneAlone = seconds(await pinReachable(single, 1))
-    rows.push({ 'backlog posted first': 'none: a single pin (anchor)', '1 pinned in s': oneAlone.toFixed(1) })
+    await push({
+      'backlog posted first': 'none: a single pin (anchor)',
+      '1 pinned in s': oneAlone.toFixed(1),
+    })
     const theirs = reachable(FAIR_BACKLOG, 1024)
     await serve(theirs)
     const postStarted = Date.now()
@@ -307,13 +362,12 @@ try {
     const during = await statuses(pins, theirs)
     // The last row: its backlog is left to the worker (deleting 10,000 through the API takes longer than the
     // rest of the run).
-    rows.push({
+    await push({
       'backlog posted first': `${FAIR_BACKLOG} reachable 1 KiB pins of another user (queued in ${postS.toFixed(0)} s; when the single pin was posted: ${[...before].map(([k, v]) => `${v} ${k}`).join(', ')})`,
       '1 pinned in s': one.toFixed(1),
       'x alone': (one / oneAlone).toFixed(1),
       'backlog when the measured pins were pinned': [...during].map(([k, v]) => `${v} ${k}`).join(', '),
     })
-    console.error(rows.at(-1))
   }
 } finally {
   await origin.stop()

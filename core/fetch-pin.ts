@@ -5,7 +5,8 @@
  * An attempt first *searches*: no block has arrived yet (dialling, finding providers, waiting for the root).
  * Searching costs a held message, a lease and one want, so a worker runs hundreds of searches at once. When
  * the first block arrives the attempt asks the worker for a transfer slot (`hooks.startTransfer`) and
- * *waits* for one holding that block (nothing else is fetched meanwhile), then *transfers*. Limits:
+ * *waits* for one (nothing is fetched meanwhile, and the block is not held: it is read again from the node
+ * once the slot is granted), then *transfers*. Limits:
  * - `fetchChunkTimeoutMs`: searching ends in a stall after that long without the first block; transferring,
  *   after that long without the next. Waiting for a slot is not a stall (the network is not at fault), so
  *   the stall timer stops while it waits and starts again with the transfer.
@@ -234,8 +235,11 @@ export async function fetchPin(
     multiaddrs: () => ctx.ipfs.multiaddrs(),
     async get(cid, o) {
       const bytes = await ctx.ipfs.get(cid, o)
+      if (transferAt !== undefined) return bytes
+      // The first block: found. Waiting for a transfer slot holds no bytes (hundreds of jobs may wait, and a
+      // root can be a MiB); the block is read again once granted, from the node that now holds it.
       await startTransfer()
-      return bytes
+      return ctx.ipfs.get(cid, o)
     },
   }
 

@@ -13,9 +13,11 @@
  *   content is received at once into the search slots and would otherwise take every transfer slot in turn.
  *
  * The worker receives only messages it can start searching at once (never more than it has free search
- * slots), and stops receiving while `transferSlots` jobs already wait for a transfer slot: more would only
- * queue behind them. So it holds at most `searchSlots + transferSlots` messages, and a transfer slot that
- * frees always has work. While a job runs, its message's visibility is extended: every third of the visibility
+ * slots), so it holds at most `searchSlots + transferSlots` messages. It keeps receiving while jobs wait for
+ * a transfer slot: a waiting job holds no bytes (fetchPin reads its first block again once granted), and
+ * another requester's message, which the fair queue delivers first, must reach the worker to take the next
+ * freed slot. (When it stopped receiving while `transferSlots` jobs waited, one requester's reachable backlog,
+ * found at once by hundreds of searches, kept every other requester out until it had drained.) While a job runs, its message's visibility is extended: every third of the visibility
  * timeout one tick extends every held message at once (`extendMany`: ten a call on SQS), so thousands of
  * searches cost a few hundred calls an interval, not one each. When a job ends, its message is deleted (done,
  * cancelled, or failed for good) or released with a growing delay (to be retried).
@@ -238,7 +240,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     let failures = 0
     while (!polling.signal.aborted) {
       const free = opts.searchSlots - searching()
-      if (free <= 0 || waiters.length >= opts.transferSlots) {
+      if (free <= 0) {
         await new Promise<void>((resolve) => {
           wakePoll = resolve
         })

@@ -276,6 +276,47 @@ describe('fairness between requesters', () => {
   })
 })
 
+describe('fairness: a backlog found at once', () => {
+  it("receives another requester's job while one requester's backlog fills the search slots waiting for a transfer slot", async () => {
+    // Every block but the roots waits behind one gate, so the first transfer cannot end before the backlog's
+    // jobs have all found their content and wait.
+    let openLeaves!: () => void
+    const leaves = new Promise<void>((r) => {
+      openLeaves = r
+    })
+    const roots = new Set<string>()
+    const gated = (ipfs: MemoryBlockSource): BlockSource => ({
+      ...ipfs,
+      async get(cid, o) {
+        if (!roots.has(cid.toV1().toString())) await leaves
+        return ipfs.get(cid, o)
+      },
+    })
+    const h = harness({ transferSlots: 1, searchSlots: 8, source: gated })
+    const key = (f: { root: CID }) => f.root.toV1().toString()
+    const theirs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => unixfsFile(4 * 1024, { chunkSize: 1024, seed: `backlog ${i}` })),
+    )
+    const mine = await unixfsFile(4 * 1024, { chunkSize: 1024, seed: 'single after the backlog' })
+    for (const f of [...theirs, mine]) {
+      roots.add(key(f))
+      h.ipfs.add(await blocksOf(f))
+    }
+    for (const f of theirs) await h.request(f.root, 'busy')
+    // One transfers; every search slot holds a job of the backlog that found its content and waits.
+    await waitFor(() => h.worker.load.transferring === 1 && h.worker.load.waiting === 8)
+    await h.request(mine.root, 'single')
+    openLeaves()
+    await waitFor(async () => (await h.pin(mine.root))?.status === 'pinned')
+
+    const uploaded = h.outcomes.filter((o) => o.outcome.kind === 'uploaded').map((o) => o.cid)
+    // Received as soon as a search slot freed (the first transfer's end), found at once, and given a transfer
+    // slot before the backlog's waiting jobs: among the first few uploads, not after the nine in hand.
+    expect(uploaded.indexOf(key(mine))).toBeGreaterThan(0)
+    expect(uploaded.indexOf(key(mine))).toBeLessThan(4)
+  })
+})
+
 describe('deleting cancels', () => {
   it("aborts a deleted request's search, stores nothing, says why, and reuses its slot", async () => {
     const h = harness({ transferSlots: 1, searchSlots: 1 })
