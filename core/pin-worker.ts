@@ -100,6 +100,7 @@ export interface PinWorker {
 
 /** A message in hand, as the visibility tick sees it. */
 interface Held {
+  /** The latest receipt: SQS settles a message delivered again only through its newest one. */
   receipt: string
   /** Time the job has run, time spent waiting for a transfer slot excluded. */
   activeMs(): number
@@ -129,6 +130,8 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   const timers = ctx.timers ?? systemTimers
   /** Messages whose visibility the tick extends; a job leaves once it ends or has run its fetch timeout. */
   const heldMessages = new Set<Held>()
+  /** Every message whose job is in hand, by message id, until the message is settled. */
+  const heldById = new Map<string, Held>()
   let extender: unknown
   const retryDelay = (message: ReceivedJob) =>
     jobRetryDelaySeconds(message.receiveCount, opts.retry, opts.random)
@@ -253,7 +256,19 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
           signal: polling.signal,
         })
         failures = 0
-        for (const message of messages) track(handle(message))
+        for (const message of messages) {
+          const held = heldById.get(message.id)
+          if (held) {
+            // Delivered again while its job runs: its visibility was extended too late (a worker overloaded,
+            // or SQS unreachable for a while). The running job takes the new receipt, and no second job
+            // starts: that one would find the pin busy and give the message back, and every such delivery
+            // spends one of the job's receives until the dead-letter queue takes a job that is still running.
+            held.receipt = message.receipt
+            held.log.warn({}, 'message delivered again while its job runs: kept by the running job')
+            continue
+          }
+          track(handle(message))
+        }
       } catch (err) {
         if (polling.signal.aborted) break
         failures++
@@ -299,6 +314,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       log: jobLog,
     }
     heldMessages.add(hold)
+    heldById.set(message.id, hold)
     let outcome: FetchOutcome | undefined
     try {
       outcome = await ctx.run(message.job, abort.signal, timed)
@@ -328,11 +344,15 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       control.end()
     }
     try {
-      if (outcome) await settleMessage(message, outcome, jobLog)
-      else await releaseOrResend(message, retryDelay(message), jobLog)
+      // Through its newest receipt (it may have been delivered again meanwhile).
+      const latest = { ...message, receipt: hold.receipt }
+      if (outcome) await settleMessage(latest, outcome, jobLog)
+      else await releaseOrResend(latest, retryDelay(message), jobLog)
     } catch (err) {
       // Settling failed (SQS unreachable, say): the message reappears when its visibility runs out.
       jobLog.error({ err }, 'settling the message failed: SQS will deliver it again')
+    } finally {
+      heldById.delete(message.id)
     }
   }
 

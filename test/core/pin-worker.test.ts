@@ -140,6 +140,42 @@ describe('pin worker', () => {
     expect(most).toBe(2)
   })
 
+  it('keeps a message delivered again while its job runs with that job (newest receipt), starting no second job', async () => {
+    // An overloaded worker: its visibility extensions never arrive, so SQS delivers the message again.
+    const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 1 })
+    const received: number[] = []
+    const queue: MemoryJobQueue = Object.assign(Object.create(memory), {
+      extendMany: async () => [],
+      receive: async (o: Parameters<JobQueue['receive']>[0]) => {
+        const got = await memory.receive(o)
+        for (const m of got) received.push(m.receiveCount)
+        return got
+      },
+    })
+    let finish: (() => void) | undefined
+    let runs = 0
+    worker = createPinWorker(
+      workerOptions({ visibilityTimeoutSeconds: 1, searchSlots: 4, transferSlots: 4 }),
+      {
+        queue,
+        log,
+        run: async () => {
+          runs++
+          await new Promise<void>((r) => (finish = r))
+          return uploaded
+        },
+      },
+    )
+    await queue.send({ cid: 'a', origins: [] })
+    worker.start()
+    await waitFor(() => received.length === 2)
+    expect(received).toEqual([1, 2])
+    finish?.()
+    // Deleted through the newest receipt (a stale one would leave it in flight), by the one job that ran.
+    await waitFor(() => queue.stats().invisible === 0 && queue.stats().visible === 0)
+    expect(runs).toBe(1)
+  })
+
   it('extends the visibility of a message while its job runs, until the job has run its fetch timeout', async () => {
     const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 300 })
     // The worker's time is the test's: each extension is recorded at the (manual) time it was asked for.
