@@ -12,6 +12,7 @@
  *   npm run bench -- dead-backlog [backlogs ... | none]      default: 20 200 2000
  */
 
+import { readFile } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
 import {
   BatchWriteItemCommand,
@@ -239,6 +240,21 @@ async function pinReachable(
 
 const seconds = (r: { s?: number }) => r.s ?? Number.NaN
 
+/**
+ * CPU seconds local mode's process (API, emulators, worker) has used so far, from /proc (Linux; NaN
+ * elsewhere): unlike wall time, it does not follow the machine's load much.
+ */
+async function localCpuS(): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${local.child.pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 after the command; in clock ticks (100 a second)
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
 /** The machine's 1-minute load average now (the bench shares it: every figure is read beside it). */
 const load = () => loadavg()[0]!.toFixed(1)
 
@@ -310,11 +326,13 @@ try {
   })
   for (const n of backlogs) {
     const dead = unreachable(n)
+    const cpuBefore = await localCpuS()
     const postStarted = Date.now()
     const ids = await seed('bench-user', dead, false)
     const postS = (Date.now() - postStarted) / 1000
     const measured = pinReachable(user, REACHABLE, BACKLOG_WAIT_MS)
     const startedS = await allStarted(dead, postStarted, measured)
+    const startCpuS = (await localCpuS()) - cpuBefore
     const r = await measured
     const during = await statuses(pins, dead)
     const deleteStarted = Date.now()
@@ -328,6 +346,8 @@ try {
       'x alone':
         r.s === undefined ? `> ${(BACKLOG_WAIT_MS / 1000 / alone).toFixed(0)}` : (r.s / alone).toFixed(1),
       'backlog when the measured pins were pinned': [...during].map(([k, v]) => `${v} ${k}`).join(', '),
+      'local mode CPU s from queueing until the backlog was all started (50 pins included)':
+        startedS === undefined ? '' : startCpuS.toFixed(1),
       'backlog all started (claimed) after s':
         startedS === undefined ? 'not before the 50 were pinned' : startedS.toFixed(1),
       'deleted: no job left after s (deletes included)': drainS.toFixed(1),

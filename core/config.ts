@@ -32,11 +32,14 @@ export const workerSchema = z.object({
   BATCH_SIZE: int(10, 1),
   /**
    * Pin jobs one worker searches for at once: no block received yet (dialling origins, finding providers,
-   * waiting for the root). A search holds one want in the IPFS node, a transfer FETCH_CONCURRENCY: peers
-   * keep at most 1024 wants of ours (Helia's bitswap `maxWantlistSize`), so 500 searches plus
-   * BATCH_SIZE x FETCH_CONCURRENCY = 320 transferring wants stay under it.
+   * waiting for the root), or waiting for a transfer slot. A search holds a message (visibility extended in
+   * batches of ten), a lease (one write every third of the visibility timeout), a place in the worker's pin
+   * read every PROGRESS_INTERVAL_MS and one want; starting it is one receive's share and one conditional
+   * write. 2,500: more than a backlog of 2,000 unreachable pins (README, Benchmarks), so fresh requests still
+   * find a slot without waiting for rounds of 2-minute stalls. A peer keeps at most 1024 of our wants (Helia's
+   * `maxWantlistSize`) and drops those for blocks it does not have first, so wants for content it serves stay.
    */
-  SEARCH_CONCURRENCY: int(500, 1),
+  SEARCH_CONCURRENCY: int(2500, 1),
   /** Blocks fetched in parallel within one job (a depth-first walk is latency-bound). */
   FETCH_CONCURRENCY: int(32, 1),
   /**
