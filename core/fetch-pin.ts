@@ -5,8 +5,7 @@
  * An attempt first *searches*: no block has arrived yet (dialling, finding providers, waiting for the root).
  * Searching costs a held message, a lease and one want, so a worker runs hundreds of searches at once. When
  * the first block arrives the attempt asks the worker for a transfer slot (`hooks.startTransfer`) and
- * *waits* for one (nothing is fetched meanwhile, and the block is not held: it is read again from the node
- * once the slot is granted), then *transfers*. Limits:
+ * *waits* for one holding that block (nothing else is fetched meanwhile), then *transfers*. Limits:
  * - `fetchChunkTimeoutMs`: searching ends in a stall after that long without the first block; transferring,
  *   after that long without the next. Waiting for a slot is not a stall (the network is not at fault), so
  *   the stall timer stops while it waits and starts again with the transfer.
@@ -65,9 +64,9 @@ export interface FetchPinHooks {
   /**
    * Called once, when the first block arrives: resolves when the attempt may transfer (it holds one of the
    * worker's transfer slots until it ends), rejects with the signal's reason if the attempt is aborted first.
-   * Absent: the transfer starts at once.
+   * Absent: the transfer starts at once. `heldBytes`: the size of the first block, held while waiting.
    */
-  startTransfer?: (signal: AbortSignal) => Promise<void>
+  startTransfer?: (signal: AbortSignal, heldBytes: number) => Promise<void>
 }
 
 export type FetchOutcome =
@@ -214,7 +213,7 @@ export async function fetchPin(
 
   // The first block moves the attempt from searching to transferring, through the worker's transfer slots.
   let transferReady: Promise<void> | undefined
-  const startTransfer = (): Promise<void> =>
+  const startTransfer = (heldBytes: number): Promise<void> =>
     (transferReady ??= (async () => {
       stopStall()
       overall.pause()
@@ -222,7 +221,7 @@ export async function fetchPin(
       if (hooks.startTransfer) {
         setPhase('waiting')
         log.debug({}, 'found: waiting for a transfer slot')
-        await hooks.startTransfer(controller.signal)
+        await hooks.startTransfer(controller.signal, heldBytes)
       }
       controller.signal.throwIfAborted()
       overall.resume()
@@ -235,11 +234,8 @@ export async function fetchPin(
     multiaddrs: () => ctx.ipfs.multiaddrs(),
     async get(cid, o) {
       const bytes = await ctx.ipfs.get(cid, o)
-      if (transferAt !== undefined) return bytes
-      // The first block: found. Waiting for a transfer slot holds no bytes (hundreds of jobs may wait, and a
-      // root can be a MiB); the block is read again once granted, from the node that now holds it.
-      await startTransfer()
-      return ctx.ipfs.get(cid, o)
+      await startTransfer(bytes.byteLength)
+      return bytes
     },
   }
 

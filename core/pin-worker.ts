@@ -14,10 +14,11 @@
  *
  * The worker receives only messages it can start searching at once (never more than it has free search
  * slots), so it holds at most `searchSlots + transferSlots` messages. It keeps receiving while jobs wait for
- * a transfer slot: a waiting job holds no bytes (fetchPin reads its first block again once granted), and
- * another requester's message, which the fair queue delivers first, must reach the worker to take the next
- * freed slot. (When it stopped receiving while `transferSlots` jobs waited, one requester's reachable backlog,
- * found at once by hundreds of searches, kept every other requester out until it had drained.) While a job runs, its message's visibility is extended: every third of the visibility
+ * a transfer slot, so that another requester's message, which the fair queue delivers first, reaches the
+ * worker to take the next freed slot (when it stopped receiving while `transferSlots` jobs waited, one
+ * requester's reachable backlog, found at once by hundreds of searches, kept every other requester out until
+ * it had drained). A waiting job holds its first block, so receiving stops while the blocks held by waiting
+ * jobs reach `maxWaitingBytes`: a few KiB each for UnixFS roots, up to a few MiB for a single-block DAG. While a job runs, its message's visibility is extended: every third of the visibility
  * timeout one tick extends every held message at once (`extendMany`: ten a call on SQS), so thousands of
  * searches cost a few hundred calls an interval, not one each. When a job ends, its message is deleted (done,
  * cancelled, or failed for good) or released with a growing delay (to be retried).
@@ -41,6 +42,9 @@ import {
   receiveBackoffMs,
 } from './retry-policy.ts'
 
+/** The first blocks jobs waiting for a transfer slot may hold before the worker stops receiving. */
+export const DEFAULT_MAX_WAITING_BYTES = 64 * 1024 * 1024
+
 /** Past a lease's expiry before claiming it again: room for the clocks of two workers to differ. */
 const LEASE_MARGIN_MS = 1000
 
@@ -57,6 +61,8 @@ export interface PinWorkerOptions {
   fetchTimeoutMs: number
   /** Long-poll wait. */
   waitSeconds?: number
+  /** Receiving stops while jobs waiting for a transfer slot hold this many bytes; DEFAULT_MAX_WAITING_BYTES. */
+  maxWaitingBytes?: number
   /** The delay of a retryable failure's release, by receive count (core/retry-policy.ts). */
   retry: RetryPolicy
   /** For the retry delay's jitter; Math.random by default. */
@@ -65,8 +71,11 @@ export interface PinWorkerOptions {
 
 /** What a running job can ask of the worker. */
 export interface JobControl {
-  /** Resolves once the job holds a transfer slot (kept until it ends); rejects with the signal's reason. */
-  startTransfer(signal: AbortSignal): Promise<void>
+  /**
+   * Resolves once the job holds a transfer slot (kept until it ends); rejects with the signal's reason.
+   * `heldBytes`: what the job holds meanwhile (its first block).
+   */
+  startTransfer(signal: AbortSignal, heldBytes?: number): Promise<void>
 }
 
 export interface PinWorkerContext {
@@ -110,6 +119,7 @@ interface Held {
 interface Waiter {
   /** The job's requester: its fairness group. */
   group: string
+  heldBytes: number
   grant: () => void
   signal: AbortSignal
   onAbort: () => void
@@ -123,6 +133,9 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   let wakePoll: (() => void) | undefined
   let transferring = 0
   const waiters: Waiter[] = []
+  /** Bytes the waiters hold. */
+  let waitingBytes = 0
+  const maxWaitingBytes = opts.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES
   /** Jobs in hand per requester. */
   const inHand = new Map<string, number>()
   const log = ctx.log
@@ -164,7 +177,9 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     for (let i = 1; i < waiters.length; i++) {
       if ((inHand.get(waiters[i]!.group) ?? 0) < (inHand.get(waiters[best]!.group) ?? 0)) best = i
     }
-    return waiters.splice(best, 1)[0]!
+    const [w] = waiters.splice(best, 1)
+    waitingBytes -= w!.heldBytes
+    return w!
   }
 
   function grantTransfers(): void {
@@ -182,13 +197,14 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     let holds = false
     let asked = false
     return {
-      startTransfer(signal) {
+      startTransfer(signal, heldBytes = 0) {
         if (asked) return Promise.reject(new Error('startTransfer called twice'))
         asked = true
         return new Promise<void>((resolve, reject) => {
           if (signal.aborted) return reject(signal.reason)
           const waiter: Waiter = {
             group,
+            heldBytes,
             signal,
             grant: () => {
               holds = true
@@ -196,13 +212,17 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
             },
             onAbort: () => {
               const i = waiters.indexOf(waiter)
-              if (i >= 0) waiters.splice(i, 1)
+              if (i >= 0) {
+                waiters.splice(i, 1)
+                waitingBytes -= waiter.heldBytes
+              }
               wake()
               reject(signal.reason)
             },
           }
           signal.addEventListener('abort', waiter.onAbort, { once: true })
           waiters.push(waiter)
+          waitingBytes += heldBytes
           grantTransfers()
         })
       },
@@ -243,7 +263,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     let failures = 0
     while (!polling.signal.aborted) {
       const free = opts.searchSlots - searching()
-      if (free <= 0) {
+      if (free <= 0 || waitingBytes >= maxWaitingBytes) {
         await new Promise<void>((resolve) => {
           wakePoll = resolve
         })
@@ -295,10 +315,10 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     let waitedMs = 0
     let waitingSince: number | undefined
     const timed: JobControl = {
-      async startTransfer(signal) {
+      async startTransfer(signal, heldBytes) {
         waitingSince = clock.now()
         try {
-          await control.startTransfer(signal)
+          await control.startTransfer(signal, heldBytes)
         } finally {
           waitedMs += clock.now() - waitingSince
           waitingSince = undefined
@@ -343,16 +363,16 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       // The transfer slot is free before the message is settled: the next job need not wait for SQS.
       control.end()
     }
+    // Through its newest receipt (it may have been delivered again meanwhile). From here on a delivery of the
+    // message is a new job: a release with no delay makes it visible again at once.
+    const latest = { ...message, receipt: hold.receipt }
+    heldById.delete(message.id)
     try {
-      // Through its newest receipt (it may have been delivered again meanwhile).
-      const latest = { ...message, receipt: hold.receipt }
       if (outcome) await settleMessage(latest, outcome, jobLog)
       else await releaseOrResend(latest, retryDelay(message), jobLog)
     } catch (err) {
       // Settling failed (SQS unreachable, say): the message reappears when its visibility runs out.
       jobLog.error({ err }, 'settling the message failed: SQS will deliver it again')
-    } finally {
-      heldById.delete(message.id)
     }
   }
 
