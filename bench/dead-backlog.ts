@@ -1,6 +1,6 @@
 /**
  * Content nobody serves must not hold up content that can be served. Through local mode (`local/main.ts` in a
- * child process, default settings: BATCH_SIZE 10, SEARCH_CONCURRENCY 500, a 2-minute stall timeout), one run:
+ * child process, default settings: BATCH_SIZE 10, SEARCH_CONCURRENCY 2,500, a 2-minute stall timeout), one run:
  *
  *   - the anchor: time to pin 50 reachable 100 KiB pins (one Pinning Service API user, origins given) alone;
  *   - the same behind 20, 200 and 2,000 unreachable pins posted first by the same user (CIDs no peer has);
@@ -8,6 +8,11 @@
  *     a row whose 50 are not all pinned within BACKLOG_WAIT_S (default 900) says how many were;
  *   - fairness between requesters: time to pin another user's single pin posted after one user's FAIR_BACKLOG
  *     (default 10,000) reachable 1 KiB pins, against the time to pin a single pin alone (0: no such row).
+ *
+ * Every row also says the machine's load average at its start and end (the bench shares the machine), how
+ * many jobs the dead-letter queue has taken so far, and for a backlog row how long until all of it was started
+ * (its pins claimed) and local mode's CPU seconds meanwhile. LOCAL_CPU_PROF=<dir> writes a CPU profile of
+ * local mode's process there.
  *
  *   npm run bench -- dead-backlog [backlogs ... | none]      default: 20 200 2000
  */
