@@ -11,19 +11,11 @@ import { MemoryBlockstore } from 'blockstore-core/memory'
 import { CID } from 'multiformats/cid'
 import { concatBytes } from '../core/bytes.ts'
 import type { StoredContentReader } from '../core/collections/archive.ts'
-import { PickupError } from '../core/errors.ts'
+import { CodedError, PickupError } from '../core/errors.ts'
 import { verifyBlock } from '../core/hash-policy.ts'
 import type { ObjectStore } from '../core/ports.ts'
 
-export class StoredContentError extends PickupError {
-  readonly code: string
-  override readonly retryable: boolean
-  constructor(code: string, message: string, retryable = false) {
-    super(message)
-    this.code = code
-    this.retryable = retryable
-  }
-}
+export class StoredContentError extends CodedError {}
 
 export interface StoredContentReaderOptions {
   destination: ObjectStore

@@ -33,6 +33,7 @@ import { getRanged } from '../adapters/s3/ranged-get.ts'
 import { validateCar } from '../core/validate-car.ts'
 import { startServices } from '../local/services.ts'
 import { carFromBlocks, unixfsFile } from '../test/fixtures/dags.ts'
+import { parseSize } from './lib/size.ts'
 
 const MiB = 1024 * 1024
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
@@ -57,13 +58,6 @@ interface Measure {
   bytes: number
   maxRssMiB: number
   result: string
-}
-
-function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMG]?)i?B?$/i.exec(s.trim())
-  if (!m) throw new Error(`not a size: ${s}`)
-  const unit = { '': 1, K: 1024, M: MiB, G: 1024 * MiB }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G']
-  return Math.round(Number(m[1]) * unit)
 }
 
 /** Paces a stream to `bytesPerSecond` (the stand-in for one S3 connection's rate). */

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { CID } from 'multiformats/cid'
 import { validateCar } from '../core/validate-car.ts'
 import { carFromBlocks, unixfsFile } from '../test/fixtures/dags.ts'
+import { parseSize } from './lib/size.ts'
 
 const MiB = 1024 * 1024
 const CHUNK = MiB
@@ -32,13 +33,6 @@ interface Measure {
   bytes: number
   maxRssMiB: number
   result: string
-}
-
-function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMG]?)i?B?$/i.exec(s.trim())
-  if (!m) throw new Error(`not a size: ${s}`)
-  const unit = { '': 1, K: 1024, M: MiB, G: 1024 * MiB }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G']
-  return Math.round(Number(m[1]) * unit)
 }
 
 function fileChunks(path: string): AsyncIterable<Uint8Array> {

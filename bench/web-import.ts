@@ -22,6 +22,7 @@ import { guardedGet } from '../adapters/web/guarded-http.ts'
 import { createWebImporter } from '../adapters/web/importer.ts'
 import { exportCar } from '../core/export-car.ts'
 import { pseudoRandomBytes } from '../test/fixtures/dags.ts'
+import { parseSize } from './lib/size.ts'
 
 const MiB = 1024 * 1024
 const RUNS = Number(process.env.BENCH_RUNS ?? 2)
@@ -34,13 +35,6 @@ interface Measure {
   carBytes: number
   maxRssMiB: number
   result: string
-}
-
-function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMG]?)i?B?$/i.exec(s.trim())
-  if (!m) throw new Error(`not a size: ${s}`)
-  const unit = { '': 1, K: 1024, M: MiB, G: 1024 * MiB }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G']
-  return Math.round(Number(m[1]) * unit)
 }
 
 async function child(mode: Mode, url: string, size: number): Promise<Measure> {

@@ -8,6 +8,20 @@ export abstract class PickupError extends Error {
   readonly retryable: boolean = true
 }
 
+/**
+ * An error of a family whose code is chosen where it is thrown (a token's record shows it as `CODE: message`):
+ * the web fetch's and the stored-content reader's. Not retryable unless said.
+ */
+export class CodedError extends PickupError {
+  readonly code: string
+  override readonly retryable: boolean
+  constructor(code: string, message: string, retryable = false) {
+    super(message)
+    this.code = code
+    this.retryable = retryable
+  }
+}
+
 export class InvalidCidError extends PickupError {
   readonly code = 'INVALID_CID'
   override readonly retryable = false

@@ -13,7 +13,7 @@
  * next pass import the URL again (the pin it requested is still claimable).
  */
 import { CID } from 'multiformats/cid'
-import { describeError, PickupError } from '../errors.ts'
+import { CodedError, describeError } from '../errors.ts'
 import { exportCar } from '../export-car.ts'
 import { tempCarKey } from '../pin.ts'
 import type { Clock, Logger, ObjectStore, PinRequest, PinStore, RequestStore } from '../ports.ts'
@@ -21,15 +21,7 @@ import { type CollectionRecord, collectionOwner, rootRequestId } from './model.t
 import type { CollectionStore } from './ports.ts'
 
 /** A web fetch or import that failed: `code` goes into the token's record (`CODE: message`). */
-export class WebContentError extends PickupError {
-  readonly code: string
-  override readonly retryable: boolean
-  constructor(code: string, message: string, retryable = false) {
-    super(message)
-    this.code = code
-    this.retryable = retryable
-  }
-}
+export class WebContentError extends CodedError {}
 
 /** One URL's bytes imported as a UnixFS file, its blocks held (on disk) until `close`. */
 export interface WebImport {
