@@ -421,14 +421,22 @@ async function releaseIfDeleted(
   const now = await ctx.collections.get(c.id)
   if (now !== undefined && now.deleting === undefined) return true
   for (const root of roots) await deleteRequest(root, ctx)
+  await releaseListedRoots(c.id, ctx)
+  if (now === undefined) await ctx.collections.delete(c.id)
+  return false
+}
+
+/** Deletes the request of every root the collection lists (content nobody else wants is released). */
+async function releaseListedRoots(
+  id: string,
+  ctx: Pick<CollectionContext, 'collections' | 'requests' | 'pins' | 'clock'>,
+): Promise<void> {
   let cursor: string | undefined
   do {
-    const page = await ctx.collections.listRoots(c.id, { limit: 100, ...(cursor ? { cursor } : {}) })
+    const page = await ctx.collections.listRoots(id, { limit: 100, ...(cursor ? { cursor } : {}) })
     for (const root of page.roots) await deleteRequest(root, ctx)
     cursor = page.cursor
   } while (cursor)
-  if (now === undefined) await ctx.collections.delete(c.id)
-  return false
 }
 
 /** Step 3: one pass over the tokens still incomplete. Answers whether the collection is done. */
@@ -634,11 +642,6 @@ export async function removeCollection(
     { status: 'failed', error: 'DELETED: the collection is being deleted', deleting: c.deleting ?? now },
     now,
   )
-  let cursor: string | undefined
-  do {
-    const page = await ctx.collections.listRoots(c.id, { limit: 100, ...(cursor ? { cursor } : {}) })
-    for (const root of page.roots) await deleteRequest(root, ctx)
-    cursor = page.cursor
-  } while (cursor)
+  await releaseListedRoots(c.id, ctx)
   await ctx.collections.delete(c.id)
 }
