@@ -61,8 +61,9 @@ FETCH_CHUNK_TIMEOUT_MS=120000
 # Pin jobs one worker transfers at once (jobs still searching for their content do not count).
 BATCH_SIZE=10
 # Pin jobs one worker searches for at once (no block received yet): content nobody serves waits here,
-# not in one of the BATCH_SIZE transfer slots. 500 searching wants + 10 x 32 transferring stay under 1024.
-SEARCH_CONCURRENCY=500
+# not in one of the BATCH_SIZE transfer slots. 2500: above a backlog of 2,000 unreachable pins (README,
+# Benchmarks); each search costs a place in the worker's pin read every PROGRESS_INTERVAL_MS (DynamoDB reads).
+SEARCH_CONCURRENCY=2500
 # Blocks fetched in parallel within one job.
 FETCH_CONCURRENCY=32
 # A block unanswered this long (while later ones arrive, or nothing arrives) is asked again; then after twice
