@@ -40,6 +40,13 @@ export const workerSchema = z.object({
    * `maxWantlistSize`) and drops those for blocks it does not have first, so wants for content it serves stay.
    */
   SEARCH_CONCURRENCY: int(2500, 1),
+  /**
+   * Receives from the pin queue one worker keeps in flight. A receive brings at most ten messages and takes a
+   * round trip (20-50 ms to SQS), so one at a time starts a backlog at a few hundred jobs a second at best.
+   * Each receive reserves the search slots it may fill before it is sent, so the worker never holds a message
+   * it cannot start, whatever this is.
+   */
+  RECEIVE_CONCURRENCY: int(4, 1),
   /** Blocks fetched in parallel within one job (a depth-first walk is latency-bound). */
   FETCH_CONCURRENCY: int(32, 1),
   /**

@@ -13,7 +13,11 @@
  *   content is received at once into the search slots and would otherwise take every transfer slot in turn.
  *
  * The worker receives only messages it can start searching at once (never more than it has free search
- * slots), so it holds at most `searchSlots + transferSlots` messages. It keeps receiving while jobs wait for
+ * slots), so it holds at most `searchSlots + transferSlots` messages. Up to `receiveConcurrency` receives are
+ * in flight at once (a round trip to SQS takes 20-50 ms and brings at most ten messages, so one at a time
+ * would start a backlog of thousands at a few hundred a second): each reserves the search slots it may fill
+ * before it is sent (it asks for at most min(10, free slots - slots reserved by the others)) and gives back
+ * what it did not fill when it returns, after its messages' jobs are counted. It keeps receiving while jobs wait for
  * a transfer slot, so that another requester's message, which the fair queue delivers first, reaches the
  * worker to take the next freed slot (when it stopped receiving while `transferSlots` jobs waited, one
  * requester's reachable backlog, found at once by hundreds of searches, kept every other requester out until
@@ -61,6 +65,8 @@ export interface PinWorkerOptions {
   fetchTimeoutMs: number
   /** Long-poll wait. */
   waitSeconds?: number
+  /** Receives in flight at once (RECEIVE_CONCURRENCY); 1 by default. */
+  receiveConcurrency?: number
   /** Receiving stops while jobs waiting for a transfer slot hold this many bytes; DEFAULT_MAX_WAITING_BYTES. */
   maxWaitingBytes?: number
   /** The delay of a retryable failure's release, by receive count (core/retry-policy.ts). */
@@ -84,6 +90,12 @@ export interface PinWorkerContext {
   run: (job: PinJob, signal: AbortSignal, control: JobControl) => Promise<FetchOutcome>
   /** Told when the number of jobs in hand changes (ECS task protection hangs off it). */
   onBusyChange?: (jobs: number) => void
+  /**
+   * Told, once per receive that brought messages, how many it brought, after their jobs are counted (and
+   * `onBusyChange` told): a gate counting what receives hand out (adapters/kubo/disk-gate.ts) stops counting
+   * them here.
+   */
+  onReceived?: (messages: number) => void
   /** The system's by default. */
   clock?: Clock
   /** Visibility extension, the receive backoff and the shutdown grace; the system's by default. */
@@ -129,8 +141,11 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   const running = new Set<Promise<void>>()
   const jobAborts = new Set<AbortController>()
   const polling = new AbortController()
-  let loop: Promise<void> | undefined
-  let wakePoll: (() => void) | undefined
+  let loops: Promise<void>[] | undefined
+  /** Receive loops waiting for a free search slot or for waiting bytes to drop. */
+  const pollWaiters = new Set<() => void>()
+  /** Search slots reserved by receives in flight: what they may still fill. */
+  let reserved = 0
   let transferring = 0
   const waiters: Waiter[] = []
   /** Bytes the waiters hold. */
@@ -149,10 +164,11 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
   const retryDelay = (message: ReceivedJob) =>
     jobRetryDelaySeconds(message.receiveCount, opts.retry, opts.random)
 
+  /** Every waiting receive loop looks again. */
   const wake = () => {
-    const resolve = wakePoll
-    wakePoll = undefined
-    resolve?.()
+    const waiting = [...pollWaiters]
+    pollWaiters.clear()
+    for (const resolve of waiting) resolve()
   }
 
   const track = (p: Promise<void>) => {
@@ -259,23 +275,38 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
       )
   }
 
+  /**
+   * One receive loop (`receiveConcurrency` of them run). The check of free slots and the reservation happen
+   * together, with no await between, so loops never reserve the same slot twice.
+   */
   async function poll(): Promise<void> {
     let failures = 0
     while (!polling.signal.aborted) {
-      const free = opts.searchSlots - searching()
+      const free = opts.searchSlots - searching() - reserved
       if (free <= 0 || waitingBytes >= maxWaitingBytes) {
         await new Promise<void>((resolve) => {
-          wakePoll = resolve
+          pollWaiters.add(resolve)
         })
         continue
       }
+      const ask = Math.min(free, 10)
+      reserved += ask
+      let backoffMs = 0
       try {
         const messages = await ctx.queue.receive({
-          max: Math.min(free, 10),
+          max: ask,
           waitSeconds: opts.waitSeconds ?? 20,
           signal: polling.signal,
         })
         failures = 0
+        if (messages.length > ask) {
+          // A queue that hands out more than it was asked for: the extra jobs still run (their messages are
+          // held either way), and the breach is told, since the worker's bound depends on it.
+          log.error(
+            { asked: ask, received: messages.length },
+            'receive returned more messages than asked for',
+          )
+        }
         for (const message of messages) {
           const held = heldById.get(message.id)
           if (held) {
@@ -289,13 +320,20 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
           }
           track(handle(message))
         }
+        if (messages.length > 0) ctx.onReceived?.(messages.length)
       } catch (err) {
-        if (polling.signal.aborted) break
-        failures++
-        const backoffMs = receiveBackoffMs(failures)
-        log.error({ err, backoffMs }, 'receive failed')
-        await sleep(backoffMs, polling.signal, timers)
+        if (!polling.signal.aborted) {
+          failures++
+          backoffMs = receiveBackoffMs(failures)
+          log.error({ err, backoffMs }, 'receive failed')
+        }
+      } finally {
+        // The jobs started above count in `searching()` now: the reservation is given back whole (before any
+        // backoff), and a loop waiting for slots it covered looks again.
+        reserved -= ask
+        wake()
       }
+      if (backoffMs > 0) await sleep(backoffMs, polling.signal, timers)
     }
   }
 
@@ -411,14 +449,14 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
 
   return {
     start() {
-      if (loop) return
+      if (loops) return
       extender = timers.setInterval(extendHeld, (opts.visibilityTimeoutSeconds * 1000) / 3)
-      loop = poll()
+      loops = Array.from({ length: Math.max(1, opts.receiveConcurrency ?? 1) }, () => poll())
     },
     async stop(graceMs: number) {
       polling.abort(new ShutdownError())
       wake()
-      await loop
+      await Promise.all(loops ?? [])
       const all = Promise.allSettled([...running])
       const timer = timers.setTimeout(() => {
         for (const a of jobAborts) a.abort(new ShutdownError())

@@ -110,6 +110,7 @@ const running = await startWorker(cfg, {
     gc?.jobs(jobs)
     disk?.jobs(jobs)
   },
+  onReceived: (messages) => disk?.received(messages),
 })
 
 if (cfg.HEALTH_PORT > 0) {

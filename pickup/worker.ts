@@ -30,6 +30,8 @@ export interface WorkerParts {
   clock: Clock
   log: Logger
   onBusyChange?: (jobs: number) => void
+  /** Messages a receive brought, once their jobs are counted (core/pin-worker.ts). */
+  onReceived?: (messages: number) => void
   /** Called when the worker becomes ready or stops being ready (its IPFS node answers, or stops answering). */
   onReadyChange?: (status: WorkerStatus) => void
   /** Per-job figures, and the gauges of jobs searching, waiting and transferring (what autoscaling reads). */
@@ -91,6 +93,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
     {
       transferSlots: cfg.BATCH_SIZE,
       searchSlots: cfg.SEARCH_CONCURRENCY,
+      receiveConcurrency: cfg.RECEIVE_CONCURRENCY,
       visibilityTimeoutSeconds: cfg.VISIBILITY_TIMEOUT_SECONDS,
       fetchTimeoutMs: cfg.FETCH_TIMEOUT_MS,
       retry: retryPolicyFromConfig(cfg),
@@ -99,6 +102,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       queue: gate.queue,
       log,
       onBusyChange: parts.onBusyChange,
+      ...(parts.onReceived ? { onReceived: parts.onReceived } : {}),
       clock: parts.clock,
       run: (job, signal, control) =>
         fetchPin(job, limits, { ...parts, log, newId: newAttemptId, watcher }, signal, control),
@@ -172,7 +176,14 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   reportLoad()
   const gauges = setInterval(reportLoad, parts.gaugeIntervalMs ?? METRICS_GAUGE_INTERVAL_MS)
   gauges.unref()
-  log.info({ transferSlots: cfg.BATCH_SIZE, searchSlots: cfg.SEARCH_CONCURRENCY }, 'worker started')
+  log.info(
+    {
+      transferSlots: cfg.BATCH_SIZE,
+      searchSlots: cfg.SEARCH_CONCURRENCY,
+      receiveConcurrency: cfg.RECEIVE_CONCURRENCY,
+    },
+    'worker started',
+  )
 
   return {
     id,

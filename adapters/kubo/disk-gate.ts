@@ -9,7 +9,12 @@
  *     floor((jobDiskBytes - repo size - running jobs x maxCarBytes) / maxCarBytes)
  *
  * jobs (at most what it asked for). The blocks running jobs have already written are in the repo size and
- * in their reservation both, so the count errs on the safe side. With no room the receive answers nothing
+ * in their reservation both, so the count errs on the safe side. The worker keeps several receives in flight
+ * (RECEIVE_CONCURRENCY): what each may bring back counts as running jobs from the moment its room is
+ * computed (with no await between, so two receives never share the same room): while the receive is in
+ * flight, its whole reservation; once it returns, the messages it brought, until the worker has counted
+ * their jobs (`received`, told after `jobs`; gates outside this one, such as pickup/ipfs-gate.ts, may hold
+ * them a while first). In between they count twice, on the safe side again. With no room the receive answers nothing
  * after its long-poll wait and the worker asks again; room comes back as jobs finish and GC runs (the stack
  * sets GC's high-water mark at or below `jobDiskBytes - maxCarBytes`, so an idle worker that cannot admit a
  * job collects at once). When the repo's size cannot be read, nothing is admitted (kubo is down, or the
@@ -35,6 +40,8 @@ export interface DiskGateOptions {
 export interface DiskGate {
   /** The number of jobs the worker holds; wire it to the worker's `onBusyChange`. */
   jobs(count: number): void
+  /** Messages a receive brought whose jobs the worker now counts; wire it to the worker's `onReceived`. */
+  received(messages: number): void
   /** The queue the worker should receive from: it never hands out more jobs than the disk has room for. */
   gate(queue: JobQueue): JobQueue
   /** How many more jobs fit now (reads the repo's size). */
@@ -48,7 +55,19 @@ export function createDiskGate(opts: DiskGateOptions): DiskGate {
   const log = opts.log.child({ component: 'disk-gate' })
   const stopped = new AbortController()
   let held = 0
+  /** Jobs receives in flight may bring: the room each took. */
+  let pending = 0
+  /** Messages receives brought that the worker has not counted yet. */
+  let handed = 0
   let full = false
+
+  /** The room now, `max` of it at most taken for a receive (given back when it returns). */
+  async function reserve(max: number): Promise<number> {
+    const repo = await repoBytes()
+    const fits = Math.min(max, fitsBeside(repo))
+    pending += fits
+    return fits
+  }
 
   async function repoBytes(): Promise<number> {
     const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(opts.requestTimeoutMs ?? 30_000)])
@@ -61,14 +80,15 @@ export function createDiskGate(opts: DiskGateOptions): DiskGate {
     return stat.RepoSize
   }
 
-  async function room(): Promise<number> {
-    const repo = await repoBytes()
-    const free = opts.jobDiskBytes - repo - held * opts.maxCarBytes
+  /** The jobs that fit beside a repo of `repo` bytes; synchronous, so a reservation can follow with no gap. */
+  function fitsBeside(repo: number): number {
+    const jobs = held + pending + handed
+    const free = opts.jobDiskBytes - repo - jobs * opts.maxCarBytes
     const fits = Math.max(0, Math.floor(free / opts.maxCarBytes))
     if ((fits === 0) !== full) {
       full = fits === 0
       log.info(
-        { repoBytes: repo, jobs: held, jobDiskBytes: opts.jobDiskBytes, maxCarBytes: opts.maxCarBytes },
+        { repoBytes: repo, jobs, jobDiskBytes: opts.jobDiskBytes, maxCarBytes: opts.maxCarBytes },
         full ? 'no disk for another job: taking none until jobs finish or gc runs' : 'disk for jobs again',
       )
     }
@@ -80,13 +100,17 @@ export function createDiskGate(opts: DiskGateOptions): DiskGate {
       held = count
     },
 
+    received(messages) {
+      handed = Math.max(0, handed - messages)
+    },
+
     gate(queue) {
       return {
         ...queue,
         async receive(receiveOpts) {
           let fits = 0
           try {
-            fits = await room()
+            fits = await reserve(receiveOpts.max)
           } catch (err) {
             if (!stopped.signal.aborted) {
               log.warn(
@@ -99,12 +123,23 @@ export function createDiskGate(opts: DiskGateOptions): DiskGate {
             await abortableSleep(receiveOpts.waitSeconds * 1000, receiveOpts.signal)
             return []
           }
-          return queue.receive({ ...receiveOpts, max: Math.min(receiveOpts.max, fits) })
+          let brought = 0
+          try {
+            const messages = await queue.receive({ ...receiveOpts, max: fits })
+            brought = messages.length
+            return messages
+          } finally {
+            // What it brought counts until the worker says it counts the jobs; the rest of the room is free.
+            handed += brought
+            pending -= fits
+          }
         },
       }
     },
 
-    room,
+    async room() {
+      return fitsBeside(await repoBytes())
+    },
 
     stop() {
       stopped.abort()

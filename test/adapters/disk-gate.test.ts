@@ -63,6 +63,7 @@ describe('disk gate (against a stand-in of kubo repo/stat)', () => {
     const first = await gated.receive({ max: 10, waitSeconds: 0 })
     expect(first).toHaveLength(2)
     gate.jobs(2)
+    gate.received(2)
 
     // Both running, their blocks growing in the repo: nothing more fits.
     kubo.repoBytes = 5 * GiB
@@ -80,6 +81,46 @@ describe('disk gate (against a stand-in of kubo repo/stat)', () => {
     gate.stop()
   })
 
+  it('gives receives in flight at once separate room, and counts what one brought until the worker counts its jobs', async () => {
+    const kubo = await startKubo()
+    const gate = createDiskGate({
+      apiUrl: kubo.url,
+      jobDiskBytes: 80 * GiB,
+      maxCarBytes: MAX_CAR,
+      log: createTestLogger(),
+    })
+    const memory = await queueWith(10)
+    // The queue answers the first receive only when the test says so: it is in flight while others are sent.
+    let answer: (() => void) | undefined
+    const asked: number[] = []
+    const gated = gate.gate({
+      ...memory,
+      async receive(o) {
+        asked.push(o.max)
+        if (asked.length === 1) await new Promise<void>((resolve) => (answer = resolve))
+        return memory.receive(o)
+      },
+    })
+
+    // Room for two jobs: the first receive takes both, so a second one sent meanwhile gets none.
+    const first = gated.receive({ max: 10, waitSeconds: 0 })
+    while (!answer) await new Promise((r) => setTimeout(r, 5))
+    expect(await gated.receive({ max: 10, waitSeconds: 0 })).toEqual([])
+    answer()
+    expect(await first).toHaveLength(2)
+    // Brought but not yet counted by the worker (a gate outside may hold them): still no room.
+    expect(await gated.receive({ max: 10, waitSeconds: 0 })).toEqual([])
+    gate.jobs(2)
+    gate.received(2)
+    expect(await gated.receive({ max: 10, waitSeconds: 0 })).toEqual([])
+    // Both jobs ended and their blocks collected: room for two again, and only those were ever asked for.
+    gate.jobs(0)
+    expect(await gated.receive({ max: 10, waitSeconds: 0 })).toHaveLength(2)
+    expect(asked).toEqual([2, 2])
+    expect(memory.stats().visible).toBe(6)
+    gate.stop()
+  })
+
   it('never asks the queue for more than it asked for', async () => {
     const kubo = await startKubo()
     const gate = createDiskGate({
@@ -90,6 +131,9 @@ describe('disk gate (against a stand-in of kubo repo/stat)', () => {
     })
     const got = await gate.gate(await queueWith(10)).receive({ max: 3, waitSeconds: 0 })
     expect(got).toHaveLength(3)
+    // The three count until the worker says it counts their jobs (and then as its jobs).
+    expect(await gate.room()).toBe(187)
+    gate.received(3)
     expect(await gate.room()).toBe(190)
     gate.stop()
   })

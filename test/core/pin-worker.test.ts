@@ -140,6 +140,82 @@ describe('pin worker', () => {
     expect(most).toBe(2)
   })
 
+  it('keeps several receives in flight, each asking only for slots no other receive reserved; a full worker sends none', async () => {
+    const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    const searchSlots = 100
+    // Receives are answered only once four are in flight (or when the test says so), so they overlap.
+    let inFlight = 0
+    let most = 0
+    let askedInFlight = 0
+    const asks: number[] = []
+    const breaches: string[] = []
+    let gate: Promise<void> | undefined
+    let open: (() => void) | undefined
+    const closeGate = () => {
+      gate = new Promise<void>((r) => (open = r))
+    }
+    closeGate()
+    const queue: MemoryJobQueue = Object.assign(Object.create(memory), {
+      receive: async (o: Parameters<JobQueue['receive']>[0]) => {
+        inFlight++
+        most = Math.max(most, inFlight)
+        askedInFlight += o.max
+        asks.push(o.max)
+        // What the receives in flight may bring, beside the jobs in hand, never exceeds the search slots.
+        if (askedInFlight + worker!.inFlight > searchSlots) {
+          breaches.push(`${askedInFlight} asked with ${worker!.inFlight} in hand`)
+        }
+        if (inFlight === 4) open?.()
+        await gate
+        try {
+          return await memory.receive(o)
+        } finally {
+          inFlight--
+          askedInFlight -= o.max
+        }
+      },
+    })
+    const found = new Map<string, () => void>()
+    worker = createPinWorker(workerOptions({ transferSlots: 1, searchSlots, receiveConcurrency: 4 }), {
+      queue,
+      log,
+      run: async (job, signal) => {
+        // Searches until the test ends it (content nobody serves, given up), or the worker stops.
+        await new Promise<void>((r, reject) => {
+          found.set(job.cid, r)
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+        })
+        const gaveUp: FetchOutcome = {
+          kind: 'failed',
+          attemptId: 'a',
+          code: 'STALLED',
+          reason: 'no provider',
+          retryable: false,
+          attempts: 1,
+        }
+        return gaveUp
+      },
+    })
+    for (let i = 0; i < 150; i++) await queue.send({ cid: `j${i}`, origins: [] })
+    worker.start()
+    await waitFor(() => worker!.inFlight === searchSlots && inFlight === 0)
+    expect(most).toBe(4)
+    expect(breaches).toEqual([])
+    expect(asks.slice(0, 4)).toEqual([10, 10, 10, 10])
+    expect(queue.stats()).toEqual({ visible: 50, invisible: searchSlots })
+
+    // Full: no receive is sent. One job ends: exactly one receive, for one message, refills the slot.
+    const before = asks.length
+    closeGate()
+    open?.()
+    const [first] = found.keys()
+    found.get(first!)?.()
+    found.delete(first!)
+    await waitFor(() => queue.stats().visible === 49 && worker!.inFlight === searchSlots && inFlight === 0)
+    expect(asks.slice(before)).toEqual([1])
+    expect(breaches).toEqual([])
+  })
+
   it('stops receiving while the jobs waiting for a transfer slot hold maxWaitingBytes of first blocks', async () => {
     const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
     // How many jobs waited (60 bytes each) whenever the worker asked for messages.
