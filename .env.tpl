@@ -64,6 +64,9 @@ BATCH_SIZE=10
 # not in one of the BATCH_SIZE transfer slots. 2500: above a backlog of 2,000 unreachable pins (README,
 # Benchmarks); each search costs a place in the worker's pin read every PROGRESS_INTERVAL_MS (DynamoDB reads).
 SEARCH_CONCURRENCY=2500
+# Receives from the pin queue one worker keeps in flight (ten messages each): how fast a task takes a backlog.
+# Each reserves the search slots it may fill, so a worker never holds a message it cannot start.
+RECEIVE_CONCURRENCY=4
 # Blocks fetched in parallel within one job.
 FETCH_CONCURRENCY=32
 # A block unanswered this long (while later ones arrive, or nothing arrives) is asked again; then after twice
