@@ -216,43 +216,49 @@ describe('pin worker', () => {
     expect(breaches).toEqual([])
   })
 
-  it('stops receiving while the jobs waiting for a transfer slot hold maxWaitingBytes of first blocks', async () => {
-    const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
-    // How many jobs waited (60 bytes each) whenever the worker asked for messages.
-    const waitingAtReceive: number[] = []
-    const queue: MemoryJobQueue = Object.assign(Object.create(memory), {
-      receive: (o: Parameters<JobQueue['receive']>[0]) => {
-        waitingAtReceive.push(worker!.load.waiting)
-        return memory.receive(o)
-      },
-    })
-    const finish = new Map<string, () => void>()
-    worker = createPinWorker(workerOptions({ transferSlots: 1, searchSlots: 6, maxWaitingBytes: 100 }), {
-      queue,
-      log,
-      run: async (job, signal, control) => {
-        await control.startTransfer(signal, 60)
-        await new Promise<void>((r) => finish.set(job.cid, r))
-        return uploaded
-      },
-    })
-    for (let i = 0; i < 10; i++) await queue.send({ cid: `j${i}`, origins: [] })
-    worker.start()
-    // Six received: one transfers, five wait holding 300 bytes, and search slots are free again.
-    await waitFor(() => worker!.load.transferring === 1 && worker!.load.waiting === 5)
-    expect(queue.stats()).toEqual({ visible: 4, invisible: 6 })
-    for (let round = 0; round < 20 && queue.stats().invisible + queue.stats().visible > 0; round++) {
-      await waitFor(() => finish.size > 0 || queue.stats().invisible + queue.stats().visible === 0)
-      for (const [key, resolve] of [...finish]) {
-        finish.delete(key)
-        resolve()
+  it.each([1, 3])(
+    'stops receiving while the jobs waiting for a transfer slot hold maxWaitingBytes of first blocks (%i receives in flight)',
+    async (receiveConcurrency) => {
+      const memory = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+      // How many jobs waited (60 bytes each) whenever the worker asked for messages.
+      const waitingAtReceive: number[] = []
+      const queue: MemoryJobQueue = Object.assign(Object.create(memory), {
+        receive: (o: Parameters<JobQueue['receive']>[0]) => {
+          waitingAtReceive.push(worker!.load.waiting)
+          return memory.receive(o)
+        },
+      })
+      const finish = new Map<string, () => void>()
+      worker = createPinWorker(
+        workerOptions({ transferSlots: 1, searchSlots: 6, maxWaitingBytes: 100, receiveConcurrency }),
+        {
+          queue,
+          log,
+          run: async (job, signal, control) => {
+            await control.startTransfer(signal, 60)
+            await new Promise<void>((r) => finish.set(job.cid, r))
+            return uploaded
+          },
+        },
+      )
+      for (let i = 0; i < 10; i++) await queue.send({ cid: `j${i}`, origins: [] })
+      worker.start()
+      // Six received: one transfers, five wait holding 300 bytes, and search slots are free again.
+      await waitFor(() => worker!.load.transferring === 1 && worker!.load.waiting === 5)
+      expect(queue.stats()).toEqual({ visible: 4, invisible: 6 })
+      for (let round = 0; round < 20 && queue.stats().invisible + queue.stats().visible > 0; round++) {
+        await waitFor(() => finish.size > 0 || queue.stats().invisible + queue.stats().visible === 0)
+        for (const [key, resolve] of [...finish]) {
+          finish.delete(key)
+          resolve()
+        }
       }
-    }
-    await waitFor(() => queue.stats().visible === 0 && queue.stats().invisible === 0)
-    // It asked for more only while fewer than 100 bytes were held by waiting jobs (at most one).
-    expect(waitingAtReceive.length).toBeGreaterThan(1)
-    expect(Math.max(...waitingAtReceive)).toBeLessThanOrEqual(1)
-  })
+      await waitFor(() => queue.stats().visible === 0 && queue.stats().invisible === 0)
+      // It asked for more only while fewer than 100 bytes were held by waiting jobs (at most one).
+      expect(waitingAtReceive.length).toBeGreaterThan(1)
+      expect(Math.max(...waitingAtReceive)).toBeLessThanOrEqual(1)
+    },
+  )
 
   it('keeps a message delivered again while its job runs with that job (newest receipt), starting no second job', async () => {
     // An overloaded worker: its visibility extensions never arrive, so SQS delivers the message again.
