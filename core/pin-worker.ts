@@ -117,6 +117,11 @@ export interface PinWorker {
   /** Messages in hand: every job searching, waiting or transferring. */
   readonly inFlight: number
   readonly load: PinWorkerLoad
+  /**
+   * Whether receiving waits by design: every search slot is taken, or jobs waiting for a transfer slot hold
+   * `maxWaitingBytes`. A health check tells a stopped receive loop from a full one with it.
+   */
+  readonly full: boolean
 }
 
 /** A message in hand, as the visibility tick sees it. */
@@ -468,6 +473,9 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     },
     get inFlight() {
       return running.size
+    },
+    get full() {
+      return opts.searchSlots - searching() <= 0 || waitingBytes >= maxWaitingBytes
     },
     get load() {
       return {

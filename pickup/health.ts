@@ -79,9 +79,9 @@ export interface LoopWatch {
   queue: JobQueue
   /**
    * Whether the loop is alive: a receive started or ended within `staleMs`, or the loop is legitimately not
-   * receiving (every slot busy, or intake deliberately paused).
+   * receiving (the worker is full: PinWorker.full, or intake deliberately paused).
    */
-  alive(state: { inFlight: number; slots: number; paused?: boolean }): boolean
+  alive(state: { full: boolean; paused?: boolean }): boolean
 }
 
 export function createLoopWatch(queue: JobQueue, opts: { staleMs: number; clock?: Clock }): LoopWatch {
@@ -99,8 +99,8 @@ export function createLoopWatch(queue: JobQueue, opts: { staleMs: number; clock?
         }
       },
     },
-    alive({ inFlight, slots, paused }) {
-      if (paused || inFlight >= slots) return true
+    alive({ full, paused }) {
+      if (paused || full) return true
       return clock.now() - lastActivity <= opts.staleMs
     },
   }

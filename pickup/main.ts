@@ -118,7 +118,7 @@ if (cfg.HEALTH_PORT > 0) {
     port: cfg.HEALTH_PORT,
     check: async () => {
       const inFlight = running.worker.inFlight
-      const looping = loop.alive({ inFlight, slots: cfg.BATCH_SIZE, paused: gc?.pausing })
+      const looping = loop.alive({ full: running.worker.full, paused: gc?.pausing })
       const ipfsAnswers = await ipfs.multiaddrs().then(
         () => true,
         () => false,

@@ -93,6 +93,33 @@ describe('pin worker', () => {
     await waitFor(() => queue.stats().invisible === 0)
   })
 
+  it('is full (receiving waits by design) only when every search slot is taken, not when it holds its transfer slots', async () => {
+    const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
+    const found: Array<() => void> = []
+    worker = createPinWorker(workerOptions({ transferSlots: 1, searchSlots: 4 }), {
+      queue,
+      log,
+      run: async (_job, signal, control) => {
+        await new Promise<void>((r) => found.push(r))
+        await control.startTransfer(signal)
+        return uploaded
+      },
+    })
+    worker.start()
+    expect(worker.full).toBe(false)
+    for (let i = 0; i < 2; i++) await queue.send({ cid: `s${i}`, origins: [] })
+    await waitFor(() => worker!.load.searching === 2)
+    // More messages in hand than transfer slots, two search slots free: its receive loop must still be running.
+    expect(worker.inFlight).toBeGreaterThan(1)
+    expect(worker.full).toBe(false)
+    for (let i = 2; i < 4; i++) await queue.send({ cid: `s${i}`, origins: [] })
+    await waitFor(() => worker!.load.searching === 4)
+    expect(worker.full).toBe(true)
+    for (const resolve of found.splice(0)) resolve()
+    await waitFor(() => queue.stats().invisible === 0)
+    expect(worker.full).toBe(false)
+  })
+
   it('searches for many jobs at once but transfers only its transfer slots, and keeps receiving while jobs wait for one', async () => {
     const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
     const finish = new Map<string, () => void>()

@@ -55,17 +55,17 @@ describe('receive loop watch', () => {
     delete: async () => {},
   }
 
-  it('is alive while the loop receives, dead when it stops, unless every slot is busy or intake is paused', async () => {
+  it('is alive while the loop receives, dead when it stops, unless the worker is full or intake is paused', async () => {
     let now = 0
     const watch = createLoopWatch(queue, { staleMs: 1000, clock: { now: () => now } })
     await watch.queue.receive({ max: 1, waitSeconds: 0 })
     now = 900
-    expect(watch.alive({ inFlight: 0, slots: 10 })).toBe(true)
+    expect(watch.alive({ full: false })).toBe(true)
     now = 1500
-    expect(watch.alive({ inFlight: 3, slots: 10 })).toBe(false)
-    expect(watch.alive({ inFlight: 10, slots: 10 })).toBe(true)
-    expect(watch.alive({ inFlight: 3, slots: 10, paused: true })).toBe(true)
+    expect(watch.alive({ full: false })).toBe(false)
+    expect(watch.alive({ full: true })).toBe(true)
+    expect(watch.alive({ full: false, paused: true })).toBe(true)
     await watch.queue.receive({ max: 1, waitSeconds: 0 })
-    expect(watch.alive({ inFlight: 3, slots: 10 })).toBe(true)
+    expect(watch.alive({ full: false })).toBe(true)
   })
 })
