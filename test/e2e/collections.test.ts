@@ -268,8 +268,30 @@ describe('NFT collections through local mode', () => {
 
     const out = await mkdtemp(join(tmpdir(), 'pickup-collection-1155-export-'))
     try {
-      const exported = await pickup(cliDir, ['collection', 'export', posted.id, '-o', out])
+      // On a terminal: a bar redrawn in place on stderr, one step per token, ending at the stored total.
+      const exported = await pickup(cliDir, ['collection', 'export', posted.id, '-o', out], {
+        tty: { stdin: false, stdout: true, stderr: true },
+      })
       expect(exported.code).toBe(0)
+      expect(exported.stderr).toMatch(
+        /^\r\x1b\[2K\[#*-*\] export: 1\/4 25%, .*\r\x1b\[2K\[#{30}\] export: 4\/4 100%, \d+\/s\n$/,
+      )
+      expect(exported.stdout).toBe(
+        `Exported 6 files of 4 tokens to ${out} (1 tokens not wholly archived: see manifest.json).\n`,
+      )
+      // With --json: what was written, and nothing on stderr.
+      const json = await pickup(cliDir, ['collection', 'export', posted.id, '-o', out, '--json'], {
+        tty: { stdin: false, stdout: true, stderr: true },
+      })
+      expect(json).toMatchObject({ code: 0, stderr: '' })
+      expect(JSON.parse(json.stdout)).toEqual({
+        output: out,
+        manifest: join(out, 'manifest.json'),
+        collection: expect.objectContaining({ id: posted.id, standard: 'erc1155' }),
+        files: 6,
+        tokens: 4,
+        incomplete: 1,
+      })
       const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as Manifest
       expect(manifest.collection).toMatchObject({ standard: 'erc1155', address })
       expect(manifest.files).toBe(6)
