@@ -261,7 +261,7 @@ describe('NFT collections through local mode', () => {
         cid: metaRoot,
         path: `${hex(12n)}.json`,
         status: 'failed',
-        error: expect.stringMatching(/^\w+: .*\S/),
+        error: `PATH_NOT_FOUND: no "${hex(12n)}.json" under ${metaRoot}`,
       }),
     )
     expect(missing?.media).toEqual([])
