@@ -61,6 +61,12 @@ export interface EnumerateOptions {
   startBlock?: bigint
   /** First log range tried, in blocks. Default 10,000. */
   initialSpan?: number
+  /**
+   * A range whose logs (or token ids) number more than this is followed by one half as long: the logs of
+   * one range are held at once, so a provider without a cap of its own does not hand over a dense range's
+   * 100,000 mints in one answer twice. Default 10,000.
+   */
+  maxLogsPerRange?: number
   /** Logs are read up to this block; default the head when enumeration starts. */
   toBlock?: bigint
   signal?: AbortSignal
@@ -129,7 +135,7 @@ export async function* enumerateTokens(opts: EnumerateOptions): AsyncGenerator<E
     cp = moved
   }
   if (cp.method === 'index') yield* byIndex(rpc, address, cp, pageSize, signal)
-  else yield* byLogs(rpc, address, cp, pageSize, signal)
+  else yield* byLogs(rpc, address, cp, pageSize, opts.maxLogsPerRange ?? MAX_LOGS_PER_RANGE, signal)
 }
 
 /**
@@ -195,6 +201,7 @@ async function* byLogs(
   address: string,
   start: Extract<EnumerationCheckpoint, { method: 'logs' }>,
   pageSize: number,
+  maxLogs: number,
   signal?: AbortSignal,
 ): AsyncGenerator<EnumerationPage> {
   const { standard } = start
@@ -220,7 +227,9 @@ async function* byLogs(
       continue
     }
     const ids = mintedIds(standard, logs)
-    const next = { ...start, fromBlock: (end + 1n).toString(), span: Math.min(span * 2, maxSpan), maxSpan }
+    const dense = Math.max(ids.length, Array.isArray(logs) ? logs.length : 0) > maxLogs
+    const nextSpan = dense ? Math.max(1, Math.floor(span / 2)) : Math.min(span * 2, maxSpan)
+    const next = { ...start, fromBlock: (end + 1n).toString(), span: nextSpan, maxSpan }
     const here = { ...start, fromBlock: from.toString(), span, maxSpan }
     for (let i = 0; i < ids.length; i += pageSize) {
       const last = i + pageSize >= ids.length
@@ -232,6 +241,8 @@ async function* byLogs(
     span = next.span
   }
 }
+
+const MAX_LOGS_PER_RANGE = 10_000
 
 async function getLogs(rpc: JsonRpc, filter: object, signal?: AbortSignal): Promise<unknown> {
   try {

@@ -4,6 +4,7 @@
  * `export` writes every archived file, unpacked from the stored CARs with every block verified, and
  * `manifest.json` into a directory.
  */
+import { join } from 'node:path'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { createDirectorySink } from '../../adapters/export-dir.ts'
 import { createStoredContentReader } from '../../adapters/stored-content.ts'
@@ -200,21 +201,27 @@ export function registerCollectionCommands(program: Command, cli: CliContext): v
       positiveInt,
       DEFAULT_READ_CAR_BYTES,
     )
-    .option('--json', 'print the manifest as JSON')
+    .option('--json', 'print what was written as JSON (the manifest is in the directory)')
     .action(async (id: string, opts: { output: string; maxCarBytes: number; json?: boolean }) => {
       await cli.withBackend(['collectionsTable', 'pinsTable', 'destinationBucket'], async (backend) => {
         const stores = storesOf(backend)
         const collections = stores.collections()
-        const directory = createDirectorySink(opts.output)
-        const manifest = await cli.interruptible((signal) =>
+        const result = await cli.interruptible((signal) =>
           backend.run(async () => {
-            await findCollection(collections, id)
-            const total = (await summarizeCollection(id, { collections, pins: stores.pins() })).tokens.total
-            const progress = createProgress({ label: 'export', total, write: cli.err, tty: cli.tty.stderr })
-            let tokens = 0
-            const seen = new Set<string>()
-            const result = await exportCollection(
-              { collectionId: id, signal },
+            const record = await findCollection(collections, id)
+            // The total of the last count (the bar grows it if more tokens turn up): no pass over them first.
+            const total = record.summary?.tokens.total
+            // Progress on stderr, one step per token, as the other long commands; none with --json.
+            const progress = opts.json
+              ? undefined
+              : createProgress({
+                  label: 'export',
+                  ...(total !== undefined ? { total } : {}),
+                  write: cli.err,
+                  tty: cli.tty.stderr,
+                })
+            const summary = await exportCollection(
+              { collectionId: id, signal, ...(progress ? { onToken: (n) => progress.update(n) } : {}) },
               {
                 collections,
                 pins: stores.pins(),
@@ -222,33 +229,20 @@ export function registerCollectionCommands(program: Command, cli: CliContext): v
                   destination: stores.destination(),
                   maxCarBytes: opts.maxCarBytes,
                 }),
-                sink: {
-                  async write(path, bytes) {
-                    await directory.write(path, bytes)
-                    // One step per token whose first file is written (files are `<tokenId>/<name>`).
-                    const token = path.split('/')[0] ?? path
-                    if (path !== 'manifest.json' && !seen.has(token)) {
-                      seen.add(token)
-                      progress.update(++tokens)
-                    }
-                  },
-                },
+                sink: createDirectorySink(opts.output),
               },
             )
-            progress.finish()
-            return result
+            progress?.finish()
+            return summary
           }),
         )
         if (opts.json) {
-          cli.out(toJson(manifest))
+          cli.out(toJson({ output: opts.output, manifest: join(opts.output, 'manifest.json'), ...result }))
           return
         }
-        const failed = manifest.tokens.filter(
-          (t) => t.metadata.status !== 'archived' || t.media.some((m) => m.status !== 'archived'),
-        ).length
         cli.out(
-          `Exported ${manifest.files} files of ${manifest.tokens.length} tokens to ${opts.output}` +
-            `${failed > 0 ? ` (${failed} tokens not wholly archived: see manifest.json)` : ''}.\n`,
+          `Exported ${result.files} files of ${result.tokens} tokens to ${opts.output}` +
+            `${result.incomplete > 0 ? ` (${result.incomplete} tokens not wholly archived: see manifest.json)` : ''}.\n`,
         )
       })
     })

@@ -68,6 +68,23 @@ export class InvalidCollectionError extends InvalidInputError {}
 /** Passes that fetch a web URL before a transient failure counts as final. */
 export const WEB_FETCH_ATTEMPTS = 3
 
+/**
+ * Most web URLs one archiving pass remembers the outcome of (so that tokens sharing a URL fetch it once):
+ * the most recent ones. A URL forgotten and met again is fetched again: the same bytes give the same CID and
+ * the same request, so it costs a fetch, never a second pin.
+ */
+export const WEB_PASS_MEMORY = 10_000
+
+/** Remembers `value` under `key`, forgetting the oldest entries past `max` (a Map keeps insertion order). */
+export function rememberBounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key)
+  map.set(key, value)
+  for (const oldest of map.keys()) {
+    if (map.size <= max) break
+    map.delete(oldest)
+  }
+}
+
 /** Largest metadata file read (JSON; anything bigger is not metadata). */
 export const MAX_METADATA_BYTES = 1024 * 1024
 /** Largest token URI kept in a token's record (an on-chain data: URI, say); longer is reported, not kept. */
@@ -291,6 +308,7 @@ function storedRefs(t: CollectionToken): string[] {
  */
 interface WebPass {
   collection: CollectionRecord
+  /** At most WEB_PASS_MEMORY URLs, the most recent. */
   archived: Map<string, WebArchived | { error: string; retryable: boolean }>
   /** Roots the imports requested since the page began (whether the import then succeeded or not). */
   roots: CollectionRoot[]
@@ -330,7 +348,7 @@ async function importWeb(
         if (!(err instanceof PickupError) || signal?.aborted) throw err
         archived = { error: `${err.code}: ${err.message}`, retryable: err.retryable }
       }
-      pass.archived.set(url, archived)
+      rememberBounded(pass.archived, url, archived, WEB_PASS_MEMORY)
     }
     if ('error' in archived) {
       // A transient failure (5xx, 429, a timeout, a refused connection) is tried again on later passes.

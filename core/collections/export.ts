@@ -2,6 +2,10 @@
  * A collection as files: every archived token's metadata and media, unpacked from the stored (verified)
  * CARs, plus `manifest.json` tying each file to its token, URI, CID, path inside the CID and CAR, with what
  * could not be archived and why. Files are named `<tokenId>/metadata.json` and `<tokenId>/<field><ext>`.
+ *
+ * Memory is bounded by one page of tokens (100) and their pins, whatever the collection's size: the
+ * manifest is written as it goes (its opening, each page's token entries appended, then its closing), never
+ * held whole, and what the export answers is counts.
  */
 import type { Pin } from '../pin.ts'
 import type { PinStore } from '../ports.ts'
@@ -12,7 +16,10 @@ import { resolveUri } from './resolve.ts'
 
 /** Where export writes (a directory on disk for the CLI). */
 export interface ExportSink {
+  /** Creates or replaces the file. */
   write(path: string, bytes: Uint8Array): Promise<void>
+  /** Adds to the end of a file written before. */
+  append(path: string, bytes: Uint8Array): Promise<void>
 }
 
 export interface ManifestEntry {
@@ -37,46 +44,79 @@ export interface Manifest {
   files: number
 }
 
+/** What an export wrote: `manifest.json` holds the rest. */
+export interface ExportSummary {
+  collection: Manifest['collection']
+  files: number
+  tokens: number
+  /** Tokens not wholly archived (their metadata or a media file failed or is still pending). */
+  incomplete: number
+}
+
+/** Tokens read (and exported) at a time. */
+export const EXPORT_PAGE_TOKENS = 100
+
 /** Largest single file exported. */
 export const MAX_EXPORT_FILE_BYTES = 512 * 1024 * 1024
 
 export async function exportCollection(
-  input: { collectionId: string; signal?: AbortSignal },
+  input: { collectionId: string; signal?: AbortSignal; onToken?: (exported: number) => void },
   ctx: { collections: CollectionStore; pins: PinStore; reader: StoredContentReader; sink: ExportSink },
-): Promise<Manifest> {
+): Promise<ExportSummary> {
   const c = await ctx.collections.get(input.collectionId)
   if (!c) throw new Error(`no collection ${input.collectionId}`)
-  const manifest: Manifest = {
-    collection: {
-      id: c.id,
-      chainId: c.chainId,
-      address: c.address,
-      ...(c.standard ? { standard: c.standard } : {}),
-      ...(c.name ? { name: c.name } : {}),
-    },
-    tokens: [],
-    files: 0,
+  const collection: Manifest['collection'] = {
+    id: c.id,
+    chainId: c.chainId,
+    address: c.address,
+    ...(c.standard ? { standard: c.standard } : {}),
+    ...(c.name ? { name: c.name } : {}),
   }
+  const summary: ExportSummary = { collection, files: 0, tokens: 0, incomplete: 0 }
+  const encode = (text: string) => new TextEncoder().encode(text)
+  // The manifest's keys in the order a JSON.stringify of a Manifest gives them: collection, tokens, files.
+  await ctx.sink.write(MANIFEST, encode(`{\n  "collection": ${indent(collection)},\n  "tokens": [`))
   let cursor: string | undefined
   do {
-    const page = await ctx.collections.listTokens(c.id, { limit: 100, ...(cursor ? { cursor } : {}) })
+    const page = await ctx.collections.listTokens(c.id, {
+      limit: EXPORT_PAGE_TOKENS,
+      ...(cursor ? { cursor } : {}),
+    })
     cursor = page.cursor
     const cids = page.tokens.flatMap((t) => [t.metadata, ...t.media]).flatMap((r) => (r.cid ? [r.cid] : []))
     const pins = await ctx.pins.getMany([...new Set(cids)])
-    for (const token of page.tokens)
-      manifest.tokens.push(await exportToken(token, pins, manifest, ctx, input.signal))
+    const entries: string[] = []
+    for (const token of page.tokens) {
+      const entry = await exportToken(token, pins, summary, ctx, input.signal)
+      if (entry.metadata.status !== 'archived' || entry.media.some((m) => m.status !== 'archived'))
+        summary.incomplete++
+      entries.push(`${summary.tokens === 0 ? '' : ','}\n    ${indent(entry, 4)}`)
+      summary.tokens++
+      input.onToken?.(summary.tokens)
+    }
+    if (entries.length > 0) await ctx.sink.append(MANIFEST, encode(entries.join('')))
   } while (cursor)
-  await ctx.sink.write('manifest.json', new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`))
-  return manifest
+  await ctx.sink.append(
+    MANIFEST,
+    encode(`${summary.tokens === 0 ? '' : '\n  '}],\n  "files": ${summary.files}\n}\n`),
+  )
+  return summary
+}
+
+const MANIFEST = 'manifest.json'
+
+/** JSON as `JSON.stringify(value, null, 2)` nested `depth` spaces in. */
+function indent(value: unknown, depth = 2): string {
+  return JSON.stringify(value, null, 2).replaceAll('\n', `\n${' '.repeat(depth)}`)
 }
 
 async function exportToken(
   token: CollectionToken,
   pins: Map<string, Pin>,
-  manifest: Manifest,
+  counts: { files: number },
   ctx: { reader: StoredContentReader; sink: ExportSink },
   signal: AbortSignal | undefined,
-) {
+): Promise<Manifest['tokens'][number]> {
   const dir = safeName(token.tokenId)
   const write = async (ref: ContentRef, name: string, field?: string): Promise<ManifestEntry> => {
     const entry: ManifestEntry = {
@@ -120,7 +160,7 @@ async function exportToken(
     if (bytes === undefined) return entry
     const file = `${dir}/${name}`
     await ctx.sink.write(file, bytes)
-    manifest.files++
+    counts.files++
     return { ...entry, file }
   }
   const metadata = await write(token.metadata, 'metadata.json')

@@ -42,6 +42,7 @@ async function collect(
     pageSize?: number
     checkpoint?: EnumerationCheckpoint
     initialSpan?: number
+    maxLogsPerRange?: number
     stopAfter?: number
   } = {},
 ) {
@@ -149,6 +150,12 @@ describe('EVM enumeration on anvil', () => {
     const all = await collect(anvil.rpc, address)
     expect(all.tokens.map((t) => t.tokenId)).toEqual(['1', '10', '11', '12', '13'])
     expect(all.tokens[1]?.uri).toBe(`ipfs://bafyroot/${'a'.padStart(64, '0')}.json`)
+    // One 10,000-block range held every log; past the budget of logs a range may hold, the next is halved.
+    const last = (r: typeof all) => r.checkpoints.at(-1) as Extract<EnumerationCheckpoint, { method: 'logs' }>
+    expect(last(all)).toMatchObject({ span: 10_000, maxSpan: 10_000 })
+    const dense = await collect(anvil.rpc, address, { maxLogsPerRange: 4 })
+    expect(dense.tokens).toEqual(all.tokens)
+    expect(last(dense)).toMatchObject({ span: 5_000, maxSpan: 10_000 })
   })
 
   it('a finished checkpoint continues to the chain as it is now: the tokens minted since, nothing when none were', async () => {

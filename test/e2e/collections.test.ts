@@ -205,6 +205,118 @@ describe('NFT collections through local mode', () => {
     }
   }, 60_000)
 
+  it("an ERC-1155 whose uri(id) holds {id}, minted by TransferSingle and TransferBatch: each token's file found by the substitution in one shared root, the missing one reported, exported", async () => {
+    // EIP-1155's substitution: the id as 64 lowercase hex digits, no 0x (0xabc and 10..12 need the case).
+    const hex = (id: bigint) => id.toString(16).padStart(64, '0')
+    const ids = [0xabcn, 10n, 11n, 12n] // 0xabc alone, 10..12 in one batch
+    const images = Object.fromEntries(
+      ids.slice(0, 3).map((id) => [`${id}.png`, pseudoRandomBytes(3_000 + Number(id), `erc1155-${id}`)]),
+    ) as Record<string, Uint8Array>
+    const img = await unixfsDirectory(images)
+    const imgRoot = img.root.toV1().toString()
+    // Token 12's file is not in the directory: its metadata cannot be found, whatever peer serves the root.
+    const metaFiles = Object.fromEntries(
+      ids
+        .slice(0, 3)
+        .map((id) => [
+          `${hex(id)}.json`,
+          new TextEncoder().encode(
+            JSON.stringify({ name: `multi ${id}`, image: `ipfs://${imgRoot}/${id}.png` }),
+          ),
+        ]),
+    ) as Record<string, Uint8Array>
+    const meta = await unixfsDirectory(metaFiles)
+    const metaRoot = meta.root.toV1().toString()
+    await t.addToOrigin([...img.blocks, ...meta.blocks])
+
+    const address = await anvil.deploy(contracts.Multi1155, [{ string: `ipfs://${metaRoot}/{id}.json` }])
+    await anvil.send(contracts.Multi1155, address, 'mint(uint256,uint256)', [
+      { uint256: 0xabcn },
+      { uint256: 5n },
+    ])
+    await anvil.send(contracts.Multi1155, address, 'mintRange(uint256,uint256)', [
+      { uint256: 10n },
+      { uint256: 3n },
+    ])
+
+    const posted = await post(address)
+    const done = await waitForStatus(posted.id, 'done')
+    expect(done.standard).toBe('erc1155')
+    expect(done.tokens).toEqual({ total: 4, archived: 3, incomplete: 0, failed: 1 })
+    // Seven files of four tokens under two roots: one pin each.
+    expect(done.cids).toEqual({ total: 2, pinned: 2, queued: 0, pinning: 0, failed: 0 })
+    const owned = await t.requests.listByOwner(collectionOwner(posted.id), { limit: 100 })
+    expect(owned.requests.map((r) => r.cid).sort()).toEqual([imgRoot, metaRoot].sort())
+
+    type Ref = Record<string, unknown>
+    const tokens = await get<{
+      results: Array<{ tokenId: string; tokenURI: string; metadata: Ref; media: Ref[] }>
+    }>(`/collections/${posted.id}/tokens`)
+    expect(tokens.results.map((r) => [r.tokenId, r.tokenURI])).toEqual(
+      ['10', '11', '12', '2748'].map((id) => [id, `ipfs://${metaRoot}/${hex(BigInt(id))}.json`]),
+    )
+    const missing = tokens.results.find((r) => r.tokenId === '12')
+    expect(missing?.metadata).toEqual(
+      expect.objectContaining({
+        cid: metaRoot,
+        path: `${hex(12n)}.json`,
+        status: 'failed',
+        error: `PATH_NOT_FOUND: no "${hex(12n)}.json" under ${metaRoot}`,
+      }),
+    )
+    expect(missing?.media).toEqual([])
+
+    const out = await mkdtemp(join(tmpdir(), 'pickup-collection-1155-export-'))
+    try {
+      // On a terminal: a bar redrawn in place on stderr, one step per token, ending at the stored total.
+      const exported = await pickup(cliDir, ['collection', 'export', posted.id, '-o', out], {
+        tty: { stdin: false, stdout: true, stderr: true },
+      })
+      expect(exported.code).toBe(0)
+      const draws = exported.stderr.split('\r\x1b[2K')
+      expect(draws[0]).toBe('')
+      expect(draws[1]).toMatch(/^\[#{8}-{22}\] export: 1\/4 25%, \d+\/s$/)
+      expect(draws.at(-1)).toMatch(/^\[#{30}\] export: 4\/4 100%, \d+\/s\n$/)
+      expect(exported.stdout).toBe(
+        `Exported 6 files of 4 tokens to ${out} (1 tokens not wholly archived: see manifest.json).\n`,
+      )
+      // With --json: what was written, and nothing on stderr.
+      const json = await pickup(cliDir, ['collection', 'export', posted.id, '-o', out, '--json'], {
+        tty: { stdin: false, stdout: true, stderr: true },
+      })
+      expect(json).toMatchObject({ code: 0, stderr: '' })
+      expect(JSON.parse(json.stdout)).toEqual({
+        output: out,
+        manifest: join(out, 'manifest.json'),
+        collection: expect.objectContaining({ id: posted.id, standard: 'erc1155' }),
+        files: 6,
+        tokens: 4,
+        incomplete: 1,
+      })
+      const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as Manifest
+      expect(manifest.collection).toMatchObject({ standard: 'erc1155', address })
+      expect(manifest.files).toBe(6)
+      for (const id of ids.slice(0, 3)) {
+        const entry = manifest.tokens.find((x) => x.tokenId === id.toString())
+        expect(entry?.metadata).toMatchObject({ cid: metaRoot, path: `${hex(id)}.json`, status: 'archived' })
+        expect(entry?.metadata.carCid).toEqual(expect.any(String))
+        expect(new Uint8Array(await readFile(join(out, entry?.metadata.file ?? '')))).toEqual(
+          metaFiles[`${hex(id)}.json`],
+        )
+        expect(entry?.media[0]).toMatchObject({ cid: imgRoot, path: `${id}.png`, status: 'archived' })
+        expect(new Uint8Array(await readFile(join(out, entry?.media[0]?.file ?? '')))).toEqual(
+          images[`${id}.png`],
+        )
+      }
+      expect(manifest.tokens.find((x) => x.tokenId === '12')?.metadata).toMatchObject({
+        status: 'failed',
+        error: missing?.metadata.error,
+      })
+    } finally {
+      await rm(out, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it('a plain ERC-721 with per-token URIs mixing a gateway URL, data: JSON, web-hosted metadata and media and a CID no peer serves: the web files archived as pickup-made CIDs through the validator, and exported', async () => {
     const png = pseudoRandomBytes(2_500_000, 'web-image-2') // three 1 MiB chunks: a DAG, not one block
     const webMeta = new TextEncoder().encode(

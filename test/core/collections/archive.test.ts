@@ -16,6 +16,7 @@ import {
   collectionSummary,
   enumerateCollection,
   getCollection,
+  rememberBounded,
   removeCollection,
   type StoredContentReader,
   summarizeCollection,
@@ -377,5 +378,78 @@ describe('archiving a collection', () => {
     // A finished collection stored before counts were kept is counted once, then read.
     expect(await collectionSummary(recordWithout, counting)).toEqual({ asOf: now, ...expected })
     expect(tokenReads).toBeGreaterThan(0)
+  })
+
+  it("memory: enumeration, an archiving pass and a recount read the store a page at a time, whatever the collection's size", async () => {
+    // 600 tokens of on-chain metadata, each with an image under a root of its own: 600 roots.
+    const images = Array.from({ length: 600 }, (_, i) => cid(`paged-image-${i}`))
+    const onChain = (i: number) =>
+      `data:application/json,${encodeURIComponent(JSON.stringify({ image: `ipfs://${images[i]}` }))}`
+    const many: CollectionEnumerator = {
+      async *enumerate() {
+        for (let first = 0; first < 600; first += 100)
+          yield {
+            standard: 'erc721',
+            tokens: images.slice(first, first + 100).map((_, k) => ({
+              tokenId: String(first + k),
+              uri: onChain(first + k),
+            })),
+            checkpoint: { standard: 'erc721', method: 'index', total: '600', next: String(first + 100) },
+          }
+      },
+    }
+    // Twins of the stores that record the most items any one read answered.
+    const largest = { tokens: 0, roots: 0, pins: 0 }
+    const store = ctx.collections
+    const paged: CollectionContext = {
+      ...ctx,
+      collections: {
+        ...store,
+        async listTokens(id, opts) {
+          const page = await store.listTokens(id, opts)
+          largest.tokens = Math.max(largest.tokens, page.tokens.length)
+          return page
+        },
+        async listRoots(id, opts) {
+          const page = await store.listRoots(id, opts)
+          largest.roots = Math.max(largest.roots, page.roots.length)
+          return page
+        },
+      },
+      pins: {
+        ...pins,
+        async getMany(cids) {
+          largest.pins = Math.max(largest.pins, cids.length)
+          return pins.getMany(cids)
+        },
+      },
+    }
+    const { record } = await addCollection(
+      { user: 'carol', chainId: 1, address: ADDRESS },
+      { ...paged, jobs, chains },
+    )
+    await enumerateCollection({ collectionId: record.id }, { ...paged, enumerator: many })
+    for (const image of images.slice(0, 500)) await pin(image)
+    expect(await advanceCollection({ collectionId: record.id }, { ...paged, reader })).toMatchObject({
+      done: false,
+    })
+    expect(await summarizeCollection(record.id, paged)).toEqual({
+      tokens: { total: 600, archived: 500, incomplete: 100, failed: 0 },
+      cids: { total: 600, pinned: 500, queued: 100, pinning: 0, failed: 0 },
+    })
+    // Pages of 100 tokens in a pass, 500 in a recount; roots and their pins 100 at a time.
+    expect(largest).toEqual({ tokens: 500, roots: 100, pins: 100 })
+  })
+
+  it('a pass remembers the outcomes of its most recent web URLs only: the oldest is forgotten past the bound, one met again counts as recent', () => {
+    const seen = new Map<string, number>()
+    for (const [i, url] of ['a', 'b', 'c'].entries()) rememberBounded(seen, url, i, 3)
+    rememberBounded(seen, 'a', 9, 3) // met again: now the most recent
+    rememberBounded(seen, 'd', 3, 3)
+    expect([...seen]).toEqual([
+      ['c', 2],
+      ['a', 9],
+      ['d', 3],
+    ])
   })
 })

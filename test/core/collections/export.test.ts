@@ -14,7 +14,9 @@ import { createMemoryJobQueue } from '../../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../../adapters/memory/requests.ts'
 import { createStoredContentReader } from '../../../adapters/stored-content.ts'
 import { addCollection, advanceCollection, enumerateCollection } from '../../../core/collections/archive.ts'
-import { exportCollection } from '../../../core/collections/export.ts'
+import { EXPORT_PAGE_TOKENS, exportCollection, type Manifest } from '../../../core/collections/export.ts'
+import type { CollectionToken } from '../../../core/collections/model.ts'
+import type { CollectionStore } from '../../../core/collections/ports.ts'
 import { carBytes, pseudoRandomBytes, rawBlock, unixfsDirectory } from '../../fixtures/dags.ts'
 
 let dir: string | undefined
@@ -99,10 +101,12 @@ describe('export', () => {
     })
 
     dir = await mkdtemp(join(tmpdir(), 'pickup-export-'))
-    const manifest = await exportCollection(
+    const summary = await exportCollection(
       { collectionId: record.id },
       { ...ctx, reader, sink: createDirectorySink(dir) },
     )
+    expect(summary).toMatchObject({ files: 4, tokens: 3, incomplete: 2 })
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest
     expect(await readFile(join(dir, '1/metadata.json'), 'utf8')).toBe(meta1)
     expect(new Uint8Array(await readFile(join(dir, '1/image.png')))).toEqual(image1)
     expect(new Uint8Array(await readFile(join(dir, '2/image.png')))).toEqual(image2)
@@ -149,8 +153,128 @@ describe('export', () => {
         media: [],
       },
     ])
-    expect(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'))).toEqual(
-      JSON.parse(JSON.stringify(manifest)),
+    expect(manifest.collection).toEqual({
+      id: record.id,
+      chainId: 1,
+      address: record.address,
+      standard: 'erc721',
+      name: 'Export',
+    })
+  })
+
+  it('holds one page of tokens at a time: the store is read 100 tokens a page, the manifest appended page by page', async () => {
+    const collections = createMemoryCollectionStore()
+    const now = 1_700_000_000_000
+    const { record } = await addCollection(
+      { user: 'bob', chainId: 1, address: `0x${'ef'.repeat(20)}` },
+      { collections, jobs: { send: async () => {} }, chains: new Set([1]), clock: { now: () => now } },
     )
+    // 250 on-chain tokens (data: URIs, nothing to read from a CAR), one of them with an unsupported media URI.
+    const tokens: CollectionToken[] = Array.from({ length: 250 }, (_, i) => {
+      const json = { name: `t${i}`, ...(i === 7 ? { image: 'ftp://example.com/7.png' } : {}) }
+      const uri = `data:application/json,${encodeURIComponent(JSON.stringify(json))}`
+      return {
+        collectionId: record.id,
+        tokenId: String(i),
+        tokenURI: uri,
+        metadata: { uri, kind: 'data', status: 'archived' },
+        media:
+          i === 7
+            ? [
+                {
+                  field: 'image',
+                  uri: 'ftp://example.com/7.png',
+                  kind: 'unsupported',
+                  status: 'failed',
+                  error: 'UNSUPPORTED_URI: ftp',
+                },
+              ]
+            : [],
+        updated: now,
+      }
+    })
+    await collections.putTokens(tokens)
+    // A store twin that records the most tokens any one read answered.
+    let largestPage = 0
+    const counting: CollectionStore = {
+      ...collections,
+      async listTokens(id, opts) {
+        const page = await collections.listTokens(id, opts)
+        largestPage = Math.max(largestPage, page.tokens.length)
+        return page
+      },
+    }
+    const files = new Map<string, string>()
+    let manifestWrites = 0
+    const progress: number[] = []
+    const summary = await exportCollection(
+      { collectionId: record.id, onToken: (n) => progress.push(n) },
+      {
+        collections: counting,
+        pins: createMemoryPinStore(),
+        reader: createStoredContentReader({
+          destination: createMemoryObjectStore({ bucket: 'cars' }),
+          maxCarBytes: 1,
+        }),
+        sink: {
+          async write(path, bytes) {
+            if (path === 'manifest.json') manifestWrites++
+            files.set(path, new TextDecoder().decode(bytes))
+          },
+          async append(path, bytes) {
+            if (path === 'manifest.json') manifestWrites++
+            files.set(path, (files.get(path) ?? '') + new TextDecoder().decode(bytes))
+          },
+        },
+      },
+    )
+    expect(summary).toMatchObject({ files: 250, tokens: 250, incomplete: 1 })
+    expect(largestPage).toBe(EXPORT_PAGE_TOKENS)
+    // The opening, three pages of entries, the closing.
+    expect(manifestWrites).toBe(5)
+    expect(progress).toEqual(Array.from({ length: 250 }, (_, i) => i + 1))
+    const manifest = JSON.parse(files.get('manifest.json') ?? '') as Manifest
+    expect(manifest.files).toBe(250)
+    expect(manifest.tokens.map((t) => t.tokenId)).toEqual(tokens.map((t) => t.tokenId))
+    expect(manifest.tokens[7]?.media).toEqual([
+      expect.objectContaining({ field: 'image', status: 'failed', error: 'UNSUPPORTED_URI: ftp' }),
+    ])
+    expect(files.get('7/metadata.json')).toBe(
+      JSON.stringify({ name: 't7', image: 'ftp://example.com/7.png' }),
+    )
+  })
+
+  it('writes a well-formed manifest for a collection without tokens', async () => {
+    const collections = createMemoryCollectionStore()
+    const { record } = await addCollection(
+      { user: 'bob', chainId: 1, address: `0x${'ab'.repeat(20)}` },
+      { collections, jobs: { send: async () => {} }, chains: new Set([1]), clock: { now: () => 1 } },
+    )
+    let text = ''
+    const summary = await exportCollection(
+      { collectionId: record.id },
+      {
+        collections,
+        pins: createMemoryPinStore(),
+        reader: createStoredContentReader({
+          destination: createMemoryObjectStore({ bucket: 'cars' }),
+          maxCarBytes: 1,
+        }),
+        sink: {
+          async write(_path, bytes) {
+            text = new TextDecoder().decode(bytes)
+          },
+          async append(_path, bytes) {
+            text += new TextDecoder().decode(bytes)
+          },
+        },
+      },
+    )
+    expect(summary).toMatchObject({ files: 0, tokens: 0, incomplete: 0 })
+    expect(JSON.parse(text)).toEqual({
+      collection: expect.objectContaining({ id: record.id }),
+      tokens: [],
+      files: 0,
+    })
   })
 })
