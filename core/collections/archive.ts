@@ -16,7 +16,7 @@
 import { psaOwner } from '../access-tokens.ts'
 import { CollectionNotFoundError, InvalidInputError, PickupError } from '../errors.ts'
 import type { Pin } from '../pin.ts'
-import type { Clock, PinQueue, PinRequest, PinStore, RequestStore } from '../ports.ts'
+import type { Clock, PinQueue, PinStore, RequestStore } from '../ports.ts'
 import { requestPin } from '../request-pin.ts'
 import { deleteRequest } from '../unreferenced-content.ts'
 import type { CollectionEnumerator, EnumeratedToken } from './enumeration.ts'
@@ -30,6 +30,7 @@ import {
   collectionOwner,
   emptySummary,
   type MediaEntry,
+  rootRequest,
   rootRequestId,
   type StoredSummary,
   tokenStatus,
@@ -407,18 +408,8 @@ async function pinRoots(
     const { cid, requestid } = root
     if (await ctx.requests.get(requestid)) continue
     const pin = await requestPin({ cid, origins: [], requester: owner }, ctx)
-    const request: PinRequest = {
-      requestid,
-      owner,
-      cid,
-      sourceCid: cid,
-      name: c.name ?? `collection ${c.chainId}:${c.address}`,
-      meta: { collection: c.id, chainId: String(c.chainId), address: c.address },
-      origins: [],
-      created: await ctx.requests.reserveCreated(owner, ctx.clock.now()),
-      knownPinned: pin.status === 'pinned',
-    }
-    await ctx.requests.put(request)
+    const created = await ctx.requests.reserveCreated(owner, ctx.clock.now())
+    await ctx.requests.put(rootRequest(c, root, { created, pinned: pin.status === 'pinned' }))
     made.push(root)
   }
   return made.length === 0 || releaseIfDeleted(c, made, ctx)

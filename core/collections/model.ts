@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { base32 } from 'multiformats/bases/base32'
+import type { PinRequest } from '../ports.ts'
 import type { EnumerationCheckpoint, Standard } from './enumeration.ts'
 
 export const COLLECTION_STATUSES = ['enumerating', 'archiving', 'done', 'failed'] as const
@@ -156,6 +157,28 @@ export function collectionId(owner: string, chainId: number, address: string): s
 export function rootRequestId(collectionId: string, cid: string): string {
   const digest = createHash('sha256').update(`${collectionId}\n${cid}`).digest()
   return `${base32.baseEncode(digest.subarray(0, 16))}-${cid}`
+}
+
+/**
+ * The request a collection makes for one of its roots: owned by the collection and named after it, with the
+ * collection in its meta (and `extraMeta`, such as the URL web content came from), no origins.
+ */
+export function rootRequest(
+  c: CollectionRecord,
+  root: CollectionRoot,
+  opts: { created: number; pinned: boolean; extraMeta?: Record<string, string> },
+): PinRequest {
+  return {
+    requestid: root.requestid,
+    owner: collectionOwner(c.id),
+    cid: root.cid,
+    sourceCid: root.cid,
+    name: c.name ?? `collection ${c.chainId}:${c.address}`,
+    meta: { collection: c.id, chainId: String(c.chainId), address: c.address, ...opts.extraMeta },
+    origins: [],
+    created: opts.created,
+    knownPinned: opts.pinned,
+  }
 }
 
 export const MAX_TOKEN_ID_DIGITS = 78 // 2^256 - 1 has 78 decimal digits

@@ -16,8 +16,8 @@ import { CID } from 'multiformats/cid'
 import { CodedError, describeError } from '../errors.ts'
 import { exportCar } from '../export-car.ts'
 import { tempCarKey } from '../pin.ts'
-import type { Clock, Logger, ObjectStore, PinRequest, PinStore, RequestStore } from '../ports.ts'
-import { type CollectionRecord, collectionOwner, rootRequestId } from './model.ts'
+import type { Clock, Logger, ObjectStore, PinStore, RequestStore } from '../ports.ts'
+import { type CollectionRecord, collectionOwner, rootRequest, rootRequestId } from './model.ts'
 import type { CollectionStore } from './ports.ts'
 
 /** A web fetch or import that failed: `code` goes into the token's record (`CODE: message`). */
@@ -112,18 +112,14 @@ export async function archiveWebContent(
     // the next pass's attempt, or enqueued by the reconciler and failed by the workers, then imported again).
     const { pin } = await ctx.pins.request(cid, [], fetched)
     if (!(await ctx.requests.get(requestid))) {
-      const request: PinRequest = {
-        requestid,
-        owner,
-        cid,
-        sourceCid: cid,
-        name: c.name ?? `collection ${c.chainId}:${c.address}`,
-        meta: { collection: c.id, chainId: String(c.chainId), address: c.address, url: imported.url },
-        origins: [],
-        created: await ctx.requests.reserveCreated(owner, ctx.clock.now()),
-        knownPinned: pin.status === 'pinned',
-      }
-      await ctx.requests.put(request)
+      const created = await ctx.requests.reserveCreated(owner, ctx.clock.now())
+      await ctx.requests.put(
+        rootRequest(
+          c,
+          { cid, requestid },
+          { created, pinned: pin.status === 'pinned', extraMeta: { url: imported.url } },
+        ),
+      )
     }
     if (pin.status === 'pinned') {
       log.info({ bytes: imported.bytes }, 'web content already stored')
