@@ -1,21 +1,22 @@
 /**
  * The collection jobs consumer, in the shape of an SQS-triggered Lambda (batch item failures): the Lambda
  * entry point (api/lambda/collection-jobs.ts) in AWS, local mode's SQS event source (local/sqs-event-source.ts)
- * locally. A job that fails transiently is reported failed and comes back after the queue's visibility
- * timeout (after `maxReceiveCount` deliveries it goes to the dead-letter queue); a body that is not a job is
- * logged and dropped.
+ * locally. A job that fails transiently is reported failed and comes back after a backoff (its message's
+ * visibility set to 30 s, doubling with each delivery; after `maxReceiveCount` deliveries it goes to the
+ * dead-letter queue); a body that is not a job is logged and dropped.
  *
  * Each job runs under a deadline: the Lambda's remaining time (or COLLECTION_JOB_TIMEOUT_SECONDS where there
  * is no Lambda) less a margin, so a job that runs long (a slow JSON-RPC provider, a large collection's pass)
  * is aborted and reported failed, with its progress checkpointed, rather than killed mid-write.
  */
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda'
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { z } from 'zod'
 import { decodeCollectionJob } from '../adapters/sqs/collection-jobs.ts'
 import { COLLECTION_JOB_TIMEOUT_SECONDS } from '../adapters/sqs/queues.ts'
 import {
   type CollectionJobContext,
   type CollectionJobOptions,
+  type CollectionJobRetries,
   runCollectionJob,
 } from '../core/collections/jobs.ts'
 import { collectionWebSchema } from '../core/collections/web-config.ts'
@@ -53,13 +54,37 @@ export function jobDeadlineMs(context: Pick<Context, 'getRemainingTimeInMillis'>
   return Math.max(1, remaining - JOB_DEADLINE_MARGIN_MS)
 }
 
+/**
+ * When a failed job comes back, by its delivery: 30 s, 60 s, 120 s, 240 s (the fifth delivery's failure sends
+ * it to the dead-letter queue). The queue's visibility timeout (six times the consumer's timeout, as AWS
+ * requires of a Lambda's queue) would otherwise hold a job that failed on a provider's hiccup for 30 minutes.
+ */
+export function collectionJobRetryDelaySeconds(receiveCount: number): number {
+  return Math.min(900, 30 * 2 ** Math.max(0, receiveCount - 1))
+}
+
 export function createCollectionJobHandler(
   opts: CollectionJobOptions,
-  ctx: CollectionJobContext,
+  ctx: CollectionJobContext & { retries: CollectionJobRetries },
 ): (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<SQSBatchResponse> {
   return async (event, context) => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = []
     const signal = AbortSignal.timeout(jobDeadlineMs(context))
+    /** Reported failed (so not deleted), and back after its backoff. */
+    const retryLater = async (record: SQSRecord): Promise<void> => {
+      batchItemFailures.push({ itemIdentifier: record.messageId })
+      const delaySeconds = collectionJobRetryDelaySeconds(
+        Number(record.attributes?.ApproximateReceiveCount) || 1,
+      )
+      try {
+        await ctx.retries.retryAfter(record.receiptHandle, delaySeconds)
+      } catch (err) {
+        ctx.log.warn(
+          { err, messageId: record.messageId },
+          'retry delay not set: the job comes back after the visibility timeout',
+        )
+      }
+    }
     for (const record of event.Records) {
       const job = decodeCollectionJob(record.body)
       if (!job) {
@@ -67,8 +92,8 @@ export function createCollectionJobHandler(
         continue
       }
       if (signal.aborted) {
-        // Out of time before this record started: it comes back after the visibility timeout.
-        batchItemFailures.push({ itemIdentifier: record.messageId })
+        // Out of time before this record started: it comes back after its backoff.
+        await retryLater(record)
         continue
       }
       try {
@@ -78,7 +103,7 @@ export function createCollectionJobHandler(
           { err, ...job, ...(signal.aborted ? { deadline: 'reached' } : {}) },
           'collection job failed; it will be retried',
         )
-        batchItemFailures.push({ itemIdentifier: record.messageId })
+        await retryLater(record)
       }
     }
     return { batchItemFailures }

@@ -19,6 +19,7 @@ import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
 import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
 import { createKuboGc } from '../adapters/kubo/gc.ts'
 import { createMetricsFile } from '../adapters/metrics/file.ts'
+import { createSqsCollectionJobRetries } from '../adapters/sqs/collection-jobs.ts'
 import { createStoredContentReader } from '../adapters/stored-content.ts'
 import { webArchivePorts } from '../adapters/web/archive-ports.ts'
 import { createCollectionFollowHandler } from '../api/collection-follow.ts'
@@ -175,6 +176,10 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       },
       createCollectionJobHandler(collectionJobOptionsFromConfig(cfg), {
         ...collectionContext,
+        retries: createSqsCollectionJobRetries({
+          client: clients.sqs,
+          queueUrl: names.collectionJobsQueueUrl,
+        }),
         enumerator: createEvmEnumerator({ chains }),
         reader: createStoredContentReader({ destination, maxCarBytes: cfg.COLLECTION_READ_CAR_BYTES }),
         web: webArchivePorts(stores, cfg, collectionContext.log),

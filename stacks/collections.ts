@@ -160,7 +160,8 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
           actions: ['sqs:SendMessage'],
           resources: [pinQueue.queueArn],
         }),
-        // Each job sends the next (the event source grants receiving and deleting).
+        // Each job sends the next (the event source grants receiving, deleting and changing visibility, which
+        // brings a failed job back after its backoff).
         new iam.PolicyStatement({
           sid: 'NextJob',
           actions: ['sqs:SendMessage'],

@@ -1,9 +1,10 @@
 /**
  * Collection jobs on SQS (the `collection-jobs` queue): the producer side (the Collections API, and each job
- * sending the next) and the decoding of a received body.
+ * sending the next), the consumer's retries, and the decoding of a received body.
  */
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
+import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import type { CollectionJob, CollectionJobs } from '../../core/collections/archive.ts'
+import type { CollectionJobRetries } from '../../core/collections/jobs.ts'
 
 /** SQS's longest message delay. */
 const MAX_DELAY_SECONDS = 900
@@ -17,6 +18,24 @@ export function createSqsCollectionJobs(opts: { client: SQSClient; queueUrl: str
           QueueUrl: opts.queueUrl,
           MessageBody: JSON.stringify({ collectionId: job.collectionId, step: job.step }),
           ...(delay > 0 ? { DelaySeconds: delay } : {}),
+        }),
+      )
+    },
+  }
+}
+
+/** The consumer's retries: a failed job's message is made visible again after its backoff. */
+export function createSqsCollectionJobRetries(opts: {
+  client: SQSClient
+  queueUrl: string
+}): CollectionJobRetries {
+  return {
+    async retryAfter(receiptHandle, delaySeconds) {
+      await opts.client.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: opts.queueUrl,
+          ReceiptHandle: receiptHandle,
+          VisibilityTimeout: Math.max(0, Math.floor(delaySeconds)),
         }),
       )
     },

@@ -7,6 +7,7 @@ import { createAwsClients } from '../../adapters/aws-clients.ts'
 import { createStores, resourcesFromEnv } from '../../adapters/compose.ts'
 import { createEvmEnumerator } from '../../adapters/evm/enumerate.ts'
 import { createLogger } from '../../adapters/log.ts'
+import { createSqsCollectionJobRetries } from '../../adapters/sqs/collection-jobs.ts'
 import { createStoredContentReader } from '../../adapters/stored-content.ts'
 import { webArchivePorts } from '../../adapters/web/archive-ports.ts'
 import { parseConfig } from '../../core/config.ts'
@@ -15,7 +16,8 @@ import { chainRpcFromSecret } from './chain-rpc.ts'
 import { collectionJobsEnvSchema } from './env.ts'
 
 const cfg = parseConfig(collectionJobsEnvSchema, process.env)
-const stores = createStores(createAwsClients(cfg), resourcesFromEnv(cfg))
+const clients = createAwsClients(cfg)
+const stores = createStores(clients, resourcesFromEnv(cfg))
 
 const log = createLogger('pickup-collection-jobs')
 
@@ -26,6 +28,7 @@ const run = createCollectionJobHandler(collectionJobOptionsFromConfig(cfg), {
   queue: stores.pinQueue(),
   clock: { now: () => Date.now() },
   jobs: stores.collectionJobs(),
+  retries: createSqsCollectionJobRetries({ client: clients.sqs, queueUrl: cfg.COLLECTION_JOBS_QUEUE_URL }),
   log,
   enumerator: createEvmEnumerator({ chains: chainRpcFromSecret() }),
   reader: createStoredContentReader({

@@ -17,6 +17,12 @@ import {
 import type { CollectionEnumerator } from './enumeration.ts'
 import type { WebArchivePorts } from './web.ts'
 
+/** The consumer's own queue, for a job that failed: its message comes back after a backoff. */
+export interface CollectionJobRetries {
+  /** Makes a received message visible again after `delaySeconds`, instead of the queue's visibility timeout. */
+  retryAfter(receiptHandle: string, delaySeconds: number): Promise<void>
+}
+
 export interface CollectionJobContext extends CollectionContext {
   enumerator: CollectionEnumerator
   reader: StoredContentReader

@@ -13,11 +13,12 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3'
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns'
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs'
 import type { S3Event } from 'aws-lambda'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDynamoPinStore } from '../../adapters/dynamodb/pins.ts'
 import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
+import { createSqsCollectionJobRetries, createSqsCollectionJobs } from '../../adapters/sqs/collection-jobs.ts'
 import { createSqsJobQueue } from '../../adapters/sqs/queue.ts'
 import { COLLECTION_JOB_TIMEOUT_SECONDS, collectionJobsQueue } from '../../adapters/sqs/queues.ts'
 import {
@@ -144,6 +145,44 @@ describe('local services (in memory)', () => {
     await clients.sns.send(new GetTopicAttributesCommand({ TopicArn: names.carStoredTopicArn }))
     await clients.s3.send(new HeadBucketCommand({ Bucket: names.tempBucket }))
     await clients.s3.send(new HeadBucketCommand({ Bucket: names.destinationBucket }))
+  })
+
+  it("bring a failed collection job back after its backoff, not after the queue's 30-minute visibility", async () => {
+    const { clients, names } = services
+    const jobs = createSqsCollectionJobs({ client: clients.sqs, queueUrl: names.collectionJobsQueueUrl })
+    const retries = createSqsCollectionJobRetries({
+      client: clients.sqs,
+      queueUrl: names.collectionJobsQueueUrl,
+    })
+    const receive = async () =>
+      (
+        await clients.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: names.collectionJobsQueueUrl,
+            MaxNumberOfMessages: 1,
+            WaitTimeSeconds: 0,
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
+        )
+      ).Messages ?? []
+    await jobs.send({ collectionId: 'retried', step: 'enumerate' })
+    const [first] = await receive()
+    expect(first?.Body).toContain('retried')
+    expect(await receive()).toEqual([]) // held for the visibility timeout (1800 s)
+    await retries.retryAfter(first!.ReceiptHandle!, 1)
+    let again: typeof first
+    for (let i = 0; i < 50 && !again; i++) {
+      await sleep(100)
+      ;[again] = await receive()
+    }
+    expect(again?.MessageId).toBe(first?.MessageId)
+    expect(again?.Attributes?.ApproximateReceiveCount).toBe('2')
+    await clients.sqs.send(
+      new DeleteMessageCommand({
+        QueueUrl: names.collectionJobsQueueUrl,
+        ReceiptHandle: again!.ReceiptHandle!,
+      }),
+    )
   })
 
   it('fire ObjectCreated events for PutObject, multipart completion and copies', async () => {

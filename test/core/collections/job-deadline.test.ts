@@ -42,6 +42,7 @@ describe('collection jobs deadline', () => {
     const collections = createMemoryCollectionStore()
     const sent: CollectionJob[] = []
     const jobs: CollectionJobs = { send: async (job) => void sent.push(job) }
+    const retried: Array<{ receipt: string; seconds: number }> = []
     const starts: Array<string | undefined> = []
     let hang = true
     const enumerator: CollectionEnumerator = {
@@ -73,6 +74,7 @@ describe('collection jobs deadline', () => {
         enumerator,
         reader: { readFile: async () => new Uint8Array() },
         log: createLogger('test', 'silent'),
+        retries: { retryAfter: async (receipt, seconds) => void retried.push({ receipt, seconds }) },
       },
     )
     const { record } = await addCollection(
@@ -83,8 +85,8 @@ describe('collection jobs deadline', () => {
     const body = JSON.stringify(job)
     const event = {
       Records: [
-        { messageId: 'first', body },
-        { messageId: 'second', body },
+        { messageId: 'first', receiptHandle: 'r1', body, attributes: { ApproximateReceiveCount: '1' } },
+        { messageId: 'second', receiptHandle: 'r2', body, attributes: { ApproximateReceiveCount: '2' } },
       ],
     } as unknown as SQSEvent
 
@@ -93,6 +95,11 @@ describe('collection jobs deadline', () => {
     expect((await handle(event, nearlyOut)).batchItemFailures).toEqual([
       { itemIdentifier: 'first' },
       { itemIdentifier: 'second' },
+    ])
+    // Both come back after their backoff, by delivery (the one cut short, and the one with no time left).
+    expect(retried).toEqual([
+      { receipt: 'r1', seconds: 30 },
+      { receipt: 'r2', seconds: 60 },
     ])
     // The first page was checkpointed before the wait; nothing was sent (the same job comes back).
     expect(sent).toEqual([])

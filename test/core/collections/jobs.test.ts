@@ -44,6 +44,7 @@ describe('collection jobs', () => {
       send: async (job, opts) =>
         void sent.push({ job, ...(opts?.delaySeconds ? { delaySeconds: opts.delaySeconds } : {}) }),
     }
+    const retried: Array<{ receipt: string; seconds: number }> = []
     const starts: Array<string | undefined> = []
     let failAfterPages: number | undefined
     const enumerator: CollectionEnumerator = {
@@ -75,12 +76,21 @@ describe('collection jobs', () => {
       enumerator,
       reader,
       log: createLogger('test', 'silent'),
+      retries: {
+        retryAfter: async (receipt: string, seconds: number) => void retried.push({ receipt, seconds }),
+      },
     }
     const handle = createCollectionJobHandler({ pagesPerJob: 1, advanceDelaySeconds: 7 }, ctx)
     let delivery = 0
-    const deliver = async (job: CollectionJob) => {
+    const deliver = async (job: CollectionJob, receiveCount = 1) => {
       const messageId = `m${++delivery}`
-      const event = { Records: [{ messageId, body: JSON.stringify(job) }] } as unknown as SQSEvent
+      const record = {
+        messageId,
+        receiptHandle: `r${delivery}`,
+        body: JSON.stringify(job),
+        attributes: { ApproximateReceiveCount: String(receiveCount) },
+      }
+      const event = { Records: [record] } as unknown as SQSEvent
       return (await handle(event)).batchItemFailures.map((f) => f.itemIdentifier)
     }
     const next = () => {
@@ -100,16 +110,21 @@ describe('collection jobs', () => {
     expect(await deliver(first.job)).toEqual([])
     expect(next()).toEqual({ job: { collectionId: record.id, step: 'enumerate' } })
 
-    // The provider fails through every retry: the job is reported for redelivery...
+    // The provider fails through every retry: the job is reported for redelivery, after 30 s (not the queue's
+    // 30-minute visibility timeout), then after twice as long on each delivery...
     failAfterPages = 0
     expect(await deliver({ collectionId: record.id, step: 'enumerate' })).toEqual([`m${delivery}`])
     expect(sent).toEqual([]) // nothing sent: the same job comes back
+    expect(retried).toEqual([{ receipt: `r${delivery}`, seconds: 30 }])
+    expect(await deliver({ collectionId: record.id, step: 'enumerate' }, 3)).toEqual([`m${delivery}`])
+    expect(retried.at(-1)).toEqual({ receipt: `r${delivery}`, seconds: 120 })
+    expect(sent).toEqual([])
     // ...and the redelivery continues from the checkpoint, not from the start.
     failAfterPages = undefined
     expect(await deliver({ collectionId: record.id, step: 'enumerate' })).toEqual([])
     expect(next().job.step).toBe('enumerate')
     expect(await deliver({ collectionId: record.id, step: 'enumerate' })).toEqual([])
-    expect(starts).toEqual([undefined, '1', '1', '2'])
+    expect(starts).toEqual([undefined, '1', '1', '1', '2'])
     expect((await collections.listTokens(record.id, { limit: 10 })).tokens.map((t) => t.tokenId)).toEqual([
       '1',
       '2',
