@@ -75,9 +75,14 @@ export interface PinStore {
   /**
    * Creates the pin as queued, or re-queues it if it failed. Content that is queued, pinning or pinned is
    * returned unchanged except that new origins are merged and an `unreferencedSince` mark is cleared (someone
-   * wants the content again). `enqueue` says whether a job must be sent.
+   * wants the content again). `enqueue` says whether a job must be sent; `requeued`, that the content had
+   * failed (new content is not requeued), so requests listings saw failed are pending again.
    */
-  request(cid: string, origins: readonly string[], now: number): Promise<{ pin: Pin; enqueue: boolean }>
+  request(
+    cid: string,
+    origins: readonly string[],
+    now: number,
+  ): Promise<{ pin: Pin; enqueue: boolean; requeued?: true }>
   /**
    * Takes the pin for one fetch attempt: allowed when it is queued or failed, or pinning under an expired
    * lease (its worker died). Counts the attempt. Never creates a record: a job for content with none (swept

@@ -25,7 +25,7 @@ export async function requestPin(
 ): Promise<Pin> {
   const { key } = normalizeCid(input.cid)
   const now = ctx.clock.now()
-  const { pin, enqueue } = await ctx.pins.request(key, input.origins, now)
+  const { pin, enqueue, requeued } = await ctx.pins.request(key, input.origins, now)
   if (enqueue) {
     try {
       await ctx.queue.send({
@@ -44,9 +44,9 @@ export async function requestPin(
       )
       throw err
     }
-    // Failed content queued again: its requests that listings had seen failed are pending again (for new
-    // content, one read of its requests that finds none).
-    await ctx.requests.returnToPending(key)
+    // Failed content queued again: its requests that listings had seen failed are pending again (new content
+    // has none to read).
+    if (requeued) await ctx.requests.returnToPending(key)
   }
   return pin
 }

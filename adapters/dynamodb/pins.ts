@@ -242,7 +242,7 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
           ':version': n(current.version),
         },
       )
-      if (updated) return { pin: updated, enqueue: requeue }
+      if (updated) return { pin: updated, enqueue: requeue, ...(requeue ? { requeued: true as const } : {}) }
       current = await read(cid)
     }
     throw new Error(`pin ${cid}: request kept losing races with concurrent writes`)

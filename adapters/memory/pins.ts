@@ -73,7 +73,7 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
         pin.status = 'queued'
         pin.attempts = 0
       }
-      return { pin: out(pin), enqueue: requeue }
+      return { pin: out(pin), enqueue: requeue, ...(requeue ? { requeued: true as const } : {}) }
     },
 
     async claim(cid, attemptId, leaseExpires, now, progress): Promise<ClaimResult> {

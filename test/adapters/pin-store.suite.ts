@@ -68,6 +68,7 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
           origins: ['/a', '/b'],
         }
         expect(res).toEqual({ pin: expected, enqueue: true })
+        expect(res.requeued).toBeUndefined() // new content: nothing failed to bring back
         expect(await store.get(c)).toEqual(expected)
       })
 
@@ -250,7 +251,7 @@ export function pinStoreSuite(name: string, factory: PinStoreFactory): void {
         // A duplicate delivery finds it cancelled too; a new request clears the mark and asks for a job.
         expect((await store.claim(c, 'att2', T0 + 1000, T0 + 3)).kind).toBe('cancelled')
         const again = await store.request(c, [], T0 + 4)
-        expect(again).toMatchObject({ enqueue: true, pin: { status: 'queued' } })
+        expect(again).toMatchObject({ enqueue: true, requeued: true, pin: { status: 'queued' } })
         expect(again.pin.unreferencedSince).toBeUndefined()
         expect((await store.claim(c, 'att3', T0 + 1000, T0 + 5)).kind).toBe('claimed')
       })
