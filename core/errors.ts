@@ -54,7 +54,6 @@ export class TokenNotFoundError extends PickupError {
   override readonly retryable = false
 }
 
-/** No pin request with this requestid for this user (Pinning Service API). */
 /** No collection with this id that the caller may see (another user's is not found either). */
 export class CollectionNotFoundError extends PickupError {
   readonly code = 'NOT_FOUND'
@@ -64,6 +63,7 @@ export class CollectionNotFoundError extends PickupError {
   }
 }
 
+/** No pin request with this requestid for this user (Pinning Service API). */
 export class RequestNotFoundError extends PickupError {
   readonly code = 'NOT_FOUND'
   override readonly retryable = false

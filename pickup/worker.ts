@@ -102,7 +102,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       queue: gate.queue,
       log,
       onBusyChange: parts.onBusyChange,
-      ...(parts.onReceived ? { onReceived: parts.onReceived } : {}),
+      onReceived: parts.onReceived,
       clock: parts.clock,
       run: (job, signal, control) =>
         fetchPin(job, limits, { ...parts, log, newId: newAttemptId, watcher }, signal, control),
