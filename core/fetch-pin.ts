@@ -16,6 +16,7 @@
  * stores nothing and is left `failed` with CANCELLED_ERROR.
  */
 import { CID } from 'multiformats/cid'
+import { type ClaimLane, immediateClaims } from './claim-lane.ts'
 import {
   describeError,
   FetchCancelledError,
@@ -27,7 +28,7 @@ import { exportCar } from './export-car.ts'
 import { bytesPerSecond, dimensionValue, METRICS, type Metrics, noMetrics } from './metrics.ts'
 import { type FetchPhase, mergeOrigins, type PinJob, type Progress, tempCarKey } from './pin.ts'
 import { createPinWatcher, type PinWatcher } from './pin-watch.ts'
-import type { BlockSource, Clock, Logger, ObjectStore, PinStore } from './ports.ts'
+import type { BlockSource, ClaimResult, Clock, Logger, ObjectStore, PinStore } from './ports.ts'
 
 export interface FetchLimits {
   maxCarBytes: number
@@ -58,6 +59,8 @@ export interface FetchPinContext {
   watcher?: PinWatcher
   /** Jobs started, finished and failed by reason; time searching vs transferring; fetch rate. */
   metrics?: Metrics
+  /** The order of the worker's claims (core/claim-lane.ts); without one, the attempt claims at once. */
+  claims?: ClaimLane
 }
 
 export interface FetchPinHooks {
@@ -92,6 +95,20 @@ export type FetchOutcome =
       retryNow?: boolean
     }
 
+type ClaimState =
+  | { kind: 'pending' }
+  | { kind: 'held'; attempts: number }
+  | { kind: 'refused'; outcome: FetchOutcome }
+  | { kind: 'failed'; err: unknown }
+
+/** The claim found nothing for this attempt to do (the outcome is the claim's); the search stops. */
+class ClaimRefusedError extends PickupError {
+  readonly code = 'CLAIM_REFUSED'
+  constructor() {
+    super('the claim found nothing to fetch')
+  }
+}
+
 /** The attempt lost its claim (an operator or the reconciler gave the pin to another attempt). */
 export class LeaseLostError extends PickupError {
   readonly code = 'LEASE_LOST'
@@ -115,37 +132,50 @@ export async function fetchPin(
   hooks: FetchPinHooks = {},
 ): Promise<FetchOutcome> {
   const attemptId = ctx.newId()
-  const now = ctx.clock.now()
-  // The attempt's first status (searching, the job's origins) is written by the claim itself.
+  const started = ctx.clock.now()
+  const metrics = ctx.metrics ?? noMetrics
   const jobOrigins = mergeOrigins([], job.origins)
-  const claimedProgress: Progress = {
+  // The attempt's status from the start (searching, the job's origins); the claim writes it as it is then.
+  const progress: Progress = {
     bytes: 0,
     blocks: 0,
     phase: 'searching',
-    searchStarted: now,
+    searchStarted: started,
     dialled: jobOrigins,
   }
-  const claim = await ctx.pins.claim(job.cid, attemptId, now + limits.leaseMs, now, claimedProgress)
-  if (claim.kind === 'missing') return { kind: 'unwanted' }
-  if (claim.kind === 'pinned') return { kind: 'already-pinned' }
-  if (claim.kind === 'cancelled') {
-    ctx.log.info({ cid: job.cid }, 'job dropped: no request wants the content any longer')
-    return { kind: 'cancelled' }
-  }
-  if (claim.kind === 'busy') {
-    return { kind: 'busy', attemptId: claim.pin.attemptId, leaseExpires: claim.pin.leaseExpires ?? now }
+  let leaseExpires = started + limits.leaseMs
+  /** The phase the pin record shows (written by the claim, then by heartbeats). */
+  let phaseWritten: FetchPhase | undefined
+  const ticket = (ctx.claims ?? immediateClaims).enqueue(() => {
+    const t = ctx.clock.now()
+    leaseExpires = t + limits.leaseMs
+    phaseWritten = progress.phase
+    return ctx.pins.claim(job.cid, attemptId, leaseExpires, t, { ...progress })
+  })
+  // Claimed at once unless the worker's claims are backed up: then content that is pinned, unwanted or held
+  // by another attempt ends the job here, before anything is fetched.
+  let early: ClaimResult | undefined
+  if (ticket.started) {
+    const claim = await ticket.result
+    early = claim
+    const refused = refusal(claim, job, ctx.log, ctx.clock.now())
+    if (refused) return refused
+    // Every requester's origins, not only those of the request that sent this job: dialled from the start.
+    if (claim.kind === 'claimed') {
+      const origins = mergeOrigins(claim.pin.origins, job.origins)
+      if (origins.length !== jobOrigins.length) {
+        progress.dialled = origins
+        // The claim wrote the job's origins only: the first heartbeat writes them all.
+        phaseWritten = undefined
+      }
+    }
   }
 
-  const attempts = claim.pin.attempts
-  const log = ctx.log.child({ cid: job.cid, attemptId, attempt: attempts })
-  const started = ctx.clock.now()
-  const metrics = ctx.metrics ?? noMetrics
-  metrics.emit({ metric: METRICS.jobsStarted, value: 1 })
+  let log = ctx.log.child({ cid: job.cid, attemptId })
+  /** What the claim said: nothing yet, this attempt holds the pin, or the job ends without fetching. */
+  let claimState = { kind: 'pending' } as ClaimState
   /** When the transfer slot was granted (the first block arrived, and any wait for a slot ended). */
   let transferAt: number | undefined
-  // Every requester's origins, not only those of the request that sent this job.
-  const origins = mergeOrigins(claim.pin.origins, job.origins)
-  const progress: Progress = { ...claimedProgress, dialled: origins }
   const controller = new AbortController()
   const abort = (reason: unknown) => {
     if (!controller.signal.aborted) controller.abort(reason)
@@ -171,23 +201,20 @@ export async function fetchPin(
   // The lease is renewed every third of its length, in step with the message's visibility, so that when a dead
   // worker's message reappears its lease has run out too. Progress is written every beat while transferring;
   // a searching or waiting attempt writes only when its phase changes or its lease needs renewing (hundreds
-  // of them search at once).
+  // of them search at once). Nothing is written before the claim: the claim writes the status as it is then.
   const heartbeatEvery = Math.min(limits.progressIntervalMs, limits.leaseMs / 3)
-  let leaseExpires = now + limits.leaseMs
-  // Written by the claim unless other requests' origins are to be added.
-  let phaseWritten: FetchPhase | undefined =
-    origins.join('\n') === jobOrigins.join('\n') ? 'searching' : undefined
   let beating: Promise<void> = Promise.resolve()
   const beat = () => {
     beating = beating.then(async () => {
+      if (claimState.kind !== 'held') return
       try {
         const t = ctx.clock.now()
         const renew = leaseExpires - t <= (limits.leaseMs * 2) / 3
         if (!renew && progress.phase !== 'transferring' && progress.phase === phaseWritten) return
         if (renew) leaseExpires = t + limits.leaseMs
         const written = progress.phase
-        const held = await ctx.pins.heartbeat(job.cid, attemptId, leaseExpires, { ...progress }, t)
-        if (!held) abort(new LeaseLostError())
+        const ok = await ctx.pins.heartbeat(job.cid, attemptId, leaseExpires, { ...progress }, t)
+        if (!ok) abort(new LeaseLostError())
         phaseWritten = written
       } catch (err) {
         // A failed heartbeat is not fatal: the lease outlives several missed beats.
@@ -200,8 +227,45 @@ export async function fetchPin(
     progress.phase = phase
     beat()
   }
-  // Status from the start: searching, and which origins (unless the claim wrote it already).
-  beat()
+
+  // The claim's answer, whenever it comes: a refusal stops the search (nothing was written but the claim); a
+  // claim adds the origins other requests gave and starts the lease's heartbeats.
+  const onAnswer = (claim: ClaimResult) => {
+    const refused = refusal(claim, job, ctx.log, ctx.clock.now())
+    if (refused || claim.kind !== 'claimed') {
+      claimState = { kind: 'refused', outcome: refused ?? { kind: 'unwanted' } }
+      abort(new ClaimRefusedError())
+      return
+    }
+    claimState = { kind: 'held', attempts: claim.pin.attempts }
+    log = log.child({ attempt: claim.pin.attempts })
+    metrics.emit({ metric: METRICS.jobsStarted, value: 1 })
+    // Every requester's origins, not only those of the request that sent this job.
+    const origins = mergeOrigins(claim.pin.origins, job.origins)
+    const extra = origins.filter((o) => !(progress.dialled ?? []).includes(o))
+    if (extra.length > 0) {
+      progress.dialled = origins
+      phaseWritten = undefined
+      ctx.ipfs
+        .connect(extra, {
+          signal: AbortSignal.any([controller.signal, AbortSignal.timeout(limits.dialTimeoutMs)]),
+        })
+        .catch((err: unknown) => log.debug({ err }, "dialling the other requests' origins failed"))
+    }
+    // The phase may have moved on since the claim was sent.
+    if (progress.phase !== phaseWritten) beat()
+  }
+  const claimed: Promise<void> = early
+    ? Promise.resolve(onAnswer(early))
+    : ticket.result.then(onAnswer, (err: unknown) => {
+        claimState = { kind: 'failed', err }
+        abort(err)
+      })
+  /** The claim, now: content that has arrived is claimed ahead of the searches waiting their turn. */
+  const claimNow = async () => {
+    await ticket.hurry().catch(() => {})
+    await claimed
+  }
 
   // The last request for the content going away stops the attempt.
   const ownWatcher = ctx.watcher
@@ -223,6 +287,7 @@ export async function fetchPin(
         log.debug({}, 'found: waiting for a transfer slot')
         await hooks.startTransfer(controller.signal, heldBytes)
       }
+      await claimNow()
       controller.signal.throwIfAborted()
       overall.resume()
       resetStall()
@@ -239,8 +304,18 @@ export async function fetchPin(
     },
   }
 
+  /**
+   * The CAR, ending only once the attempt holds the pin: a DAG held entirely in its CID (identity) asks the
+   * source for nothing, and its upload must not complete under an attempt that has not claimed the pin.
+   */
+  async function* thenClaimed(car: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    yield* car
+    await startTransfer(0)
+  }
+
   const key = tempCarKey(job.cid, attemptId)
   try {
+    const origins = progress.dialled ?? []
     log.info({ origins: origins.length }, 'fetch started: searching')
     await ctx.ipfs.connect(origins, {
       signal: AbortSignal.any([controller.signal, AbortSignal.timeout(limits.dialTimeoutMs)]),
@@ -257,7 +332,7 @@ export async function fetchPin(
         resetStall()
       },
     })
-    const { bytes } = await ctx.temp.put(key, car, {
+    const { bytes } = await ctx.temp.put(key, thenClaimed(car), {
       signal: controller.signal,
       partSize: limits.partBytes,
       metadata: { cid: job.cid, attempt: attemptId },
@@ -282,7 +357,21 @@ export async function fetchPin(
     const cause = controller.signal.aborted ? controller.signal.reason : thrown
     const { code, message, retryable } = describeError(cause)
     clearInterval(heartbeat)
+    // A search stopped before its claim's turn (the worker stopping) has recorded nothing and records nothing:
+    // the pin is still queued, and its message goes back.
+    if (!(cause instanceof FetchCancelledError) && ticket.withdraw()) {
+      log.debug({ code, ms: ctx.clock.now() - started }, 'search stopped before its claim: nothing recorded')
+      return { kind: 'failed', attemptId, code, reason: message, retryable: true, attempts: 0 }
+    }
+    // Otherwise the attempt ends with its claim answered (a cancelled search claims now, and the claim of
+    // content nobody wants records why), and what follows is recorded under this attempt.
+    await claimNow()
     await beating
+    const state = claimState
+    if (state.kind === 'failed') throw state.err
+    if (state.kind === 'refused') return state.outcome
+    if (state.kind === 'pending') throw new Error('the claim settled without an answer')
+    const { attempts } = state
     const facts = {
       bytes: progress.bytes,
       blocks: progress.blocks,
@@ -314,6 +403,27 @@ export async function fetchPin(
     unwatch()
     ownWatcher?.stop()
     signal?.removeEventListener('abort', onOuterAbort)
+  }
+}
+
+/** The job's end without fetching, when the claim says there is nothing for this attempt to do. */
+function refusal(claim: ClaimResult, job: PinJob, log: Logger, now: number): FetchOutcome | undefined {
+  switch (claim.kind) {
+    case 'claimed':
+      return undefined
+    case 'missing':
+      return { kind: 'unwanted' }
+    case 'pinned':
+      return { kind: 'already-pinned' }
+    case 'cancelled':
+      log.info({ cid: job.cid }, 'job dropped: no request wants the content any longer')
+      return { kind: 'cancelled' }
+    case 'busy':
+      return {
+        kind: 'busy',
+        attemptId: claim.pin.attemptId,
+        leaseExpires: claim.pin.leaseExpires ?? now,
+      }
   }
 }
 

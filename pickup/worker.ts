@@ -4,6 +4,7 @@
  * and by local mode alike.
  */
 import { randomUUID } from 'node:crypto'
+import { createClaimLane, DEFAULT_CLAIM_CONCURRENCY } from '../core/claim-lane.ts'
 import type { WorkerConfig } from '../core/config.ts'
 import { type FetchLimits, fetchPin } from '../core/fetch-pin.ts'
 import { METRICS, METRICS_GAUGE_INTERVAL_MS, type Metrics, noMetrics } from '../core/metrics.ts'
@@ -89,6 +90,8 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
   })
   // One batched read of every running pin per PROGRESS_INTERVAL_MS: how a deleted request stops its fetch.
   const watcher = createPinWatcher({ intervalMs: cfg.PROGRESS_INTERVAL_MS }, { pins: parts.pins, log })
+  // Claims in the order jobs came, a few at a time; content that arrives is claimed at once (core/claim-lane.ts).
+  const claims = createClaimLane({ concurrency: DEFAULT_CLAIM_CONCURRENCY })
   const worker = createPinWorker(
     {
       transferSlots: cfg.BATCH_SIZE,
@@ -105,7 +108,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
       onReceived: parts.onReceived,
       clock: parts.clock,
       run: (job, signal, control) =>
-        fetchPin(job, limits, { ...parts, log, newId: newAttemptId, watcher }, signal, control),
+        fetchPin(job, limits, { ...parts, log, newId: newAttemptId, watcher, claims }, signal, control),
     },
   )
 

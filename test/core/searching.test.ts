@@ -10,6 +10,7 @@ import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
 import { createMemoryPinStore, type MemoryPinStore } from '../../adapters/memory/pins.ts'
 import { createMemoryJobQueue, type MemoryJobQueue } from '../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../adapters/memory/requests.ts'
+import { type ClaimLane, createClaimLane, DEFAULT_CLAIM_CONCURRENCY } from '../../core/claim-lane.ts'
 import { type FetchOutcome, fetchPin } from '../../core/fetch-pin.ts'
 import { CANCELLED_ERROR, type Pin } from '../../core/pin.ts'
 import { createPinWatcher, type PinWatcher } from '../../core/pin-watch.ts'
@@ -32,6 +33,7 @@ interface Harness {
   temp: ObjectStore
   ipfs: MemoryBlockSource
   worker: PinWorker
+  claims: ClaimLane
   outcomes: Array<{ cid: string; outcome: FetchOutcome }>
   /** A Pinning Service API request of `user` for the content; returns its requestid. */
   request(cid: CID, user?: string): Promise<string>
@@ -55,6 +57,8 @@ function harness(opts: {
   /** Wraps the block source the worker fetches through. */
   source?: (ipfs: MemoryBlockSource) => BlockSource
   start?: boolean
+  /** Claims running at once in the worker's claim lane (DEFAULT_CLAIM_CONCURRENCY, as deployed). */
+  claimConcurrency?: number
 }): Harness {
   const pins = createMemoryPinStore()
   const requests = createMemoryRequestStore()
@@ -71,6 +75,7 @@ function harness(opts: {
   })
   const watcher = createPinWatcher({ intervalMs: limits.progressIntervalMs }, { pins, log })
   const source = opts.source?.(ipfs) ?? ipfs
+  const claims = createClaimLane({ concurrency: opts.claimConcurrency ?? DEFAULT_CLAIM_CONCURRENCY })
   let ids = 0
   const outcomes: Harness['outcomes'] = []
   const worker = createPinWorker(
@@ -90,7 +95,7 @@ function harness(opts: {
         const outcome = await fetchPin(
           job,
           limits,
-          { pins, temp, ipfs: source, clock, log, newId: () => `attempt${++ids}`, watcher },
+          { pins, temp, ipfs: source, clock, log, newId: () => `attempt${++ids}`, watcher, claims },
           signal,
           control,
         )
@@ -121,6 +126,7 @@ function harness(opts: {
     temp,
     ipfs,
     worker,
+    claims,
     outcomes,
     async request(cid, user = 'alice') {
       const view = await createPsaRequest({ user, pin: { cid: cid.toString(), origins: [], meta: {} } }, ctx)
@@ -408,5 +414,92 @@ describe('deleting cancels', () => {
     await h.remove(first)
     await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
     expect(h.outcomes[0]!.outcome).toMatchObject({ kind: 'failed', retryNow: true })
+  })
+})
+
+describe('claims wait their turn; searches and found content do not', () => {
+  /** Holds the claims of the given content until `open` is called (a backed-up pin table, say). */
+  function holdClaims(h: Harness, held: Set<string>) {
+    let open!: () => void
+    const opened = new Promise<void>((r) => {
+      open = r
+    })
+    const claim = h.pins.claim.bind(h.pins)
+    h.pins.claim = async (cid, ...rest) => {
+      if (held.has(cid)) await opened
+      return claim(cid, ...rest)
+    }
+    return open
+  }
+
+  it('searches while its claim waits behind a backlog, and claims content that arrives ahead of it', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 32, claimConcurrency: 1 })
+    const dead = unreachable(10)
+    const open = holdClaims(h, new Set(dead.map((d) => d.root.toV1().toString())))
+    for (const d of dead) await h.request(d.root)
+    // One claim runs (held), nine wait their turn; every job searches meanwhile.
+    await waitFor(() => h.worker.load.searching === 10 && h.claims.waiting === 9)
+
+    const dag = dagCborDag()
+    h.ipfs.add(dag.blocks)
+    await h.request(dag.root, 'bob')
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
+    expect((await h.pin(dag.root))?.attempts).toBe(1)
+    // Pinned while none of the backlog's claims has run: they are still waiting, the pins still queued.
+    expect(h.claims.waiting).toBe(9)
+    expect(h.worker.load).toMatchObject({ searching: 10, transferring: 0 })
+    for (const d of dead) expect(await h.pin(d.root)).toMatchObject({ status: 'queued', attempts: 0 })
+
+    // Once the table answers, every search is claimed in turn and says so.
+    open()
+    for (const d of dead) {
+      await waitFor(async () => (await h.pin(d.root))?.status === 'pinning')
+      expect((await h.pin(d.root))?.progress).toMatchObject({ phase: 'searching', blocks: 0 })
+    }
+    expect(h.claims.waiting).toBe(0)
+  })
+
+  it('records the cancellation of a search deleted before its claim ran, storing nothing', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 8, claimConcurrency: 1 })
+    const [blocker, dead] = unreachable(2)
+    const open = holdClaims(h, new Set([blocker!.root.toV1().toString()]))
+    await h.request(blocker!.root)
+    const requestid = await h.request(dead!.root)
+    await waitFor(() => h.worker.load.searching === 2 && h.claims.waiting === 1)
+
+    await h.remove(requestid)
+    await waitFor(() => h.outcomes.length === 1)
+    // Its claim was hurried: it found the content unwanted and recorded why.
+    expect(h.outcomes[0]).toEqual({ cid: dead!.root.toV1().toString(), outcome: { kind: 'cancelled' } })
+    expect(await h.pin(dead!.root)).toMatchObject({ status: 'failed', error: CANCELLED_ERROR, attempts: 0 })
+    expect(await tempKeys(h.temp)).toEqual([])
+    expect(h.claims.waiting).toBe(0)
+    open()
+  })
+
+  it('gives back the messages of searches stopped before their claims ran, recording nothing', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 8, claimConcurrency: 1 })
+    const dead = unreachable(4)
+    const open = holdClaims(h, new Set(dead.map((d) => d.root.toV1().toString())))
+    for (const d of dead) await h.request(d.root)
+    await waitFor(() => h.worker.load.searching === 4 && h.claims.waiting === 3)
+
+    const stopped = h.worker.stop(0)
+    // The three that never claimed end at once and write nothing.
+    await waitFor(() => h.outcomes.length === 3)
+    for (const { outcome } of h.outcomes) {
+      expect(outcome).toMatchObject({ kind: 'failed', code: 'SHUTDOWN', retryable: true, attempts: 0 })
+    }
+    const [first, ...rest] = dead
+    for (const d of rest) expect(await h.pin(d.root)).toMatchObject({ status: 'queued', attempts: 0 })
+    // The one whose claim the table was answering ends once it has its answer: claimed, then given back.
+    open()
+    await stopped
+    expect(h.outcomes[3]).toMatchObject({
+      cid: first!.root.toV1().toString(),
+      outcome: { kind: 'failed', code: 'SHUTDOWN', attempts: 1 },
+    })
+    expect(await h.pin(first!.root)).toMatchObject({ status: 'queued', attempts: 1 })
+    expect(h.queue.stats()).toEqual({ visible: 4, invisible: 0 })
   })
 })
