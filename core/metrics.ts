@@ -46,7 +46,7 @@ export const METRICS = {
   jobsFinished: { name: 'JobsFinished', unit: 'Count', dimensionSets: total },
   /** An attempt ended without a CAR, by reason code (FETCH_STALLED, FETCH_TIMEOUT, CAR_TOO_LARGE, CANCELLED...). */
   jobsFailed: { name: 'JobsFailed', unit: 'Count', dimensionSets: [[], ['Reason']] },
-  /** From the claim to the first block (dialling, finding providers, waiting for the root). */
+  /** From the job's start to the first block (dialling, finding providers, waiting for the root). */
   searchTime: { name: 'SearchTime', unit: 'Milliseconds', dimensionSets: total },
   /** From the transfer slot to the uploaded CAR. */
   transferTime: { name: 'TransferTime', unit: 'Milliseconds', dimensionSets: total },
