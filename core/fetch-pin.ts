@@ -14,10 +14,9 @@
  * The claim (a conditional write that takes the lease and records the status) goes through the worker's
  * claim lane (./claim-lane.ts). When the lane has room the attempt claims before anything else (content
  * pinned, unwanted or held by another attempt ends it there); when a backlog of searches fills the lane, the
- * attempt searches while its claim waits its turn, and its first
- * block hurries the claim ahead of the lane (nothing is transferred unclaimed). Until then its pin still says
- * `queued`. An attempt that ends before its claim ran writes nothing, unless it was cancelled: then it claims,
- * and the claim records the cancellation.
+ * attempt searches while its claim waits its turn, and its first block hurries the claim ahead of the lane
+ * (nothing is transferred unclaimed). Until then its pin still says `queued`. An attempt that ends before its
+ * claim ran writes nothing, unless it was cancelled: then it claims, and the claim records the cancellation.
  * The lease is renewed throughout; a pin whose last request went away (marked unreferenced) stops the
  * attempt within one `progressIntervalMs` (the worker's PinWatcher reads every running pin that often),
  * stores nothing and is left `failed` with CANCELLED_ERROR.
