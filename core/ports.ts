@@ -147,8 +147,16 @@ export interface PinStore {
    * False when there is no such pin.
    */
   markUnreferenced(cid: string, now: number): Promise<boolean>
-  /** Pins marked unreferenced at or before `markedBefore`, oldest mark first, at most `limit` per page. */
-  listUnreferenced(opts: { markedBefore: number; limit: number; cursor?: string }): Promise<PinPage>
+  /**
+   * Pins marked unreferenced at or before `markedBefore` (and at or after `markedSince`, if given), oldest
+   * mark first, at most `limit` per page.
+   */
+  listUnreferenced(opts: {
+    markedBefore: number
+    markedSince?: number
+    limit: number
+    cursor?: string
+  }): Promise<PinPage>
   /** Clears the mark if it is still the one set at `since`. False otherwise. */
   clearUnreferenced(cid: string, since: number): Promise<boolean>
   /**

@@ -319,8 +319,17 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
   taskRole.addToPrincipalPolicy(
     new iam.PolicyStatement({
       sid: 'PinsClaimSettle',
-      actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      // BatchGetItem: the watcher of running pins reads them all once a minute (core/pin-watch.ts).
+      actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'],
       resources: [data.tables.pins.tableArn],
+    }),
+  )
+  taskRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'WatchUnreferencedPins',
+      // Each interval the watcher reads the marks of content no request wants any longer, set lately.
+      actions: ['dynamodb:Query'],
+      resources: [`${data.tables.pins.tableArn}/index/unreferenced-since`],
     }),
   )
   taskRole.addToPrincipalPolicy(

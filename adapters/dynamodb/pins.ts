@@ -498,19 +498,26 @@ export function createDynamoPinStore({ client, tableName }: DynamoPinStoreOption
       return pin !== undefined
     },
 
-    async listUnreferenced({ markedBefore, limit, cursor }): Promise<PinPage> {
+    async listUnreferenced({ markedBefore, markedSince, limit, cursor }): Promise<PinPage> {
       const after = cursor === undefined ? undefined : unreferencedCursor.decode(cursor)
       const { items, more } = await queryPage(
         client,
         {
           TableName: tableName,
           IndexName: UNREFERENCED_INDEX,
-          KeyConditionExpression: '#unreferenced = :unreferenced AND #unreferencedSince <= :before',
+          KeyConditionExpression:
+            markedSince === undefined
+              ? '#unreferenced = :unreferenced AND #unreferencedSince <= :before'
+              : '#unreferenced = :unreferenced AND #unreferencedSince BETWEEN :since AND :before',
           ExpressionAttributeNames: {
             '#unreferenced': 'unreferenced',
             '#unreferencedSince': 'unreferencedSince',
           },
-          ExpressionAttributeValues: { ':unreferenced': S(UNREFERENCED), ':before': n(markedBefore) },
+          ExpressionAttributeValues: {
+            ':unreferenced': S(UNREFERENCED),
+            ':before': n(markedBefore),
+            ...(markedSince === undefined ? {} : { ':since': n(markedSince) }),
+          },
           ScanIndexForward: true,
         },
         decodePin,

@@ -220,7 +220,7 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
       return true
     },
 
-    async listUnreferenced({ markedBefore, limit, cursor }): Promise<PinPage> {
+    async listUnreferenced({ markedBefore, markedSince, limit, cursor }): Promise<PinPage> {
       if (!Number.isInteger(limit) || limit < 1) {
         throw new InvalidInputError('INVALID_LIMIT', `limit must be a positive integer, got ${limit}`)
       }
@@ -231,7 +231,13 @@ export function createMemoryPinStore(initial: readonly Pin[] = []): MemoryPinSto
         p.unreferencedSince! > after.since ||
         (p.unreferencedSince === after.since && p.cid > after.cid)
       const matching = [...pins.values()]
-        .filter((p) => p.unreferencedSince !== undefined && p.unreferencedSince <= markedBefore && isAfter(p))
+        .filter(
+          (p) =>
+            p.unreferencedSince !== undefined &&
+            p.unreferencedSince <= markedBefore &&
+            p.unreferencedSince >= (markedSince ?? Number.NEGATIVE_INFINITY) &&
+            isAfter(p),
+        )
         .sort((a, b) => {
           const [sa, ca] = key(a)
           const [sb, cb] = key(b)

@@ -49,6 +49,11 @@ function suite(name: string, factory: () => Promise<PinStore>) {
       const page2 = await store.listUnreferenced({ markedBefore: T0 + 90, limit: 2, cursor: page1.cursor! })
       expect(page2.pins.map((p) => p.cid)).toEqual([cs[1]])
       expect(page2.cursor).toBeUndefined()
+      // Marks within a window (how a worker's watcher finds the content deleted lately).
+      const recent = await store.listUnreferenced({ markedSince: T0 + 80, markedBefore: T0 + 100, limit: 10 })
+      expect(recent.pins.map((p) => p.cid)).toEqual([cs[2], cs[1], cs[0]])
+      const one = await store.listUnreferenced({ markedSince: T0 + 71, markedBefore: T0 + 89, limit: 10 })
+      expect(one.pins.map((p) => p.cid)).toEqual([cs[2]])
     })
 
     it('clears the mark on a new request, or when asked with the same mark', async () => {

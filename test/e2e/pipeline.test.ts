@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { normalizeCid } from '../../core/cid.ts'
+import { CANCELLED_ERROR } from '../../core/pin.ts'
 import { dagCborDag, rawBlock, unixfsFile } from '../fixtures/dags.ts'
 import { listKeys, startTestSystem, type TestSystem, verifyStoredCar } from '../helpers/system.ts'
 
@@ -63,5 +64,20 @@ describe('the pin pipeline, end to end', () => {
     const again = await t.api(`/pins/${file.root.toV1()}`, { method: 'POST' })
     expect(again.status).toBe(200)
     expect((await listKeys(t.destination)).filter((k) => k === key)).toHaveLength(1)
+  })
+
+  it('stops a search when its content is unpinned: the pin says cancelled, nothing is stored', async () => {
+    // Nobody serves it: the worker searches until the unpin (the stall timeout is seconds away).
+    const dag = rawBlock(64, `e2e-unpinned ${Math.random()}`)
+    const cid = dag.root.toString()
+    expect((await t.api(`/pins/${cid}`, { method: 'POST' })).status).toBe(200)
+    const searching = await t.waitForPin(cid, 'pinning')
+    expect(searching.progress?.phase).toBe('searching')
+    expect((await t.api(`/pins/${cid}`, { method: 'DELETE' })).status).toBe(200)
+    // The worker's watcher reads the marks of unpinned content in the pins table's index (dynalite here).
+    const cancelled = await t.waitForPin(cid, 'failed')
+    expect(cancelled.error).toBe(CANCELLED_ERROR)
+    expect(cancelled.attempts).toBe(searching.attempts)
+    expect((await listKeys(t.temp)).filter((k) => k.startsWith(normalizeCid(cid).key))).toEqual([])
   })
 })

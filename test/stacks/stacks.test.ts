@@ -928,7 +928,13 @@ describe('IAM', () => {
       'sqs:ReceiveMessage',
       'sqs:SendMessage',
     ])
-    expect(st.PinsClaimSettle?.actions).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem'])
+    expect(st.PinsClaimSettle?.actions).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    ])
+    expect(st.WatchUnreferencedPins?.actions).toEqual(['dynamodb:Query'])
+    expect(st.WatchUnreferencedPins?.resource).toMatch(/PinsTable.*\/index\/unreferenced-since/)
     expect(st.AnnounceWorker?.actions).toEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem'])
     expect(st.UploadCars?.actions).toEqual(['s3:AbortMultipartUpload', 's3:PutObject'])
     expect(st.UploadCars?.resource).toMatch(/TempBucket.*\/\*/)
@@ -947,6 +953,7 @@ describe('IAM', () => {
       'PinsClaimSettle',
       'TaskScaleInProtection',
       'UploadCars',
+      'WatchUnreferencedPins',
     ])
   })
 })
