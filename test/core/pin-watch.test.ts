@@ -8,6 +8,7 @@ import { createMemoryPinStore } from '../../adapters/memory/pins.ts'
 import type { Pin } from '../../core/pin.ts'
 import { createPinWatcher, MARK_MARGIN_MS, type PinWatcher } from '../../core/pin-watch.ts'
 import { createTestLogger } from '../helpers/log.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const log = createTestLogger()
 let watchers: PinWatcher[] = []
@@ -34,17 +35,9 @@ function setup(fullEvery: number) {
   return { pins, calls, watcher }
 }
 
-function waitFor(check: () => boolean, ms = 5000): Promise<void> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (check()) return resolve()
-      if (Date.now() - started > ms) return reject(new Error('condition not met in time'))
-      setTimeout(tick, 5)
-    }
-    tick()
-  })
-}
+/** Until `check` holds. */
+const until = (what: string, check: () => boolean) =>
+  waitFor(what, async () => (check() ? true : undefined), 5000)
 
 async function queued(pins: ReturnType<typeof createMemoryPinStore>, ...cids: string[]) {
   for (const cid of cids) await pins.request(cid, [], Date.now())
@@ -56,12 +49,12 @@ describe('pin watcher', () => {
     await queued(pins, 'a', 'b', 'c')
     const seen: Array<[string, Pin | undefined]> = []
     for (const cid of ['a', 'b']) watcher.watch(cid, (pin) => seen.push([cid, pin]))
-    await waitFor(() => calls.listUnreferenced >= 2)
+    await until('two reads of the marks', () => calls.listUnreferenced >= 2)
     expect(seen).toEqual([])
 
     await pins.markUnreferenced('b', Date.now())
     await pins.markUnreferenced('c', Date.now())
-    await waitFor(() => seen.length > 0)
+    await until('a report', () => seen.length > 0)
     expect(seen[0]![0]).toBe('b')
     expect(seen[0]![1]?.unreferencedSince).toBeDefined()
     // Unwatched content is not reported; the pins themselves were never read.
@@ -75,7 +68,7 @@ describe('pin watcher', () => {
     await pins.markUnreferenced('a', Date.now() - 10 * MARK_MARGIN_MS)
     const seen: Array<{ pin: Pin | undefined; calls: typeof calls }> = []
     watcher.watch('a', (pin) => seen.push({ pin, calls: { ...calls } }))
-    await waitFor(() => seen.length > 0)
+    await until('a report', () => seen.length > 0)
     // Found by the full read, the third: the two reads of the recent marks before it did not see it.
     expect(seen[0]!.calls).toEqual({ listUnreferenced: 2, getMany: 1 })
     expect(seen[0]!.pin?.cid).toBe('a')
@@ -87,9 +80,9 @@ describe('pin watcher', () => {
     for (const cid of ['b', 'c', 'd']) await pins.markUnreferenced(cid, Date.now())
     const seen: string[] = []
     watcher.watch('a', (pin) => seen.push(pin?.cid ?? 'none'))
-    await waitFor(() => calls.getMany >= 1)
+    await until('a read of the pins', () => calls.getMany >= 1)
     expect(calls.listUnreferenced).toBeGreaterThanOrEqual(1)
-    await waitFor(() => seen.length > 0)
+    await until('a report', () => seen.length > 0)
     // The full read reports every watched pin, marked or not.
     expect(seen[0]).toBe('a')
   })
