@@ -19,6 +19,20 @@ export const S3_CHECKSUMS = {
   responseChecksumValidation: 'WHEN_REQUIRED',
 } as const
 
+/**
+ * Takes the SDK's logger middleware out of a client. It runs on every call even with no logger configured:
+ * it copies the command's input and output with their sensitive fields filtered (a walk of each shape's
+ * schema, `schemaLogFilter`) and hands them to a logger that discards them. pickup configures no SDK logger
+ * (its own log lines name what it does), so the middleware only costs CPU (README "Benchmarks", posting).
+ * The deployed system's clients (below) and local mode's (local/services.ts) go through here.
+ */
+export function withoutSdkLogger<C extends { middlewareStack: { remove(name: string): boolean } }>(
+  client: C,
+): C {
+  client.middlewareStack.remove('loggerMiddleware')
+  return client
+}
+
 export interface AwsClients {
   dynamodb: DynamoDBClient
   sqs: SQSClient
@@ -31,9 +45,9 @@ export function createAwsClients(
 ): AwsClients {
   const region = cfg.AWS_REGION
   return {
-    dynamodb: new DynamoDBClient({ region }),
-    sqs: new SQSClient({ region }),
-    s3: new S3Client({ region, forcePathStyle: cfg.S3_FORCE_PATH_STYLE, ...S3_CHECKSUMS }),
-    sns: new SNSClient({ region }),
+    dynamodb: withoutSdkLogger(new DynamoDBClient({ region })),
+    sqs: withoutSdkLogger(new SQSClient({ region })),
+    s3: withoutSdkLogger(new S3Client({ region, forcePathStyle: cfg.S3_FORCE_PATH_STYLE, ...S3_CHECKSUMS })),
+    sns: withoutSdkLogger(new SNSClient({ region })),
   }
 }

@@ -15,6 +15,7 @@
  *
  *   npm run bench -- psa-post [seconds per run, default 5] [off|on|both, default both]
  *   LOCAL_CPU_PROF=<dir> npm run bench -- psa-post ...   local mode's V8 CPU profiles (scripts/cpu-profile.ts)
+ *   POSTS_ONLY=1 npm run bench -- psa-post ...           the POST rows alone (to profile them)
  */
 import { readFile } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
@@ -31,6 +32,8 @@ import { rawBlock } from '../test/fixtures/dags.ts'
 import { type LoadResult, measure } from './lib/load.ts'
 import { type LocalMode, startLocalMode } from './lib/local-mode.ts'
 
+// POSTS_ONLY=1: no anchor rows (for a CPU profile of posting alone; the figures then have no anchor).
+const postsOnly = process.env.POSTS_ONLY === '1'
 const seconds = Number(process.argv[2] ?? 5)
 const modes = (process.argv[3] ?? 'both') === 'both' ? ['off', 'on'] : [process.argv[3] ?? 'both']
 if (!(seconds > 0) || modes.some((m) => m !== 'off' && m !== 'on')) {
@@ -136,16 +139,17 @@ async function runMode(worker: 'off' | 'on'): Promise<Row[]> {
     }
 
     for (const concurrency of [1, 16]) {
-      await run('GET /healthz (anchor)', concurrency, () => fetch(`${local.api}/healthz`))
-      await run('DynamoDB PutItem (anchor)', concurrency, async (i) => {
-        await dynamodb.send(
-          new PutItemCommand({
-            TableName: anchorTable,
-            Item: { id: { S: `item-${concurrency}-${i}` }, at: { N: String(Date.now()) } },
-          }),
-        )
-        return new Response(null, { status: 204 })
-      })
+      if (!postsOnly) await run('GET /healthz (anchor)', concurrency, () => fetch(`${local.api}/healthz`))
+      if (!postsOnly)
+        await run('DynamoDB PutItem (anchor)', concurrency, async (i) => {
+          await dynamodb.send(
+            new PutItemCommand({
+              TableName: anchorTable,
+              Item: { id: { S: `item-${concurrency}-${i}` }, at: { N: String(Date.now()) } },
+            }),
+          )
+          return new Response(null, { status: 204 })
+        })
       await run('POST /psa/pins', concurrency, () =>
         fetch(`${local.api}/psa/pins`, {
           method: 'POST',

@@ -27,7 +27,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs'
 import type { S3Event, S3EventRecord } from 'aws-lambda'
-import { S3_CHECKSUMS } from '../adapters/aws-clients.ts'
+import { S3_CHECKSUMS, withoutSdkLogger } from '../adapters/aws-clients.ts'
 import {
   collectionsTable,
   createTableInput,
@@ -304,16 +304,18 @@ export async function startServices(options: StartServicesOptions = {}): Promise
     const dynamodbEndpoint = dynamodb.endpoint
     const credentials = { ...LOCAL_CREDENTIALS }
     const clients = {
-      dynamodb: new DynamoDBClient({ endpoint: dynamodbEndpoint, region, credentials }),
-      sqs: new SQSClient({ endpoint: fauxqsEndpoint, region, credentials }),
-      s3: new S3Client({
-        endpoint: fauxqsEndpoint,
-        region,
-        credentials,
-        forcePathStyle: true,
-        ...S3_CHECKSUMS,
-      }),
-      sns: new SNSClient({ endpoint: fauxqsEndpoint, region, credentials }),
+      dynamodb: withoutSdkLogger(new DynamoDBClient({ endpoint: dynamodbEndpoint, region, credentials })),
+      sqs: withoutSdkLogger(new SQSClient({ endpoint: fauxqsEndpoint, region, credentials })),
+      s3: withoutSdkLogger(
+        new S3Client({
+          endpoint: fauxqsEndpoint,
+          region,
+          credentials,
+          forcePathStyle: true,
+          ...S3_CHECKSUMS,
+        }),
+      ),
+      sns: withoutSdkLogger(new SNSClient({ endpoint: fauxqsEndpoint, region, credentials })),
     }
     cleanups.push(async () => {
       for (const c of Object.values(clients)) c.destroy()

@@ -4,7 +4,10 @@
  * files, `node:` for Node's internals, V8's own entries such as `(garbage collector)` by name) and the
  * functions with the most self time, with the package's or file's name.
  *
- *   node scripts/cpu-profile.ts <file.cpuprofile> [top functions, default 40]
+ *   node scripts/cpu-profile.ts <file.cpuprofile> [top functions, default 40] [function name]
+ *
+ * With a function name: that function's self time by the stacks it was called from (the nearest frames
+ * outside its own package, up to 6), to see which calls pay for it.
  */
 import { readFile } from 'node:fs/promises'
 
@@ -21,7 +24,7 @@ interface Profile {
   endTime: number
 }
 
-const [file, topArg] = process.argv.slice(2)
+const [file, topArg, callersOf] = process.argv.slice(2)
 if (!file) {
   console.error('usage: node scripts/cpu-profile.ts <file.cpuprofile> [top functions]')
   process.exit(2)
@@ -57,7 +60,7 @@ for (const [id, us] of selfUs) {
   const pkg = packageOf(url, functionName)
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us)
   if (pkg === '(idle)' || pkg === '(program)') continue
-  const where = pkg === 'pickup' || pkg === 'node:' ? url.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '') : pkg
+  const where = url.replace(/^.*\/node_modules\//, '').replace(/^.*\/(?=[^/]+\/[^/]+$)/, '')
   const key = `${functionName || '(anonymous)'}  ${where}:${lineNumber + 1}`
   byFunction.set(key, (byFunction.get(key) ?? 0) + us)
 }
@@ -76,4 +79,28 @@ for (const [pkg, us] of [...byPackage].sort((a, b) => b[1] - a[1])) {
 console.log(`\ntop ${top} functions by self time (ms):`)
 for (const [key, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) {
   console.log(`${ms(us).padStart(8)}  ${key}`)
+}
+
+if (callersOf) {
+  const parent = new Map<number, number>()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const stacks = new Map<string, number>()
+  for (const [id, us] of selfUs) {
+    const node = byId.get(id)
+    if (node?.callFrame.functionName !== callersOf) continue
+    const own = packageOf(node.callFrame.url, callersOf)
+    const frames: string[] = []
+    for (let p = parent.get(id); p !== undefined && frames.length < 6; p = parent.get(p)) {
+      const f = byId.get(p)!.callFrame
+      const pkg = packageOf(f.url, f.functionName)
+      if (pkg === own && frames.length === 0) continue
+      frames.push(`${f.functionName || '(anonymous)'}@${f.url.replace(/^.*\//, '')}:${f.lineNumber + 1}`)
+    }
+    const key = frames.join(' < ')
+    stacks.set(key, (stacks.get(key) ?? 0) + us)
+  }
+  console.log(`\n${callersOf}: self time by caller stack (ms):`)
+  for (const [key, us] of [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    console.log(`${ms(us).padStart(8)}  ${key}`)
+  }
 }
