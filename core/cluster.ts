@@ -38,19 +38,18 @@ export async function pinForCluster(
   ctx: ClusterContext,
 ): Promise<{ pin: Pin; request: PinRequest }> {
   const { key } = normalizeCid(input.cid)
-  const requestid = clusterRequestId(key)
-  const existing = await ctx.requests.get(requestid)
   const request: PinRequest = {
-    requestid,
+    requestid: clusterRequestId(key),
     owner: CLUSTER_OWNER,
     cid: key,
     sourceCid: input.cid,
     name: input.name,
     meta: input.meta,
     origins: input.origins,
-    created: existing?.created ?? ctx.clock.now(),
+    created: ctx.clock.now(),
   }
-  await ctx.requests.put(request)
+  // Pinning the same content again replaces the claim and keeps when it was first made.
+  request.created = await ctx.requests.putKeepingCreated(request)
   const pin = await requestPin({ cid: key, origins: input.origins, requester: CLUSTER_OWNER }, ctx)
   return { pin, request }
 }

@@ -430,6 +430,12 @@ export interface RequestScan {
 export interface RequestStore {
   /** Creates or replaces the request with this requestid. */
   put(request: PinRequest): Promise<void>
+  /**
+   * Creates the request, or replaces the one with this requestid keeping its `created`; answers the
+   * `created` stored. For requests whose requestid is derived from their content (the cluster API's claims):
+   * a new one costs a single write.
+   */
+  putKeepingCreated(request: PinRequest): Promise<number>
   get(requestid: string): Promise<PinRequest | undefined>
   /** False when there was no such request. */
   delete(requestid: string): Promise<boolean>

@@ -360,6 +360,18 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
     )
   }
 
+  async function put(request: PinRequest): Promise<void> {
+    await client.send(new PutItemCommand({ TableName: tableName, Item: encodeRequest(request) }))
+    await bumpOwner(request.owner)
+  }
+
+  async function get(requestid: string): Promise<PinRequest | undefined> {
+    const res = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { requestid: S(requestid) }, ConsistentRead: true }),
+    )
+    return res.Item && isRequestItem(res.Item) ? decodeRequest(res.Item) : undefined
+  }
+
   /** BatchGetItem, in chunks of 100 keys, retrying unprocessed keys. */
   async function getMany(requestIds: readonly string[]): Promise<Map<string, PinRequest>> {
     const requests = new Map<string, PinRequest>()
@@ -484,17 +496,32 @@ export function createDynamoRequestStore(opts: DynamoRequestStoreOptions): Reque
   }
 
   return {
-    async put(request) {
-      await client.send(new PutItemCommand({ TableName: tableName, Item: encodeRequest(request) }))
-      await bumpOwner(request.owner)
+    put,
+
+    async putKeepingCreated(request) {
+      // A new request (the usual case): one conditional write. An existing one: read it for its `created`,
+      // then replace it as `put` does.
+      const item = encodeRequest(request)
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(#requestid)',
+            ExpressionAttributeNames: { '#requestid': 'requestid' },
+          }),
+        )
+        await bumpOwner(request.owner)
+        return request.created
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err
+      }
+      const created = (await get(request.requestid))?.created ?? request.created
+      await put({ ...request, created })
+      return created
     },
 
-    async get(requestid) {
-      const res = await client.send(
-        new GetItemCommand({ TableName: tableName, Key: { requestid: S(requestid) }, ConsistentRead: true }),
-      )
-      return res.Item && isRequestItem(res.Item) ? decodeRequest(res.Item) : undefined
-    },
+    get,
 
     async delete(requestid) {
       if (requestid.startsWith(OWNER_ITEM_PREFIX)) return false

@@ -55,6 +55,14 @@ export function createMemoryRequestStore(): RequestStore & { all(): PinRequest[]
       requests.set(request.requestid, structuredClone(request))
     },
 
+    async putKeepingCreated(request) {
+      if (request.owner.includes('#'))
+        throw new TypeError(`request owner must not contain '#': ${request.owner}`)
+      const created = requests.get(request.requestid)?.created ?? request.created
+      requests.set(request.requestid, structuredClone({ ...request, created }))
+      return created
+    },
+
     async get(requestid) {
       const r = requests.get(requestid)
       return r && out(r)

@@ -88,8 +88,33 @@ export function requestStoreSuite(name: string, factory: RequestStoreFactory): v
         expect(await store.get(r.requestid)).toEqual(r)
       })
 
+      it('putKeepingCreated creates a request, then replaces it keeping its created', async () => {
+        const r = request({
+          owner: 'cluster',
+          requestid: `cluster:${cid()}`,
+          name: 'first',
+          meta: { a: '1' },
+          created: T0 + 5,
+        })
+        expect(await store.putKeepingCreated(r)).toBe(T0 + 5)
+        expect(await store.get(r.requestid)).toEqual(r)
+        const again = { ...r, name: 'second', meta: {}, origins: ['/dns4/x/tcp/1'], created: T0 + 9 }
+        expect(await store.putKeepingCreated(again)).toBe(T0 + 5)
+        expect(await store.get(r.requestid)).toEqual({ ...again, created: T0 + 5 })
+        // Counted once, with its first created, and counts follow the replacement.
+        expect(await store.count('cluster', {})).toBe(1)
+        expect(await store.count('cluster', { name: { match: 'exact', text: 'second' } })).toBe(1)
+        expect(await store.find('cluster', { before: T0 + 6 }, 10)).toEqual([{ ...again, created: T0 + 5 }])
+        // Deleted, it is new again.
+        expect(await store.delete(r.requestid)).toBe(true)
+        expect(await store.putKeepingCreated(again)).toBe(T0 + 9)
+        expect(await store.get(r.requestid)).toEqual(again)
+      })
+
       it('refuses owners with #, which its index keys use as a separator', async () => {
         await expect(store.put(request({ owner: 'psa:a#b' }))).rejects.toThrow(/#/)
+        await expect(store.putKeepingCreated(request({ owner: 'psa:a#b' }))).rejects.toThrow(/#/)
+        expect(await store.count('psa:a', {})).toBe(0)
       })
 
       it('returns copies', async () => {

@@ -7,6 +7,7 @@ import { CID } from 'multiformats/cid'
 import type { MultihashDigest } from 'multiformats/hashes/interface'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contentKey } from '../../core/cid.ts'
+import { clusterRequestId } from '../../core/cluster.ts'
 import { dagCborDag, rawBlock } from '../fixtures/dags.ts'
 import { listKeys, startTestSystem, TEST_TOKEN, type TestSystem } from '../helpers/system.ts'
 
@@ -137,9 +138,17 @@ describe('with the @nftstorage/ipfs-cluster client', () => {
     const byV1 = await cluster.status(v1.toString())
     expect(byV1.name).toBe('as-v0')
     expect(byV1.peerMap[peerId]?.status).toMatch(/^(pin_queued|pinning)$/)
-    // Pinning it again as CIDv1 updates the one claim instead of adding a second.
+    const claim = clusterRequestId(v1.toString())
+    const first = await t.requests.get(claim)
+    expect(first).toMatchObject({ name: 'as-v0', sourceCid: v0.toString() })
+    // Pinning it again as CIDv1 updates the one claim instead of adding a second, and keeps when it was made.
     await cluster.pin(v1.toString(), { name: 'as-v1' })
     expect((await cluster.status(v0.toString())).name).toBe('as-v1')
+    expect(await t.requests.get(claim)).toMatchObject({
+      name: 'as-v1',
+      sourceCid: v1.toString(),
+      created: first!.created,
+    })
     const both = await cluster.statusAll({ cids: [v0.toString(), v1.toString()] })
     expect(both.map((s) => s.name)).toEqual(['as-v1', 'as-v1'])
   })
