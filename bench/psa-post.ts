@@ -68,7 +68,13 @@ let unique = 0
 const newCid = () => rawBlock(8, `psa-post ${process.pid} ${unique++} ${Math.random()}`).root.toString()
 
 async function runMode(worker: 'off' | 'on'): Promise<Row[]> {
-  const local: LocalMode = await startLocalMode({ LOCAL_WORKER: worker === 'on' ? 'true' : 'false' })
+  const local: LocalMode = await startLocalMode(
+    worker === 'on'
+      ? // The run lasts minutes: jobs of the first rows giving up their search after the default 2-minute
+        // stall would put their failures (and retries) into later rows.
+        { LOCAL_WORKER: 'true', FETCH_CHUNK_TIMEOUT_MS: String(30 * 60 * 1000) }
+      : { LOCAL_WORKER: 'false' },
+  )
   const info = local.endpoints as {
     aws: {
       dynamodb: string
