@@ -9,8 +9,9 @@
  * wait for its turn to search: the lane starts its claim at once when it has room (the usual case, and then
  * the job learns before searching that its content is pinned, unwanted or held by another attempt); otherwise
  * the job searches meanwhile and its claim follows in order. A job whose content has arrived `hurry`s its
- * claim, which then runs at once, ahead of the lane: content that can be served is claimed the moment it is
- * found, whatever backlog of searches is still waiting to be claimed.
+ * claim once the worker gives it a transfer slot (core/fetch-pin.ts), and the claim then runs at once, ahead
+ * of the lane: content that can be served is claimed as soon as it can be transferred, whatever backlog of
+ * searches is still waiting to be claimed.
  */
 
 export interface ClaimTicket<T> {

@@ -18,8 +18,8 @@
  * (nothing is transferred unclaimed). Until then its pin still says `queued`. An attempt that ends before its
  * claim ran writes nothing, unless it was cancelled: then it claims, and the claim records the cancellation.
  * The lease is renewed throughout; a pin whose last request went away (marked unreferenced) stops the
- * attempt within one `progressIntervalMs` (the worker's PinWatcher reads every running pin that often),
- * stores nothing and is left `failed` with CANCELLED_ERROR.
+ * attempt within one `progressIntervalMs` (the worker's PinWatcher reads the marks set lately that often, and
+ * every running pin every few intervals), stores nothing and is left `failed` with CANCELLED_ERROR.
  */
 import { CID } from 'multiformats/cid'
 import { type ClaimLane, immediateClaims } from './claim-lane.ts'
@@ -31,6 +31,7 @@ import {
   PickupError,
 } from './errors.ts'
 import { exportCar } from './export-car.ts'
+import { isInline } from './links.ts'
 import { bytesPerSecond, dimensionValue, METRICS, type Metrics, noMetrics } from './metrics.ts'
 import { type FetchPhase, mergeOrigins, type PinJob, type Progress, tempCarKey } from './pin.ts'
 import { createPinWatcher, type PinWatcher } from './pin-watch.ts'
@@ -311,12 +312,13 @@ export async function fetchPin(
   }
 
   /**
-   * The CAR, ending only once the attempt holds the pin: a DAG held entirely in its CID (identity) asks the
-   * source for nothing, and its upload must not complete under an attempt that has not claimed the pin.
+   * The CAR of a DAG held entirely in its CID (identity), which asks the source for nothing: it ends only once
+   * the attempt holds the pin, so its upload cannot complete under an attempt that has not claimed it.
    */
   async function* thenClaimed(car: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     yield* car
-    await startTransfer(0)
+    await claimNow()
+    controller.signal.throwIfAborted()
   }
 
   const key = tempCarKey(job.cid, attemptId)
@@ -327,7 +329,8 @@ export async function fetchPin(
       signal: AbortSignal.any([controller.signal, AbortSignal.timeout(limits.dialTimeoutMs)]),
     })
 
-    const car = exportCar(CID.parse(job.cid), source, {
+    const root = CID.parse(job.cid)
+    const walk = exportCar(root, source, {
       concurrency: limits.concurrency,
       maxBytes: limits.maxCarBytes,
       ...(limits.maxDagBlocks === undefined ? {} : { maxBlocks: limits.maxDagBlocks }),
@@ -338,7 +341,8 @@ export async function fetchPin(
         resetStall()
       },
     })
-    const { bytes } = await ctx.temp.put(key, thenClaimed(car), {
+    const car = isInline(root) ? thenClaimed(walk) : walk
+    const { bytes } = await ctx.temp.put(key, car, {
       signal: controller.signal,
       partSize: limits.partBytes,
       metadata: { cid: job.cid, attempt: attemptId },
@@ -363,9 +367,10 @@ export async function fetchPin(
     const cause = controller.signal.aborted ? controller.signal.reason : thrown
     const { code, message, retryable } = describeError(cause)
     clearInterval(heartbeat)
-    // A search stopped before its claim's turn (the worker stopping) has recorded nothing and records nothing:
-    // the pin is still queued, and its message goes back.
-    if (!(cause instanceof FetchCancelledError) && ticket.withdraw()) {
+    // A search stopped before its claim's turn for a reason worth a retry (the worker stopping) has recorded
+    // nothing and records nothing: the pin is still queued, and its message goes back. A failure not retried
+    // (an unsupported codec or hash, found before any block) claims, to record why.
+    if (retryable && !(cause instanceof FetchCancelledError) && ticket.withdraw()) {
       log.debug({ code, ms: ctx.clock.now() - started }, 'search stopped before its claim: nothing recorded')
       return { kind: 'failed', attemptId, code, reason: message, retryable: true, attempts: 0 }
     }
@@ -403,6 +408,8 @@ export async function fetchPin(
     if (!retryable || attempts >= (limits.maxAttempts ?? Number.POSITIVE_INFINITY)) release(ctx, job.cid, log)
     return { kind: 'failed', attemptId, code, reason: message, retryable, attempts }
   } finally {
+    // Whatever still waits on the attempt (a transfer slot asked for by a get the walk no longer needs) stops.
+    abort(new Error('the attempt has ended'))
     overall.clear()
     stopStall()
     clearInterval(heartbeat)

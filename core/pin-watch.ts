@@ -28,7 +28,7 @@ export interface PinWatcher {
 /** How far before the previous read the recent marks are read from. */
 export const MARK_MARGIN_MS = 60_000
 /** Every this many intervals, every watched pin is read (once a minute at the default 5 s interval). */
-export const DEFAULT_FULL_READ_EVERY = 12
+const DEFAULT_FULL_READ_EVERY = 12
 const MARKS_PAGE = 1000
 
 export function createPinWatcher(
@@ -52,7 +52,8 @@ export function createPinWatcher(
       const page = await ctx.pins.listUnreferenced({
         markedSince: since,
         markedBefore: Number.MAX_SAFE_INTEGER,
-        limit: MARKS_PAGE,
+        // Past `most` marks the pins are read instead: no need to read more to learn that.
+        limit: Math.min(MARKS_PAGE, most + 1 - marks.length),
         ...(cursor === undefined ? {} : { cursor }),
       })
       marks.push(...page.pins)
@@ -98,7 +99,11 @@ export function createPinWatcher(
       const set = watchers.get(cid) ?? new Set()
       watchers.set(cid, set)
       set.add(onPin)
-      timer ??= setInterval(() => void read(), opts.intervalMs)
+      if (!timer) {
+        // Nothing ran while no pin was watched: marks older than now are the claims' to find.
+        marksReadAt = clock.now()
+        timer = setInterval(() => void read(), opts.intervalMs)
+      }
       return () => {
         const current = watchers.get(cid)
         current?.delete(onPin)

@@ -213,7 +213,11 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     wake()
   }
 
-  /** One per job: the transfer slot it took (if any) is returned when the job ends. */
+  /**
+   * One per job: the transfer slot it took (if any) is returned when the job ends, or when an attempt whose
+   * claim found the pin busy waits to run again (its claim may come after its first block), which may then ask
+   * for a slot again.
+   */
   function jobControl(group: string): JobControl & { end(): void } {
     let holds = false
     let asked = false
@@ -248,6 +252,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
         })
       },
       end() {
+        asked = false
         if (holds) {
           holds = false
           transferring--
@@ -390,6 +395,7 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
         const waitMs = Math.max(0, outcome.leaseExpires - clock.now()) + LEASE_MARGIN_MS
         if (waitMs <= 2 * opts.visibilityTimeoutSeconds * 1000) {
           jobLog.info({ waitMs, holder: outcome.attemptId }, 'pin busy: waiting out its lease to claim it')
+          control.end()
           if (await sleep(waitMs, abort.signal, timers))
             outcome = await ctx.run(message.job, abort.signal, timed)
         }

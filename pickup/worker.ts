@@ -88,9 +88,13 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
     maxRetryMs: cfg.IPFS_RETRY_INTERVAL_MS,
     probeTimeoutMs: cfg.DIAL_TIMEOUT_MS,
   })
-  // One batched read of every running pin per PROGRESS_INTERVAL_MS: how a deleted request stops its fetch.
-  const watcher = createPinWatcher({ intervalMs: cfg.PROGRESS_INTERVAL_MS }, { pins: parts.pins, log })
-  // Claims in the order jobs came, a few at a time; content that arrives is claimed at once (core/claim-lane.ts).
+  // How a deleted request stops its fetch: each PROGRESS_INTERVAL_MS a read of the marks of content deleted
+  // lately, and every 12th interval a read of every running pin (core/pin-watch.ts).
+  const watcher = createPinWatcher(
+    { intervalMs: cfg.PROGRESS_INTERVAL_MS },
+    { pins: parts.pins, log, clock: parts.clock },
+  )
+  // Claims in the order jobs came, a few at a time; found content is claimed at once (core/claim-lane.ts).
   const claims = createClaimLane({ concurrency: DEFAULT_CLAIM_CONCURRENCY })
   const worker = createPinWorker(
     {

@@ -27,6 +27,7 @@ import * as logs from 'aws-cdk-lib/aws-logs'
 import * as cr from 'aws-cdk-lib/custom-resources'
 import { type StackContext, use } from 'sst/constructs'
 import { useProject } from 'sst/project.js'
+import { indexNamed, pinsTable } from '../adapters/dynamodb/tables.ts'
 import { workerSchema } from '../core/config.ts'
 import { METRICS, metricNamespace } from '../core/metrics.ts'
 import { DataStack } from './data.ts'
@@ -329,7 +330,7 @@ export function WorkerStack({ app, stack }: StackContext): WorkerResources {
       sid: 'WatchUnreferencedPins',
       // Each interval the watcher reads the marks of content no request wants any longer, set lately.
       actions: ['dynamodb:Query'],
-      resources: [`${data.tables.pins.tableArn}/index/unreferenced-since`],
+      resources: [`${data.tables.pins.tableArn}/index/${indexNamed(pinsTable, 'unreferenced-since')}`],
     }),
   )
   taskRole.addToPrincipalPolicy(

@@ -3,7 +3,8 @@
  * worker loop running the real fetchPin and validator against in-memory ports (SQS semantics, the pin and
  * request stores, buckets) and an in-memory block source where a block nobody holds is never found.
  */
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
+import { identity } from 'multiformats/hashes/identity'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryEventSink } from '../../adapters/memory/events.ts'
 import { createMemoryObjectStore } from '../../adapters/memory/objects.ts'
@@ -474,6 +475,63 @@ describe('claims wait their turn; searches and found content do not', () => {
     expect(await h.pin(dead!.root)).toMatchObject({ status: 'failed', error: CANCELLED_ERROR, attempts: 0 })
     expect(await tempKeys(h.temp)).toEqual([])
     expect(h.claims.waiting).toBe(0)
+    open()
+  })
+
+  it('waits out a busy lease found after the first block, holding no transfer slot, then pins', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 8, claimConcurrency: 1, start: false })
+    // The lane's one place is taken by a claim the table does not answer: the job claims after its block.
+    const [blocker] = unreachable(1)
+    const open = holdClaims(h, new Set([blocker!.root.toV1().toString()]))
+    await h.request(blocker!.root)
+    const dag = dagCborDag()
+    h.ipfs.add(dag.blocks)
+    await h.request(dag.root, 'bob')
+    // A worker that died holds the pin for a moment more.
+    const key = dag.root.toV1().toString()
+    const t = Date.now()
+    expect((await h.pins.claim(key, 'dead', t + 300, t)).kind).toBe('claimed')
+    h.worker.start()
+
+    await waitFor(() => h.outcomes.some((o) => o.cid === key))
+    expect(h.outcomes.find((o) => o.cid === key)?.outcome.kind).toBe('busy')
+    // While it waits out the lease, its transfer slot is free.
+    await waitFor(() => h.worker.load.transferring === 0)
+    await waitFor(async () => (await h.pin(dag.root))?.status === 'pinned')
+    expect(h.outcomes.filter((o) => o.cid === key).map((o) => o.outcome.kind)).toEqual(['busy', 'uploaded'])
+    open()
+  })
+
+  it('claims a DAG held entirely in its CID before its upload completes, though it asks for no block', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 8, claimConcurrency: 1 })
+    const [blocker] = unreachable(1)
+    const open = holdClaims(h, new Set([blocker!.root.toV1().toString()]))
+    await h.request(blocker!.root)
+    await waitFor(() => h.claims.waiting === 0 && h.worker.load.searching === 1)
+    const inline = CID.createV1(0x55, identity.digest(new TextEncoder().encode('held in the CID')))
+    await h.request(inline)
+    await waitFor(async () => (await h.pin(inline))?.status === 'pinned')
+    expect(h.outcomes.find((o) => o.cid === inline.toString())?.outcome.kind).toBe('uploaded')
+    expect((await h.pin(inline))?.attempts).toBe(1)
+    open()
+  })
+
+  it('records a failure not worth a retry found before its claim ran (an unsupported codec)', async () => {
+    const h = harness({ transferSlots: 1, searchSlots: 8, claimConcurrency: 1 })
+    const [blocker] = unreachable(1)
+    const open = holdClaims(h, new Set([blocker!.root.toV1().toString()]))
+    await h.request(blocker!.root)
+    await waitFor(() => h.claims.waiting === 0 && h.worker.load.searching === 1)
+    // git-raw (0x78): refused by the walk before any block is asked for.
+    const unsupported = CID.createV1(0x78, blocker!.root.multihash)
+    await h.request(unsupported)
+    await waitFor(() => h.outcomes.length === 1)
+    expect(h.outcomes[0]!.outcome).toMatchObject({
+      kind: 'failed',
+      code: 'UNSUPPORTED_CODEC',
+      retryable: false,
+    })
+    expect(await h.pin(unsupported)).toMatchObject({ status: 'failed', attempts: 1 })
     open()
   })
 

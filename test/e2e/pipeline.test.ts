@@ -67,17 +67,23 @@ describe('the pin pipeline, end to end', () => {
   })
 
   it('stops a search when its content is unpinned: the pin says cancelled, nothing is stored', async () => {
-    // Nobody serves it: the worker searches until the unpin (the stall timeout is seconds away).
-    const dag = rawBlock(64, `e2e-unpinned ${Math.random()}`)
-    const cid = dag.root.toString()
-    expect((await t.api(`/pins/${cid}`, { method: 'POST' })).status).toBe(200)
-    const searching = await t.waitForPin(cid, 'pinning')
-    expect(searching.progress?.phase).toBe('searching')
-    expect((await t.api(`/pins/${cid}`, { method: 'DELETE' })).status).toBe(200)
-    // The worker's watcher reads the marks of unpinned content in the pins table's index (dynalite here).
-    const cancelled = await t.waitForPin(cid, 'failed')
-    expect(cancelled.error).toBe(CANCELLED_ERROR)
-    expect(cancelled.attempts).toBe(searching.attempts)
-    expect((await listKeys(t.temp)).filter((k) => k.startsWith(normalizeCid(cid).key))).toEqual([])
+    // Its own system, whose searches never stall: only the worker's watcher of deleted content can end one.
+    const own = await startTestSystem({ FETCH_CHUNK_TIMEOUT_MS: String(30 * 60_000) })
+    try {
+      const dag = rawBlock(64, `e2e-unpinned ${Math.random()}`)
+      const cid = dag.root.toString()
+      expect((await own.api(`/pins/${cid}`, { method: 'POST' })).status).toBe(200)
+      const searching = await own.waitForPin(cid, 'pinning')
+      expect(searching.progress?.phase).toBe('searching')
+      expect((await own.api(`/pins/${cid}`, { method: 'DELETE' })).status).toBe(200)
+      // The watcher reads the marks of unpinned content in the pins table's index (dynalite here), and all
+      // running pins every 12th interval.
+      const cancelled = await own.waitForPin(cid, 'failed')
+      expect(cancelled.error).toBe(CANCELLED_ERROR)
+      expect(cancelled.attempts).toBe(searching.attempts)
+      expect((await listKeys(own.temp)).filter((k) => k.startsWith(normalizeCid(cid).key))).toEqual([])
+    } finally {
+      await own.stop()
+    }
   })
 })
