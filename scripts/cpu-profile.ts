@@ -4,7 +4,7 @@
  * files, `node:` for Node's internals, V8's own entries such as `(garbage collector)` by name) and the
  * functions with the most self time, with the package's or file's name.
  *
- *   node scripts/cpu-profile.ts <file.cpuprofile> [top functions, default 40] [function name]
+ *   npx node scripts/cpu-profile.ts <file.cpuprofile> [top functions, default 40] [function name]
  *
  * With a function name: that function's self time by the stacks it was called from (the nearest frames
  * outside its own package, up to 6), to see which calls pay for it.
@@ -26,7 +26,7 @@ interface Profile {
 
 const [file, topArg, callersOf] = process.argv.slice(2)
 if (!file) {
-  console.error('usage: node scripts/cpu-profile.ts <file.cpuprofile> [top functions]')
+  console.error('usage: npx node scripts/cpu-profile.ts <file.cpuprofile> [top functions]')
   process.exit(2)
 }
 const top = Number(topArg ?? 40)
