@@ -16,7 +16,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { MiddlewareStack } from '@smithy/types'
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type * as AwsClientsModule from '../../adapters/aws-clients.ts'
 import { createStores, resourcesFromEnv } from '../../adapters/compose.ts'
@@ -248,6 +248,7 @@ const COMPONENTS = {
   'dead-letter': { stack: 'pipeline', role: 'DeadLetterConsumerServiceRole' },
   reconciler: { stack: 'pipeline', role: 'ReconcileServiceRole' },
   sweep: { stack: 'pipeline', role: 'SweepUnreferencedServiceRole' },
+  'collection-jobs': { stack: 'collections', role: 'CollectionJobsServiceRole' },
 } as const
 type Component = keyof typeof COMPONENTS
 
@@ -371,15 +372,17 @@ beforeAll(async () => {
   // The HTTP API: the cluster API and the Pinning Service API.
   recording.component = 'http'
   const { createHttpAppFromEnv } = await import('../../api/http.ts')
-  const app = createHttpAppFromEnv(process.env, [TOKEN], new Set())
+  const app = createHttpAppFromEnv(process.env, [TOKEN], new Set([1]))
   const cluster = (path: string, method = 'GET') =>
     app.request(path, { method, headers: { authorization: `Basic ${TOKEN}` } })
-  const psa = (path: string, method = 'GET', body?: object) =>
-    app.request(`/psa${path}`, {
+  /** A request with the Pinning Service API's token (also the Collections API's). */
+  const bearer = (path: string, method = 'GET', body?: object) =>
+    app.request(path, {
       method,
       headers: { authorization: `Bearer ${psaToken}`, 'content-type': 'application/json' },
       ...(body ? { body: JSON.stringify(body) } : {}),
     })
+  const psa = (path: string, method = 'GET', body?: object) => bearer(`/psa${path}`, method, body)
 
   // The worker, composed as pickup/main.ts composes it, over a block source holding `served`.
   const served = await unixfsFile(300 * 1024, { seed: 'iam-served' })
@@ -449,6 +452,36 @@ beforeAll(async () => {
   recording.component = 'reconciler'
   const reconciler = await import('../../api/lambda/reconcile.ts')
   expect((await reconciler.handler()).enqueued).toBeGreaterThanOrEqual(1)
+
+  // The Collections API and the collection jobs consumer, behind its event source. No chain's endpoint is
+  // configured (CHAIN_RPC is {}), so the consumer's enumeration fails and the job is set to come back later:
+  // its reads and writes of the collection and its own queue, not the archiving of tokens.
+  const created = await bearer('/collections', 'POST', { chainId: 1, address: `0x${'11'.repeat(20)}` })
+  expect(created.status).toBe(202)
+  const collection = (await created.json()) as { id: string }
+  expect((await bearer(`/collections/${collection.id}`)).status).toBe(200)
+  expect((await bearer('/collections')).status).toBe(200)
+  recording.component = 'collection-jobs'
+  const collectionJobs = await import('../../api/lambda/collection-jobs.ts')
+  const jobSource = pollQueueToHandler(
+    {
+      client: createAwsClients({ AWS_REGION: e.region, S3_FORCE_PATH_STYLE: true }).sqs,
+      queueUrl: n.collectionJobsQueueUrl,
+      queueArn: n.collectionJobsQueueArn,
+      waitSeconds: 1,
+    },
+    (event) => collectionJobs.handler(event, { getRemainingTimeInMillis: () => 60_000 } as Context),
+    log,
+  )
+  stops.push(() => jobSource.stop())
+  await until(
+    'the collection job is handled',
+    () =>
+      has('collection-jobs', 'ChangeMessageVisibilityCommand', () => true) ||
+      has('collection-jobs', 'DeleteMessageBatchCommand', () => true),
+  )
+  await jobSource.stop()
+  expect((await bearer(`/collections/${collection.id}`, 'DELETE')).status).toBeLessThan(300)
 
   // The sweep: the stored content, unwanted (its request deleted) for longer than the retention.
   expect((await cluster(`/pins/${servedCid}`, 'DELETE')).status).toBe(200)
