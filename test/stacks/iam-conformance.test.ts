@@ -12,7 +12,10 @@
  * (action, resource) must be allowed by a statement of that component's role.
  *
  * The worker's IPFS node is the in-memory block source (IAM concerns only its AWS calls); everything else is
- * the real code over the real emulators.
+ * the real code over the real emulators. The queue consumers run behind local mode's stand-in for Lambda's SQS
+ * event source (local/sqs-event-source.ts), whose receives and deletes AWS makes with the function's role, so
+ * they count as the function's. Not driven: the collection jobs consumer's archiving of tokens (it needs a
+ * chain's JSON-RPC endpoint; here its enumeration fails at once) and the collection follow tick.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { MiddlewareStack } from '@smithy/types'
@@ -332,6 +335,8 @@ beforeAll(async () => {
     VISIBILITY_TIMEOUT_SECONDS: '10',
     PROGRESS_INTERVAL_MS: '100',
     SHUTDOWN_GRACE_MS: '0',
+    // The served CAR (6 MiB) is uploaded in parts, as a large one is.
+    UPLOAD_PART_BYTES: String(5 * 1024 * 1024),
     RETRY_BASE_DELAY_SECONDS: '0',
   })
   // Test-side reads and writes (unrecorded): the setup a scenario needs that no component makes.
@@ -385,7 +390,7 @@ beforeAll(async () => {
   const psa = (path: string, method = 'GET', body?: object) => bearer(`/psa${path}`, method, body)
 
   // The worker, composed as pickup/main.ts composes it, over a block source holding `served`.
-  const served = await unixfsFile(300 * 1024, { seed: 'iam-served' })
+  const served = await unixfsFile(6 * 1024 * 1024, { seed: 'iam-served' })
   const servedCid = contentKey(served.root)
   const unserved = contentKey(rawBlock(64, 'iam-unserved').root)
   recording.component = 'worker'
@@ -530,6 +535,9 @@ describe('each component is granted every AWS call it makes', () => {
         'ReceiveMessageCommand',
         'ChangeMessageVisibilityBatchCommand',
         'DeleteMessageCommand',
+        'CreateMultipartUploadCommand',
+        'UploadPartCommand',
+        'CompleteMultipartUploadCommand',
         'UpdateItemCommand',
         'BatchGetItemCommand',
         'QueryCommand',
