@@ -15,7 +15,8 @@
  * the real code over the real emulators. The queue consumers run behind local mode's stand-in for Lambda's SQS
  * event source (local/sqs-event-source.ts), whose receives and deletes AWS makes with the function's role, so
  * they count as the function's. Not driven: the collection jobs consumer's archiving of tokens (it needs a
- * chain's JSON-RPC endpoint; here its enumeration fails at once) and the collection follow tick.
+ * chain's JSON-RPC endpoint; here its enumeration fails at once), and the follow tick's sending of a due
+ * collection's job (none is due: its look for them is driven).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { MiddlewareStack } from '@smithy/types'
@@ -252,6 +253,7 @@ const COMPONENTS = {
   reconciler: { stack: 'pipeline', role: 'ReconcileServiceRole' },
   sweep: { stack: 'pipeline', role: 'SweepUnreferencedServiceRole' },
   'collection-jobs': { stack: 'collections', role: 'CollectionJobsServiceRole' },
+  'collection-follow': { stack: 'collections', role: 'CollectionFollowServiceRole' },
 } as const
 type Component = keyof typeof COMPONENTS
 
@@ -265,6 +267,8 @@ let production: Synthesized
 let logical: Map<string, Logical>
 const logicalOf = (name: string): Logical => logical.get(name) ?? `<no stack resource for ${name}>`
 const stops: Array<() => Promise<void>> = []
+/** The environment as it was before the entry points' was set, restored after. */
+const savedEnv: Record<string, string | undefined> = {}
 
 function callsOf(component: Component): Recorded[] {
   return recording.calls.filter((c) => c.component === component)
@@ -304,7 +308,7 @@ beforeAll(async () => {
   ])
 
   const e = services.endpoints
-  Object.assign(process.env, {
+  const deployedEnv = {
     AWS_REGION: e.region,
     AWS_ACCESS_KEY_ID: services.credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: services.credentials.secretAccessKey,
@@ -338,7 +342,9 @@ beforeAll(async () => {
     // The served CAR (6 MiB) is uploaded in parts, as a large one is.
     UPLOAD_PART_BYTES: String(5 * 1024 * 1024),
     RETRY_BASE_DELAY_SECONDS: '0',
-  })
+  }
+  for (const key of Object.keys(deployedEnv)) savedEnv[key] = process.env[key]
+  Object.assign(process.env, deployedEnv)
   // Test-side reads and writes (unrecorded): the setup a scenario needs that no component makes.
   const pins = createDynamoPinStore({ client: services.clients.dynamodb, tableName: n.pinsTable })
   const psaToken = (
@@ -461,7 +467,11 @@ beforeAll(async () => {
   // The Collections API and the collection jobs consumer, behind its event source. No chain's endpoint is
   // configured (CHAIN_RPC is {}), so the consumer's enumeration fails and the job is set to come back later:
   // its reads and writes of the collection and its own queue, not the archiving of tokens.
-  const created = await bearer('/collections', 'POST', { chainId: 1, address: `0x${'11'.repeat(20)}` })
+  const created = await bearer('/collections', 'POST', {
+    chainId: 1,
+    address: `0x${'11'.repeat(20)}`,
+    follow: true,
+  })
   expect(created.status).toBe(202)
   const collection = (await created.json()) as { id: string }
   expect((await bearer(`/collections/${collection.id}`)).status).toBe(200)
@@ -486,6 +496,10 @@ beforeAll(async () => {
       has('collection-jobs', 'DeleteMessageBatchCommand', () => true),
   )
   await jobSource.stop()
+  // The follow tick: its look for followed collections due (none is yet: one was just enumerated).
+  recording.component = 'collection-follow'
+  const follow = await import('../../api/lambda/collection-follow.ts')
+  await follow.handler()
   expect((await bearer(`/collections/${collection.id}`, 'DELETE')).status).toBeLessThan(300)
 
   // The sweep: the stored content, unwanted (its request deleted) for longer than the retention.
@@ -503,6 +517,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const stop of stops.reverse()) await stop().catch(() => {})
   await services?.stop()
+  for (const [key, value] of Object.entries(savedEnv)) {
+    if (value === undefined) delete process.env[key]
+    else process.env[key] = value
+  }
 })
 
 describe('each component is granted every AWS call it makes', () => {
@@ -555,6 +573,8 @@ describe('each component is granted every AWS call it makes', () => {
       expect.arrayContaining(['QueryCommand', 'UpdateItemCommand', 'SendMessageCommand']),
     )
     expect(callsOf('sweep').some((c) => c.command === 'DeleteObjectCommand')).toBe(true)
+    expect(callsOf('collection-jobs').some((c) => c.input.TableName === n.collectionsTable)).toBe(true)
+    expect(callsOf('collection-follow').some((c) => c.input.IndexName === 'following-due')).toBe(true)
     expect(callsOf('http').some((c) => c.command === 'SendMessageCommand')).toBe(true)
     expect(callsOf('http').some((c) => c.command === 'DeleteItemCommand')).toBe(true)
   })
