@@ -77,6 +77,12 @@ export interface Services {
   endpoints: { dynamodb: string; sqs: string; s3: string; sns: string; region: string }
   credentials: { accessKeyId: string; secretAccessKey: string }
   clients: { dynamodb: DynamoDBClient; sqs: SQSClient; s3: S3Client; sns: SNSClient }
+  /**
+   * Another set of clients to the same services, with connection pools of their own: local mode gives one to
+   * its worker, so that a burst of the worker's calls (thousands of searches ending together) does not queue
+   * the API's calls behind it, as separate processes do not in AWS. Destroyed at stop.
+   */
+  newClients(): Services['clients']
   names: {
     pinsTable: string
     workersTable: string
@@ -303,22 +309,28 @@ export async function startServices(options: StartServicesOptions = {}): Promise
 
     const dynamodbEndpoint = dynamodb.endpoint
     const credentials = { ...LOCAL_CREDENTIALS }
-    const clients = {
-      dynamodb: withoutSdkLogger(new DynamoDBClient({ endpoint: dynamodbEndpoint, region, credentials })),
-      sqs: withoutSdkLogger(new SQSClient({ endpoint: fauxqsEndpoint, region, credentials })),
-      s3: withoutSdkLogger(
-        new S3Client({
-          endpoint: fauxqsEndpoint,
-          region,
-          credentials,
-          forcePathStyle: true,
-          ...S3_CHECKSUMS,
-        }),
-      ),
-      sns: withoutSdkLogger(new SNSClient({ endpoint: fauxqsEndpoint, region, credentials })),
+    const made: Services['clients'][] = []
+    const newClients = (): Services['clients'] => {
+      const set = {
+        dynamodb: withoutSdkLogger(new DynamoDBClient({ endpoint: dynamodbEndpoint, region, credentials })),
+        sqs: withoutSdkLogger(new SQSClient({ endpoint: fauxqsEndpoint, region, credentials })),
+        s3: withoutSdkLogger(
+          new S3Client({
+            endpoint: fauxqsEndpoint,
+            region,
+            credentials,
+            forcePathStyle: true,
+            ...S3_CHECKSUMS,
+          }),
+        ),
+        sns: withoutSdkLogger(new SNSClient({ endpoint: fauxqsEndpoint, region, credentials })),
+      }
+      made.push(set)
+      return set
     }
+    const clients = newClients()
     cleanups.push(async () => {
-      for (const c of Object.values(clients)) c.destroy()
+      for (const set of made) for (const c of Object.values(set)) c.destroy()
     })
 
     // Resources
@@ -398,6 +410,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       },
       credentials,
       clients,
+      newClients,
       names: {
         ...names,
         pinQueueUrl: queue.url,

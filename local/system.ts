@@ -124,7 +124,6 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     const tokens = stores.tokens()
     const workers = stores.workers()
     const queue = stores.jobQueue(log)
-    const temp = stores.temp()
     const destination = stores.destination()
 
     const validate = createValidateCarHandler(promoteOptionsFromConfig(cfg), {
@@ -263,12 +262,16 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       // user's node, whose unpinned blocks are not ours to delete.
       const gc = kubo && createKuboGc({ apiUrl: kubo.url, log, minIntervalMs: 10 * 60 * 1000 })
       if (gc) stops.push(async () => gc.stop())
+      // The worker's calls go through clients of its own, as its process's do in AWS: thousands of searches
+      // ending together queue their writes in its connection pool, not in front of the API's.
+      const own = createStores(services.newClients(), (name) => names[name], storeOptionsFromConfig(cfg))
+      const workerQueue = own.jobQueue(log)
       worker = await startWorker(cfg, {
-        queue: gc ? gc.gate(queue) : queue,
-        pins,
-        temp,
+        queue: gc ? gc.gate(workerQueue) : workerQueue,
+        pins: own.pins(),
+        temp: own.temp(),
         ipfs,
-        workers,
+        workers: own.workers(),
         clock,
         log,
         ...(gc ? { onBusyChange: (jobs: number) => gc.jobs(jobs) } : {}),

@@ -147,6 +147,18 @@ describe('local services (in memory)', () => {
     await clients.s3.send(new HeadBucketCommand({ Bucket: names.destinationBucket }))
   })
 
+  it("give a second set of clients with connection pools of their own, to the same resources (the worker's)", async () => {
+    const own = services.newClients()
+    for (const name of ['dynamodb', 'sqs', 's3', 'sns'] as const)
+      expect(own[name]).not.toBe(services.clients[name])
+    const table = await own.dynamodb.send(new DescribeTableCommand({ TableName: services.names.pinsTable }))
+    expect(table.Table?.TableStatus).toBe('ACTIVE')
+    const queue = await own.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: services.names.pinQueueUrl, AttributeNames: ['QueueArn'] }),
+    )
+    expect(queue.Attributes?.QueueArn).toBe(services.names.pinQueueArn)
+  })
+
   it("bring a failed collection job back after its backoff, not after the queue's 30-minute visibility", async () => {
     const { clients, names } = services
     const jobs = createSqsCollectionJobs({ client: clients.sqs, queueUrl: names.collectionJobsQueueUrl })
