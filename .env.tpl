@@ -62,7 +62,8 @@ FETCH_CHUNK_TIMEOUT_MS=120000
 BATCH_SIZE=10
 # Pin jobs one worker searches for at once (no block received yet): content nobody serves waits here,
 # not in one of the BATCH_SIZE transfer slots. 2500: above a backlog of 2,000 unreachable pins (README,
-# Benchmarks); each search costs a place in the worker's pin read every PROGRESS_INTERVAL_MS (DynamoDB reads).
+# Benchmarks); each search costs a place in the worker's read of its running pins once every 12
+# PROGRESS_INTERVAL_MS (DynamoDB reads; in between it reads only the marks of content deleted lately).
 SEARCH_CONCURRENCY=2500
 # Receives from the pin queue one worker keeps in flight (ten messages each): how fast a task takes a backlog.
 # Each reserves the search slots it may fill, so a worker never holds a message it cannot start.

@@ -12,14 +12,13 @@
  *     (default 10,000) reachable 1 KiB pins, against the time to pin a single pin alone (0: no such row).
  *
  * Every row also says the machine's load average at its start and end (the bench shares the machine), how
- * many jobs the dead-letter queue has taken so far, and for a backlog row how long until all of it was received
- * (the pin queue has no visible message) and local mode's CPU seconds meanwhile. LOCAL_CPU_PROF=<dir> writes a CPU profile of
- * local mode's process there.
+ * many jobs the dead-letter queue has taken so far, and for a backlog row how long until all of it was
+ * received (the pin queue has no visible message) and local mode's CPU seconds meanwhile.
+ * LOCAL_CPU_PROF=<dir> writes a CPU profile of local mode's process there.
  *
  *   npm run bench -- dead-backlog [backlogs ... | none]      default: 20 200 2000
  */
 
-import { readFile } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
 import {
   BatchWriteItemCommand,
@@ -40,6 +39,7 @@ import type { PinRequest, PinStore } from '../core/ports.ts'
 import { newRequestId } from '../core/psa-requests.ts'
 import { type Dag, rawBlock } from '../test/fixtures/dags.ts'
 import { startLocalMode } from './lib/local-mode.ts'
+import { cpuSeconds } from './lib/proc.ts'
 
 const args = process.argv.slice(2)
 const backlogs = args.includes('none') ? [] : args.length > 0 ? args.map(Number) : [20, 200, 2000]
@@ -247,21 +247,6 @@ async function pinReachable(
 
 const seconds = (r: { s?: number }) => r.s ?? Number.NaN
 
-/**
- * CPU seconds local mode's process (API, emulators, worker) has used so far, from /proc (Linux; NaN
- * elsewhere): unlike wall time, it does not follow the machine's load much.
- */
-async function localCpuS(): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${local.child.pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // utime and stime: fields 14 and 15 of the line, 12 and 13 after the command; in clock ticks (100 a second)
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return Number.NaN
-  }
-}
-
 /** The machine's 1-minute load average now (the bench shares it: every figure is read beside it). */
 const load = () => loadavg()[0]!.toFixed(1)
 
@@ -350,13 +335,13 @@ try {
   const backlogRows: Array<{ row: Record<string, string>; s: number }> = []
   for (const n of backlogs) {
     const dead = unreachable(n)
-    const cpuBefore = await localCpuS()
+    const cpuBefore = cpuSeconds(local.child.pid)
     const postStarted = Date.now()
     const ids = await seed('bench-user', dead, false)
     const postS = (Date.now() - postStarted) / 1000
     const measured = pinReachable(user, REACHABLE, BACKLOG_WAIT_MS)
     const startedS = await allReceived(postStarted, measured)
-    const startCpuS = (await localCpuS()) - cpuBefore
+    const startCpuS = cpuSeconds(local.child.pid) - cpuBefore
     const r = await measured
     const during = await statuses(pins, dead)
     const deleteStarted = Date.now()

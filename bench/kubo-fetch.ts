@@ -36,6 +36,7 @@ import { carFromBlocks, type StreamedDag, unixfsFile } from '../test/fixtures/da
 import { KUBO_VERSION, type KuboNode, kuboBinary, startKubo } from '../test/helpers/kubo.ts'
 import { type CarTally, tallyBlocks } from './lib/car-tally.ts'
 import type { SidecarArgs, SidecarResult, Strategy } from './lib/kubo-fetch-sidecar.ts'
+import { cpuSeconds } from './lib/proc.ts'
 
 const MiB = 1024 * 1024
 const sizes = process.argv.slice(2).map(Number)
@@ -75,8 +76,6 @@ interface Measurement {
   kuboPeakRssKiB: number
 }
 
-const CLK_TCK = 100
-
 /** Whatever is running, stopped on Ctrl-C too: kubo daemons (and their repos) and child processes. */
 const running = new Set<() => Promise<void>>()
 async function track<T>(stop: () => Promise<void>, body: () => Promise<T>): Promise<T> {
@@ -93,14 +92,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     await Promise.allSettled([...running].map((stop) => stop()))
     process.exit(130)
   })
-}
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // After the command: state is field 3, utime 14 and stime 15 (1-based), so indexes 11 and 12 here.
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
 }
 
 function peakRssKiB(pid: number): number {

@@ -17,7 +17,6 @@
  *   LOCAL_CPU_PROF=<dir> npm run bench -- psa-post ...   local mode's V8 CPU profiles (scripts/cpu-profile.ts)
  *   POSTS_ONLY=1 npm run bench -- psa-post ...           the POST rows alone (to profile them)
  */
-import { readFile } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
 import {
   CreateTableCommand,
@@ -31,6 +30,7 @@ import { createAccessToken } from '../core/access-tokens.ts'
 import { rawBlock } from '../test/fixtures/dags.ts'
 import { type LoadResult, measure } from './lib/load.ts'
 import { type LocalMode, startLocalMode } from './lib/local-mode.ts'
+import { cpuSeconds } from './lib/proc.ts'
 
 // POSTS_ONLY=1: no anchor rows (for a CPU profile of posting alone; the figures then have no anchor).
 const postsOnly = process.env.POSTS_ONLY === '1'
@@ -39,18 +39,6 @@ const modes = (process.argv[3] ?? 'both') === 'both' ? ['off', 'on'] : [process.
 if (!(seconds > 0) || modes.some((m) => m !== 'off' && m !== 'on')) {
   console.error('usage: npm run bench -- psa-post [seconds per run] [off|on|both]')
   process.exit(2)
-}
-
-/** CPU seconds the process has used so far, from /proc (Linux; NaN elsewhere). */
-async function cpuS(pid: number | undefined): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // utime and stime: fields 14 and 15 of the line, 12 and 13 after the command; in clock ticks (100 a second)
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return Number.NaN
-  }
 }
 
 const load = () => loadavg()[0]!.toFixed(1)
@@ -124,14 +112,14 @@ async function runMode(worker: 'off' | 'on'): Promise<Row[]> {
     const run = async (name: string, concurrency: number, send: (i: number) => Promise<Response>) => {
       await queueEmpty()
       // What local mode burns with no request in flight (the worker's searches, timers), per second.
-      const idleFrom = await cpuS(local.child.pid)
+      const idleFrom = cpuSeconds(local.child.pid)
       await sleep(1000)
-      const idleMsPerS = ((await cpuS(local.child.pid)) - idleFrom) * 1000
+      const idleMsPerS = (cpuSeconds(local.child.pid) - idleFrom) * 1000
       const loadStart = load()
-      const before = await cpuS(local.child.pid)
+      const before = cpuSeconds(local.child.pid)
       const result = await measure(name, concurrency, seconds * 1000, send)
       await queueEmpty()
-      const used = (await cpuS(local.child.pid)) - before
+      const used = cpuSeconds(local.child.pid) - before
       const row: Row = {
         ...result,
         worker,

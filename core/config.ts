@@ -33,9 +33,9 @@ export const workerSchema = z.object({
   /**
    * Pin jobs one worker searches for at once: no block received yet (dialling origins, finding providers,
    * waiting for the root), or waiting for a transfer slot. A search holds a message (visibility extended in
-   * batches of ten), a lease (one write every third of the visibility timeout), a place in the worker's pin
-   * read every PROGRESS_INTERVAL_MS and one want; starting it is one receive's share and one conditional
-   * write. 2,500: more than a backlog of 2,000 unreachable pins (README, Benchmarks), so fresh requests still
+   * batches of ten), a lease (one write every third of the visibility timeout), a place in the worker's read
+   * of its running pins every 12th PROGRESS_INTERVAL_MS (core/pin-watch.ts) and one want; starting it is one
+   * receive's share and one conditional write, which the search does not wait for (core/claim-lane.ts). 2,500: more than a backlog of 2,000 unreachable pins (README, Benchmarks), so fresh requests still
    * find a slot without waiting for rounds of 2-minute stalls. A peer keeps at most 1024 of our wants (Helia's
    * `maxWantlistSize`) and drops those for blocks it does not have first, so wants for content it serves stay.
    */

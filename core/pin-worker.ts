@@ -17,15 +17,16 @@
  * in flight at once (a round trip to SQS takes 20-50 ms and brings at most ten messages, so one at a time
  * would start a backlog of thousands at a few hundred a second): each reserves the search slots it may fill
  * before it is sent (it asks for at most min(10, free slots - slots reserved by the others)) and gives back
- * what it did not fill when it returns, after its messages' jobs are counted. It keeps receiving while jobs wait for
- * a transfer slot, so that another requester's message, which the fair queue delivers first, reaches the
- * worker to take the next freed slot (when it stopped receiving while `transferSlots` jobs waited, one
+ * what it did not fill when it returns, after its messages' jobs are counted. It keeps receiving while jobs
+ * wait for a transfer slot, so that another requester's message, which the fair queue delivers first, reaches
+ * the worker to take the next freed slot (when it stopped receiving while `transferSlots` jobs waited, one
  * requester's reachable backlog, found at once by hundreds of searches, kept every other requester out until
  * it had drained). A waiting job holds its first block, so receiving stops while the blocks held by waiting
- * jobs reach `maxWaitingBytes`: a few KiB each for UnixFS roots, up to a few MiB for a single-block DAG. While a job runs, its message's visibility is extended: every third of the visibility
- * timeout one tick extends every held message at once (`extendMany`: ten a call on SQS), so thousands of
- * searches cost a few hundred calls an interval, not one each. When a job ends, its message is deleted (done,
- * cancelled, or failed for good) or released with a growing delay (to be retried).
+ * jobs reach `maxWaitingBytes`: a few KiB each for UnixFS roots, up to a few MiB for a single-block DAG.
+ * While a job runs, its message's visibility is extended: every third of the visibility timeout one tick
+ * extends every held message at once (`extendMany`: ten a call on SQS), so thousands of searches cost a few
+ * hundred calls an interval, not one each. When a job ends, its message is deleted (done, cancelled, or
+ * failed for good) or released with a growing delay (to be retried).
  */
 import { ShutdownError } from './errors.ts'
 import type { FetchOutcome } from './fetch-pin.ts'
@@ -387,10 +388,10 @@ export function createPinWorker(opts: PinWorkerOptions, ctx: PinWorkerContext): 
     try {
       outcome = await ctx.run(message.job, abort.signal, timed)
       // A lease that runs out within two visibility timeouts may be a holder that died (a live one keeps
-      // renewing it): this message waits it out, kept invisible by the visibility tick, and claims again, rather than
-      // being given back, which would spend one of its receives on nothing (after a worker's crash, the
-      // receives a slow takeover spent could send the job to the dead-letter queue). A live holder is still
-      // busy after the wait: then the message goes back as below.
+      // renewing it): this message waits it out, kept invisible by the visibility tick, and claims again,
+      // rather than being given back, which would spend one of its receives on nothing (after a worker's
+      // crash, the receives a slow takeover spent could send the job to the dead-letter queue). A live holder
+      // is still busy after the wait: then the message goes back as below.
       if (outcome.kind === 'busy') {
         const waitMs = Math.max(0, outcome.leaseExpires - clock.now()) + LEASE_MARGIN_MS
         if (waitMs <= 2 * opts.visibilityTimeoutSeconds * 1000) {

@@ -132,9 +132,9 @@ export interface PinStore {
   countByStatus(status: PinStatus, opts: { max: number }): Promise<number>
   /**
    * Sets the pin `queued` or `failed` with `error`, if it is still as `seen` (same status, `updated` and
-   * `attempts`; never pinned), ending any attempt's hold on it (lease and progress removed). For the reconciler and operators,
-   * who act on what they read: a pin that changed meanwhile (a worker claimed or renewed it) is left alone.
-   * False when it changed or is gone.
+   * `attempts`; never pinned), ending any attempt's hold on it (lease and progress removed). For the
+   * reconciler and operators, who act on what they read: a pin that changed meanwhile (a worker claimed or
+   * renewed it) is left alone. False when it changed or is gone.
    */
   settleIfUnchanged(
     cid: string,

@@ -49,10 +49,11 @@ export interface DynamoPinStoreOptions {
 // ---------------------------------------------------------------- encoding
 
 /**
- * The item for a pin. Attributes: cid S, status S, created N, updated N, attempts N, origins L(S),
- * error S?, attemptId S?, leaseExpires N?, progress M{bytes N, blocks N, phase S?, searchStarted N?, dialled L(S)?}?, car M{cid S, bytes N, blocks N, key S}?,
- * unreferencedSince N? with unreferenced S ('true', the sparse index's key, present exactly when
- * unreferencedSince is) (plus the store's own `version` N, not part of the Pin).
+ * The item for a pin. Attributes: cid S, status S, created N, updated N, attempts N, origins L(S), error S?,
+ * attemptId S?, leaseExpires N?, progress M{bytes N, blocks N, phase S?, searchStarted N?, dialled L(S)?}?,
+ * car M{cid S, bytes N, blocks N, key S}?, unreferencedSince N? with unreferenced S ('true', the sparse
+ * index's key, present exactly when unreferencedSince is) (plus the store's own `version` N, not part of the
+ * Pin).
  */
 export function encodePin(pin: Pin): Item {
   const item: Item = {

@@ -8,17 +8,17 @@
  *
  *     floor((jobDiskBytes - repo size - running jobs x maxCarBytes) / maxCarBytes)
  *
- * jobs (at most what it asked for). The blocks running jobs have already written are in the repo size and
- * in their reservation both, so the count errs on the safe side. The worker keeps several receives in flight
- * (RECEIVE_CONCURRENCY): what each may bring back counts as running jobs from the moment its room is
- * computed (with no await between, so two receives never share the same room): while the receive is in
- * flight, its whole reservation; once it returns, the messages it brought, until the worker has counted
- * their jobs (`received`, told after `jobs`; gates outside this one, such as pickup/ipfs-gate.ts, may hold
- * them a while first). In between they count twice, on the safe side again. With no room the receive answers nothing
- * after its long-poll wait and the worker asks again; room comes back as jobs finish and GC runs (the stack
- * sets GC's high-water mark at or below `jobDiskBytes - maxCarBytes`, so an idle worker that cannot admit a
- * job collects at once). When the repo's size cannot be read, nothing is admitted (kubo is down, or the
- * answer cannot be trusted), and the failure is logged.
+ * jobs (at most what it asked for). The blocks running jobs have already written are in the repo size and in
+ * their reservation both, so the count errs on the safe side. The worker keeps several receives in flight
+ * (RECEIVE_CONCURRENCY): what each may bring back counts as running jobs from the moment its room is computed
+ * (with no await between, so two receives never share the same room): while the receive is in flight, its
+ * whole reservation; once it returns, the messages it brought, until the worker has counted their jobs
+ * (`received`, told after `jobs`; gates outside this one, such as pickup/ipfs-gate.ts, may hold them a while
+ * first). In between they count twice, on the safe side again. With no room the receive answers nothing after
+ * its long-poll wait and the worker asks again; room comes back as jobs finish and GC runs (the stack sets
+ * GC's high-water mark at or below `jobDiskBytes - maxCarBytes`, so an idle worker that cannot admit a job
+ * collects at once). When the repo's size cannot be read, nothing is admitted (kubo is down, or the answer
+ * cannot be trusted), and the failure is logged.
  */
 
 import { abortableSleep } from '../../core/abort.ts'

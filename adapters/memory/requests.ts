@@ -44,22 +44,22 @@ export function createMemoryRequestStore(): RequestStore & { all(): PinRequest[]
   const out = (r: PinRequest): PinRequest => structuredClone(r)
   const ofOwner = (owner: string) => [...requests.values()].filter((r) => r.owner === owner)
 
+  async function put(request: PinRequest): Promise<void> {
+    if (request.owner.includes('#'))
+      throw new TypeError(`request owner must not contain '#': ${request.owner}`)
+    requests.set(request.requestid, structuredClone(request))
+  }
+
   return {
     all() {
       return [...requests.values()].map(out)
     },
 
-    async put(request) {
-      if (request.owner.includes('#'))
-        throw new TypeError(`request owner must not contain '#': ${request.owner}`)
-      requests.set(request.requestid, structuredClone(request))
-    },
+    put,
 
     async putKeepingCreated(request) {
-      if (request.owner.includes('#'))
-        throw new TypeError(`request owner must not contain '#': ${request.owner}`)
       const created = requests.get(request.requestid)?.created ?? request.created
-      requests.set(request.requestid, structuredClone({ ...request, created }))
+      await put({ ...request, created })
       return created
     },
 

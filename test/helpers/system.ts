@@ -23,6 +23,7 @@ import type { ObjectStore, PinStore, RequestStore, TokenStore } from '../../core
 import { localSchema } from '../../local/config.ts'
 import { type LocalSystem, startLocalSystem } from '../../local/system.ts'
 import type { Block } from '../fixtures/dags.ts'
+import { localAwsEnv } from './aws-env.ts'
 
 export const TEST_TOKEN = Buffer.from('test:secret').toString('base64')
 
@@ -242,13 +243,7 @@ export function workerProcessEnv(
   return {
     PATH: process.env.PATH ?? '',
     LOG_LEVEL: 'silent',
-    AWS_REGION: endpoints.region,
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
-    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
-    AWS_ENDPOINT_URL_S3: endpoints.s3,
-    S3_FORCE_PATH_STYLE: 'true',
+    ...localAwsEnv({ endpoints, credentials }),
     PIN_TABLE: names.pinsTable,
     WORKER_TABLE: names.workersTable,
     PIN_QUEUE_URL: names.pinQueueUrl,

@@ -40,6 +40,7 @@ import { destinationCarKey, tempCarKey } from '../../core/pin.ts'
 import type { PinStore } from '../../core/ports.ts'
 import { type Services, startServices } from '../../local/services.ts'
 import { carBytes, carCidOf, rawBlock, unixfsFile } from '../fixtures/dags.ts'
+import { localAwsEnv } from '../helpers/aws-env.ts'
 import { concreteEnv, synthesize } from './synth.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -220,7 +221,6 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
     const { file, env } = bundle(handler)
     const eventFile = join(out, `event-${Math.random().toString(36).slice(2)}.json`)
     writeFileSync(eventFile, JSON.stringify(event))
-    const e = services.endpoints
     const script =
       `const m = await import(${JSON.stringify(pathToFileURL(file).href)});` +
       `const event = JSON.parse((await import('node:fs')).readFileSync(process.env.PICKUP_TEST_EVENT, 'utf8'));` +
@@ -232,14 +232,7 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
         PATH: process.env.PATH ?? '',
         ...SST_ENV,
         ...env,
-        AWS_REGION: e.region,
-        AWS_ACCESS_KEY_ID: services.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: services.credentials.secretAccessKey,
-        AWS_ENDPOINT_URL_DYNAMODB: e.dynamodb,
-        AWS_ENDPOINT_URL_SQS: e.sqs,
-        AWS_ENDPOINT_URL_S3: e.s3,
-        AWS_ENDPOINT_URL_SNS: e.sns,
-        S3_FORCE_PATH_STYLE: 'true',
+        ...localAwsEnv(services),
         LOG_LEVEL: 'silent',
         PICKUP_TEST_EVENT: eventFile,
         // What SSM would answer for the secrets the deployed function fetches at cold start.

@@ -36,6 +36,7 @@ import { pollQueueToHandler } from '../../local/sqs-event-source.ts'
 import { workerEnvSchema } from '../../pickup/config.ts'
 import { type RunningWorker, startWorker } from '../../pickup/worker.ts'
 import { rawBlock, unixfsFile } from '../fixtures/dags.ts'
+import { localAwsEnv } from '../helpers/aws-env.ts'
 import { createMemoryBlockSource } from '../helpers/memory-block-source.ts'
 import { resourcesOf, roleStatements, type Statement, type Synthesized, synthesize } from './synth.ts'
 
@@ -309,14 +310,7 @@ beforeAll(async () => {
 
   const e = services.endpoints
   const deployedEnv = {
-    AWS_REGION: e.region,
-    AWS_ACCESS_KEY_ID: services.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: services.credentials.secretAccessKey,
-    AWS_ENDPOINT_URL_DYNAMODB: e.dynamodb,
-    AWS_ENDPOINT_URL_SQS: e.sqs,
-    AWS_ENDPOINT_URL_S3: e.s3,
-    AWS_ENDPOINT_URL_SNS: e.sns,
-    S3_FORCE_PATH_STYLE: 'true',
+    ...localAwsEnv(services),
     PIN_TABLE: n.pinsTable,
     WORKER_TABLE: n.workersTable,
     REQUEST_TABLE: n.requestsTable,
