@@ -59,7 +59,7 @@ export function jobDeadlineMs(context: Pick<Context, 'getRemainingTimeInMillis'>
  * it to the dead-letter queue). The queue's visibility timeout (six times the consumer's timeout, as AWS
  * requires of a Lambda's queue) would otherwise hold a job that failed on a provider's hiccup for 30 minutes.
  */
-export function collectionJobRetryDelaySeconds(receiveCount: number): number {
+function collectionJobRetryDelaySeconds(receiveCount: number): number {
   return Math.min(900, 30 * 2 ** Math.max(0, receiveCount - 1))
 }
 

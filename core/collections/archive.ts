@@ -74,7 +74,7 @@ export const WEB_FETCH_ATTEMPTS = 3
  * the most recent ones. A URL forgotten and met again is fetched again: the same bytes give the same CID and
  * the same request, so it costs a fetch, never a second pin.
  */
-export const WEB_PASS_MEMORY = 10_000
+const WEB_PASS_MEMORY = 10_000
 
 /** Remembers `value` under `key`, forgetting the oldest entries past `max` (a Map keeps insertion order). */
 export function rememberBounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {

@@ -73,7 +73,6 @@ export async function exportCollection(
     ...(c.name ? { name: c.name } : {}),
   }
   const summary: ExportSummary = { collection, files: 0, tokens: 0, incomplete: 0 }
-  const encode = (text: string) => new TextEncoder().encode(text)
   // The manifest's keys in the order a JSON.stringify of a Manifest gives them: collection, tokens, files.
   await ctx.sink.write(MANIFEST, encode(`{\n  "collection": ${indent(collection)},\n  "tokens": [`))
   let cursor: string | undefined
@@ -104,6 +103,8 @@ export async function exportCollection(
 }
 
 const MANIFEST = 'manifest.json'
+const encoder = new TextEncoder()
+const encode = (text: string) => encoder.encode(text)
 
 /** JSON as `JSON.stringify(value, null, 2)` nested `depth` spaces in. */
 function indent(value: unknown, depth = 2): string {
