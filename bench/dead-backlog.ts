@@ -1,6 +1,7 @@
 /**
  * Content nobody serves must not hold up content that can be served. Through local mode (`local/main.ts` in a
- * child process, default settings: BATCH_SIZE 10, SEARCH_CONCURRENCY 2,500, a 2-minute stall timeout), one run:
+ * child process, its worker in one of its own, default settings: BATCH_SIZE 10, SEARCH_CONCURRENCY 2,500, a
+ * 2-minute stall timeout), one run:
  *
  *   - the anchor: time to pin 50 reachable 100 KiB pins (one Pinning Service API user, origins given) alone,
  *     after an unmeasured warm-up round of the same, and measured again after the backlogs (each backlog row
@@ -13,8 +14,9 @@
  *
  * Every row also says the machine's load average at its start and end (the bench shares the machine), how
  * many jobs the dead-letter queue has taken so far, and for a backlog row how long until all of it was
- * received (the pin queue has no visible message) and local mode's CPU seconds meanwhile.
- * LOCAL_CPU_PROF=<dir> writes a CPU profile of local mode's process there.
+ * received (the pin queue has no visible message) and the CPU seconds meanwhile of local mode's process and
+ * of its worker's (a process of its own, as `npm start` runs it). LOCAL_CPU_PROF=<dir> writes a CPU profile of
+ * local mode's process there.
  *
  *   npm run bench -- dead-backlog [backlogs ... | none]      default: 20 200 2000
  */
@@ -39,7 +41,7 @@ import type { PinRequest, PinStore } from '../core/ports.ts'
 import { newRequestId } from '../core/psa-requests.ts'
 import { type Dag, rawBlock } from '../test/fixtures/dags.ts'
 import { startLocalMode } from './lib/local-mode.ts'
-import { cpuSeconds } from './lib/proc.ts'
+import { childPids, cpuSeconds } from './lib/proc.ts'
 
 const args = process.argv.slice(2)
 const backlogs = args.includes('none') ? [] : args.length > 0 ? args.map(Number) : [20, 200, 2000]
@@ -49,6 +51,8 @@ const BACKLOG_WAIT_MS = Number(process.env.BACKLOG_WAIT_S ?? 900) * 1000
 const POST_CONCURRENCY = 16
 
 const local = await startLocalMode()
+/** `npm start`'s worker runs as a process of its own (LOCAL_WORKER=process, the default). */
+const workerPid = childPids(local.child.pid)[0]
 const aws = local.endpoints.aws as {
   dynamodb: string
   sqs: string
@@ -336,12 +340,14 @@ try {
   for (const n of backlogs) {
     const dead = unreachable(n)
     const cpuBefore = cpuSeconds(local.child.pid)
+    const workerCpuBefore = cpuSeconds(workerPid)
     const postStarted = Date.now()
     const ids = await seed('bench-user', dead, false)
     const postS = (Date.now() - postStarted) / 1000
     const measured = pinReachable(user, REACHABLE, BACKLOG_WAIT_MS)
     const startedS = await allReceived(postStarted, measured)
     const startCpuS = cpuSeconds(local.child.pid) - cpuBefore
+    const workerStartCpuS = cpuSeconds(workerPid) - workerCpuBefore
     const r = await measured
     const during = await statuses(pins, dead)
     const deleteStarted = Date.now()
@@ -355,8 +361,8 @@ try {
       'x alone':
         r.s === undefined ? `> ${(BACKLOG_WAIT_MS / 1000 / alone).toFixed(0)}` : (r.s / alone).toFixed(1),
       'backlog when the measured pins were pinned': [...during].map(([k, v]) => `${v} ${k}`).join(', '),
-      'local mode CPU s from queueing until the backlog was all received (50 pins included)':
-        startedS === undefined ? '' : startCpuS.toFixed(1),
+      'CPU s from queueing until the backlog was all received (50 pins included), local mode / its worker':
+        startedS === undefined ? '' : `${startCpuS.toFixed(1)} / ${workerStartCpuS.toFixed(1)}`,
       'backlog all received after s':
         startedS === undefined ? 'not before the 50 were pinned' : startedS.toFixed(1),
       'deleted: no job left after s (deletes included)': drainS.toFixed(1),

@@ -44,7 +44,7 @@ const runs = (sizes.length > 0 ? sizes : [64, 256, 1024]).flatMap((mib) =>
 )
 const log = createTestLogger()
 
-const local = await startLocalMode({ LOCAL_WORKER: 'false' })
+const local = await startLocalMode({ LOCAL_WORKER: 'none' })
 const worker = startWorker(local.endpoints as unknown as Endpoints)
 let stopping = false
 for (const [name, child] of [

@@ -1,17 +1,17 @@
 /**
  * The cost of posting new content: `POST /psa/pins` and the cluster API's `POST /pins/{cid}`, each of a CID
  * nobody has posted before (an 8-byte raw block no peer holds), against local mode in a child process (`npm
- * start`: dynalite on disk, fauxqs, the API; bench/lib/local-mode.ts), once with `LOCAL_WORKER=false` (the API
- * and the emulators only) and once with the embedded worker on (each post's job is then received, claimed and
- * starts a search for content it will not find). For each, at concurrency 1 and 16: requests per second,
- * p50/p99 latency and **local mode's CPU per request** (utime + stime of its process from /proc, over the run
- * and, with the worker on, until the pin queue holds no visible message: the jobs posted are all received and
- * started), beside two anchors measured in the same process in the same run: `GET /healthz` (HTTP alone) and
- * a bare DynamoDB PutItem of a small item through the AWS SDK to the same dynalite (one emulator round trip;
- * its SDK work is the bench's, its dynalite work local mode's). Before each row, local mode's CPU over one
- * second with no request in flight (with the worker on, its searches' timers and want lists: a share of every
- * later row's figure). Prints the machine's 1-minute load average at each row (it is shared: compare rows of
- * one run).
+ * start`: dynalite on disk, fauxqs, the API; bench/lib/local-mode.ts), once with `LOCAL_WORKER=none` (the API
+ * and the emulators only) and once with its worker on (a process of its own, as `npm start` runs it: each
+ * post's job is then received, claimed and starts a search for content it will not find). For each, at
+ * concurrency 1 and 16: requests per second, p50/p99 latency and **local mode's CPU per request** (utime +
+ * stime of its process and its worker's from /proc, over the run and, with the worker on, until the pin queue
+ * holds no visible message: the jobs posted are all received and started), beside two anchors measured in the
+ * same process in the same run: `GET /healthz` (HTTP alone) and a bare DynamoDB PutItem of a small item
+ * through the AWS SDK to the same dynalite (one emulator round trip; its SDK work is the bench's, its
+ * dynalite work local mode's). Before each row, local mode's CPU over one second with no request in flight
+ * (with the worker on, its searches' timers and want lists: a share of every later row's figure). Prints the
+ * machine's 1-minute load average at each row (it is shared: compare rows of one run).
  *
  *   npm run bench -- psa-post [seconds per run, default 5] [off|on|both, default both]
  *   LOCAL_CPU_PROF=<dir> npm run bench -- psa-post ...   local mode's V8 CPU profiles (scripts/cpu-profile.ts)
@@ -30,7 +30,7 @@ import { createAccessToken } from '../core/access-tokens.ts'
 import { rawBlock } from '../test/fixtures/dags.ts'
 import { type LoadResult, measure } from './lib/load.ts'
 import { type LocalMode, startLocalMode } from './lib/local-mode.ts'
-import { cpuSeconds } from './lib/proc.ts'
+import { treeCpuSeconds } from './lib/proc.ts'
 
 // POSTS_ONLY=1: no anchor rows (for a CPU profile of posting alone; the figures then have no anchor).
 const postsOnly = process.env.POSTS_ONLY === '1'
@@ -60,8 +60,8 @@ async function runMode(worker: 'off' | 'on'): Promise<Row[]> {
     worker === 'on'
       ? // The run lasts minutes: jobs of the first rows giving up their search after the default 2-minute
         // stall would put their failures (and retries) into later rows.
-        { LOCAL_WORKER: 'true', FETCH_CHUNK_TIMEOUT_MS: String(30 * 60 * 1000) }
-      : { LOCAL_WORKER: 'false' },
+        { LOCAL_WORKER: 'process', FETCH_CHUNK_TIMEOUT_MS: String(30 * 60 * 1000) }
+      : { LOCAL_WORKER: 'none' },
   )
   const info = local.endpoints as {
     aws: {
@@ -112,14 +112,14 @@ async function runMode(worker: 'off' | 'on'): Promise<Row[]> {
     const run = async (name: string, concurrency: number, send: (i: number) => Promise<Response>) => {
       await queueEmpty()
       // What local mode burns with no request in flight (the worker's searches, timers), per second.
-      const idleFrom = cpuSeconds(local.child.pid)
+      const idleFrom = treeCpuSeconds(local.child.pid)
       await sleep(1000)
-      const idleMsPerS = (cpuSeconds(local.child.pid) - idleFrom) * 1000
+      const idleMsPerS = (treeCpuSeconds(local.child.pid) - idleFrom) * 1000
       const loadStart = load()
-      const before = cpuSeconds(local.child.pid)
+      const before = treeCpuSeconds(local.child.pid)
       const result = await measure(name, concurrency, seconds * 1000, send)
       await queueEmpty()
-      const used = cpuSeconds(local.child.pid) - before
+      const used = treeCpuSeconds(local.child.pid) - before
       const row: Row = {
         ...result,
         worker,

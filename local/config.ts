@@ -21,8 +21,15 @@ export const localSchema = workerSchema
     CLUSTER_BASIC_AUTH_TOKEN: z.string().optional(),
     /** Whether the embedded IPFS node bootstraps into the public IPFS network (it works offline too). */
     IPFS_PUBLIC_NETWORK: flag(true),
-    /** Run a worker inside local mode; false to run workers as processes of their own (`node pickup/main.ts`). */
-    LOCAL_WORKER: flag(true),
+    /**
+     * Local mode's worker: `process`, a process of its own (`pickup/main.ts`, the entry ECS runs), so the API
+     * and the embedded services keep a thread of their own; `inline`, in local mode's process; `none`, to run
+     * workers yourself (`node pickup/main.ts`). `true` and `false` (earlier versions) mean `process` and `none`.
+     */
+    LOCAL_WORKER: z
+      .enum(['process', 'inline', 'none', 'true', 'false', '1', '0'])
+      .default('process')
+      .transform((v) => (v === 'true' || v === '1' ? 'process' : v === 'false' || v === '0' ? 'none' : v)),
     /**
      * The worker's IPFS node when IPFS_API_URL is unset: `helia`, embedded in the process, or `kubo`, a kubo
      * daemon local mode starts and configures as the worker's ECS task does (KUBO_BINARY, or `npm run tools`).

@@ -73,19 +73,27 @@ async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
       log,
       // The metric lines (EMF, as the deployed components write them), kept for `pickup stats`.
       metricsFile: join(dataDir, 'metrics.ndjson'),
-      worker: cfg.LOCAL_WORKER,
+      worker: cfg.LOCAL_WORKER === 'process' ? 'process' : cfg.LOCAL_WORKER === 'inline',
       servicePorts: previous.ports,
       chains,
       onWorkerReadyChange: (status) => {
-        if (printed) say(readinessLine(cfg, status))
+        if (!printed) return
+        say(readinessLine(cfg, status))
+        // A worker process started again listens on new addresses.
+        if (status.ready) writeEndpoints().catch((err) => log.warn({ err }, 'endpoints.json not rewritten'))
       },
     }
     const system = await startLocalSystem(cfg, opts)
     await lock.setApi(system.url)
     const endpointsFile = join(dataDir, 'endpoints.json')
-    const info = endpointsInfo(cfg, system, clusterTokens[0] ?? '')
-    await writePrivateFile(endpointsFile, `${JSON.stringify(info, null, 2)}\n`)
-    const status = system.worker?.status()
+    const info = endpointsInfo(system, clusterTokens[0] ?? '')
+    const writeEndpoints = () =>
+      writePrivateFile(
+        endpointsFile,
+        `${JSON.stringify(endpointsInfo(system, clusterTokens[0] ?? ''), null, 2)}\n`,
+      )
+    await writeEndpoints()
+    const status = system.workerStatus()
     const waiting = status && !status.ready
     say(
       [
@@ -130,7 +138,7 @@ function parseLocalConfig(env: NodeJS.ProcessEnv) {
   return { cfg, chains }
 }
 
-function endpointsInfo(cfg: LocalConfig, system: LocalSystem, token: string) {
+function endpointsInfo(system: LocalSystem, token: string) {
   const { endpoints, names, credentials } = system.services
   return {
     api: system.url,
@@ -142,9 +150,7 @@ function endpointsInfo(cfg: LocalConfig, system: LocalSystem, token: string) {
     resources: names,
     ...(system.metricsFile ? { metricsFile: system.metricsFile } : {}),
     chains: system.chains,
-    ipfs: system.helia
-      ? system.helia.libp2p.getMultiaddrs().map((a) => a.toString())
-      : (system.kubo?.url ?? cfg.IPFS_API_URL),
+    ipfs: system.ipfsNode(),
   }
 }
 
@@ -156,6 +162,9 @@ function readinessLine(cfg: LocalConfig, status: WorkerStatus): string {
       ? "Local mode's kubo daemon"
       : 'The embedded IPFS node'
   if (status.ready) return `${node} answers now: the worker takes jobs.`
+  // Not the node: the worker's process exited, and local mode starts another.
+  if (status.ipfsError === undefined)
+    return `The worker takes no jobs (${status.problem}): pins wait in the queue.`
   const seconds = Math.max(1, Math.round(cfg.IPFS_RETRY_INTERVAL_MS / 1000))
   return (
     `${node} does not answer (${status.ipfsError ?? status.problem}): pins wait in the queue until it does. ` +

@@ -1,8 +1,9 @@
 /**
  * The whole of pickup on one machine: embedded DynamoDB (dynalite), SQS + S3 + SNS (fauxqs), the HTTP API,
- * the worker with an embedded Helia node (or an external kubo), the validator on S3 events, the dead-letter
- * consumer (which forwards dead jobs to the failed-jobs queue, for `pickup dlq`), the sweep of unreferenced
- * content and the reconciler. The same handlers and adapters as in AWS; only the wiring differs.
+ * the worker with an embedded Helia node (or a kubo), the validator on S3 events, the dead-letter consumer
+ * (which forwards dead jobs to the failed-jobs queue, for `pickup dlq`), the sweep of unreferenced content and
+ * the reconciler. The same handlers and adapters as in AWS; only the wiring differs. The worker runs in this
+ * process (tests reach into it) or, as `npm start` runs it, in a process of its own (local/worker-process.ts).
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -18,7 +19,8 @@ import { createHeliaNode, type HeliaNode } from '../adapters/helia/node.ts'
 import { createKuboBlockSource } from '../adapters/kubo/block-source.ts'
 import type { KuboDaemon } from '../adapters/kubo/daemon.ts'
 import { createKuboGc } from '../adapters/kubo/gc.ts'
-import { createMetricsFile } from '../adapters/metrics/file.ts'
+import { createEmfMetrics } from '../adapters/metrics/emf.ts'
+import { createMetricsFileWriter } from '../adapters/metrics/file.ts'
 import { createSqsCollectionJobRetries } from '../adapters/sqs/collection-jobs.ts'
 import { createStoredContentReader } from '../adapters/stored-content.ts'
 import { webArchivePorts } from '../adapters/web/archive-ports.ts'
@@ -37,22 +39,32 @@ import { reconcilePins } from '../core/reconcile.ts'
 import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/unreferenced-content.ts'
 import { PICKUP_VERSION } from '../core/version.ts'
 import { type RunningWorker, startWorker, type WorkerStatus } from '../pickup/worker.ts'
+import { localAwsEnv } from './aws-env.ts'
 import type { LocalConfig } from './config.ts'
 import { startLocalKubo } from './kubo.ts'
 import { type Services, startServices } from './services.ts'
 import { pollQueueToHandler } from './sqs-event-source.ts'
+import { startWorkerProcess, type WorkerProcess } from './worker-process.ts'
 
 export interface LocalSystemOptions {
   /** Persist under this directory; in memory when absent (tests). */
   dataDir?: string
-  /** Run a worker in this process (default true). Tests of the validator alone, or of a worker in a child
-   * process, turn it off. */
-  worker?: boolean
+  /**
+   * The worker: in this process (true, the default; tests reach into it), in a process of its own
+   * (`process`, what `npm start` runs: `pickup/main.ts` as in ECS), or none (false: tests of the validator
+   * alone, or of workers they start themselves).
+   */
+  worker?: boolean | 'process'
+  /** The log level of a worker in a process of its own (default: LOG_LEVEL, else `info`). */
+  workerLogLevel?: string
   /** Fixed ports for the embedded services, so endpoints survive a restart. */
   servicePorts?: { dynamodb?: number; fauxqs?: number }
   clusterTokens: string[]
   log: Logger
-  /** Where the API, the worker and the validator record their metrics (EMF lines, core/metrics.ts)... */
+  /**
+   * Where the API, the worker and the validator record their metrics (EMF lines, core/metrics.ts)... A worker
+   * in a process of its own writes its lines to its stdout, as in ECS: they reach the file below alone.
+   */
   metrics?: Metrics
   /** ...and the file local mode keeps them in, for `pickup stats` (`npm start`: `<data dir>/metrics.ndjson`). */
   metricsFile?: string
@@ -75,7 +87,14 @@ export interface LocalSystem {
   helia?: HeliaNode
   /** The kubo daemon local mode started (IPFS_NODE=kubo). */
   kubo?: KuboDaemon
+  /** The worker, when it runs in this process... */
   worker?: RunningWorker
+  /** ...or when it runs in a process of its own. */
+  workerProcess?: WorkerProcess
+  /** Whether the worker is ready and, if not, why (none when local mode runs no worker). */
+  workerStatus(): WorkerStatus | undefined
+  /** The worker's IPFS node: its addresses (the embedded node's) or its RPC API's URL (a kubo's). */
+  ipfsNode(): string[] | string | undefined
   clusterTokens: string[]
   /** The metric lines kept for `pickup stats`, if any. */
   metricsFile?: string
@@ -90,15 +109,18 @@ const clock: Clock = { now: () => Date.now() }
 
 export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOptions): Promise<LocalSystem> {
   const { log } = opts
+  const namespace = metricNamespace('local')
+  // One writer for the file: a worker process's lines come through it too.
+  const metricLine =
+    opts.metricsFile &&
+    createMetricsFileWriter(opts.metricsFile, {
+      onError: (err) => log.warn({ err, file: opts.metricsFile }, 'metric line not kept'),
+    })
   const metrics = teeMetrics(
     opts.metrics ?? noMetrics,
-    opts.metricsFile
-      ? createMetricsFile(opts.metricsFile, {
-          namespace: metricNamespace('local'),
-          onError: (err) => log.warn({ err, file: opts.metricsFile }, 'metric line not kept'),
-        })
-      : noMetrics,
+    metricLine ? createEmfMetrics({ namespace, write: metricLine }) : noMetrics,
   )
+  const workerMode = opts.worker ?? true
   const stops: Array<() => Promise<void>> = []
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => log.error({ err }, 'stop failed'))
@@ -210,16 +232,9 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     })
 
     let helia: HeliaNode | undefined
-    let ipfs: BlockSource
+    let ipfs: BlockSource | undefined
     let kubo: KuboDaemon | undefined
-    if (cfg.IPFS_API_URL) {
-      ipfs = createKuboBlockSource({
-        url: cfg.IPFS_API_URL,
-        log,
-        connectTimeoutMs: cfg.DIAL_TIMEOUT_MS,
-        reask: { afterMs: cfg.FETCH_REASK_MS },
-      })
-    } else if (cfg.IPFS_NODE === 'kubo') {
+    if (!cfg.IPFS_API_URL && cfg.IPFS_NODE === 'kubo') {
       const daemon = await startLocalKubo(cfg, opts.dataDir)
       kubo = daemon
       stops.push(async () => {
@@ -228,36 +243,72 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         if (!opts.dataDir) await rm(daemon.repo, { recursive: true, force: true })
       })
       log.info({ url: daemon.url, peerId: daemon.peerId, repo: daemon.repo }, 'kubo daemon started')
-      ipfs = createKuboBlockSource({
-        url: daemon.url,
-        log,
-        connectTimeoutMs: cfg.DIAL_TIMEOUT_MS,
-        reask: { afterMs: cfg.FETCH_REASK_MS },
-      })
-    } else {
-      helia = await createHeliaNode({
-        dataDir: opts.dataDir && join(opts.dataDir, 'ipfs'),
-        listen: cfg.IPFS_LISTEN.split(','),
-        publicNetwork: cfg.IPFS_PUBLIC_NETWORK,
-        // Local mode only: origins on loopback and private networks are the point of trying pickup locally.
-        allowPrivateDials: true,
-        log,
-      })
-      const node = helia
-      stops.push(async () => {
-        await node.stop()
-      })
-      ipfs = createHeliaBlockSource(helia, {
-        log,
-        dialTimeoutMs: cfg.DIAL_TIMEOUT_MS,
-        reask: { afterMs: cfg.FETCH_REASK_MS },
-        // On disk, a failed attempt's blocks stay for its retry, until the pin is uploaded or failed for good.
-        keepUntilReleased: opts.dataDir !== undefined,
-      })
     }
+    const kuboUrl = cfg.IPFS_API_URL ?? kubo?.url
+    const heliaDir = opts.dataDir && join(opts.dataDir, 'ipfs')
 
     let worker: RunningWorker | undefined
-    if (opts.worker ?? true) {
+    let workerProcess: WorkerProcess | undefined
+    if (workerMode === 'process') {
+      workerProcess = await startWorkerProcess({
+        cfg,
+        env: {
+          ...localAwsEnv(services),
+          PIN_TABLE: names.pinsTable,
+          WORKER_TABLE: names.workersTable,
+          PIN_QUEUE_URL: names.pinQueueUrl,
+          TEMP_BUCKET: names.tempBucket,
+          METRICS_NAMESPACE: namespace,
+          LOG_LEVEL: opts.workerLogLevel ?? process.env.LOG_LEVEL ?? 'info',
+          ...(kuboUrl
+            ? // Local mode's own kubo is collected between jobs, as in ECS; the user's (IPFS_API_URL) is not.
+              { IPFS_API_URL: kuboUrl, KUBO_GC: String(kubo !== undefined) }
+            : {
+                ...(heliaDir ? { IPFS_DATA_DIR: heliaDir } : {}),
+                IPFS_LISTEN: cfg.IPFS_LISTEN,
+                IPFS_PUBLIC_NETWORK: String(cfg.IPFS_PUBLIC_NETWORK),
+                // Local mode only: origins on loopback and private networks are the point of trying pickup.
+                IPFS_ALLOW_PRIVATE_DIALS: 'true',
+              }),
+        },
+        log,
+        ...(metricLine ? { metricLine } : {}),
+        ...(opts.onWorkerReadyChange ? { onStatusChange: opts.onWorkerReadyChange } : {}),
+      })
+      const w = workerProcess
+      stops.push(() => w.stop())
+    } else {
+      if (kuboUrl) {
+        ipfs = createKuboBlockSource({
+          url: kuboUrl,
+          log,
+          connectTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+          reask: { afterMs: cfg.FETCH_REASK_MS },
+        })
+      } else {
+        helia = await createHeliaNode({
+          dataDir: heliaDir,
+          listen: cfg.IPFS_LISTEN.split(','),
+          publicNetwork: cfg.IPFS_PUBLIC_NETWORK,
+          // Local mode only: origins on loopback and private networks are the point of trying pickup locally.
+          allowPrivateDials: true,
+          log,
+        })
+        const node = helia
+        stops.push(async () => {
+          await node.stop()
+        })
+        ipfs = createHeliaBlockSource(helia, {
+          log,
+          dialTimeoutMs: cfg.DIAL_TIMEOUT_MS,
+          reask: { afterMs: cfg.FETCH_REASK_MS },
+          // On disk, a failed attempt's blocks stay for its retry, until the pin is uploaded or failed for good.
+          keepUntilReleased: opts.dataDir !== undefined,
+        })
+      }
+    }
+
+    if (workerMode === true && ipfs) {
       // Local mode's own kubo is collected between jobs, as in ECS; an external one (IPFS_API_URL) is the
       // user's node, whose unpinned blocks are not ours to delete.
       const gc = kubo && createKuboGc({ apiUrl: kubo.url, log, minIntervalMs: 10 * 60 * 1000 })
@@ -282,13 +333,16 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       const w = worker
       stops.push(() => w.stop())
     }
+    const workerStatus = () => worker?.status() ?? workerProcess?.status()
+    const delegate = ipfs ? () => ipfs.multiaddrs() : async () => workerProcess?.report()?.multiaddrs ?? []
 
     const app = createHttpApp(
       {
         cluster: {
           basicAuthTokens: opts.clusterTokens,
           // The embedded node's id, stable across restarts; with an external kubo, a fixed name.
-          peerId: helia?.libp2p.peerId.toString() ?? kubo?.peerId ?? 'pickup',
+          peerId:
+            helia?.libp2p.peerId.toString() ?? kubo?.peerId ?? workerProcess?.report()?.peerId ?? 'pickup',
           peerName: 'pickup',
           allowPrivateOrigins: true,
           version: PICKUP_VERSION,
@@ -296,7 +350,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         psa: { allowPrivateOrigins: true },
         // With no worker live, the embedded node (or the kubo) is the delegate: it is the worker's node.
         // An IPFS node that does not answer yet gives none (rather than failing the request that asked).
-        delegates: { cacheMs: 5_000, fallback: () => ipfs.multiaddrs().catch(() => []) },
+        delegates: { cacheMs: 5_000, fallback: () => delegate().catch(() => []) },
       },
       {
         pins,
@@ -308,7 +362,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
         metrics,
         // Not ready while starting, nor while the worker's IPFS node does not answer.
         health: () => {
-          const status = worker?.status()
+          const status = workerStatus()
           return { ok: ready && (status?.ready ?? true), ...(status ? { worker: status } : {}) }
         },
         workers,
@@ -375,6 +429,12 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       helia,
       kubo,
       worker,
+      ...(workerProcess ? { workerProcess } : {}),
+      workerStatus,
+      ipfsNode: () =>
+        kuboUrl ??
+        helia?.libp2p.getMultiaddrs().map((a) => a.toString()) ??
+        workerProcess?.report()?.multiaddrs,
       clusterTokens: opts.clusterTokens,
       ...(opts.metricsFile ? { metricsFile: opts.metricsFile } : {}),
       chains: [...chains.keys()],

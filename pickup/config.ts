@@ -36,6 +36,20 @@ export const sidecarSchema = z.object({
    */
   IPFS_ALLOW_PRIVATE_DIALS: flag(false),
   /**
+   * The embedded Helia node's blocks, datastore and peer key on disk, kept across restarts (local mode sets
+   * it under its data directory); a failed attempt's blocks then stay for its retry. Unset: in memory.
+   */
+  IPFS_DATA_DIR: z.string().min(1).optional(),
+  /** The embedded Helia node's listen addresses, comma-separated. Unset: TCP on a free loopback port. */
+  IPFS_LISTEN: z.string().min(1).optional(),
+  /** Whether the embedded Helia node bootstraps into the public IPFS network. */
+  IPFS_PUBLIC_NETWORK: flag(true),
+  /**
+   * Whether the worker collects kubo's repo (`repo gc`) between jobs: on for the task's own kubo; local mode
+   * turns it off for a kubo the user runs (IPFS_API_URL), whose unpinned blocks are not the worker's to delete.
+   */
+  KUBO_GC: flag(true),
+  /**
    * Disk kubo's repo may fill with jobs' blocks. Set (the stack sets it), a job is admitted only while the
    * repo plus MAX_CAR_BYTES for it and for each running job fit in it (adapters/kubo/disk-gate.ts). 0: no check.
    */

@@ -6,6 +6,10 @@
  * In ECS (ECS_AGENT_URI set) the task is protected from scale-in while the worker holds jobs; beside kubo,
  * kubo's repo is garbage-collected while the worker holds none; HEALTH_PORT serves the container health check.
  * An unhandled rejection is logged and the worker keeps running; an uncaught exception is logged and exits.
+ *
+ * Local mode (`npm start`) runs this same entry as a process of its own beside its embedded services, over an
+ * IPC channel (pickup/parent-channel.ts): the worker reports its status to local mode, and stops as on SIGTERM
+ * when local mode goes away.
  */
 import { ECSClient } from '@aws-sdk/client-ecs'
 import { createAwsClients } from '../adapters/aws-clients.ts'
@@ -23,8 +27,9 @@ import { parseConfig } from '../core/config.ts'
 import type { BlockSource } from '../core/ports.ts'
 import { workerEnvSchema } from './config.ts'
 import { createLoopWatch, startHealthServer } from './health.ts'
+import { reportToParent, runByParent } from './parent-channel.ts'
 import { handleProcessFaults } from './process-faults.ts'
-import { startWorker } from './worker.ts'
+import { startWorker, type WorkerStatus } from './worker.ts'
 
 const cfg = parseConfig(workerEnvSchema, process.env)
 const log = createLogger('pickup-worker')
@@ -35,6 +40,8 @@ const stops: Array<() => Promise<void>> = []
 
 let ipfs: BlockSource
 let gc: KuboGc | undefined
+/** The embedded Helia node's peer id; beside kubo, kubo's own. */
+let peerId: string | undefined
 if (cfg.IPFS_API_URL) {
   ipfs = createKuboBlockSource({
     url: cfg.IPFS_API_URL,
@@ -42,26 +49,38 @@ if (cfg.IPFS_API_URL) {
     connectTimeoutMs: cfg.DIAL_TIMEOUT_MS,
     reask: { afterMs: cfg.FETCH_REASK_MS },
   })
-  gc = createKuboGc({
-    apiUrl: cfg.IPFS_API_URL,
-    log,
-    minIntervalMs: cfg.KUBO_GC_MIN_INTERVAL_MS,
-    highWaterBytes: cfg.KUBO_GC_HIGH_WATER_BYTES,
-  })
+  if (cfg.KUBO_GC) {
+    gc = createKuboGc({
+      apiUrl: cfg.IPFS_API_URL,
+      log,
+      minIntervalMs: cfg.KUBO_GC_MIN_INTERVAL_MS,
+      highWaterBytes: cfg.KUBO_GC_HIGH_WATER_BYTES,
+    })
+  }
 } else {
   const helia = await createHeliaNode({
-    publicNetwork: process.env.IPFS_PUBLIC_NETWORK !== 'false',
+    dataDir: cfg.IPFS_DATA_DIR,
+    ...(cfg.IPFS_LISTEN ? { listen: cfg.IPFS_LISTEN.split(',') } : {}),
+    publicNetwork: cfg.IPFS_PUBLIC_NETWORK,
     allowPrivateDials: cfg.IPFS_ALLOW_PRIVATE_DIALS,
     log,
   })
   stops.push(async () => {
     await helia.stop()
   })
+  peerId = helia.libp2p.peerId.toString()
   ipfs = createHeliaBlockSource(helia, {
     log,
     dialTimeoutMs: cfg.DIAL_TIMEOUT_MS,
     reask: { afterMs: cfg.FETCH_REASK_MS },
+    // On disk, a failed attempt's blocks stay for its retry, until the pin is uploaded or failed for good.
+    keepUntilReleased: cfg.IPFS_DATA_DIR !== undefined,
   })
+}
+/** Tells local mode, when it runs this worker, how the worker is and where its IPFS node listens. */
+const report = async (status: WorkerStatus) => {
+  const multiaddrs = await ipfs.multiaddrs().catch(() => [])
+  reportToParent({ type: 'worker-status', status, multiaddrs, ...(peerId ? { peerId } : {}) })
 }
 
 const protection = cfg.ECS_AGENT_URI
@@ -111,7 +130,9 @@ const running = await startWorker(cfg, {
     disk?.jobs(jobs)
   },
   onReceived: (messages) => disk?.received(messages),
+  ...(runByParent() ? { onReadyChange: (status: WorkerStatus) => void report(status) } : {}),
 })
+if (runByParent()) await report(running.status())
 
 if (cfg.HEALTH_PORT > 0) {
   const health = await startHealthServer({
@@ -129,15 +150,19 @@ if (cfg.HEALTH_PORT > 0) {
   stops.unshift(() => health.close())
 }
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    log.info({ signal, inFlight: running.worker.inFlight }, 'shutting down')
-    gc?.stop()
-    disk?.stop()
-    deployment?.stop()
-    await running.stop()
-    protection?.stop()
-    for (const stop of stops) await stop()
-    process.exit(0)
-  })
+let stopping = false
+const shutdown = async (why: string) => {
+  if (stopping) return
+  stopping = true
+  log.info({ why, inFlight: running.worker.inFlight }, 'shutting down')
+  gc?.stop()
+  disk?.stop()
+  deployment?.stop()
+  await running.stop()
+  protection?.stop()
+  for (const stop of stops) await stop()
+  process.exit(0)
 }
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(signal))
+// Run by local mode: its going away (even killed) closes the channel, and the worker stops as on SIGTERM.
+process.once('disconnect', () => void shutdown('local mode went away'))

@@ -10,10 +10,16 @@ import { createEmfMetrics, type ParsedPoint, parseEmfLines } from './emf.ts'
 
 export const DEFAULT_METRICS_FILE_BYTES = 8 * 1024 * 1024
 
-export function createMetricsFile(
-  path: string,
-  opts: { namespace: string; maxBytes?: number; onError?: (err: unknown) => void; now?: () => number },
-): Metrics {
+export interface MetricsFileOptions {
+  maxBytes?: number
+  onError?: (err: unknown) => void
+}
+
+/**
+ * Appends EMF lines to the file, rotating it past `maxBytes`. Local mode has one writer per file: the lines
+ * of a worker running as a process of its own come to it through the worker's stdout (local/worker-process.ts).
+ */
+export function createMetricsFileWriter(path: string, opts: MetricsFileOptions = {}): (line: string) => void {
   const maxBytes = opts.maxBytes ?? DEFAULT_METRICS_FILE_BYTES
   let size: number
   try {
@@ -21,22 +27,30 @@ export function createMetricsFile(
   } catch {
     size = 0
   }
+  return (line) => {
+    try {
+      if (size >= maxBytes) {
+        renameSync(path, `${path}.1`)
+        size = 0
+      }
+      // Synchronous: a few lines per job, and the order of lines is the order of events.
+      appendFileSync(path, `${line}\n`, { mode: 0o600 })
+      size += Buffer.byteLength(line) + 1
+    } catch (err) {
+      opts.onError?.(err)
+    }
+  }
+}
+
+/** Metrics recorded as EMF lines in the file. */
+export function createMetricsFile(
+  path: string,
+  opts: MetricsFileOptions & { namespace: string; now?: () => number },
+): Metrics {
   return createEmfMetrics({
     namespace: opts.namespace,
     ...(opts.now ? { now: opts.now } : {}),
-    write: (line) => {
-      try {
-        if (size >= maxBytes) {
-          renameSync(path, `${path}.1`)
-          size = 0
-        }
-        // Synchronous: a few lines per job, and the order of lines is the order of events.
-        appendFileSync(path, `${line}\n`, { mode: 0o600 })
-        size += Buffer.byteLength(line) + 1
-      } catch (err) {
-        opts.onError?.(err)
-      }
-    },
+    write: createMetricsFileWriter(path, opts),
   })
 }
 

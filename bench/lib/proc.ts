@@ -18,3 +18,21 @@ export function cpuSeconds(pid: number | undefined): number {
     return Number.NaN
   }
 }
+
+/** The pids of a process's children, from /proc/<pid>/task/<pid>/children; none where there is no /proc. */
+export function childPids(pid: number | undefined): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+
+/** CPU seconds of a process and of its children alive now (local mode and its worker's process). */
+export function treeCpuSeconds(pid: number | undefined): number {
+  return childPids(pid).reduce((sum, child) => sum + cpuSeconds(child), cpuSeconds(pid))
+}

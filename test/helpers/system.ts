@@ -20,10 +20,10 @@ import { parseConfig } from '../../core/config.ts'
 import type { Metrics } from '../../core/metrics.ts'
 import type { Pin, PinStatus } from '../../core/pin.ts'
 import type { ObjectStore, PinStore, RequestStore, TokenStore } from '../../core/ports.ts'
+import { localAwsEnv } from '../../local/aws-env.ts'
 import { localSchema } from '../../local/config.ts'
 import { type LocalSystem, startLocalSystem } from '../../local/system.ts'
 import type { Block } from '../fixtures/dags.ts'
-import { localAwsEnv } from './aws-env.ts'
 
 export const TEST_TOKEN = Buffer.from('test:secret').toString('base64')
 
@@ -64,7 +64,8 @@ export const FAST: Record<string, string> = {
 export async function startTestSystem(
   env: Record<string, string> = {},
   opts: {
-    worker?: boolean
+    /** The worker: in this process (default), in one of its own (`process`, as `npm start` runs it), none. */
+    worker?: boolean | 'process'
     unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
     /** Persist everything under this directory, as `npm start` does; in memory when absent. */
     dataDir?: string
@@ -84,6 +85,7 @@ export async function startTestSystem(
     clusterTokens: [TEST_TOKEN],
     log,
     worker: opts.worker,
+    workerLogLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.unreferencedSweep ? { unreferencedSweep: opts.unreferencedSweep } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),

@@ -1,6 +1,7 @@
 /**
  * Local mode on kubo: its worker driving an external kubo daemon (IPFS_API_URL), or a kubo daemon local mode
- * starts and configures itself the way the worker's ECS task does (IPFS_NODE=kubo). Pins end to end from a
+ * starts and configures itself the way the worker's ECS task does (IPFS_NODE=kubo), the worker in local mode's
+ * process or in one of its own (as `npm start` runs it). Pins end to end from a
  * Helia origin and from a kubo origin, each stored CAR re-verified by kubo.
  */
 import { CID } from 'multiformats/cid'
@@ -73,5 +74,21 @@ describe.skipIf(!kuboBinary)(`local mode on kubo ${KUBO_VERSION}`, () => {
     const res = await t.api(`/pins/${contentKey(file.root)}`)
     const body = (await res.json()) as { peer_map: Record<string, unknown> }
     expect(Object.keys(body.peer_map)).toEqual([kubo.peerId])
+  })
+
+  it("with IPFS_NODE=kubo and the worker a process of its own (npm start's way), it pins through that kubo", async () => {
+    const origin = await startKubo()
+    cleanups.push(() => origin.stop())
+    const t = await startTestSystem({ IPFS_NODE: 'kubo' }, { worker: 'process' })
+    cleanups.push(() => t.stop())
+    expect(t.system.worker).toBeUndefined()
+    expect(t.system.workerStatus()).toEqual({ ready: true })
+    const kubo = t.system.kubo!
+    const file = await unixfsFile(2 * MiB, { seed: 'local-own-kubo-worker-process' })
+    await importDag(origin, file.root, file.blocks)
+    await pinAndVerify(t, file.root, await origin.multiaddrs(), file.blocks)
+    // The worker's process drove local mode's kubo: it holds the blocks.
+    const local = (await kubo.cli(['refs', 'local'])).split('\n')
+    expect(local).toContain(CID.createV1(0x55, file.root.multihash).toString())
   })
 })

@@ -38,9 +38,9 @@ import { createS3ObjectStore } from '../../adapters/s3/objects.ts'
 import { createAccessToken } from '../../core/access-tokens.ts'
 import { destinationCarKey, tempCarKey } from '../../core/pin.ts'
 import type { PinStore } from '../../core/ports.ts'
+import { localAwsEnv } from '../../local/aws-env.ts'
 import { type Services, startServices } from '../../local/services.ts'
 import { carBytes, carCidOf, rawBlock, unixfsFile } from '../fixtures/dags.ts'
-import { localAwsEnv } from '../helpers/aws-env.ts'
 import { concreteEnv, synthesize } from './synth.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
