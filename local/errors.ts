@@ -3,6 +3,7 @@
  * one place that turns a failure into the line printed instead of a stack (local/main.ts).
  */
 import { ConfigError } from '../core/config.ts'
+import { WorkerProcessError } from './worker-process.ts'
 
 /** Another process holds the data directory's lock (`<data dir>/pickup.lock`). */
 export class DataDirLockedError extends Error {
@@ -90,6 +91,9 @@ export function explainStartFailure(err: unknown, ctx: StartContext): string | u
       `${ctx.dataDir}/services/dynamodb to recreate the tables (pins and requests are lost, CARs are kept), ` +
       `or use another directory: ${otherDir}`
     )
+  }
+  if (err instanceof WorkerProcessError) {
+    return `pickup: ${err.message} (its error, if it printed one, is above); LOCAL_WORKER=inline runs the worker in local mode's process`
   }
   const port = portInUse(err)
   if (port !== undefined) {

@@ -56,6 +56,11 @@ export interface WorkerProcess {
   stop(): Promise<void>
 }
 
+/** The first worker's process did not start; its own error, if any, is on local mode's stderr. */
+export class WorkerProcessError extends Error {
+  override readonly name = 'WorkerProcessError'
+}
+
 /** Local mode's worker settings, as the variables `pickup/main.ts` reads them from. */
 export function workerSettingsEnv(cfg: WorkerConfig): Record<string, string> {
   const env: Record<string, string> = {}
@@ -120,7 +125,9 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     proc.on('exit', (code, signal) => {
       if (child === proc) child = undefined
       if (!reported)
-        onEarlyExit?.(new Error(`the worker process exited (${code ?? signal}) before it started`))
+        onEarlyExit?.(
+          new WorkerProcessError(`the worker's process exited (${code ?? signal}) before it started`),
+        )
       if (stopping) return
       if (Date.now() - started >= HEALTHY_RUN_MS) restartDelayMs = FIRST_RESTART_DELAY_MS
       const delay = restartDelayMs
@@ -157,7 +164,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     }
     const timeout = setTimeout(() => {
       child?.kill('SIGKILL')
-      fail(new Error(`the worker process did not report within ${START_TIMEOUT_MS / 1000} s`))
+      fail(new WorkerProcessError(`the worker's process did not start within ${START_TIMEOUT_MS / 1000} s`))
     }, START_TIMEOUT_MS)
     spawnWorker(() => {
       clearTimeout(timeout)

@@ -108,6 +108,17 @@ describe('npm start refuses, in one line', () => {
     )
   })
 
+  it("when the worker's process cannot start (its IPFS node refuses IPFS_LISTEN)", async () => {
+    const exit = await run(
+      localEnv({ PICKUP_DATA_DIR: join(root, 'worker-refused'), IPFS_LISTEN: '/not/a/multiaddr' }),
+    ).exited
+    expect(refused(exit)).toMatch(
+      /^pickup: the worker's process exited \(1\) before it started \(its error, if it printed one, is above\); LOCAL_WORKER=inline/,
+    )
+    // Its error is in its log line, which local mode passes on.
+    expect(exit.stdout).toMatch(/"service":"pickup-worker".*multiaddr/)
+  })
+
   it('when the data directory cannot be created (a file is in the way)', async () => {
     const file = join(root, 'a-file')
     await writeFile(file, 'not a directory')
