@@ -8,8 +8,8 @@
  * An unhandled rejection is logged and the worker keeps running; an uncaught exception is logged and exits.
  *
  * Local mode (`npm start`) runs this same entry as a process of its own beside its embedded services, over an
- * IPC channel (pickup/parent-channel.ts): the worker reports its status to local mode, and stops as on SIGTERM
- * when local mode goes away.
+ * IPC channel (pickup/parent-channel.ts): the worker reports its status to local mode, and exits when local mode
+ * goes away.
  */
 import { ECSClient } from '@aws-sdk/client-ecs'
 import { createAwsClients } from '../adapters/aws-clients.ts'
@@ -164,5 +164,9 @@ const shutdown = async (why: string) => {
   process.exit(0)
 }
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(signal))
-// Run by local mode: its going away (even killed) closes the channel, and the worker stops as on SIGTERM.
-process.once('disconnect', () => void shutdown('local mode went away'))
+// Run by local mode: its going away (even killed) closes the channel. Its embedded services went with it, so
+// there is nothing to finish or release jobs to (their messages come back when their visibility ends): exit.
+process.once('disconnect', () => {
+  log.warn({ inFlight: running.worker.inFlight }, 'local mode went away: exiting')
+  process.exit(1)
+})

@@ -4,7 +4,8 @@
  * - it pins content from the origin a request names, and its metric lines reach `pickup stats`;
  * - killed, it is said on stdout, another is started (same peer id, new addresses in endpoints.json), /healthz
  *   is ready again and the next pin is pinned;
- * - local mode killed outright (no chance to stop its worker), the worker stops too.
+ * - local mode killed outright (no chance to stop its worker), the worker exits too, without waiting for the
+ *   jobs it holds (their messages come back when their visibility ends).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -73,7 +74,11 @@ beforeAll(async () => {
   origin = await createHeliaNode({ allowPrivateDials: true })
   // A worker killed while long-polling may have messages handed to its dead receives, as in SQS: they come
   // back when their visibility ends, 10 s here.
-  local = run(localEnv({ PICKUP_DATA_DIR: dir, VISIBILITY_TIMEOUT_SECONDS: '10' }))
+  // A grace period no test waits out: a worker that waited for its jobs once local mode is gone would outlive
+  // the last case.
+  local = run(
+    localEnv({ PICKUP_DATA_DIR: dir, VISIBILITY_TIMEOUT_SECONDS: '10', SHUTDOWN_GRACE_MS: '600000' }),
+  )
   await local.printed('pickup is running')
   api = apiOf(local.stdout)
   const m = /Authorization: +(Basic \S+)/.exec(local.stdout)
@@ -123,8 +128,16 @@ describe("npm start's worker, a process of its own", () => {
     await pinFromOrigin(rawBlock(50_000, 'worker process 2'))
   })
 
-  it('stops when local mode is killed outright', async () => {
+  it('exits when local mode is killed outright, searching jobs and all', async () => {
     const worker = await workerPid()
+    // Content no peer has: its job searches until local mode is gone.
+    const cid = contentKey(rawBlock(64, `nobody serves ${Math.random()}`).root)
+    const res = await fetch(`${api}/pins/${cid}`, { method: 'POST', headers: { authorization } })
+    expect(res.status).toBe(200)
+    await until(
+      async () => /^Status +pinning \(attempt/m.test((await pickup(dir, ['pin', 'show', cid])).stdout),
+      `${cid} is searching`,
+    )
     local.child.kill('SIGKILL')
     await local.exited
     await until(async () => !(await alive(worker)), 'the worker has exited')
