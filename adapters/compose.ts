@@ -46,6 +46,7 @@ export const RESOURCE_ENV = {
   workersTable: 'WORKER_TABLE',
   collectionsTable: 'COLLECTION_TABLE',
   collectionJobsQueueUrl: 'COLLECTION_JOBS_QUEUE_URL',
+  collectionDeadLetterQueueUrl: 'COLLECTION_DEAD_LETTER_QUEUE_URL',
   pinQueueUrl: 'PIN_QUEUE_URL',
   deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
   failedJobsQueueUrl: 'FAILED_JOBS_QUEUE_URL',
@@ -91,6 +92,8 @@ export interface Stores {
   failedJobs(): FailedJobs
   /** The failed-jobs queue as operators read it (`pickup dlq`). */
   deadLetterQueue(): DeadLetterQueue
+  /** The collection jobs' dead-letter queue as operators read it (`pickup dlq --collections`). */
+  collectionDeadLetterQueue(): DeadLetterQueue
   /** Message counts of one queue. */
   queueCounter(queue: 'pinQueueUrl' | 'deadLetterQueueUrl' | 'failedJobsQueueUrl'): QueueCounter
   temp(): ObjectStore
@@ -159,6 +162,10 @@ export function createStores(
     deadLetterQueue: () =>
       once('deadLetterQueue', () =>
         createSqsDeadLetterQueue({ client: need('sqs'), queueUrl: resource('failedJobsQueueUrl') }),
+      ),
+    collectionDeadLetterQueue: () =>
+      once('collectionDeadLetterQueue', () =>
+        createSqsDeadLetterQueue({ client: need('sqs'), queueUrl: resource('collectionDeadLetterQueueUrl') }),
       ),
     queueCounter: (queue) =>
       once(`counter:${queue}`, () =>

@@ -18,6 +18,7 @@
  * | destination bucket | DESTINATION_BUCKET | DestinationBucket |
  * | collections table | COLLECTION_TABLE | CollectionsTable |
  * | collection jobs queue | COLLECTION_JOBS_QUEUE_URL | CollectionJobsQueueUrl |
+ * | collection jobs' dead-letter queue | COLLECTION_DEAD_LETTER_QUEUE_URL | CollectionDeadLetterQueueUrl |
  * | region | AWS_REGION (or AWS_DEFAULT_REGION; else the queue URLs' region) | |
  *
  * Each command names the resources it uses: all that are missing are reported together, and only those.
@@ -123,6 +124,13 @@ export const RESOURCES = {
     env: 'COLLECTION_JOBS_QUEUE_URL',
     output: 'CollectionJobsQueueUrl',
     example: 'https://sqs.<region>.amazonaws.com/<account>/<stage>-pickup-collection-jobs',
+  },
+  collectionDeadLetterQueueUrl: {
+    service: 'sqs',
+    what: "the collection jobs' dead-letter queue",
+    env: 'COLLECTION_DEAD_LETTER_QUEUE_URL',
+    output: 'CollectionDeadLetterQueueUrl',
+    example: 'https://sqs.<region>.amazonaws.com/<account>/<stage>-pickup-collection-dlq',
   },
 } as const satisfies Record<string, ResourceSpec>
 
@@ -449,7 +457,8 @@ async function awsBackend(
     env.AWS_DEFAULT_REGION ||
     regionOfQueueUrl(setting(RESOURCES.pinQueueUrl)) ||
     regionOfQueueUrl(setting(RESOURCES.deadLetterQueueUrl)) ||
-    regionOfQueueUrl(setting(RESOURCES.failedJobsQueueUrl))
+    regionOfQueueUrl(setting(RESOURCES.failedJobsQueueUrl)) ||
+    regionOfQueueUrl(setting(RESOURCES.collectionDeadLetterQueueUrl))
   if (!region) missing.push('AWS_REGION')
   if (missing.length > 0) {
     throw new CliError(

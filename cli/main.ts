@@ -46,14 +46,15 @@ Where it finds pickup:
   local mode  <data dir>/endpoints.json, written by \`npm start\` (--data-dir, else PICKUP_DATA_DIR, else .pickup)
   AWS         --aws, or any variable below set: PIN_TABLE, REQUEST_TABLE, TOKEN_TABLE, PIN_QUEUE_URL,
               DEAD_LETTER_QUEUE_URL, FAILED_JOBS_QUEUE_URL, DESTINATION_BUCKET, COLLECTION_TABLE,
-              COLLECTION_JOBS_QUEUE_URL (and CHAIN_RPC_<chainId> for \`collection add\`), AWS_REGION (else the queue
-              URLs' region), with credentials from the AWS SDK's chain (AWS_PROFILE, ...). --outputs
-              .sst/outputs.json fills in what the environment does not set from the stage's outputs (written
-              by \`sst deploy\`).
+              COLLECTION_JOBS_QUEUE_URL, COLLECTION_DEAD_LETTER_QUEUE_URL (and CHAIN_RPC_<chainId> for
+              \`collection add\`), AWS_REGION (else the queue URLs' region), with credentials from the AWS
+              SDK's chain (AWS_PROFILE, ...). --outputs .sst/outputs.json fills in what the environment does
+              not set from the stage's outputs (written by \`sst deploy\`).
   Each command needs only the resources it uses. See the README, "Operating pickup".
 
-\`dlq\` works on the failed-jobs queue: the jobs the dead-letter consumer gave up on (their pins failed).
-Reading it receives its messages: while \`dlq list/show/redrive\` runs they are hidden from other readers,
+\`dlq\` works on the failed-jobs queue: the jobs the dead-letter consumer gave up on (their pins failed);
+\`dlq ... --collections\` on the collection jobs' dead-letter queue (jobs that failed 5 deliveries).
+Reading a queue receives its messages: while \`dlq list/show/redrive\` runs they are hidden from other readers,
 and for --hide-seconds (30 s) at most if it dies.
 `
 

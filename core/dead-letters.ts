@@ -60,12 +60,13 @@ export interface ReadOptions {
 }
 
 /**
- * Reads every visible message once, in batches, handing each batch of messages not seen before to `visit`.
+ * Reads every visible message once, in batches, handing each batch of messages not seen before to `visit`
+ * (also for the collection jobs' dead-letter queue: core/collections/dead-jobs.ts).
  * `visit` answers the receipts it deleted and whether to stop; every other message is kept hidden until the
  * scan ends (so later receives move on through the queue) and then released. Ends when the queue has no
  * visible message left, when `visit` says stop, or on abort (after the batch in hand).
  */
-async function scan(
+export async function scanDeadLetters(
   deadLetters: DeadLetterQueue,
   opts: ReadOptions,
   visit: (batch: DeadLetter[]) => Promise<{ deleted?: ReadonlySet<string>; stop?: boolean }>,
@@ -137,7 +138,7 @@ export async function listDeadLetters(
   ctx: DeadLetterReadContext,
 ): Promise<DeadLetterView[]> {
   const views: DeadLetterView[] = []
-  await scan(ctx.deadLetters, opts, async (batch) => {
+  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
     const pins = await pinsOf(batch, ctx.pins)
     const now = ctx.clock.now()
     for (const m of batch.slice(0, opts.limit - views.length)) {
@@ -155,7 +156,7 @@ export async function findDeadLetter(
   ctx: DeadLetterReadContext,
 ): Promise<DeadLetterView | undefined> {
   let found: DeadLetterView | undefined
-  await scan(ctx.deadLetters, opts, async (batch) => {
+  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
     const m = batch.find((x) => x.id === id)
     if (!m) return {}
     const pins = await pinsOf([m], ctx.pins)
@@ -219,7 +220,7 @@ export async function redriveDeadLetters(opts: RedriveOptions, ctx: RedriveConte
   let examined = 0
   const limit = opts.limit ?? Number.POSITIVE_INFINITY
   const started = ctx.clock.now()
-  await scan(ctx.deadLetters, opts, async (batch) => {
+  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
     const selected = (wanted ? batch.filter((m) => wanted.has(m.id)) : batch).slice(
       0,
       Math.max(0, limit - result.redriven),

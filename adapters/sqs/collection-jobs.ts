@@ -3,7 +3,7 @@
  * sending the next), the consumer's retries, and the decoding of a received body.
  */
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
-import type { CollectionJob, CollectionJobs } from '../../core/collections/archive.ts'
+import { type CollectionJobs, parseCollectionJob } from '../../core/collections/archive.ts'
 import type { CollectionJobRetries } from '../../core/collections/jobs.ts'
 
 /** SQS's longest message delay. */
@@ -43,16 +43,4 @@ export function createSqsCollectionJobRetries(opts: {
 }
 
 /** The job in a message body; undefined when the body is not one (it is dropped, not retried). */
-export function decodeCollectionJob(body: string): CollectionJob | undefined {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(body)
-  } catch {
-    return undefined
-  }
-  if (typeof parsed !== 'object' || parsed === null) return undefined
-  const { collectionId, step } = parsed as Record<string, unknown>
-  if (typeof collectionId !== 'string' || collectionId.length === 0) return undefined
-  if (step !== 'enumerate' && step !== 'advance') return undefined
-  return { collectionId, step }
-}
+export const decodeCollectionJob = parseCollectionJob

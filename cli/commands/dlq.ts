@@ -2,7 +2,8 @@
  * `pickup dlq list|show|redrive|purge`: the failed-jobs queue, where the dead-letter consumer forwards the jobs
  * it gave up on (received MAX_ATTEMPTS times; their pins marked failed), each shown with the reason, receives
  * and time recorded then, beside its pin's current state. Named `dlq`, what operators look for. Reading
- * receives: see core/dead-letters.ts.
+ * receives: see core/dead-letters.ts. With `--collections`, each works on the collection jobs' dead-letter
+ * queue instead (./dlq-collections.ts).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import {
@@ -18,6 +19,12 @@ import { type Backend, CliError, storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
 import { createProgress } from '../progress.ts'
+import {
+  COLLECTION_DLQ,
+  listCollectionDlq,
+  redriveCollectionDlq,
+  showCollectionDlq,
+} from './dlq-collections.ts'
 
 export function positiveInt(value: string): number {
   const n = Number(value)
@@ -33,6 +40,11 @@ function hideOption() {
     .argParser(positiveInt)
     .default(DEFAULT_HIDE_SECONDS)
 }
+
+const COLLECTIONS_FLAG = [
+  '--collections',
+  "the collection jobs' dead-letter queue (jobs that failed 5 deliveries) instead of the failed-jobs queue",
+] as const
 
 /** Logs of core functions, for a command line: warnings and errors to stderr as one line each. */
 export function cliLogger(err: (text: string) => void): Logger {
@@ -86,7 +98,8 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
   const dlq = program
     .command('dlq')
     .description(
-      'the failed-jobs queue: jobs given up on after MAX_ATTEMPTS receives (their pins failed), kept 14 days',
+      'the failed-jobs queue: jobs given up on after MAX_ATTEMPTS receives (their pins failed), kept 14 days; ' +
+        "with --collections, the collection jobs' dead-letter queue",
     )
 
   dlq
@@ -97,7 +110,9 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
     .option('--limit <n>', 'most messages to read', positiveInt, 1000)
     .addOption(hideOption())
     .option('--json', 'print JSON')
-    .action(async (opts: { limit: number; hideSeconds: number; json?: boolean }) => {
+    .option(...COLLECTIONS_FLAG)
+    .action(async (opts: { limit: number; hideSeconds: number; json?: boolean; collections?: boolean }) => {
+      if (opts.collections) return listCollectionDlq(cli, opts)
       await cli.withBackend(['failedJobsQueueUrl', 'pinsTable'], async (backend) => {
         const views = await cli.interruptible((signal) =>
           backend.run(() =>
@@ -141,7 +156,9 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
     .argument('<id>', 'the message id, as `dlq list` shows it')
     .addOption(hideOption())
     .option('--json', 'print JSON')
-    .action(async (id: string, opts: { hideSeconds: number; json?: boolean }) => {
+    .option(...COLLECTIONS_FLAG)
+    .action(async (id: string, opts: { hideSeconds: number; json?: boolean; collections?: boolean }) => {
+      if (opts.collections) return showCollectionDlq(cli, id, opts)
       await cli.withBackend(['failedJobsQueueUrl', 'pinsTable'], async (backend) => {
         const v = await cli.interruptible((signal) =>
           backend.run(() =>
@@ -195,19 +212,25 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
   dlq
     .command('redrive')
     .description(
-      'send failed jobs back to the pin queue: each is deleted from the failed-jobs queue only once it is on ' +
-        'the pin queue, so an interrupted redrive loses nothing (at worst a job is on both, harmlessly)',
+      'send failed jobs back to the pin queue (with --collections, dead collection jobs back to the collection ' +
+        'jobs queue): each is deleted from its dead-letter queue only once it is on the other, so an ' +
+        'interrupted redrive loses nothing (at worst a job is on both, harmlessly)',
     )
     .argument('[ids...]', 'message ids, as `dlq list` shows them')
     .option('--all', 'every message in the failed-jobs queue')
     .option('--limit <n>', 'most messages to send back', positiveInt)
     .addOption(hideOption())
     .option('--json', 'print the outcome as JSON')
+    .option(...COLLECTIONS_FLAG)
     .action(
-      async (ids: string[], opts: { all?: boolean; limit?: number; hideSeconds: number; json?: boolean }) => {
+      async (
+        ids: string[],
+        opts: { all?: boolean; limit?: number; hideSeconds: number; json?: boolean; collections?: boolean },
+      ) => {
         if (Boolean(opts.all) === ids.length > 0) {
           throw new CliError('name the messages to redrive (their ids), or pass --all, not both')
         }
+        if (opts.collections) return redriveCollectionDlq(cli, ids, opts)
         await cli.withBackend(
           ['failedJobsQueueUrl', 'pinsTable', 'pinQueueUrl', 'requestsTable'],
           async (backend) => {
@@ -285,13 +308,21 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
     .description('delete every message in the failed-jobs queue (asks first)')
     .option('--yes', 'do not ask (needed when there is no terminal to ask on)')
     .option('--json', 'print the outcome as JSON')
-    .action(async (opts: { yes?: boolean; json?: boolean }) => {
-      await cli.withBackend(['failedJobsQueueUrl'], async (backend) => {
-        const deadLetters = storesOf(backend).deadLetterQueue()
+    .option(...COLLECTIONS_FLAG)
+    .action(async (opts: { yes?: boolean; json?: boolean; collections?: boolean }) => {
+      const queue = opts.collections ? 'collectionDeadLetterQueueUrl' : 'failedJobsQueueUrl'
+      const label = opts.collections ? COLLECTION_DLQ : 'the failed-jobs queue'
+      const untouched = opts.collections
+        ? 'Their collections are not changed.'
+        : 'Their pins are not changed.'
+      await cli.withBackend([queue], async (backend) => {
+        const deadLetters = opts.collections
+          ? storesOf(backend).collectionDeadLetterQueue()
+          : storesOf(backend).deadLetterQueue()
         const counts = await backend.run(() => deadLetters.counts())
         const n = counts.visible + counts.inFlight + counts.delayed
         if (n === 0) {
-          cli.out(opts.json ? toJson({ purged: 0 }) : 'the failed-jobs queue is empty\n')
+          cli.out(opts.json ? toJson({ purged: 0 }) : `${label} is empty\n`)
           return
         }
         if (!opts.yes) {
@@ -301,8 +332,8 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
             )
           }
           const answer = await cli.prompt(
-            `Delete all ${n} messages of the failed-jobs queue ${backend.resource('failedJobsQueueUrl')}? ` +
-              'Their pins are not changed. This cannot be undone. Type "yes" to confirm: ',
+            `Delete all ${n} messages of ${label} ${backend.resource(queue)}? ` +
+              `${untouched} This cannot be undone. Type "yes" to confirm: `,
           )
           if (answer.trim().toLowerCase() !== 'yes') {
             cli.err('not purged\n')
@@ -320,7 +351,7 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
             throw err
           }
         })
-        cli.out(opts.json ? toJson({ purged }) : `Purged the failed-jobs queue (${purged} messages).\n`)
+        cli.out(opts.json ? toJson({ purged }) : `Purged ${label} (${purged} messages).\n`)
       })
     })
 }

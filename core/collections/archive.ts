@@ -44,6 +44,21 @@ export interface CollectionJob {
   step: 'enumerate' | 'advance'
 }
 
+/** The job in a message body (`{ collectionId, step }` as JSON); undefined when the body is not one. */
+export function parseCollectionJob(body: string): CollectionJob | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined
+  const { collectionId, step } = parsed as Record<string, unknown>
+  if (typeof collectionId !== 'string' || collectionId.length === 0) return undefined
+  if (step !== 'enumerate' && step !== 'advance') return undefined
+  return { collectionId, step }
+}
+
 /** Where enumeration jobs go (SQS in AWS and in local mode: adapters/sqs/collection-jobs.ts). */
 export interface CollectionJobs {
   send(job: CollectionJob, opts?: { delaySeconds?: number }): Promise<void>

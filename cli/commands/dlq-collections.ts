@@ -1,0 +1,196 @@
+/**
+ * `pickup dlq list|show|redrive --collections`: the collection jobs' dead-letter queue, where SQS moves a
+ * collection job after 5 failed deliveries, each shown beside its collection as it is now
+ * (core/collections/dead-jobs.ts). Registered by ./dlq.ts, as the `--collections` side of each command.
+ */
+import {
+  type DeadCollectionJobView,
+  findDeadCollectionJob,
+  listDeadCollectionJobs,
+  redriveDeadCollectionJobs,
+} from '../../core/collections/dead-jobs.ts'
+import { type Backend, CliError, storesOf } from '../backend.ts'
+import type { CliContext } from '../context.ts'
+import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
+import { createProgress } from '../progress.ts'
+import { cliLogger } from './dlq.ts'
+
+export const COLLECTION_DLQ = "the collection jobs' dead-letter queue"
+
+/** Said wherever a job's failure would be shown: nothing records it but the consumer's logs. */
+export const ERROR_NOT_RECORDED =
+  "not recorded: SQS moved the job after 5 failed deliveries without noting why; the consumer's logs have " +
+  'each failure ("collection job failed; it will be retried", with the collectionId and step)'
+
+function readContext(backend: Backend, cli: CliContext) {
+  return {
+    deadLetters: storesOf(backend).collectionDeadLetterQueue(),
+    collections: storesOf(backend).collections(),
+    clock: cli.clock,
+  }
+}
+
+function viewJson(v: DeadCollectionJobView) {
+  return {
+    ...v,
+    sent: isoTime(v.sentAt),
+    ...(v.collection ? { collection: { ...v.collection, updatedAt: isoTime(v.collection.updated) } } : {}),
+  }
+}
+
+function collectionState(v: DeadCollectionJobView): string {
+  if (!v.job) return 'not a collection job'
+  return v.collection ? v.collection.status : 'no collection'
+}
+
+export async function listCollectionDlq(
+  cli: CliContext,
+  opts: { limit: number; hideSeconds: number; json?: boolean },
+): Promise<void> {
+  await cli.withBackend(['collectionDeadLetterQueueUrl', 'collectionsTable'], async (backend) => {
+    const views = await cli.interruptible((signal) =>
+      backend.run(() =>
+        listDeadCollectionJobs(
+          { limit: opts.limit, hideSeconds: opts.hideSeconds, signal },
+          readContext(backend, cli),
+        ),
+      ),
+    )
+    if (opts.json) {
+      cli.out(toJson(views.map(viewJson)))
+      return
+    }
+    if (views.length === 0) {
+      cli.out(`${COLLECTION_DLQ} is empty\n`)
+      return
+    }
+    const now = cli.clock.now()
+    cli.out(
+      formatTable(
+        ['ID', 'COLLECTION', 'STEP', 'OWNER', 'STATUS', 'RECEIVES', 'SENT'],
+        views.map((v) => [
+          v.id,
+          v.job?.collectionId ?? truncate(v.body ?? '', 40),
+          v.job?.step ?? '-',
+          v.collection?.owner ?? '-',
+          collectionState(v),
+          String(v.receiveCount),
+          `${formatAge(now - v.sentAt)} ago`,
+        ]),
+      ),
+    )
+    cli.out(`Why each job failed: ${ERROR_NOT_RECORDED}.\n`)
+    if (views.length === opts.limit) cli.err(`(showing the first ${opts.limit}; --limit for more)\n`)
+  })
+}
+
+export async function showCollectionDlq(
+  cli: CliContext,
+  id: string,
+  opts: { hideSeconds: number; json?: boolean },
+): Promise<void> {
+  await cli.withBackend(['collectionDeadLetterQueueUrl', 'collectionsTable'], async (backend) => {
+    const v = await cli.interruptible((signal) =>
+      backend.run(() =>
+        findDeadCollectionJob(id, { hideSeconds: opts.hideSeconds, signal }, readContext(backend, cli)),
+      ),
+    )
+    if (!v) {
+      throw new CliError(
+        `no message ${id} in ${COLLECTION_DLQ} (\`pickup dlq list --collections\` shows the ids of those there)`,
+      )
+    }
+    if (opts.json) {
+      cli.out(toJson(viewJson(v)))
+      return
+    }
+    const rows: Array<[string, string]> = [['Message', v.id]]
+    if (v.job) rows.push(['Collection', v.job.collectionId], ['Step', v.job.step])
+    else rows.push(['Body', `${v.body ?? ''} (not a collection job: nothing can process it; purge it)`])
+    rows.push(
+      ['Sent', `${isoTime(v.sentAt)} (${formatAge(v.ageMs)} ago)`],
+      ['Receives', `${v.receiveCount} (deliveries on the jobs queue, and reads of this queue since)`],
+      ['Error', ERROR_NOT_RECORDED],
+    )
+    const c = v.collection
+    if (c) {
+      rows.push(
+        ['Owner', c.owner],
+        ['Contract', `${c.chainId}:${c.address}${c.name === undefined ? '' : ` (${c.name})`}`],
+        ['Status', `${c.status}, updated ${isoTime(c.updated)}`],
+      )
+      if (c.error !== undefined) rows.push(['Collection error', c.error])
+    } else if (v.job) {
+      rows.push(['Status', 'no collection: it was deleted (redrive skips the job; purge it)'])
+    }
+    cli.out(`${rows.map(([k, val]) => `${k.padEnd(10)} ${val}`).join('\n')}\n`)
+  })
+}
+
+export async function redriveCollectionDlq(
+  cli: CliContext,
+  ids: string[],
+  opts: { all?: boolean; limit?: number; hideSeconds: number; json?: boolean },
+): Promise<void> {
+  await cli.withBackend(
+    ['collectionDeadLetterQueueUrl', 'collectionsTable', 'collectionJobsQueueUrl'],
+    async (backend) => {
+      const ctx = {
+        ...readContext(backend, cli),
+        jobs: storesOf(backend).collectionJobs(),
+        log: cliLogger(cli.err),
+      }
+      const progress = createProgress({
+        label: 'redrive',
+        total: (await backend.run(() => ctx.deadLetters.counts())).visible,
+        write: cli.err,
+        tty: cli.tty.stderr,
+      })
+      let interrupted = false
+      const result = await cli.interruptible(async (signal) => {
+        try {
+          return await backend.run(() =>
+            redriveDeadCollectionJobs(
+              {
+                ...(opts.all ? {} : { ids }),
+                ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+                hideSeconds: opts.hideSeconds,
+                signal,
+                onProgress: (p) => progress.update(p.examined),
+              },
+              ctx,
+            ),
+          )
+        } finally {
+          interrupted = signal.aborted
+          progress.finish()
+        }
+      })
+      if (interrupted) cli.setExitCode(130)
+      else if (result.notFound.length > 0 || result.skipped.sendFailed > 0) cli.setExitCode(1)
+      if (opts.json) {
+        cli.out(toJson({ ...result, interrupted }))
+        return
+      }
+      const lines = [
+        `Sent ${result.redriven} message${result.redriven === 1 ? '' : 's'} back to the collection jobs queue.`,
+      ]
+      if (result.notDeleted > 0) {
+        lines.push(
+          `${result.notDeleted} of them could not be deleted from ${COLLECTION_DLQ}: they are on both queues ` +
+            '(harmless: the steps are re-entrant; a later redrive sends them again).',
+        )
+      }
+      const s = result.skipped
+      if (s.noCollection > 0)
+        lines.push(`Left ${s.noCollection} whose collection no longer exists: purge them.`)
+      if (s.notCollectionJob > 0)
+        lines.push(`Left ${s.notCollectionJob} that are not collection jobs: purge them.`)
+      if (s.sendFailed > 0)
+        lines.push(`Left ${s.sendFailed} the collection jobs queue refused: run the redrive again.`)
+      if (result.notFound.length > 0) lines.push(`Not in ${COLLECTION_DLQ}: ${result.notFound.join(', ')}`)
+      if (interrupted) lines.push(`Interrupted: the messages not sent are still in ${COLLECTION_DLQ}.`)
+      cli.out(`${lines.join('\n')}\n`)
+    },
+  )
+}

@@ -1,0 +1,233 @@
+/**
+ * What operators do with the collection jobs' dead-letter queue (`pickup dlq --collections ...`): the
+ * collection jobs SQS moved there after `maxReceiveCount` (5) failed deliveries, shown beside their
+ * collections as they are now, sent back to the collection jobs queue, purged.
+ *
+ * Unlike a pin job, a dead collection job carries no record of why it failed: SQS moves it by its redrive
+ * policy, with no consumer in between to note the reason, and the consumer records only permanent failures
+ * (on the collection: status `failed`, `error`). Each transient failure is in the consumer's logs
+ * ("collection job failed; it will be retried", with the collection id and step). A view says so rather than
+ * guess (`errorRecorded: false`); the collection's own `error` is shown as what it is.
+ *
+ * Reading is receiving, as for the failed-jobs queue (core/dead-letters.ts, `scanDeadLetters`), and SQS keeps
+ * a moved message's receive count: the receives shown are the deliveries on the jobs queue plus every read of
+ * the dead-letter queue since.
+ *
+ * Redrive never loses a job: each is sent to the collection jobs queue first and deleted from the dead-letter
+ * queue only once the send succeeded. A crash between the two leaves the job on both queues, and the
+ * duplicate is harmless: every step is re-entrant (core/collections/jobs.ts). A job whose collection is not
+ * in that step's status does nothing; two copies of a live step each redo one run's work (the same pages
+ * enumerated again, the same tokens passed over again, writing what the other wrote) and each send the
+ * next job, so the collection's work runs twice over until it is done, then both stop.
+ */
+
+import { type ReadOptions, scanDeadLetters } from '../dead-letters.ts'
+import type { Clock, DeadLetter, DeadLetterQueue, Logger } from '../ports.ts'
+import { type CollectionJob, type CollectionJobs, parseCollectionJob } from './archive.ts'
+import type { CollectionStatus } from './model.ts'
+import type { CollectionStore } from './ports.ts'
+
+/** A dead collection job as shown to operators: the message, and its collection as it is now. */
+export interface DeadCollectionJobView {
+  id: string
+  /** Undefined when the body is not a collection job (nothing can process it). */
+  job?: CollectionJob
+  /** The raw body, when it is not a collection job. */
+  body?: string
+  /** Deliveries on the collection jobs queue, plus reads of the dead-letter queue since (SQS keeps counting). */
+  receiveCount: number
+  /** Epoch ms the job was sent to the collection jobs queue (SQS keeps it when it moves the message). */
+  sentAt: number
+  ageMs: number
+  /** Always false: nothing records why a collection job failed, only the consumer's logs (see above). */
+  errorRecorded: false
+  /** Undefined when there is no collection record (deleted). */
+  collection?: {
+    owner: string
+    chainId: number
+    address: string
+    name?: string
+    status: CollectionStatus
+    /** The collection's own failure (status `failed`), not the job's. */
+    error?: string
+    updated: number
+  }
+}
+
+export interface DeadCollectionJobReadContext {
+  deadLetters: DeadLetterQueue
+  collections: Pick<CollectionStore, 'get'>
+  clock: Clock
+}
+
+async function collectionsOf(
+  batch: readonly DeadLetter[],
+  collections: Pick<CollectionStore, 'get'>,
+): Promise<Map<string, NonNullable<Awaited<ReturnType<CollectionStore['get']>>>>> {
+  const ids = [...new Set(batch.flatMap((m) => parseCollectionJob(m.body)?.collectionId ?? []))]
+  const records = await Promise.all(ids.map((id) => collections.get(id)))
+  return new Map(records.flatMap((r) => (r ? [[r.id, r] as const] : [])))
+}
+
+function view(
+  m: DeadLetter,
+  records: Awaited<ReturnType<typeof collectionsOf>>,
+  now: number,
+): DeadCollectionJobView {
+  const job = parseCollectionJob(m.body)
+  const c = job && records.get(job.collectionId)
+  return {
+    id: m.id,
+    ...(job ? { job } : { body: m.body }),
+    receiveCount: m.receiveCount,
+    sentAt: m.sentAt,
+    ageMs: Math.max(0, now - m.sentAt),
+    errorRecorded: false,
+    ...(c
+      ? {
+          collection: {
+            owner: c.owner,
+            chainId: c.chainId,
+            address: c.address,
+            ...(c.name === undefined ? {} : { name: c.name }),
+            status: c.status,
+            ...(c.error === undefined ? {} : { error: c.error }),
+            updated: c.updated,
+          },
+        }
+      : {}),
+  }
+}
+
+/** Up to `limit` dead collection jobs, oldest first, with their collections. */
+export async function listDeadCollectionJobs(
+  opts: ReadOptions & { limit: number },
+  ctx: DeadCollectionJobReadContext,
+): Promise<DeadCollectionJobView[]> {
+  const views: DeadCollectionJobView[] = []
+  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
+    const taken = batch.slice(0, opts.limit - views.length)
+    const records = await collectionsOf(taken, ctx.collections)
+    const now = ctx.clock.now()
+    for (const m of taken) views.push(view(m, records, now))
+    return { stop: views.length >= opts.limit }
+  })
+  return views.sort((a, b) => a.sentAt - b.sentAt)
+}
+
+/** The message with this id, or undefined when the queue holds none (it is left in the queue either way). */
+export async function findDeadCollectionJob(
+  id: string,
+  opts: ReadOptions,
+  ctx: DeadCollectionJobReadContext,
+): Promise<DeadCollectionJobView | undefined> {
+  let found: DeadCollectionJobView | undefined
+  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
+    const m = batch.find((x) => x.id === id)
+    if (!m) return {}
+    found = view(m, await collectionsOf([m], ctx.collections), ctx.clock.now())
+    return { stop: true }
+  })
+  return found
+}
+
+export interface CollectionRedriveContext extends DeadCollectionJobReadContext {
+  jobs: CollectionJobs
+  log: Logger
+}
+
+export interface CollectionRedriveOptions extends ReadOptions {
+  /** Only these message ids; every message when absent. */
+  ids?: readonly string[]
+  /** Most messages sent back in one run. */
+  limit?: number
+  onProgress?: (p: { redriven: number; examined: number }) => void
+}
+
+export interface CollectionRedriveResult {
+  /** Sent to the collection jobs queue (and, but for `notDeleted`, deleted from the dead-letter queue). */
+  redriven: number
+  /** Sent but not deleted: on both queues now, harmlessly (see above); a later redrive sends them again. */
+  notDeleted: number
+  /** Left in the dead-letter queue: */
+  skipped: {
+    /** the body is not a collection job (purge them); */
+    notCollectionJob: number
+    /** the collection no longer exists: the job would do nothing (purge them); */
+    noCollection: number
+    /** the collection jobs queue refused the send (see the log; run the redrive again). */
+    sendFailed: number
+  }
+  /** Of the ids asked for, those not found in the dead-letter queue. */
+  notFound: string[]
+}
+
+/**
+ * Sends dead collection jobs back to the collection jobs queue, each sent before it is deleted from the
+ * dead-letter queue. Stops after the batch in hand on abort: what was not sent stays in the dead-letter queue.
+ */
+export async function redriveDeadCollectionJobs(
+  opts: CollectionRedriveOptions,
+  ctx: CollectionRedriveContext,
+): Promise<CollectionRedriveResult> {
+  const wanted = opts.ids && new Set(opts.ids)
+  const found = new Set<string>()
+  const result: CollectionRedriveResult = {
+    redriven: 0,
+    notDeleted: 0,
+    skipped: { notCollectionJob: 0, noCollection: 0, sendFailed: 0 },
+    notFound: [],
+  }
+  let examined = 0
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY
+  const started = ctx.clock.now()
+  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
+    const selected = (wanted ? batch.filter((m) => wanted.has(m.id)) : batch).slice(
+      0,
+      Math.max(0, limit - result.redriven),
+    )
+    examined += batch.length
+    for (const m of selected) found.add(m.id)
+    const records = await collectionsOf(selected, ctx.collections)
+    const toSend: Array<{ m: DeadLetter; job: CollectionJob }> = []
+    for (const m of selected) {
+      const job = parseCollectionJob(m.body)
+      if (!job) result.skipped.notCollectionJob++
+      else if (!records.has(job.collectionId)) result.skipped.noCollection++
+      else toSend.push({ m, job })
+    }
+    const sent = await Promise.allSettled(toSend.map(({ job }) => ctx.jobs.send(job)))
+    const receipts: string[] = []
+    sent.forEach((outcome, i) => {
+      const { m, job } = toSend[i]!
+      if (outcome.status === 'fulfilled') {
+        receipts.push(m.receipt)
+        return
+      }
+      result.skipped.sendFailed++
+      ctx.log.error(
+        { messageId: m.id, ...job, err: String(outcome.reason) },
+        'redrive: the collection jobs queue refused the job; it stays in the dead-letter queue',
+      )
+    })
+    const { failed } = receipts.length > 0 ? await ctx.deadLetters.delete(receipts) : { failed: [] }
+    const notDeleted = new Set(failed)
+    result.redriven += receipts.length
+    result.notDeleted += notDeleted.size
+    for (const { m, job } of toSend) {
+      if (notDeleted.has(m.receipt)) {
+        ctx.log.warn(
+          { messageId: m.id, ...job },
+          'redrive: sent but not deleted from the dead-letter queue (now a harmless duplicate)',
+        )
+      }
+    }
+    opts.onProgress?.({ redriven: result.redriven, examined })
+    const deleted = new Set(receipts.filter((r) => !notDeleted.has(r)))
+    const allFound = wanted !== undefined && found.size >= wanted.size
+    return { deleted, stop: allFound || result.redriven >= limit }
+  })
+  if (wanted) result.notFound = [...wanted].filter((id) => !found.has(id))
+  ctx.log.info({ ...result, ms: ctx.clock.now() - started }, 'dead collection jobs redriven')
+  return result
+}
