@@ -254,7 +254,8 @@ export function CollectionsStack({ app, stack }: StackContext): CollectionsResou
   })
 
   suppressFrameworkResources(stack)
-  // What the `pickup` command reads with `--outputs` (cli/backend.ts), and the dead-letter queue.
+  // What the `pickup` command reads with `--outputs` (cli/backend.ts): the jobs queue (`pickup collection`) and
+  // the dead-letter queue (`pickup dlq --collections`).
   stack.addOutputs({
     CollectionJobsQueueUrl: jobs.queueUrl,
     CollectionDeadLetterQueueUrl: deadLetterQueue.queueUrl,

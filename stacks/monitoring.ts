@@ -310,13 +310,13 @@ export function MonitoringStack({ app, stack }: StackContext): MonitoringResourc
       evaluationPeriods: 1,
     }),
     // NFT collections. Nothing consumes their dead-letter queue: a dead job's collection stays enumerating or
-    // archiving until an operator looks (the depth alarm stays in ALARM until then).
+    // archiving until an operator looks (`pickup dlq list --collections`; the alarm stays in ALARM until then).
     collectionDeadLetters: alarm('CollectionDeadLettersAlarm', {
       name: 'collection-jobs-dead',
       alarmDescription:
         'Collection jobs failed every delivery and wait in the collection dead-letter queue (see the ' +
         'CollectionJobs logs for why: a JSON-RPC provider down or rate-limiting, say). Their collections stay ' +
-        'enumerating or archiving: once the cause is fixed, redrive the queue (SQS console, "Start DLQ redrive").',
+        'enumerating or archiving: once the cause is fixed, redrive them (`pickup dlq redrive --all --collections`).',
       metric: collections.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         period: fiveMinutes,
         statistic: 'Maximum',

@@ -15,10 +15,11 @@
  *
  * Redrive never loses a job: each is sent to the collection jobs queue first and deleted from the dead-letter
  * queue only once the send succeeded. A crash between the two leaves the job on both queues, and the
- * duplicate is harmless: every step is re-entrant (core/collections/jobs.ts). A job whose collection is not
- * in that step's status does nothing; two copies of a live step each redo one run's work (the same pages
- * enumerated again, the same tokens passed over again, writing what the other wrote) and each send the
- * next job, so the collection's work runs twice over until it is done, then both stop.
+ * duplicate is harmless: every step is re-entrant (core/collections/jobs.ts). A copy redoes one run's work
+ * (the same pages enumerated, the same tokens passed over, writing the same records and the same derived
+ * request ids) and sends the next job, so while the collection is enumerating or archiving its work runs
+ * twice over, and both copies stop once it is done; a job for a collection that is done, failed or deleted
+ * does nothing.
  */
 
 import { type ReadOptions, scanDeadLetters } from '../dead-letters.ts'
