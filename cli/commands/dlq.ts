@@ -213,11 +213,11 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
     .command('redrive')
     .description(
       'send failed jobs back to the pin queue (with --collections, dead collection jobs back to the collection ' +
-        'jobs queue): each is deleted from its dead-letter queue only once it is on the other, so an ' +
+        'jobs queue): each is deleted from the queue it was in only once it is on the other, so an ' +
         'interrupted redrive loses nothing (at worst a job is on both, harmlessly)',
     )
     .argument('[ids...]', 'message ids, as `dlq list` shows them')
-    .option('--all', 'every message in the failed-jobs queue')
+    .option('--all', 'every message in the queue')
     .option('--limit <n>', 'most messages to send back', positiveInt)
     .addOption(hideOption())
     .option('--json', 'print the outcome as JSON')
