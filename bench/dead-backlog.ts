@@ -40,8 +40,9 @@ import type { PinJob } from '../core/pin.ts'
 import type { PinRequest, PinStore } from '../core/ports.ts'
 import { newRequestId } from '../core/psa-requests.ts'
 import { type Dag, rawBlock } from '../test/fixtures/dags.ts'
+import { childPids } from '../test/helpers/proc.ts'
 import { startLocalMode } from './lib/local-mode.ts'
-import { childPids, cpuSeconds } from './lib/proc.ts'
+import { cpuSeconds } from './lib/proc.ts'
 
 const args = process.argv.slice(2)
 const backlogs = args.includes('none') ? [] : args.length > 0 ? args.map(Number) : [20, 200, 2000]

@@ -18,3 +18,19 @@ export function localAwsEnv(services: {
     S3_FORCE_PATH_STYLE: 'true',
   }
 }
+
+/** The worker's (`pickup/main.ts`) resources at local mode's embedded services, as the stack passes them. */
+export function localWorkerEnv(services: {
+  endpoints: { region: string; dynamodb: string; sqs: string; s3: string }
+  credentials: { accessKeyId: string; secretAccessKey: string }
+  names: { pinsTable: string; workersTable: string; pinQueueUrl: string; tempBucket: string }
+}): Record<string, string> {
+  const { names } = services
+  return {
+    ...localAwsEnv(services),
+    PIN_TABLE: names.pinsTable,
+    WORKER_TABLE: names.workersTable,
+    PIN_QUEUE_URL: names.pinQueueUrl,
+    TEMP_BUCKET: names.tempBucket,
+  }
+}

@@ -3,6 +3,7 @@ import { collectionFollowSchema } from '../api/collection-follow.ts'
 import { collectionJobSettingsSchema } from '../api/collection-jobs.ts'
 import { reconcileSettingsSchema } from '../api/reconcile.ts'
 import { workerSchema } from '../core/config.ts'
+import { sidecarSchema } from '../pickup/config.ts'
 
 const flag = (def: boolean) =>
   z
@@ -19,8 +20,6 @@ export const localSchema = workerSchema
     PICKUP_DATA_DIR: z.string().default('.pickup'),
     /** Accepted cluster API credentials (comma-separated). Unset: one is generated and kept in the data dir. */
     CLUSTER_BASIC_AUTH_TOKEN: z.string().optional(),
-    /** Whether the embedded IPFS node bootstraps into the public IPFS network (it works offline too). */
-    IPFS_PUBLIC_NETWORK: flag(true),
     /**
      * Local mode's worker: `process`, a process of its own (`pickup/main.ts`, the entry ECS runs), so the API
      * and the embedded services keep a thread of their own; `inline`, in local mode's process; `none`, to run
@@ -45,6 +44,8 @@ export const localSchema = workerSchema
      */
     COLLECTION_FOLLOW_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
   })
+  // Whether the embedded IPFS node bootstraps into the public IPFS network (it works offline too).
+  .extend(sidecarSchema.pick({ IPFS_PUBLIC_NETWORK: true }).shape)
   .extend(collectionFollowSchema.shape)
   .extend(reconcileSettingsSchema.shape)
   // NFT collections: the jobs consumer's settings, as deployed.

@@ -73,7 +73,7 @@ async function start(): Promise<{ system: LocalSystem; lock: DataDirLock }> {
       log,
       // The metric lines (EMF, as the deployed components write them), kept for `pickup stats`.
       metricsFile: join(dataDir, 'metrics.ndjson'),
-      worker: cfg.LOCAL_WORKER === 'process' ? 'process' : cfg.LOCAL_WORKER === 'inline',
+      worker: cfg.LOCAL_WORKER,
       servicePorts: previous.ports,
       chains,
       onWorkerReadyChange: (status) => {
@@ -167,7 +167,7 @@ function readinessLine(cfg: LocalConfig, status: WorkerStatus): string {
     return `The worker takes no jobs (${status.problem}): pins wait in the queue.`
   const seconds = Math.max(1, Math.round(cfg.IPFS_RETRY_INTERVAL_MS / 1000))
   return (
-    `${node} does not answer (${status.ipfsError ?? status.problem}): pins wait in the queue until it does. ` +
+    `${node} does not answer (${status.ipfsError}): pins wait in the queue until it does. ` +
     `pickup asks again every ${seconds} s; until then /healthz and \`npx pickup stats\` show the worker not ready.` +
     (cfg.IPFS_API_URL ? ' Start it (`ipfs daemon`), or unset IPFS_API_URL to use the embedded node.' : '')
   )

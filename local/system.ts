@@ -39,7 +39,7 @@ import { reconcilePins } from '../core/reconcile.ts'
 import { DEFAULT_UNREFERENCED_RETENTION_MS, sweepUnreferenced } from '../core/unreferenced-content.ts'
 import { PICKUP_VERSION } from '../core/version.ts'
 import { type RunningWorker, startWorker, type WorkerStatus } from '../pickup/worker.ts'
-import { localAwsEnv } from './aws-env.ts'
+import { localWorkerEnv } from './aws-env.ts'
 import type { LocalConfig } from './config.ts'
 import { startLocalKubo } from './kubo.ts'
 import { type Services, startServices } from './services.ts'
@@ -50,11 +50,11 @@ export interface LocalSystemOptions {
   /** Persist under this directory; in memory when absent (tests). */
   dataDir?: string
   /**
-   * The worker: in this process (true, the default; tests reach into it), in a process of its own
-   * (`process`, what `npm start` runs: `pickup/main.ts` as in ECS), or none (false: tests of the validator
-   * alone, or of workers they start themselves).
+   * The worker: in this process (`inline`, the default; tests reach into it), in a process of its own
+   * (`process`, what `npm start` runs: `pickup/main.ts` as in ECS), or none (tests of the validator alone, or
+   * of workers they start themselves).
    */
-  worker?: boolean | 'process'
+  worker?: 'inline' | 'process' | 'none'
   /** The log level of a worker in a process of its own (default: LOG_LEVEL, else `info`). */
   workerLogLevel?: string
   /** Fixed ports for the embedded services, so endpoints survive a restart. */
@@ -87,10 +87,8 @@ export interface LocalSystem {
   helia?: HeliaNode
   /** The kubo daemon local mode started (IPFS_NODE=kubo). */
   kubo?: KuboDaemon
-  /** The worker, when it runs in this process... */
+  /** The worker, when it runs in this process. */
   worker?: RunningWorker
-  /** ...or when it runs in a process of its own. */
-  workerProcess?: WorkerProcess
   /** Whether the worker is ready and, if not, why (none when local mode runs no worker). */
   workerStatus(): WorkerStatus | undefined
   /** The worker's IPFS node: its addresses (the embedded node's) or its RPC API's URL (a kubo's). */
@@ -120,7 +118,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
     opts.metrics ?? noMetrics,
     metricLine ? createEmfMetrics({ namespace, write: metricLine }) : noMetrics,
   )
-  const workerMode = opts.worker ?? true
+  const workerMode = opts.worker ?? 'inline'
   const stops: Array<() => Promise<void>> = []
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => log.error({ err }, 'stop failed'))
@@ -253,11 +251,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       workerProcess = await startWorkerProcess({
         cfg,
         env: {
-          ...localAwsEnv(services),
-          PIN_TABLE: names.pinsTable,
-          WORKER_TABLE: names.workersTable,
-          PIN_QUEUE_URL: names.pinQueueUrl,
-          TEMP_BUCKET: names.tempBucket,
+          ...localWorkerEnv(services),
           METRICS_NAMESPACE: namespace,
           LOG_LEVEL: opts.workerLogLevel ?? process.env.LOG_LEVEL ?? 'info',
           ...(kuboUrl
@@ -308,7 +302,7 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       }
     }
 
-    if (workerMode === true && ipfs) {
+    if (workerMode === 'inline' && ipfs) {
       // Local mode's own kubo is collected between jobs, as in ECS; an external one (IPFS_API_URL) is the
       // user's node, whose unpinned blocks are not ours to delete.
       const gc = kubo && createKuboGc({ apiUrl: kubo.url, log, minIntervalMs: 10 * 60 * 1000 })
@@ -429,7 +423,6 @@ export async function startLocalSystem(cfg: LocalConfig, opts: LocalSystemOption
       helia,
       kubo,
       worker,
-      ...(workerProcess ? { workerProcess } : {}),
       workerStatus,
       ipfsNode: () =>
         kuboUrl ??

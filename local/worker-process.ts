@@ -7,11 +7,10 @@
  *
  * - Settings: local mode's own worker settings (core/config.ts), and where the IPFS node is: an embedded Helia
  *   node with its blocks and peer key under the data directory, local mode's kubo, or the user's.
- * - Output: the worker's stdout carries its log lines and its metric lines (EMF), as in ECS. Metric lines go
- *   to local mode's metrics file (one writer, for `pickup stats`), log lines to local mode's stdout. Its
- *   stderr is local mode's.
- * - Status: the worker reports its readiness over an IPC channel (pickup/parent-channel.ts); the channel
- *   closing stops it, so a killed local mode leaves no worker behind.
+ * - Output: the worker writes its log lines to the stdout and stderr it shares with local mode. Its metric
+ *   lines (EMF, on stdout in ECS) and its readiness come over an IPC channel (pickup/parent-channel.ts): the
+ *   lines go to local mode's metrics file, which has one writer (for `pickup stats`). The channel closing
+ *   makes it exit, so a killed local mode leaves no worker behind.
  * - A worker that exits unasked is started again after a pause (1 s, doubling up to 30 s), as ECS replaces a
  *   task; the jobs it held come back to the queue when their visibility ends. Until its successor reports,
  *   local mode's health says why it is not ready.
@@ -20,10 +19,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { type WorkerConfig, workerSchema } from '../core/config.ts'
 import type { Logger } from '../core/ports.ts'
-import { isWorkerReport, type WorkerReport } from '../pickup/parent-channel.ts'
+import { type WorkerReport, workerMessage } from '../pickup/parent-channel.ts'
 import type { WorkerStatus } from '../pickup/worker.ts'
 
 const ENTRY = join(import.meta.dirname, '../pickup/main.ts')
@@ -40,7 +38,7 @@ export interface WorkerProcessOptions {
   /** The worker's resources, the AWS SDK's variables and its IPFS node's (pickup/config.ts). */
   env: Record<string, string>
   log: Logger
-  /** Where the worker's metric lines go (EMF, one per call). Absent: dropped. */
+  /** Where the worker's metric lines go (EMF, one a call). Absent: dropped. */
   metricLine?: (line: string) => void
   /** Told when the worker becomes ready or stops being ready, or its process exits. */
   onStatusChange?: (status: WorkerStatus) => void
@@ -51,8 +49,6 @@ export interface WorkerProcess {
   status(): WorkerStatus
   /** The worker's last report: its status and its IPFS node's addresses and peer id. */
   report(): WorkerReport | undefined
-  /** The running process's pid. */
-  pid(): number | undefined
   stop(): Promise<void>
 }
 
@@ -62,7 +58,7 @@ export class WorkerProcessError extends Error {
 }
 
 /** Local mode's worker settings, as the variables `pickup/main.ts` reads them from. */
-export function workerSettingsEnv(cfg: WorkerConfig): Record<string, string> {
+function workerSettingsEnv(cfg: WorkerConfig): Record<string, string> {
   const env: Record<string, string> = {}
   for (const key of Object.keys(workerSchema.shape) as Array<keyof WorkerConfig>) {
     const value = cfg[key]
@@ -87,7 +83,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   }
 
   const env: Record<string, string> = {
-    ...pick(process.env, ['PATH', 'HOME', 'TMPDIR', 'LOG_LEVEL', 'NODE_OPTIONS']),
+    ...pick(process.env, ['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS', 'DEBUG']),
     ...workerSettingsEnv(opts.cfg),
     ...opts.env,
   }
@@ -100,20 +96,17 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     const started = Date.now()
     const proc = spawn(process.execPath, [...profiling, '--disable-warning=ExperimentalWarning', ENTRY], {
       env,
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // A session of its own: Ctrl-C in local mode's terminal reaches local mode alone, which stops the
       // worker itself (above all, without taking the worker's exit for a crash).
       detached: true,
     })
     child = proc
     let reported = false
-    createInterface({ input: proc.stdout!, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-      // Metric lines are EMF objects, which begin with their `_aws` directive (adapters/metrics/emf.ts).
-      if (line.startsWith('{"_aws"')) opts.metricLine?.(line)
-      else process.stdout.write(`${line}\n`)
-    })
-    proc.on('message', (message) => {
-      if (!isWorkerReport(message)) return
+    proc.on('message', (raw) => {
+      const message = workerMessage(raw)
+      if (message?.type === 'metric-line') opts.metricLine?.(message.line)
+      if (message?.type !== 'worker-status') return
       last = message
       setStatus(message.status)
       if (!reported) {
@@ -174,7 +167,6 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   return {
     status: () => ({ ...status }),
     report: () => last,
-    pid: () => child?.pid,
     stop,
   }
 }

@@ -29,12 +29,22 @@ import { workerEnvSchema } from './config.ts'
 import { createLoopWatch, startHealthServer } from './health.ts'
 import { reportToParent, runByParent } from './parent-channel.ts'
 import { handleProcessFaults } from './process-faults.ts'
-import { startWorker, type WorkerStatus } from './worker.ts'
+import { startWorker } from './worker.ts'
 
 const cfg = parseConfig(workerEnvSchema, process.env)
 const log = createLogger('pickup-worker')
 // A stray rejection is logged and the worker goes on; an uncaught exception exits (see process-faults.ts).
 handleProcessFaults(process, log)
+// Run by local mode over an IPC channel: its going away (even killed, even while this worker starts) closes
+// the channel. Its embedded services went with it, so there is nothing to finish or release jobs to (their
+// messages come back when their visibility ends): exit.
+if (process.send) {
+  if (!process.connected) process.exit(1)
+  process.once('disconnect', () => {
+    log.warn({}, 'local mode went away: exiting')
+    process.exit(1)
+  })
+}
 const stores = createStores(createAwsClients(cfg), resourcesFromEnv(cfg), storeOptionsFromConfig(cfg))
 const stops: Array<() => Promise<void>> = []
 
@@ -77,11 +87,6 @@ if (cfg.IPFS_API_URL) {
     keepUntilReleased: cfg.IPFS_DATA_DIR !== undefined,
   })
 }
-/** Tells local mode, when it runs this worker, how the worker is and where its IPFS node listens. */
-const report = async (status: WorkerStatus) => {
-  const multiaddrs = await ipfs.multiaddrs().catch(() => [])
-  reportToParent({ type: 'worker-status', status, multiaddrs, ...(peerId ? { peerId } : {}) })
-}
 
 const protection = cfg.ECS_AGENT_URI
   ? createTaskProtection({ agentUri: cfg.ECS_AGENT_URI, log, expiresInMinutes: cfg.TASK_PROTECTION_MINUTES })
@@ -123,16 +128,21 @@ const running = await startWorker(cfg, {
   ipfs,
   clock: { now: () => Date.now() },
   log,
-  metrics: createEmfMetrics({ namespace: cfg.METRICS_NAMESPACE }),
+  // On stdout, as CloudWatch reads them from the task's log; run by local mode, to its metrics file.
+  metrics: createEmfMetrics({
+    namespace: cfg.METRICS_NAMESPACE,
+    ...(runByParent() ? { write: (line: string) => reportToParent({ type: 'metric-line', line }) } : {}),
+  }),
   onBusyChange: (jobs) => {
     void protection?.set(jobs > 0)
     gc?.jobs(jobs)
     disk?.jobs(jobs)
   },
   onReceived: (messages) => disk?.received(messages),
-  ...(runByParent() ? { onReadyChange: (status: WorkerStatus) => void report(status) } : {}),
+  // Run by local mode: it is told how the worker is and where its IPFS node listens.
+  onReadyChange: (status, multiaddrs) =>
+    reportToParent({ type: 'worker-status', status, multiaddrs, ...(peerId ? { peerId } : {}) }),
 })
-if (runByParent()) await report(running.status())
 
 if (cfg.HEALTH_PORT > 0) {
   const health = await startHealthServer({
@@ -164,9 +174,3 @@ const shutdown = async (why: string) => {
   process.exit(0)
 }
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(signal))
-// Run by local mode: its going away (even killed) closes the channel. Its embedded services went with it, so
-// there is nothing to finish or release jobs to (their messages come back when their visibility ends): exit.
-process.once('disconnect', () => {
-  log.warn({ inFlight: running.worker.inFlight }, 'local mode went away: exiting')
-  process.exit(1)
-})

@@ -33,8 +33,11 @@ export interface WorkerParts {
   onBusyChange?: (jobs: number) => void
   /** Messages a receive brought, once their jobs are counted (core/pin-worker.ts). */
   onReceived?: (messages: number) => void
-  /** Called when the worker becomes ready or stops being ready (its IPFS node answers, or stops answering). */
-  onReadyChange?: (status: WorkerStatus) => void
+  /**
+   * Called when the worker becomes ready or stops being ready (its IPFS node answers, or stops answering), and
+   * after its first check, with the node's addresses as that check found them (none when it did not answer).
+   */
+  onReadyChange?: (status: WorkerStatus, multiaddrs: string[]) => void
   /** Per-job figures, and the gauges of jobs searching, waiting and transferring (what autoscaling reads). */
   metrics?: Metrics
   /** How often the gauges are reported (default METRICS_GAUGE_INTERVAL_MS). */
@@ -153,7 +156,7 @@ export async function startWorker(cfg: WorkerConfig, parts: WorkerParts): Promis
     } catch (err) {
       log.warn({ err }, 'announce failed')
     }
-    if (changed) parts.onReadyChange?.(status)
+    if (changed) parts.onReadyChange?.(status, multiaddrs)
   }
   const schedule = () => {
     if (stopped) return

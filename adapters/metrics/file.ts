@@ -5,8 +5,7 @@
  * `maxBytes` is kept (~16 MiB by default: some hundred thousand pins' worth of lines).
  */
 import { appendFileSync, readFileSync, renameSync, statSync } from 'node:fs'
-import type { Metrics } from '../../core/metrics.ts'
-import { createEmfMetrics, type ParsedPoint, parseEmfLines } from './emf.ts'
+import { type ParsedPoint, parseEmfLines } from './emf.ts'
 
 export const DEFAULT_METRICS_FILE_BYTES = 8 * 1024 * 1024
 
@@ -16,8 +15,8 @@ export interface MetricsFileOptions {
 }
 
 /**
- * Appends EMF lines to the file, rotating it past `maxBytes`. Local mode has one writer per file: the lines
- * of a worker running as a process of its own come to it through the worker's stdout (local/worker-process.ts).
+ * Appends EMF lines to the file, rotating it past `maxBytes` (the `write` of createEmfMetrics). Local mode has
+ * one writer per file: a worker running as a process of its own sends it its lines (local/worker-process.ts).
  */
 export function createMetricsFileWriter(path: string, opts: MetricsFileOptions = {}): (line: string) => void {
   const maxBytes = opts.maxBytes ?? DEFAULT_METRICS_FILE_BYTES
@@ -40,18 +39,6 @@ export function createMetricsFileWriter(path: string, opts: MetricsFileOptions =
       opts.onError?.(err)
     }
   }
-}
-
-/** Metrics recorded as EMF lines in the file. */
-export function createMetricsFile(
-  path: string,
-  opts: MetricsFileOptions & { namespace: string; now?: () => number },
-): Metrics {
-  return createEmfMetrics({
-    namespace: opts.namespace,
-    ...(opts.now ? { now: opts.now } : {}),
-    write: createMetricsFileWriter(path, opts),
-  })
 }
 
 /** Every point in the kept files (the rotated one first), with a timestamp at or after `since`. */

@@ -1,5 +1,6 @@
 /** What Linux's /proc says of a process the benchmarks started. */
 import { readFileSync } from 'node:fs'
+import { childPids } from '../../test/helpers/proc.ts'
 
 /** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
 const CLK_TCK = 100
@@ -16,19 +17,6 @@ export function cpuSeconds(pid: number | undefined): number {
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
   } catch {
     return Number.NaN
-  }
-}
-
-/** The pids of a process's children, from /proc/<pid>/task/<pid>/children; none where there is no /proc. */
-export function childPids(pid: number | undefined): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number)
-  } catch {
-    return []
   }
 }
 

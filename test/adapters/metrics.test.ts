@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createMemoryMetrics } from '../../adapters/memory/metrics.ts'
 import { createEmfMetrics, parseEmfLine, parseEmfLines, toEmf } from '../../adapters/metrics/emf.ts'
-import { createMetricsFile, readMetricsFile } from '../../adapters/metrics/file.ts'
+import { createMetricsFileWriter, readMetricsFile } from '../../adapters/metrics/file.ts'
 import { dimensionValue, METRICS, type MetricDef, type MetricPoint, sizeClass } from '../../core/metrics.ts'
 import { summarizeMetrics } from '../../core/metrics-summary.ts'
 
@@ -148,7 +148,11 @@ describe('the metric lines local mode keeps', () => {
       const path = join(dir, 'metrics.ndjson')
       let now = 1_000
       // Each line is ~200 bytes: the third one starts a fresh file, the first two are kept in `.1`.
-      const file = createMetricsFile(path, { namespace: 'pickup/local', maxBytes: 300, now: () => now })
+      const file = createEmfMetrics({
+        namespace: 'pickup/local',
+        now: () => now,
+        write: createMetricsFileWriter(path, { maxBytes: 300 }),
+      })
       for (const [at, reason] of [
         [1_000, 'FETCH_STALLED'],
         [2_000, 'FETCH_TIMEOUT'],

@@ -19,7 +19,7 @@ let collections: CollectionStore
 
 beforeAll(async () => {
   ;[t, dir] = await Promise.all([
-    startTestSystem({}, { worker: false }),
+    startTestSystem({}, { worker: 'none' }),
     mkdtemp(join(tmpdir(), 'pickup-cli-dlq-collections-')),
   ])
   await writeEndpointsFile(t.system, dir)

@@ -30,7 +30,7 @@ let idleDir: string
 beforeAll(async () => {
   ;[failing, idle, failingDir, idleDir] = await Promise.all([
     startTestSystem({ FETCH_CHUNK_TIMEOUT_MS: '300', RETRY_BASE_DELAY_SECONDS: '0', MAX_ATTEMPTS: '2' }),
-    startTestSystem({}, { worker: false }),
+    startTestSystem({}, { worker: 'none' }),
     mkdtemp(join(tmpdir(), 'pickup-cli-dlq-a-')),
     mkdtemp(join(tmpdir(), 'pickup-cli-dlq-b-')),
   ])

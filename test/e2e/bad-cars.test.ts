@@ -20,7 +20,7 @@ import { listKeys, startTestSystem, type TestSystem } from '../helpers/system.ts
 
 let t: TestSystem
 beforeAll(async () => {
-  t = await startTestSystem({}, { worker: false })
+  t = await startTestSystem({}, { worker: 'none' })
 })
 afterAll(async () => {
   await t?.stop()

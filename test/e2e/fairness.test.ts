@@ -22,7 +22,7 @@ let t: TestSystem
 let worker: RunningWorker | undefined
 beforeAll(async () => {
   // The worker starts once the backlog is in the queue, as when one user posts faster than workers pin.
-  t = await startTestSystem(env, { worker: false })
+  t = await startTestSystem(env, { worker: 'none' })
 })
 afterAll(async () => {
   await worker?.stop()

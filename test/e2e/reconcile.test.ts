@@ -22,7 +22,7 @@ let t: TestSystem
 let worker: RunningWorker | undefined
 beforeAll(async () => {
   // No worker at first: the job is deleted before anything can take it.
-  t = await startTestSystem(ENV, { worker: false })
+  t = await startTestSystem(ENV, { worker: 'none' })
 })
 afterAll(async () => {
   await worker?.stop()

@@ -21,7 +21,7 @@ import {
 let t: TestSystem
 const children: ChildProcess[] = []
 beforeAll(async () => {
-  t = await startTestSystem({}, { worker: false })
+  t = await startTestSystem({}, { worker: 'none' })
 })
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL')

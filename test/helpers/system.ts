@@ -20,7 +20,7 @@ import { parseConfig } from '../../core/config.ts'
 import type { Metrics } from '../../core/metrics.ts'
 import type { Pin, PinStatus } from '../../core/pin.ts'
 import type { ObjectStore, PinStore, RequestStore, TokenStore } from '../../core/ports.ts'
-import { localAwsEnv } from '../../local/aws-env.ts'
+import { localWorkerEnv } from '../../local/aws-env.ts'
 import { localSchema } from '../../local/config.ts'
 import { type LocalSystem, startLocalSystem } from '../../local/system.ts'
 import type { Block } from '../fixtures/dags.ts'
@@ -65,7 +65,7 @@ export async function startTestSystem(
   env: Record<string, string> = {},
   opts: {
     /** The worker: in this process (default), in one of its own (`process`, as `npm start` runs it), none. */
-    worker?: boolean | 'process'
+    worker?: 'inline' | 'process' | 'none'
     unreferencedSweep?: { retentionMs?: number; intervalMs?: number }
     /** Persist everything under this directory, as `npm start` does; in memory when absent. */
     dataDir?: string
@@ -241,15 +241,10 @@ export function workerProcessEnv(
   },
   extra: Record<string, string> = {},
 ): Record<string, string> {
-  const { endpoints, credentials, names } = services
   return {
     PATH: process.env.PATH ?? '',
     LOG_LEVEL: 'silent',
-    ...localAwsEnv({ endpoints, credentials }),
-    PIN_TABLE: names.pinsTable,
-    WORKER_TABLE: names.workersTable,
-    PIN_QUEUE_URL: names.pinQueueUrl,
-    TEMP_BUCKET: names.tempBucket,
+    ...localWorkerEnv(services),
     IPFS_PUBLIC_NETWORK: 'false',
     // The test's origin listens on loopback.
     IPFS_ALLOW_PRIVATE_DIALS: 'true',

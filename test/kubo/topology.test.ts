@@ -47,7 +47,7 @@ describe.skipIf(!kuboBinary)(
       ;[t, worker, originKubo] = await Promise.all([
         // A visibility timeout (and lease) of 30 s: long enough that a loaded machine's timer slop does not let a
         // running job's message reappear, short enough that a killed sidecar's job is taken over within the test.
-        startTestSystem({ MAX_ATTEMPTS: '3', VISIBILITY_TIMEOUT_SECONDS: '30' }, { worker: false }),
+        startTestSystem({ MAX_ATTEMPTS: '3', VISIBILITY_TIMEOUT_SECONDS: '30' }, { worker: 'none' }),
         startKubo({ pickupConfig: true }),
         startKubo(),
       ])

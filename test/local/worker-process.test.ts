@@ -15,6 +15,8 @@ import { createHeliaNode, type HeliaNode } from '../../adapters/helia/node.ts'
 import { contentKey } from '../../core/cid.ts'
 import { pickup } from '../cli/helpers.ts'
 import { type Dag, rawBlock } from '../fixtures/dags.ts'
+import { childPids } from '../helpers/proc.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { apiOf, interrupt, localEnv, run, type Started } from './helpers.ts'
 
 let dir: string
@@ -23,15 +25,9 @@ let api: string
 let authorization: string
 let origin: HeliaNode
 
-/** The pids of a process's children (Linux). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')
-  return text.trim().split(/\s+/).filter(Boolean).map(Number)
-}
-
 /** The one child of local mode: its worker. */
 async function workerPid(): Promise<number> {
-  const children = await childrenOf(local.child.pid!)
+  const children = childPids(local.child.pid)
   expect(children).toHaveLength(1)
   const cmdline = (await readFile(`/proc/${children[0]}/cmdline`, 'utf8')).split('\0')
   expect(cmdline).toContain(join(import.meta.dirname, '../../pickup/main.ts'))
@@ -45,13 +41,9 @@ const alive = (pid: number) =>
     () => false,
   )
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+/** Polls `check` until it holds. */
+const until = (check: () => Promise<boolean>, what: string) =>
+  waitFor(what, async () => ((await check()) ? true : undefined), 60_000)
 
 /** Pins the DAG through the cluster API with the origin named, and waits until it is pinned. */
 async function pinFromOrigin(dag: Dag): Promise<void> {

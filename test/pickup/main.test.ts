@@ -2,7 +2,8 @@
  * The sidecar's entry point (`pickup/main.ts`) run as a process, as in its ECS task: against local mode's
  * embedded services, with HEALTH_PORT set and ECS_AGENT_URI pointing at a node:http stand-in of the ECS
  * agent's task-protection endpoint (the real agent exists only inside an ECS task). Without kubo the worker
- * uses an embedded Helia node, so kubo's GC is not exercised here (see test/adapters/kubo-gc.test.ts).
+ * uses an embedded Helia node, so kubo's GC is not exercised here (see test/adapters/kubo-gc.test.ts). And the
+ * same entry as local mode runs it, over an IPC channel (pickup/parent-channel.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
@@ -19,7 +20,7 @@ const protections: boolean[] = []
 let child: ChildProcess | undefined
 
 beforeAll(async () => {
-  t = await startTestSystem({}, { worker: false })
+  t = await startTestSystem({}, { worker: 'none' })
   agent = createServer((req, res) => {
     let raw = ''
     req.on('data', (c: Buffer) => {
@@ -77,5 +78,39 @@ describe('the worker sidecar in an ECS-like task', () => {
     const exited = new Promise<number | null>((resolve) => child!.once('exit', resolve))
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
+  })
+
+  it('run by local mode over IPC: reports its status and metric lines there, and exits, search and all, when the channel closes', async () => {
+    const proc = spawn(process.execPath, ['pickup/main.ts'], {
+      // A grace period the test would not outlast: closing the channel must not wait for the search.
+      env: workerProcessEnv(t.system.services, { SHUTDOWN_GRACE_MS: '600000', LOG_LEVEL: 'info' }),
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    })
+    child = proc
+    let stdout = ''
+    proc.stdout?.on('data', (c: Buffer) => {
+      stdout += c.toString()
+    })
+    const messages: Array<{ type: string; [k: string]: unknown }> = []
+    proc.on('message', (m) => messages.push(m as (typeof messages)[number]))
+    const report = await waitFor('its first report', async () =>
+      messages.find((m) => m.type === 'worker-status'),
+    )
+    expect(report).toMatchObject({ status: { ready: true }, peerId: expect.stringMatching(/^12D3KooW/) })
+    expect(report.multiaddrs).toEqual(
+      expect.arrayContaining([expect.stringContaining(`/p2p/${report.peerId}`)]),
+    )
+    // Its gauges come over the channel, not on stdout as in ECS.
+    await waitFor('a metric line', async () => messages.find((m) => m.type === 'metric-line'))
+    expect(stdout).not.toContain('"_aws"')
+
+    // Content no peer has: the worker searches for it until the channel closes.
+    const cid = contentKey((await unixfsFile(1024, { seed: `nobody serves ${Math.random()}` })).root)
+    expect((await t.api(`/pins/${cid}`, { method: 'POST' })).status).toBe(200)
+    await t.waitForPin(cid, 'pinning', 30_000)
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve))
+    proc.disconnect()
+    expect(await exited).toBe(1)
+    expect(stdout).toContain('local mode went away: exiting')
   })
 })

@@ -19,7 +19,7 @@ const origin = (i: number) =>
   `/ip4/198.51.100.${i}/tcp/4001/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5`
 
 beforeAll(async () => {
-  t = await startTestSystem({}, { worker: false })
+  t = await startTestSystem({}, { worker: 'none' })
   token = await t.createPsaToken(`bad${randomBytes(3).toString('hex')}`)
   client = psaClient(t, token)
   existing = (await client.pinsPost({ pin: { cid } })).requestid

@@ -19,7 +19,7 @@ const repo = join(import.meta.dirname, '../..')
 let t: TestSystem
 let dataDir: string
 beforeAll(async () => {
-  t = await startTestSystem({}, { worker: false })
+  t = await startTestSystem({}, { worker: 'none' })
   dataDir = await mkdtemp(join(tmpdir(), 'pickup-cli-'))
   // What `npm start` writes (local/main.ts).
   const { endpoints, credentials, names } = t.system.services

@@ -18,7 +18,7 @@ import { failureOf, markFailed, markPinned, markPinning, psaClient, psaFetch } f
 
 let t: TestSystem
 beforeAll(async () => {
-  t = await startTestSystem({}, { worker: false })
+  t = await startTestSystem({}, { worker: 'none' })
 })
 afterAll(async () => {
   await t?.stop()
