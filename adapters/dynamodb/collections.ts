@@ -5,7 +5,7 @@
  * `owner-created` index is sparse: one owner's collections, newest first.
  *
  * Attributes of the collection: id S, owner S, chainId N, address S, name S?, follow BOOL, standard S?,
- * status S, error S?, checkpoint S? (JSON), followChecked N?, deleting N?, summary S? (JSON) with summaryAsOf N
+ * status S, error S?, checkpoint S? (JSON), followChecked N?, deleting N?, jobId S?, summary S? (JSON) with summaryAsOf N
  * (for the condition that keeps the latest count), created N, updated N; a following collection also has
  * `following` S ('1') and `followDue` N (followChecked, 0 before the first check), the keys of the sparse
  * `following-due` index. Of a token: tokenId S, tokenURI S?,
@@ -129,6 +129,7 @@ export function encodeCollection(r: CollectionRecord): Item {
   if (r.checkpoint !== undefined) item.checkpoint = S(JSON.stringify(r.checkpoint))
   if (r.followChecked !== undefined) item.followChecked = n(r.followChecked)
   if (r.deleting !== undefined) item.deleting = n(r.deleting)
+  if (r.jobId !== undefined) item.jobId = S(r.jobId)
   if (r.summary !== undefined) {
     item.summary = S(JSON.stringify(r.summary))
     item.summaryAsOf = n(r.summary.asOf)
@@ -169,6 +170,7 @@ export function decodeCollection(item: Item): CollectionRecord {
     ) as EnumerationCheckpoint
   if (item.followChecked !== undefined) r.followChecked = num(item, 'followChecked')
   if (item.deleting !== undefined) r.deleting = num(item, 'deleting')
+  if (item.jobId !== undefined) r.jobId = str(item, 'jobId')
   if (item.summary !== undefined) r.summary = parseJson(summarySchema, str(item, 'summary'), 'summary', fail)
   return r
 }
@@ -300,6 +302,14 @@ export function createDynamoCollectionStore({
           return `:if${i}`
         })
         condition += ` AND #status IN (${keys.join(', ')})`
+      }
+      if (opts.ifJobId !== undefined) {
+        names['#jobId'] = 'jobId'
+        if (opts.ifJobId === null) condition += ' AND attribute_not_exists(#jobId)'
+        else {
+          values[':ifJobId'] = S(opts.ifJobId)
+          condition += ' AND #jobId = :ifJobId'
+        }
       }
       try {
         const res = await client.send(

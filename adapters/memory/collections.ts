@@ -47,6 +47,7 @@ export function createMemoryCollectionStore(): CollectionStore {
       const r = records.get(id)
       if (!r) return undefined
       if (opts.ifStatus && !opts.ifStatus.includes(r.status)) return undefined
+      if (opts.ifJobId !== undefined && (r.jobId ?? null) !== opts.ifJobId) return undefined
       const next = applyPatch(r, patch, now)
       records.set(id, next)
       return copy(next)

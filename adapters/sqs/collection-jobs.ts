@@ -3,7 +3,11 @@
  * sending the next), the consumer's retries, and the decoding of a received body.
  */
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
-import { type CollectionJobs, parseCollectionJob } from '../../core/collections/archive.ts'
+import {
+  type CollectionJobs,
+  encodeCollectionJob,
+  parseCollectionJob,
+} from '../../core/collections/archive.ts'
 import type { CollectionJobRetries } from '../../core/collections/jobs.ts'
 
 /** SQS's longest message delay. */
@@ -16,7 +20,7 @@ export function createSqsCollectionJobs(opts: { client: SQSClient; queueUrl: str
       await opts.client.send(
         new SendMessageCommand({
           QueueUrl: opts.queueUrl,
-          MessageBody: JSON.stringify({ collectionId: job.collectionId, step: job.step }),
+          MessageBody: encodeCollectionJob(job),
           ...(delay > 0 ? { DelaySeconds: delay } : {}),
         }),
       )

@@ -13,6 +13,7 @@
  * request for the same content. Deleting a collection deletes its requests; content nobody else wants is
  * swept as usual.
  */
+import { randomUUID } from 'node:crypto'
 import { psaOwner } from '../access-tokens.ts'
 import { CollectionNotFoundError, InvalidInputError, PickupError } from '../errors.ts'
 import type { Pin } from '../pin.ts'
@@ -39,12 +40,38 @@ import type { CollectionPatch, CollectionStore } from './ports.ts'
 import { mediaRefs, parseMetadata, type ResolvedUri, resolveUri } from './resolve.ts'
 import { archiveWebContent, type WebArchived, type WebArchivePorts } from './web.ts'
 
+/**
+ * A step of a collection's chain of jobs. The collection names the one job that may run (`jobId`), so a chain
+ * is never doubled: core/collections/jobs.ts, `claimCollectionJob`.
+ */
 export interface CollectionJob {
   collectionId: string
   step: 'enumerate' | 'advance'
+  /** Absent only on jobs sent before jobs had ids (the first such job to run gives itself one). */
+  id?: string
+  /** The job that sent this one: while the collection still names it, this one takes its place. */
+  prev?: string
+  /** Sent by the follow tick: taking its place also moves the collection from `done` to `enumerating`. */
+  follow?: true
 }
 
-/** The job in a message body (`{ collectionId, step }` as JSON); undefined when the body is not one. */
+/** A new job's id. */
+export function newJobId(): string {
+  return randomUUID()
+}
+
+/** A job as a message body: `{ collectionId, step, id?, prev?, follow? }` as JSON. */
+export function encodeCollectionJob(job: CollectionJob): string {
+  return JSON.stringify({
+    collectionId: job.collectionId,
+    step: job.step,
+    ...(job.id !== undefined ? { id: job.id } : {}),
+    ...(job.prev !== undefined ? { prev: job.prev } : {}),
+    ...(job.follow ? { follow: true } : {}),
+  })
+}
+
+/** The job in a message body (`encodeCollectionJob`'s); undefined when the body is not one. */
 export function parseCollectionJob(body: string): CollectionJob | undefined {
   let parsed: unknown
   try {
@@ -53,10 +80,21 @@ export function parseCollectionJob(body: string): CollectionJob | undefined {
     return undefined
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined
-  const { collectionId, step } = parsed as Record<string, unknown>
+  const { collectionId, step, id, prev, follow } = parsed as Record<string, unknown>
   if (typeof collectionId !== 'string' || collectionId.length === 0) return undefined
   if (step !== 'enumerate' && step !== 'advance') return undefined
-  return { collectionId, step }
+  if (id !== undefined && (typeof id !== 'string' || id.length === 0)) return undefined
+  if (prev !== undefined && (typeof prev !== 'string' || prev.length === 0)) return undefined
+  if (follow !== undefined && follow !== true) return undefined
+  // A follow job, or one taking another's place, has an id of its own.
+  if ((follow || prev !== undefined) && id === undefined) return undefined
+  return {
+    collectionId,
+    step,
+    ...(id !== undefined ? { id } : {}),
+    ...(prev !== undefined ? { prev } : {}),
+    ...(follow ? { follow: true as const } : {}),
+  }
 }
 
 /** Where enumeration jobs go (SQS in AWS and in local mode: adapters/sqs/collection-jobs.ts). */
@@ -156,6 +194,7 @@ export async function addCollection(
     ...(typeof input.name === 'string' ? { name: input.name } : {}),
     follow: input.follow === true,
     status: 'enumerating',
+    jobId: newJobId(),
     created: now,
     updated: now,
   }
@@ -174,15 +213,26 @@ export async function addCollection(
     // Again: enumerate from where it stopped (a log scan continues past its last block) for new tokens.
     const restarted = await ctx.collections.update(
       result.id,
-      { status: 'enumerating', ...follow, remove: ['error', ...restartCheckpoint(result)] },
+      {
+        status: 'enumerating',
+        jobId: newJobId(),
+        ...follow,
+        remove: ['error', ...restartCheckpoint(result)],
+      },
       now,
       { ifStatus: ['done', 'failed'] },
     )
     if (restarted) result = restarted
   } else if (follow.follow !== undefined)
     result = (await ctx.collections.update(result.id, follow, now)) ?? result
+  // The job the collection names: new, or a copy when it was enumerating already (of a job that runs, a copy
+  // is dropped once either has handed over; it restarts one that never arrived).
   if (result.deleting === undefined && (stored.created || result.status === 'enumerating'))
-    await ctx.jobs.send({ collectionId: result.id, step: 'enumerate' })
+    await ctx.jobs.send({
+      collectionId: result.id,
+      step: 'enumerate',
+      ...(result.jobId !== undefined ? { id: result.jobId } : {}),
+    })
   return { record: result, created: stored.created }
 }
 

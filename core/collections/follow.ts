@@ -1,26 +1,29 @@
 /**
  * Following a collection (`follow: true`): once archiving is done, the follow tick (a scheduled Lambda in
- * AWS, a timer in local mode) puts it back to `enumerating` and sends an enumerate job from its checkpoint.
- * A finished checkpoint continues to the chain as it is now (core/collections/enumeration.ts): mint logs from
- * the block after the last one read, or token indexes from the last total. The new tokens are archived by the
- * same steps as the first ones, and the collection is `done` again.
+ * AWS, a timer in local mode) sends it an enumerate job from its checkpoint. A finished checkpoint continues
+ * to the chain as it is now (core/collections/enumeration.ts): mint logs from the block after the last one
+ * read, or token indexes from the last total. The new tokens are archived by the same steps as the first
+ * ones, and the collection is `done` again.
  *
  * One tick looks at `limit` collections, those never checked first, then the longest unchecked, and records
  * that it did (`followChecked`): with more followed collections than that, each is looked at once every few
  * ticks, in turn. A collection still enumerating or archiving is only marked checked; its turn comes again.
  *
- * The move to `enumerating` is conditional on `done`, so two ticks racing send one job. A job that cannot be
- * sent puts the collection back to `done` (and the tick fails, for the next to try). Should the process die
- * between the move and the send, the collection stays `enumerating` without a job until it is posted again
- * (posting a collection that is enumerating sends the job).
+ * The tick changes nothing but `followChecked`: the job it sends (`follow: true`) moves the collection from
+ * `done` to `enumerating` as it starts, by a write conditional on `done` that also names it as the collection's
+ * one job (core/collections/jobs.ts). So a tick that dies (a Lambda's timeout, a crash, a send that failed)
+ * strands nothing: before the send the collection is `done`, and the next tick to look at it sends again;
+ * after it, the job itself moves it. Of two jobs for one collection (ticks overlapping, a tick's job arriving
+ * after a later tick's, a user's post racing a tick), the first to start moves it and the others find it no
+ * longer `done` and are dropped, so one chain of jobs runs.
  */
 import type { Logger } from '../ports.ts'
-import type { CollectionContext, CollectionJobs } from './archive.ts'
+import { type CollectionContext, type CollectionJobs, newJobId } from './archive.ts'
 
 export interface FollowResult {
   /** Collections looked at. */
   checked: number
-  /** Of those, the ones sent to enumerate again. */
+  /** Of those, the ones sent a job to enumerate again. */
   enumerating: string[]
 }
 
@@ -31,26 +34,13 @@ export async function followCollections(
   const due = await ctx.collections.listFollowing({ limit: input.limit })
   const enumerating: string[] = []
   for (const c of due) {
-    const now = ctx.clock.now()
     if (c.status === 'done' && c.deleting === undefined) {
-      const moved = await ctx.collections.update(c.id, { status: 'enumerating', followChecked: now }, now, {
-        ifStatus: ['done'],
-      })
-      if (moved) {
-        try {
-          await ctx.jobs.send({ collectionId: c.id, step: 'enumerate' })
-        } catch (err) {
-          // Not sent: back to done, for the next tick (a job sent after all finds it done and does nothing).
-          await ctx.collections.update(c.id, { status: 'done' }, ctx.clock.now(), {
-            ifStatus: ['enumerating'],
-          })
-          throw err
-        }
-        enumerating.push(c.id)
-        continue
-      }
+      // A send that fails throws: the collection is still done, for the next tick.
+      await ctx.jobs.send({ collectionId: c.id, step: 'enumerate', id: newJobId(), follow: true })
+      enumerating.push(c.id)
     }
     // Busy, failed or deleted meanwhile: its turn comes again (a deleted one is gone from the index).
+    const now = ctx.clock.now()
     await ctx.collections.update(c.id, { followChecked: now }, now)
   }
   if (due.length > 0)

@@ -4,6 +4,15 @@
  * pass over the incomplete tokens and, until the collection is done, sends itself again after a delay (the
  * pins it waits for are fetched by the workers meanwhile). Every step is re-entrant: a job delivered twice,
  * or repeated after a crash, redoes at most one run's work.
+ *
+ * One chain per collection. The collection names the one job that may run (`jobId`); each job is sent with a
+ * new id and, as `prev`, the id of the job that sent it. A job runs when the collection names it (a retry, or
+ * a copy: SQS delivers at least once, and posting an enumerating collection sends its job again); it takes
+ * its place when the collection still names its `prev`, by a write conditional on that, so of two jobs sent
+ * by copies of one job (or by two follow ticks) exactly one goes on; any other job is stale: logged and
+ * dropped. The next job is sent before the current one returns and, being sent before anything names it,
+ * cannot be stranded by a crash: until a successor takes its place, the current job's message (not yet
+ * deleted) comes back and sends again.
  */
 import type { Logger } from '../ports.ts'
 import {
@@ -12,6 +21,7 @@ import {
   type CollectionJob,
   type CollectionJobs,
   enumerateCollection,
+  newJobId,
   type StoredContentReader,
 } from './archive.ts'
 import type { CollectionEnumerator } from './enumeration.ts'
@@ -48,16 +58,28 @@ export async function runCollectionJob(
   opts: CollectionJobOptions,
   signal?: AbortSignal,
 ): Promise<void> {
-  const { collectionId } = job
+  const claimed = await claimCollectionJob(job, ctx)
+  if (!claimed) {
+    ctx.log.info({ ...job }, 'stale collection job dropped: the collection names another')
+    return
+  }
+  const { collectionId } = claimed
+  /** The job after this one: a new id, claimed from this one's. */
+  const next = (step: CollectionJob['step']): CollectionJob => ({
+    collectionId,
+    step,
+    id: newJobId(),
+    ...(claimed.id !== undefined ? { prev: claimed.id } : {}),
+  })
   if (job.step === 'enumerate') {
     const result = await enumerateCollection(
       { collectionId, maxPages: opts.pagesPerJob, ...(signal ? { signal } : {}) },
       ctx,
     )
     ctx.log.info({ collectionId, tokens: result.tokens, finished: result.finished }, 'collection enumerated')
-    if (!result.finished) await ctx.jobs.send({ collectionId, step: 'enumerate' })
+    if (!result.finished) await ctx.jobs.send(next('enumerate'))
     else if ((await ctx.collections.get(collectionId))?.status === 'archiving')
-      await ctx.jobs.send({ collectionId, step: 'advance' })
+      await ctx.jobs.send(next('advance'))
     return
   }
   const result = await advanceCollection(
@@ -73,5 +95,40 @@ export async function runCollectionJob(
   if (result.done) return
   // Still archiving (not deleted, not failed): look again once the workers have had time.
   if ((await ctx.collections.get(collectionId))?.status === 'archiving')
-    await ctx.jobs.send({ collectionId, step: 'advance' }, { delaySeconds: opts.advanceDelaySeconds })
+    await ctx.jobs.send(next('advance'), { delaySeconds: opts.advanceDelaySeconds })
+}
+
+/**
+ * Whether the job may run, as what: the job itself when the collection names it or it took its `prev`'s place
+ * (a follow tick's job takes the place of whatever a `done` collection names, and moves it to
+ * `enumerating`); undefined when it is stale (or the collection is gone). A job without an id (sent before
+ * jobs had them) runs, with an id it gives itself, on a collection that names none.
+ */
+export async function claimCollectionJob(
+  job: CollectionJob,
+  ctx: Pick<CollectionJobContext, 'collections' | 'clock'>,
+): Promise<CollectionJob | undefined> {
+  const c = await ctx.collections.get(job.collectionId)
+  if (!c) return undefined
+  if (job.id === undefined) {
+    if (c.jobId !== undefined) return undefined
+    const id = newJobId()
+    const adopted = await ctx.collections.update(c.id, { jobId: id }, ctx.clock.now(), { ifJobId: null })
+    return adopted ? { ...job, id } : undefined
+  }
+  if (c.jobId === job.id) return job
+  let taken: boolean
+  if (job.follow) {
+    // The collection is followed and done still: nothing runs for it (a done collection's job has finished).
+    if (c.status !== 'done' || !c.follow || c.deleting !== undefined) return undefined
+    taken = !!(await ctx.collections.update(c.id, { status: 'enumerating', jobId: job.id }, ctx.clock.now(), {
+      ifStatus: ['done'],
+      ifJobId: c.jobId ?? null,
+    }))
+  } else {
+    if (job.prev === undefined || c.jobId !== job.prev) return undefined
+    taken = !!(await ctx.collections.update(c.id, { jobId: job.id }, ctx.clock.now(), { ifJobId: job.prev }))
+  }
+  // Lost to another job, or to a copy of this one: look again.
+  return taken || (await ctx.collections.get(c.id))?.jobId === job.id ? job : undefined
 }

@@ -37,6 +37,11 @@ export interface CollectionRecord {
    * afterwards and releases what it made (core/collections/archive.ts, `pinRoots`).
    */
   deleting?: number
+  /**
+   * The one job of the collection's chain that may run (core/collections/jobs.ts): a job with this id runs, one
+   * naming it as `prev` claims its place, any other is stale and dropped. Absent on records older than it.
+   */
+  jobId?: string
   /** The counts a `GET` answers, recounted by the archiving steps (see `CollectionSummary`). */
   summary?: StoredSummary
   /** Epoch ms. */

@@ -14,7 +14,15 @@ import type {
 export type CollectionPatch = Partial<
   Pick<
     CollectionRecord,
-    'status' | 'error' | 'checkpoint' | 'standard' | 'name' | 'follow' | 'followChecked' | 'deleting'
+    | 'status'
+    | 'error'
+    | 'checkpoint'
+    | 'standard'
+    | 'name'
+    | 'follow'
+    | 'followChecked'
+    | 'deleting'
+    | 'jobId'
   >
 > & {
   /** Remove these optional attributes. */
@@ -26,14 +34,15 @@ export interface CollectionStore {
   create(record: CollectionRecord): Promise<{ record: CollectionRecord; created: boolean }>
   get(id: string): Promise<CollectionRecord | undefined>
   /**
-   * Applies the patch and sets `updated`; with `ifStatus`, only if the record has one of those statuses.
-   * Undefined when there is no record or the condition failed.
+   * Applies the patch and sets `updated`; with `ifStatus`, only if the record has one of those statuses; with
+   * `ifJobId`, only if its `jobId` is that one (`null`: it has none). Undefined when there is no record or a
+   * condition failed.
    */
   update(
     id: string,
     patch: CollectionPatch,
     now: number,
-    opts?: { ifStatus?: readonly CollectionStatus[] },
+    opts?: { ifStatus?: readonly CollectionStatus[]; ifJobId?: string | null },
   ): Promise<CollectionRecord | undefined>
   /**
    * Stores the counts unless the record holds counts begun at a later time (`asOf`): of two counts racing,

@@ -78,6 +78,22 @@ export function collectionStoreSuite(name: string, factory: CollectionStoreFacto
       expect(await store.update(id(), { status: 'done' }, 1)).toBeUndefined()
     })
 
+    it('honours a job condition: the named job, or none (null)', async () => {
+      const r = record()
+      await store.create(r)
+      expect(await store.update(r.id, { jobId: 'b' }, 200, { ifJobId: 'a' })).toBeUndefined()
+      const a = await store.update(r.id, { jobId: 'a' }, 200, { ifJobId: null })
+      expect(a).toEqual({ ...r, jobId: 'a', updated: 200 })
+      expect(await store.update(r.id, { jobId: 'c' }, 300, { ifJobId: null })).toBeUndefined()
+      // Both conditions hold, or nothing is written.
+      expect(
+        await store.update(r.id, { jobId: 'b' }, 300, { ifJobId: 'a', ifStatus: ['done'] }),
+      ).toBeUndefined()
+      const b = await store.update(r.id, { jobId: 'b' }, 300, { ifJobId: 'a', ifStatus: ['enumerating'] })
+      expect(b).toEqual({ ...r, jobId: 'b', updated: 300 })
+      expect(await store.get(r.id)).toEqual(b)
+    })
+
     it('keeps the latest count: a count begun earlier does not replace a later one', async () => {
       const r = record()
       await store.create(r)

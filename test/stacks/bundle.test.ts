@@ -546,7 +546,7 @@ describe('Lambda bundles, invoked with events of their triggers against the loca
       )
       const messages = received.Messages ?? []
       expect(messages.map((m) => JSON.parse(m.Body ?? '{}'))).toEqual([
-        { collectionId: collection.id, step: 'enumerate' },
+        { collectionId: collection.id, step: 'enumerate', id: expect.any(String) },
       ])
       const event = {
         Records: messages.map((m) => ({

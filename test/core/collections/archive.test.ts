@@ -128,7 +128,7 @@ describe('archiving a collection', () => {
       address: ADDRESS.toLowerCase(),
       owner: 'psa:alice',
     })
-    expect(sent).toEqual([{ collectionId: record.id, step: 'enumerate' }])
+    expect(sent).toEqual([{ collectionId: record.id, step: 'enumerate', id: record.jobId }])
     // The same collection again is the same record.
     const again = await addCollection(
       { user: 'alice', chainId: 1, address: ADDRESS.toLowerCase() },

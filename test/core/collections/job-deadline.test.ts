@@ -121,6 +121,8 @@ describe('collection jobs deadline', () => {
       '2',
     ])
     expect((await collections.get(record.id))?.status).toBe('archiving')
-    expect(sent).toEqual([{ collectionId: record.id, step: 'advance' }])
+    expect(sent).toEqual([
+      { collectionId: record.id, step: 'advance', id: expect.any(String), prev: record.jobId },
+    ])
   })
 })
