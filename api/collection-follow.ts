@@ -3,7 +3,8 @@
  * schedule every COLLECTION_FOLLOW_INTERVAL_MINUTES), a timer in local mode (every COLLECTION_FOLLOW_INTERVAL_MS).
  * Each run looks at COLLECTION_FOLLOW_LIMIT followed collections, the longest unchecked first, and sends those
  * done to enumerate the tokens minted since. Throws when the run failed, so the invocation shows as an error;
- * a partial run is harmless (the next continues) and runs may overlap (the move to enumerating is conditional).
+ * a partial run is harmless (the next continues) and runs may overlap: the job a tick sends moves the
+ * collection to enumerating as it starts, conditionally, so of several sent for one collection one goes on.
  *
  * The function needs Query on the collections table's `following-due` index, UpdateItem on the table, and
  * sqs:SendMessage on the collection-jobs queue.

@@ -15,11 +15,10 @@
  *
  * Redrive never loses a job: each is sent to the collection jobs queue first and deleted from the dead-letter
  * queue only once the send succeeded. A crash between the two leaves the job on both queues, and the
- * duplicate is harmless: every step is re-entrant (core/collections/jobs.ts). A copy redoes one run's work
- * (the same pages enumerated, the same tokens passed over, writing the same records and the same derived
- * request ids) and sends the next job, so while the collection is enumerating or archiving its work runs
- * twice over, and both copies stop once it is done; a job for a collection that is done, failed or deleted
- * does nothing.
+ * duplicate is harmless: every step is re-entrant and the collection names the one job that may run
+ * (core/collections/jobs.ts). A copy redoes at most one run's work (the same pages enumerated, the same tokens
+ * passed over, writing the same records and the same derived request ids) and sends a next job, of which only
+ * one of the two copies' goes on; a job the collection no longer names is dropped as stale.
  */
 
 import { type ReadOptions, scanDeadLetters } from '../dead-letters.ts'

@@ -119,7 +119,7 @@ export async function claimCollectionJob(
   if (c.jobId === job.id) return job
   let taken: boolean
   if (job.follow) {
-    // The collection is followed and done still: nothing runs for it (a done collection's job has finished).
+    // Only a collection still followed and done (its chain has ended), not being deleted, is moved.
     if (c.status !== 'done' || !c.follow || c.deleting !== undefined) return undefined
     taken = !!(await ctx.collections.update(c.id, { status: 'enumerating', jobId: job.id }, ctx.clock.now(), {
       ifStatus: ['done'],
