@@ -98,7 +98,8 @@ describe('dead collection jobs', () => {
 
   it('are redriven send first: a refused send or a failed delete leaves the job in the queue', async () => {
     for (const id of ['c1', 'c2', 'c3', 'c4']) await collections.create(record(id))
-    const ok = dlq.add(body('c1'))
+    // Sent back as it was, with its id and its predecessor's: it runs if its collection still names it.
+    const ok = dlq.add(JSON.stringify({ collectionId: 'c1', step: 'advance', id: 'j2', prev: 'j1' }))
     const refused = dlq.add(body('c2'))
     const undeleted = dlq.add(body('c3', 'enumerate'))
     const other = dlq.add(body('c4'))
@@ -118,7 +119,7 @@ describe('dead collection jobs', () => {
       notFound: ['missing'],
     })
     expect(sent).toEqual([
-      { collectionId: 'c1', step: 'advance' },
+      { collectionId: 'c1', step: 'advance', id: 'j2', prev: 'j1' },
       { collectionId: 'c3', step: 'enumerate' },
     ])
     // Only the one sent and deleted is gone; the unselected one was not touched.
