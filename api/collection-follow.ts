@@ -18,7 +18,8 @@ import type { Logger } from '../core/ports.ts'
 export const collectionFollowSchema = z.object({
   /**
    * Most followed collections one tick looks at. With more, each is looked at every few ticks, in turn; one
-   * tick costs one index query and two writes per collection, so it ends well within a Lambda's time.
+   * tick costs one index query, and per collection one write and at most one send, so it ends well within a
+   * Lambda's time.
    */
   COLLECTION_FOLLOW_LIMIT: z.coerce.number().int().min(1).max(10_000).default(100),
 })
