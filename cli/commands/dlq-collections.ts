@@ -12,8 +12,7 @@ import {
 import { type Backend, CliError, storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
-import { createProgress } from '../progress.ts'
-import { cliLogger } from './dlq.ts'
+import { cliLogger, runRedrive } from './dlq.ts'
 
 export const COLLECTION_DLQ = "the collection jobs' dead-letter queue"
 
@@ -140,34 +139,22 @@ export async function redriveCollectionDlq(
         jobs: storesOf(backend).collectionJobs(),
         log: cliLogger(cli.err),
       }
-      const progress = createProgress({
-        label: 'redrive',
-        total: (await backend.run(() => ctx.deadLetters.counts())).visible,
-        write: cli.err,
-        tty: cli.tty.stderr,
-      })
-      let interrupted = false
-      const result = await cli.interruptible(async (signal) => {
-        try {
-          return await backend.run(() =>
-            redriveDeadCollectionJobs(
-              {
-                ...(opts.all ? {} : { ids }),
-                ...(opts.limit === undefined ? {} : { limit: opts.limit }),
-                hideSeconds: opts.hideSeconds,
-                signal,
-                onProgress: (p) => progress.update(p.examined),
-              },
-              ctx,
-            ),
-          )
-        } finally {
-          interrupted = signal.aborted
-          progress.finish()
-        }
-      })
-      if (interrupted) cli.setExitCode(130)
-      else if (result.notFound.length > 0 || result.skipped.sendFailed > 0) cli.setExitCode(1)
+      const { result, interrupted } = await runRedrive(
+        cli,
+        backend,
+        async () => (await ctx.deadLetters.counts()).visible,
+        (signal, onProgress) =>
+          redriveDeadCollectionJobs(
+            {
+              ...(opts.all ? {} : { ids }),
+              ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+              hideSeconds: opts.hideSeconds,
+              signal,
+              onProgress,
+            },
+            ctx,
+          ),
+      )
       if (opts.json) {
         cli.out(toJson({ ...result, interrupted }))
         return

@@ -64,6 +64,37 @@ export function cliLogger(err: (text: string) => void): Logger {
   return logger
 }
 
+/**
+ * Runs a redrive as both queues' commands do: a progress line on stderr (messages looked at, of those in the
+ * queue when it started), Ctrl-C stopping it between messages, and the exit code: 130 when interrupted, 1
+ * when some named message was not found or could not be sent.
+ */
+export async function runRedrive<R extends { notFound: unknown[]; skipped: { sendFailed: number } }>(
+  cli: CliContext,
+  backend: Backend,
+  visible: () => Promise<number>,
+  redrive: (signal: AbortSignal, onProgress: (p: { examined: number }) => void) => Promise<R>,
+): Promise<{ result: R; interrupted: boolean }> {
+  const progress = createProgress({
+    label: 'redrive',
+    total: await backend.run(visible),
+    write: cli.err,
+    tty: cli.tty.stderr,
+  })
+  let interrupted = false
+  const result = await cli.interruptible(async (signal) => {
+    try {
+      return await backend.run(() => redrive(signal, (p) => progress.update(p.examined)))
+    } finally {
+      interrupted = signal.aborted
+      progress.finish()
+    }
+  })
+  if (interrupted) cli.setExitCode(130)
+  else if (result.notFound.length > 0 || result.skipped.sendFailed > 0) cli.setExitCode(1)
+  return { result, interrupted }
+}
+
 const SILENT: Logger = {
   info: () => {},
   warn: () => {},
@@ -240,35 +271,22 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
               queue: storesOf(backend).pinQueue(),
               log: cliLogger(cli.err),
             }
-            // Progress: messages looked at, of those in the queue when it started.
-            const progress = createProgress({
-              label: 'redrive',
-              total: (await backend.run(() => ctx.deadLetters.counts())).visible,
-              write: cli.err,
-              tty: cli.tty.stderr,
-            })
-            let interrupted = false
-            const result = await cli.interruptible(async (signal) => {
-              try {
-                return await backend.run(() =>
-                  redriveDeadLetters(
-                    {
-                      ...(opts.all ? {} : { ids }),
-                      ...(opts.limit === undefined ? {} : { limit: opts.limit }),
-                      hideSeconds: opts.hideSeconds,
-                      signal,
-                      onProgress: (p) => progress.update(p.examined),
-                    },
-                    ctx,
-                  ),
-                )
-              } finally {
-                interrupted = signal.aborted
-                progress.finish()
-              }
-            })
-            if (interrupted) cli.setExitCode(130)
-            else if (result.notFound.length > 0 || result.skipped.sendFailed > 0) cli.setExitCode(1)
+            const { result, interrupted } = await runRedrive(
+              cli,
+              backend,
+              async () => (await ctx.deadLetters.counts()).visible,
+              (signal, onProgress) =>
+                redriveDeadLetters(
+                  {
+                    ...(opts.all ? {} : { ids }),
+                    ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+                    hideSeconds: opts.hideSeconds,
+                    signal,
+                    onProgress,
+                  },
+                  ctx,
+                ),
+            )
             if (opts.json) {
               cli.out(toJson({ ...result, interrupted }))
               return
