@@ -12,7 +12,7 @@
  * queue only once the send succeeded. A crash between the two leaves the job in both queues; the duplicate
  * is harmless, since the worker claims by pin state (a pin that is already pinned or held is skipped).
  */
-import type { Pin, PinStatus } from './pin.ts'
+import type { Pin, PinJob, PinStatus } from './pin.ts'
 import type { Clock, DeadLetter, DeadLetterQueue, Logger, PinQueue, PinStore, RequestStore } from './ports.ts'
 
 /** How long a message being read stays hidden from other readers if the reader dies before releasing it. */
@@ -104,6 +104,110 @@ export async function scanDeadLetters(
   }
 }
 
+/** Up to `limit` messages' views, oldest first (by when their jobs were first sent); `views` gets each batch. */
+export async function listOldestFirst<V extends { sentAt: number }>(
+  deadLetters: DeadLetterQueue,
+  opts: ReadOptions & { limit: number },
+  views: (batch: DeadLetter[]) => Promise<V[]>,
+): Promise<V[]> {
+  const out: V[] = []
+  await scanDeadLetters(deadLetters, opts, async (batch) => {
+    out.push(...(await views(batch.slice(0, opts.limit - out.length))))
+    return { stop: out.length >= opts.limit }
+  })
+  return out.sort((a, b) => a.sentAt - b.sentAt)
+}
+
+/** The view of the message with this id, or undefined when the queue holds none (it stays in the queue). */
+export async function findOne<V>(
+  deadLetters: DeadLetterQueue,
+  id: string,
+  opts: ReadOptions,
+  view: (m: DeadLetter) => Promise<V>,
+): Promise<V | undefined> {
+  let found: V | undefined
+  await scanDeadLetters(deadLetters, opts, async (batch) => {
+    const m = batch.find((x) => x.id === id)
+    if (!m) return {}
+    found = await view(m)
+    return { stop: true }
+  })
+  return found
+}
+
+/** Where a redrive sends jobs, and how it names them: what differs between the two dead-letter queues. */
+export interface RedriveRoute<J> {
+  /**
+   * Of the messages selected from a batch (those asked for, within the limit), the ones to send, with their
+   * jobs; the others stay in the dead-letter queue, counted by the caller as it sees fit.
+   */
+  pick(selected: DeadLetter[]): Promise<Array<{ m: DeadLetter; job: J }>>
+  send(job: J): Promise<unknown>
+  /** Log fields naming the message and its job. */
+  fields(m: DeadLetter, job: J): object
+  /** The queue jobs go back to, and the dead-letter queue, as log lines name them. */
+  target: string
+  source: string
+}
+
+/**
+ * The redrive both dead-letter queues share: selects the messages asked for (`ids`, `limit`), sends each the
+ * route picks, and deletes it from the dead-letter queue only once the send succeeded (a failed delete leaves
+ * it on both queues, counted `notDeleted`). Stops after the batch in hand on abort.
+ */
+export async function redriveEach<J>(
+  opts: RedriveOptions,
+  ctx: { deadLetters: DeadLetterQueue; log: Logger },
+  route: RedriveRoute<J>,
+): Promise<{ redriven: number; notDeleted: number; sendFailed: number; notFound: string[] }> {
+  const wanted = opts.ids && new Set(opts.ids)
+  const found = new Set<string>()
+  const out = { redriven: 0, notDeleted: 0, sendFailed: 0, notFound: [] as string[] }
+  let examined = 0
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY
+  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
+    const selected = (wanted ? batch.filter((m) => wanted.has(m.id)) : batch).slice(
+      0,
+      Math.max(0, limit - out.redriven),
+    )
+    examined += batch.length
+    for (const m of selected) found.add(m.id)
+    const toSend = await route.pick(selected)
+    const sent = await Promise.allSettled(toSend.map(({ job }) => route.send(job)))
+    const receipts: string[] = []
+    sent.forEach((outcome, i) => {
+      const { m, job } = toSend[i]!
+      if (outcome.status === 'fulfilled') {
+        receipts.push(m.receipt)
+        return
+      }
+      out.sendFailed++
+      ctx.log.error(
+        { ...route.fields(m, job), err: String(outcome.reason) },
+        `redrive: ${route.target} refused the job; it stays in ${route.source}`,
+      )
+    })
+    const { failed } = receipts.length > 0 ? await ctx.deadLetters.delete(receipts) : { failed: [] }
+    const notDeleted = new Set(failed)
+    out.redriven += receipts.length
+    out.notDeleted += notDeleted.size
+    for (const { m, job } of toSend) {
+      if (notDeleted.has(m.receipt)) {
+        ctx.log.warn(
+          route.fields(m, job),
+          `redrive: sent but not deleted from ${route.source} (now a harmless duplicate)`,
+        )
+      }
+    }
+    opts.onProgress?.({ redriven: out.redriven, examined })
+    const deleted = new Set(receipts.filter((r) => !notDeleted.has(r)))
+    const allFound = wanted !== undefined && found.size >= wanted.size
+    return { deleted, stop: allFound || out.redriven >= limit }
+  })
+  if (wanted) out.notFound = [...wanted].filter((id) => !found.has(id))
+  return out
+}
+
 async function pinsOf(batch: readonly DeadLetter[], pins: Pick<PinStore, 'getMany'>) {
   const cids = batch.flatMap((m) => (m.job ? [m.job.cid] : []))
   return cids.length > 0 ? pins.getMany(cids) : new Map<string, Pin>()
@@ -133,37 +237,27 @@ function view(m: DeadLetter, pin: Pin | undefined, now: number): DeadLetterView 
 }
 
 /** Up to `limit` messages, oldest first (by when their jobs were first sent), with their pins. */
-export async function listDeadLetters(
+export function listDeadLetters(
   opts: ReadOptions & { limit: number },
   ctx: DeadLetterReadContext,
 ): Promise<DeadLetterView[]> {
-  const views: DeadLetterView[] = []
-  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
+  return listOldestFirst(ctx.deadLetters, opts, async (batch) => {
     const pins = await pinsOf(batch, ctx.pins)
     const now = ctx.clock.now()
-    for (const m of batch.slice(0, opts.limit - views.length)) {
-      views.push(view(m, m.job && pins.get(m.job.cid), now))
-    }
-    return { stop: views.length >= opts.limit }
+    return batch.map((m) => view(m, m.job && pins.get(m.job.cid), now))
   })
-  return views.sort((a, b) => a.sentAt - b.sentAt)
 }
 
 /** The message with this id, or undefined when the queue holds none (it is left in the queue either way). */
-export async function findDeadLetter(
+export function findDeadLetter(
   id: string,
   opts: ReadOptions,
   ctx: DeadLetterReadContext,
 ): Promise<DeadLetterView | undefined> {
-  let found: DeadLetterView | undefined
-  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
-    const m = batch.find((x) => x.id === id)
-    if (!m) return {}
+  return findOne(ctx.deadLetters, id, opts, async (m) => {
     const pins = await pinsOf([m], ctx.pins)
-    found = view(m, m.job && pins.get(m.job.cid), ctx.clock.now())
-    return { stop: true }
+    return view(m, m.job && pins.get(m.job.cid), ctx.clock.now())
   })
-  return found
 }
 
 export interface RedriveContext extends DeadLetterReadContext {
@@ -208,83 +302,47 @@ export interface RedriveResult {
  * batch in hand on abort: what was not sent stays in the failed-jobs queue.
  */
 export async function redriveDeadLetters(opts: RedriveOptions, ctx: RedriveContext): Promise<RedriveResult> {
-  const wanted = opts.ids && new Set(opts.ids)
-  const found = new Set<string>()
-  const result: RedriveResult = {
-    redriven: 0,
-    requeued: 0,
-    notDeleted: 0,
-    skipped: { notPinJob: 0, noPin: 0, sendFailed: 0 },
-    notFound: [],
-  }
-  let examined = 0
-  const limit = opts.limit ?? Number.POSITIVE_INFINITY
   const started = ctx.clock.now()
-  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
-    const selected = (wanted ? batch.filter((m) => wanted.has(m.id)) : batch).slice(
-      0,
-      Math.max(0, limit - result.redriven),
-    )
-    examined += batch.length
-    for (const m of selected) found.add(m.id)
-    const pins = await pinsOf(selected, ctx.pins)
-    const toSend: Array<{ m: DeadLetter; job: NonNullable<DeadLetter['job']> }> = []
-    for (const m of selected) {
-      if (!m.job) {
-        result.skipped.notPinJob++
-        continue
-      }
-      const pin = pins.get(m.job.cid)
-      if (!pin) {
-        result.skipped.noPin++
-        continue
-      }
-      if (pin.status === 'failed') {
-        const requeued = await ctx.pins.settleIfUnchanged(
-          pin.cid,
-          pin,
-          { status: 'queued', error: pin.error ?? 'REDRIVEN: sent back to the pin queue by an operator' },
-          ctx.clock.now(),
-        )
-        if (requeued) {
-          result.requeued++
-          await ctx.requests.returnToPending(pin.cid)
+  let requeued = 0
+  const skipped = { notPinJob: 0, noPin: 0 }
+  const sent = await redriveEach(opts, ctx, {
+    target: 'the pin queue',
+    source: 'the failed-jobs queue',
+    send: (job: PinJob) => ctx.queue.send(job),
+    fields: (m) => ({ messageId: m.id, cid: m.job?.cid }),
+    async pick(selected) {
+      const pins = await pinsOf(selected, ctx.pins)
+      const toSend: Array<{ m: DeadLetter; job: PinJob }> = []
+      for (const m of selected) {
+        const pin = m.job && pins.get(m.job.cid)
+        if (!m.job) skipped.notPinJob++
+        else if (!pin) skipped.noPin++
+        else {
+          if (pin.status === 'failed') {
+            const back = await ctx.pins.settleIfUnchanged(
+              pin.cid,
+              pin,
+              { status: 'queued', error: pin.error ?? 'REDRIVEN: sent back to the pin queue by an operator' },
+              ctx.clock.now(),
+            )
+            if (back) {
+              requeued++
+              await ctx.requests.returnToPending(pin.cid)
+            }
+          }
+          toSend.push({ m, job: m.job })
         }
       }
-      toSend.push({ m, job: m.job })
-    }
-    const sent = await Promise.allSettled(toSend.map(({ job }) => ctx.queue.send(job)))
-    const receipts: string[] = []
-    sent.forEach((outcome, i) => {
-      const { m } = toSend[i]!
-      if (outcome.status === 'fulfilled') {
-        receipts.push(m.receipt)
-        return
-      }
-      result.skipped.sendFailed++
-      ctx.log.error(
-        { messageId: m.id, cid: m.job?.cid, err: String(outcome.reason) },
-        'redrive: the pin queue refused the job; it stays in the failed-jobs queue',
-      )
-    })
-    const { failed } = receipts.length > 0 ? await ctx.deadLetters.delete(receipts) : { failed: [] }
-    const notDeleted = new Set(failed)
-    result.redriven += receipts.length
-    result.notDeleted += notDeleted.size
-    for (const { m } of toSend) {
-      if (notDeleted.has(m.receipt)) {
-        ctx.log.warn(
-          { messageId: m.id, cid: m.job?.cid },
-          'redrive: sent but not deleted from the failed-jobs queue (now a harmless duplicate)',
-        )
-      }
-    }
-    opts.onProgress?.({ redriven: result.redriven, examined })
-    const deleted = new Set(receipts.filter((r) => !notDeleted.has(r)))
-    const allFound = wanted !== undefined && found.size >= wanted.size
-    return { deleted, stop: allFound || result.redriven >= limit }
+      return toSend
+    },
   })
-  if (wanted) result.notFound = [...wanted].filter((id) => !found.has(id))
+  const result: RedriveResult = {
+    redriven: sent.redriven,
+    requeued,
+    notDeleted: sent.notDeleted,
+    skipped: { ...skipped, sendFailed: sent.sendFailed },
+    notFound: sent.notFound,
+  }
   ctx.log.info({ ...result, ms: ctx.clock.now() - started }, 'dead letters redriven')
   return result
 }

@@ -12,7 +12,7 @@ import {
 import { type Backend, CliError, storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
-import { cliLogger, runRedrive } from './dlq.ts'
+import { cliLogger, type RedriveAsked, runRedrive } from './dlq.ts'
 
 export const COLLECTION_DLQ = "the collection jobs' dead-letter queue"
 
@@ -129,7 +129,7 @@ export async function showCollectionDlq(
 export async function redriveCollectionDlq(
   cli: CliContext,
   ids: string[],
-  opts: { all?: boolean; limit?: number; hideSeconds: number; json?: boolean },
+  opts: RedriveAsked,
 ): Promise<void> {
   await cli.withBackend(
     ['collectionDeadLetterQueueUrl', 'collectionsTable', 'collectionJobsQueueUrl'],
@@ -139,26 +139,15 @@ export async function redriveCollectionDlq(
         jobs: storesOf(backend).collectionJobs(),
         log: cliLogger(cli.err),
       }
-      const { result, interrupted } = await runRedrive(
+      const ran = await runRedrive(
         cli,
         backend,
-        async () => (await ctx.deadLetters.counts()).visible,
-        (signal, onProgress) =>
-          redriveDeadCollectionJobs(
-            {
-              ...(opts.all ? {} : { ids }),
-              ...(opts.limit === undefined ? {} : { limit: opts.limit }),
-              hideSeconds: opts.hideSeconds,
-              signal,
-              onProgress,
-            },
-            ctx,
-          ),
+        { ids, opts, deadLetters: ctx.deadLetters },
+        { target: 'the collection jobs queue', source: COLLECTION_DLQ },
+        (options) => redriveDeadCollectionJobs(options, ctx),
       )
-      if (opts.json) {
-        cli.out(toJson({ ...result, interrupted }))
-        return
-      }
+      if (!ran) return
+      const { result } = ran
       const lines = [
         `Sent ${result.redriven} message${result.redriven === 1 ? '' : 's'} back to the collection jobs queue.`,
       ]
@@ -173,10 +162,7 @@ export async function redriveCollectionDlq(
         lines.push(`Left ${s.noCollection} whose collection no longer exists: purge them.`)
       if (s.notCollectionJob > 0)
         lines.push(`Left ${s.notCollectionJob} that are not collection jobs: purge them.`)
-      if (s.sendFailed > 0)
-        lines.push(`Left ${s.sendFailed} the collection jobs queue refused: run the redrive again.`)
-      if (result.notFound.length > 0) lines.push(`Not in ${COLLECTION_DLQ}: ${result.notFound.join(', ')}`)
-      if (interrupted) lines.push(`Interrupted: the messages not sent are still in ${COLLECTION_DLQ}.`)
+      lines.push(...ran.tail)
       cli.out(`${lines.join('\n')}\n`)
     },
   )

@@ -12,9 +12,10 @@ import {
   findDeadLetter,
   listDeadLetters,
   purgeDeadLetters,
+  type RedriveOptions,
   redriveDeadLetters,
 } from '../../core/dead-letters.ts'
-import type { Logger } from '../../core/ports.ts'
+import type { DeadLetterQueue, Logger } from '../../core/ports.ts'
 import { type Backend, CliError, storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
@@ -64,27 +65,46 @@ export function cliLogger(err: (text: string) => void): Logger {
   return logger
 }
 
+/** What `dlq redrive` was asked: the ids, or --all, and its options. */
+export interface RedriveAsked {
+  all?: boolean
+  limit?: number
+  hideSeconds: number
+  json?: boolean
+}
+
 /**
  * Runs a redrive as both queues' commands do: a progress line on stderr (messages looked at, of those in the
  * queue when it started), Ctrl-C stopping it between messages, and the exit code: 130 when interrupted, 1
- * when some named message was not found or could not be sent.
+ * when some named message was not found or could not be sent. With --json it prints the outcome and answers
+ * nothing; otherwise it answers the outcome, for the caller's lines, and the lines both queues end with.
  */
-export async function runRedrive<R extends { notFound: unknown[]; skipped: { sendFailed: number } }>(
+export async function runRedrive<R extends { notFound: string[]; skipped: { sendFailed: number } }>(
   cli: CliContext,
   backend: Backend,
-  visible: () => Promise<number>,
-  redrive: (signal: AbortSignal, onProgress: (p: { examined: number }) => void) => Promise<R>,
-): Promise<{ result: R; interrupted: boolean }> {
+  asked: { ids: string[]; opts: RedriveAsked; deadLetters: DeadLetterQueue },
+  names: { target: string; source: string },
+  redrive: (options: RedriveOptions) => Promise<R>,
+): Promise<{ result: R; tail: string[] } | undefined> {
+  const { ids, opts } = asked
   const progress = createProgress({
     label: 'redrive',
-    total: await backend.run(visible),
+    total: (await backend.run(() => asked.deadLetters.counts())).visible,
     write: cli.err,
     tty: cli.tty.stderr,
   })
   let interrupted = false
   const result = await cli.interruptible(async (signal) => {
     try {
-      return await backend.run(() => redrive(signal, (p) => progress.update(p.examined)))
+      return await backend.run(() =>
+        redrive({
+          ...(opts.all ? {} : { ids }),
+          ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+          hideSeconds: opts.hideSeconds,
+          signal,
+          onProgress: (p) => progress.update(p.examined),
+        }),
+      )
     } finally {
       interrupted = signal.aborted
       progress.finish()
@@ -92,7 +112,16 @@ export async function runRedrive<R extends { notFound: unknown[]; skipped: { sen
   })
   if (interrupted) cli.setExitCode(130)
   else if (result.notFound.length > 0 || result.skipped.sendFailed > 0) cli.setExitCode(1)
-  return { result, interrupted }
+  if (opts.json) {
+    cli.out(toJson({ ...result, interrupted }))
+    return undefined
+  }
+  const tail: string[] = []
+  const failed = result.skipped.sendFailed
+  if (failed > 0) tail.push(`Left ${failed} ${names.target} refused: run the redrive again.`)
+  if (result.notFound.length > 0) tail.push(`Not in ${names.source}: ${result.notFound.join(', ')}`)
+  if (interrupted) tail.push(`Interrupted: the messages not sent are still in ${names.source}.`)
+  return { result, tail }
 }
 
 const SILENT: Logger = {
@@ -253,73 +282,51 @@ export function registerDlqCommands(program: Command, cli: CliContext): void {
     .addOption(hideOption())
     .option('--json', 'print the outcome as JSON')
     .option(...COLLECTIONS_FLAG)
-    .action(
-      async (
-        ids: string[],
-        opts: { all?: boolean; limit?: number; hideSeconds: number; json?: boolean; collections?: boolean },
-      ) => {
-        if (Boolean(opts.all) === ids.length > 0) {
-          throw new CliError('name the messages to redrive (their ids), or pass --all, not both')
-        }
-        if (opts.collections) return redriveCollectionDlq(cli, ids, opts)
-        await cli.withBackend(
-          ['failedJobsQueueUrl', 'pinsTable', 'pinQueueUrl', 'requestsTable'],
-          async (backend) => {
-            const ctx = {
-              ...readContext(backend, cli),
-              requests: storesOf(backend).requests(),
-              queue: storesOf(backend).pinQueue(),
-              log: cliLogger(cli.err),
-            }
-            const { result, interrupted } = await runRedrive(
-              cli,
-              backend,
-              async () => (await ctx.deadLetters.counts()).visible,
-              (signal, onProgress) =>
-                redriveDeadLetters(
-                  {
-                    ...(opts.all ? {} : { ids }),
-                    ...(opts.limit === undefined ? {} : { limit: opts.limit }),
-                    hideSeconds: opts.hideSeconds,
-                    signal,
-                    onProgress,
-                  },
-                  ctx,
-                ),
+    .action(async (ids: string[], opts: RedriveAsked & { collections?: boolean }) => {
+      if (Boolean(opts.all) === ids.length > 0) {
+        throw new CliError('name the messages to redrive (their ids), or pass --all, not both')
+      }
+      if (opts.collections) return redriveCollectionDlq(cli, ids, opts)
+      await cli.withBackend(
+        ['failedJobsQueueUrl', 'pinsTable', 'pinQueueUrl', 'requestsTable'],
+        async (backend) => {
+          const ctx = {
+            ...readContext(backend, cli),
+            requests: storesOf(backend).requests(),
+            queue: storesOf(backend).pinQueue(),
+            log: cliLogger(cli.err),
+          }
+          const ran = await runRedrive(
+            cli,
+            backend,
+            { ids, opts, deadLetters: ctx.deadLetters },
+            { target: 'the pin queue', source: 'the failed-jobs queue' },
+            (options) => redriveDeadLetters(options, ctx),
+          )
+          if (!ran) return
+          const { result } = ran
+          const lines = [
+            `Sent ${result.redriven} message${result.redriven === 1 ? '' : 's'} back to the pin queue` +
+              (result.requeued > 0 ? ` (${result.requeued} failed pins are queued again).` : '.'),
+          ]
+          if (result.notDeleted > 0) {
+            lines.push(
+              `${result.notDeleted} of them could not be deleted from the failed-jobs queue: they are on both ` +
+                'queues (harmless; a later redrive sends them again).',
             )
-            if (opts.json) {
-              cli.out(toJson({ ...result, interrupted }))
-              return
-            }
-            const lines = [
-              `Sent ${result.redriven} message${result.redriven === 1 ? '' : 's'} back to the pin queue` +
-                (result.requeued > 0 ? ` (${result.requeued} failed pins are queued again).` : '.'),
-            ]
-            if (result.notDeleted > 0) {
-              lines.push(
-                `${result.notDeleted} of them could not be deleted from the failed-jobs queue: they are on both ` +
-                  'queues (harmless; a later redrive sends them again).',
-              )
-            }
-            const s = result.skipped
-            if (s.noPin > 0) {
-              lines.push(
-                `Left ${s.noPin} whose pin no longer exists (no request wants the content): purge them.`,
-              )
-            }
-            if (s.notPinJob > 0) lines.push(`Left ${s.notPinJob} that are not pin jobs: purge them.`)
-            if (s.sendFailed > 0)
-              lines.push(`Left ${s.sendFailed} the pin queue refused: run the redrive again.`)
-            if (result.notFound.length > 0) {
-              lines.push(`Not in the failed-jobs queue: ${result.notFound.join(', ')}`)
-            }
-            if (interrupted)
-              lines.push('Interrupted: the messages not sent are still in the failed-jobs queue.')
-            cli.out(`${lines.join('\n')}\n`)
-          },
-        )
-      },
-    )
+          }
+          const s = result.skipped
+          if (s.noPin > 0) {
+            lines.push(
+              `Left ${s.noPin} whose pin no longer exists (no request wants the content): purge them.`,
+            )
+          }
+          if (s.notPinJob > 0) lines.push(`Left ${s.notPinJob} that are not pin jobs: purge them.`)
+          lines.push(...ran.tail)
+          cli.out(`${lines.join('\n')}\n`)
+        },
+      )
+    })
 
   dlq
     .command('purge')

@@ -21,7 +21,13 @@
  * one of the two copies' goes on; a job the collection no longer names is dropped as stale.
  */
 
-import { type ReadOptions, scanDeadLetters } from '../dead-letters.ts'
+import {
+  findOne,
+  listOldestFirst,
+  type ReadOptions,
+  type RedriveOptions,
+  redriveEach,
+} from '../dead-letters.ts'
 import type { Clock, DeadLetter, DeadLetterQueue, Logger } from '../ports.ts'
 import { type CollectionJob, type CollectionJobs, parseCollectionJob } from './archive.ts'
 import type { CollectionStatus } from './model.ts'
@@ -100,48 +106,31 @@ function view(
 }
 
 /** Up to `limit` dead collection jobs, oldest first, with their collections. */
-export async function listDeadCollectionJobs(
+export function listDeadCollectionJobs(
   opts: ReadOptions & { limit: number },
   ctx: DeadCollectionJobReadContext,
 ): Promise<DeadCollectionJobView[]> {
-  const views: DeadCollectionJobView[] = []
-  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
-    const taken = batch.slice(0, opts.limit - views.length)
-    const records = await collectionsOf(taken, ctx.collections)
+  return listOldestFirst(ctx.deadLetters, opts, async (batch) => {
+    const records = await collectionsOf(batch, ctx.collections)
     const now = ctx.clock.now()
-    for (const m of taken) views.push(view(m, records, now))
-    return { stop: views.length >= opts.limit }
+    return batch.map((m) => view(m, records, now))
   })
-  return views.sort((a, b) => a.sentAt - b.sentAt)
 }
 
 /** The message with this id, or undefined when the queue holds none (it is left in the queue either way). */
-export async function findDeadCollectionJob(
+export function findDeadCollectionJob(
   id: string,
   opts: ReadOptions,
   ctx: DeadCollectionJobReadContext,
 ): Promise<DeadCollectionJobView | undefined> {
-  let found: DeadCollectionJobView | undefined
-  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
-    const m = batch.find((x) => x.id === id)
-    if (!m) return {}
-    found = view(m, await collectionsOf([m], ctx.collections), ctx.clock.now())
-    return { stop: true }
-  })
-  return found
+  return findOne(ctx.deadLetters, id, opts, async (m) =>
+    view(m, await collectionsOf([m], ctx.collections), ctx.clock.now()),
+  )
 }
 
 export interface CollectionRedriveContext extends DeadCollectionJobReadContext {
   jobs: CollectionJobs
   log: Logger
-}
-
-export interface CollectionRedriveOptions extends ReadOptions {
-  /** Only these message ids; every message when absent. */
-  ids?: readonly string[]
-  /** Most messages sent back in one run. */
-  limit?: number
-  onProgress?: (p: { redriven: number; examined: number }) => void
 }
 
 export interface CollectionRedriveResult {
@@ -167,67 +156,34 @@ export interface CollectionRedriveResult {
  * dead-letter queue. Stops after the batch in hand on abort: what was not sent stays in the dead-letter queue.
  */
 export async function redriveDeadCollectionJobs(
-  opts: CollectionRedriveOptions,
+  opts: RedriveOptions,
   ctx: CollectionRedriveContext,
 ): Promise<CollectionRedriveResult> {
-  const wanted = opts.ids && new Set(opts.ids)
-  const found = new Set<string>()
-  const result: CollectionRedriveResult = {
-    redriven: 0,
-    notDeleted: 0,
-    skipped: { notCollectionJob: 0, noCollection: 0, sendFailed: 0 },
-    notFound: [],
-  }
-  let examined = 0
-  const limit = opts.limit ?? Number.POSITIVE_INFINITY
   const started = ctx.clock.now()
-  await scanDeadLetters(ctx.deadLetters, opts, async (batch) => {
-    const selected = (wanted ? batch.filter((m) => wanted.has(m.id)) : batch).slice(
-      0,
-      Math.max(0, limit - result.redriven),
-    )
-    examined += batch.length
-    for (const m of selected) found.add(m.id)
-    const records = await collectionsOf(selected, ctx.collections)
-    const toSend: Array<{ m: DeadLetter; job: CollectionJob }> = []
-    for (const m of selected) {
-      const job = parseCollectionJob(m.body)
-      if (!job) result.skipped.notCollectionJob++
-      else if (!records.has(job.collectionId)) result.skipped.noCollection++
-      else toSend.push({ m, job })
-    }
-    const sent = await Promise.allSettled(toSend.map(({ job }) => ctx.jobs.send(job)))
-    const receipts: string[] = []
-    sent.forEach((outcome, i) => {
-      const { m, job } = toSend[i]!
-      if (outcome.status === 'fulfilled') {
-        receipts.push(m.receipt)
-        return
+  const skipped = { notCollectionJob: 0, noCollection: 0 }
+  const sent = await redriveEach(opts, ctx, {
+    target: 'the collection jobs queue',
+    source: 'the dead-letter queue',
+    send: (job: CollectionJob) => ctx.jobs.send(job),
+    fields: (m, job) => ({ messageId: m.id, ...job }),
+    async pick(selected) {
+      const records = await collectionsOf(selected, ctx.collections)
+      const toSend: Array<{ m: DeadLetter; job: CollectionJob }> = []
+      for (const m of selected) {
+        const job = parseCollectionJob(m.body)
+        if (!job) skipped.notCollectionJob++
+        else if (!records.has(job.collectionId)) skipped.noCollection++
+        else toSend.push({ m, job })
       }
-      result.skipped.sendFailed++
-      ctx.log.error(
-        { messageId: m.id, ...job, err: String(outcome.reason) },
-        'redrive: the collection jobs queue refused the job; it stays in the dead-letter queue',
-      )
-    })
-    const { failed } = receipts.length > 0 ? await ctx.deadLetters.delete(receipts) : { failed: [] }
-    const notDeleted = new Set(failed)
-    result.redriven += receipts.length
-    result.notDeleted += notDeleted.size
-    for (const { m, job } of toSend) {
-      if (notDeleted.has(m.receipt)) {
-        ctx.log.warn(
-          { messageId: m.id, ...job },
-          'redrive: sent but not deleted from the dead-letter queue (now a harmless duplicate)',
-        )
-      }
-    }
-    opts.onProgress?.({ redriven: result.redriven, examined })
-    const deleted = new Set(receipts.filter((r) => !notDeleted.has(r)))
-    const allFound = wanted !== undefined && found.size >= wanted.size
-    return { deleted, stop: allFound || result.redriven >= limit }
+      return toSend
+    },
   })
-  if (wanted) result.notFound = [...wanted].filter((id) => !found.has(id))
+  const result: CollectionRedriveResult = {
+    redriven: sent.redriven,
+    notDeleted: sent.notDeleted,
+    skipped: { ...skipped, sendFailed: sent.sendFailed },
+    notFound: sent.notFound,
+  }
   ctx.log.info({ ...result, ms: ctx.clock.now() - started }, 'dead collection jobs redriven')
   return result
 }
