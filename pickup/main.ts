@@ -161,10 +161,10 @@ if (cfg.HEALTH_PORT > 0) {
 }
 
 let stopping = false
-const shutdown = async (why: string) => {
+const shutdown = async (signal: NodeJS.Signals) => {
   if (stopping) return
   stopping = true
-  log.info({ why, inFlight: running.worker.inFlight }, 'shutting down')
+  log.info({ signal, inFlight: running.worker.inFlight }, 'shutting down')
   gc?.stop()
   disk?.stop()
   deployment?.stop()
