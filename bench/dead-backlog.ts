@@ -14,9 +14,10 @@
  *
  * Every row also says the machine's load average at its start and end (the bench shares the machine), how
  * many jobs the dead-letter queue has taken so far, and for a backlog row how long until all of it was
- * received (the pin queue has no visible message) and the CPU seconds meanwhile of local mode's process and
- * of its worker's (a process of its own, as `npm start` runs it). LOCAL_CPU_PROF=<dir> writes a CPU profile of
- * local mode's process there.
+ * received (the pin queue has no visible message), the CPU seconds meanwhile of local mode's process and of
+ * its worker's (a process of its own, as `npm start` runs it), and the worker's resident memory before and
+ * then (what thousands of searches cost it). LOCAL_CPU_PROF=<dir> writes a CPU profile of local mode's
+ * process there.
  *
  *   npm run bench -- dead-backlog [backlogs ... | none]      default: 20 200 2000
  */
@@ -42,7 +43,7 @@ import { newRequestId } from '../core/psa-requests.ts'
 import { type Dag, rawBlock } from '../test/fixtures/dags.ts'
 import { childPids } from '../test/helpers/proc.ts'
 import { startLocalMode } from './lib/local-mode.ts'
-import { cpuSeconds } from './lib/proc.ts'
+import { cpuSeconds, rssBytes } from './lib/proc.ts'
 
 const args = process.argv.slice(2)
 const backlogs = args.includes('none') ? [] : args.length > 0 ? args.map(Number) : [20, 200, 2000]
@@ -252,6 +253,7 @@ async function pinReachable(
 }
 
 const seconds = (r: { s?: number }) => r.s ?? Number.NaN
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0)
 
 /** The machine's 1-minute load average now (the bench shares it: every figure is read beside it). */
 const load = () => loadavg()[0]!.toFixed(1)
@@ -345,6 +347,7 @@ try {
     const dead = unreachable(n)
     const cpuBefore = cpuSeconds(local.child.pid)
     const workerCpuBefore = cpuSeconds(workerPid)
+    const workerRssBefore = rssBytes(workerPid)
     const postStarted = Date.now()
     const ids = await seed('bench-user', dead, false)
     const postS = (Date.now() - postStarted) / 1000
@@ -352,6 +355,7 @@ try {
     const startedS = await allReceived(postStarted, measured)
     const startCpuS = cpuSeconds(local.child.pid) - cpuBefore
     const workerStartCpuS = cpuSeconds(workerPid) - workerCpuBefore
+    const workerRss = rssBytes(workerPid)
     const r = await measured
     const during = await statuses(pins, dead)
     const deleteStarted = Date.now()
@@ -367,6 +371,8 @@ try {
       'backlog when the measured pins were pinned': [...during].map(([k, v]) => `${v} ${k}`).join(', '),
       'CPU s from queueing until the backlog was all received (50 pins included), local mode / its worker':
         startedS === undefined ? '' : `${startCpuS.toFixed(1)} / ${workerStartCpuS.toFixed(1)}`,
+      "worker's resident MiB before / when all received":
+        startedS === undefined ? '' : `${mib(workerRssBefore)} / ${mib(workerRss)}`,
       'backlog all received after s':
         startedS === undefined ? 'not before the 50 were pinned' : startedS.toFixed(1),
       'deleted: no job left after s (deletes included)': drainS.toFixed(1),

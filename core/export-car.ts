@@ -91,9 +91,7 @@ export async function* exportCar(
 
   /** Queues a CID unless seen; inline CIDs are not fetched, but the links inside them are followed. */
   const enqueue = (cid: CID): void => {
-    if (!SUPPORTED_CODECS.has(cid.code)) throw new UnsupportedCodecError(cid.code)
-    // The validator's hash policy: a block it would refuse is never fetched, and the pin fails at once.
-    checkHash(cid)
+    checkFetchable(cid)
     const key = blockKey(cid)
     if (seen.has(key)) return
     if (seen.size >= maxBlocks) throw new DagTooLargeError(maxBlocks)
@@ -182,6 +180,15 @@ export async function* exportCar(
   }
 }
 
+/**
+ * Throws UnsupportedCodecError, or the hash policy's error, for a block pickup would not store: the validator
+ * refuses it, so it is never fetched and the pin fails at once.
+ */
+export function checkFetchable(cid: CID): void {
+  if (!SUPPORTED_CODECS.has(cid.code)) throw new UnsupportedCodecError(cid.code)
+  checkHash(cid)
+}
+
 /** A FIFO that does not shift arrays: an array and a read index, compacted once half of it is consumed. */
 class Fifo<T> {
   #items: T[] = []
@@ -211,12 +218,15 @@ class Fifo<T> {
 /**
  * The CIDs found but not fetched yet, as copies of their bytes: a link decoded from a block is a view into
  * that block, and holding it would keep the whole block alive while it waits in the queue. The bytes are
- * packed, length-prefixed, into shared 64 KiB pages (~40 bytes per CID, not the ~300 of one small typed array
- * each); a page is dropped once read.
+ * packed, length-prefixed, into shared pages (~40 bytes per CID, not the ~300 of one small typed array each);
+ * a page is dropped once read. Pages start small and double up to 64 KiB: a job still searching holds one
+ * CID, its root, and a worker holds thousands of those (SEARCH_CONCURRENCY).
  */
 class CidQueue {
+  static readonly FIRST_PAGE = 256
   static readonly PAGE = 64 * 1024
   #pages = new Fifo<Uint8Array>()
+  #nextPage = CidQueue.FIRST_PAGE
   /** The page being written (the last of #pages) and its write offset. */
   #tail: Uint8Array | undefined
   #write = 0
@@ -235,7 +245,8 @@ class CidQueue {
     if (bytes.length > 0xffff) throw new Error(`a CID of ${bytes.length} bytes`)
     const need = 2 + bytes.length
     if (!this.#tail || this.#write + need > this.#tail.length) {
-      this.#tail = new Uint8Array(Math.max(CidQueue.PAGE, need))
+      this.#tail = new Uint8Array(Math.max(this.#nextPage, need))
+      this.#nextPage = Math.min(this.#nextPage * 2, CidQueue.PAGE)
       this.#write = 0
       this.#pages.push(this.#tail)
     }

@@ -24,3 +24,13 @@ export function cpuSeconds(pid: number | undefined): number {
 export function treeCpuSeconds(pid: number | undefined): number {
   return childPids(pid).reduce((sum, child) => sum + cpuSeconds(child), cpuSeconds(pid))
 }
+
+/** Resident memory of a process now, in bytes, from /proc/<pid>/status (VmRSS); NaN where there is none. */
+export function rssBytes(pid: number | undefined): number {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB$/m)
+    return m ? Number(m[1]) * 1024 : Number.NaN
+  } catch {
+    return Number.NaN
+  }
+}

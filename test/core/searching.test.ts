@@ -36,6 +36,8 @@ interface Harness {
   worker: PinWorker
   claims: ClaimLane
   outcomes: Array<{ cid: string; outcome: FetchOutcome }>
+  /** Uploads to the temporary bucket started so far. */
+  uploadsStarted(): number
   /** A Pinning Service API request of `user` for the content; returns its requestid. */
   request(cid: CID, user?: string): Promise<string>
   remove(requestid: string, user?: string): Promise<void>
@@ -64,7 +66,15 @@ function harness(opts: {
   const pins = createMemoryPinStore()
   const requests = createMemoryRequestStore()
   const queue = createMemoryJobQueue({ visibilityTimeoutSeconds: 30 })
-  const temp = createMemoryObjectStore({ bucket: 'temp' })
+  const stored = createMemoryObjectStore({ bucket: 'temp' })
+  let uploadsStarted = 0
+  const temp: ObjectStore = {
+    ...stored,
+    put(key, body, putOpts) {
+      uploadsStarted++
+      return stored.put(key, body, putOpts)
+    },
+  }
   const destination = createMemoryObjectStore({ bucket: 'cars' })
   const events = createMemoryEventSink()
   const ipfs = createMemoryBlockSource()
@@ -129,6 +139,7 @@ function harness(opts: {
     worker,
     claims,
     outcomes,
+    uploadsStarted: () => uploadsStarted,
     async request(cid, user = 'alice') {
       const view = await createPsaRequest({ user, pin: { cid: cid.toString(), origins: [], meta: {} } }, ctx)
       return view.request.requestid
@@ -188,6 +199,8 @@ describe('searching does not hold up transferring', () => {
     }
     // It never held more messages than it could search for: the six and nothing else are in flight.
     expect(h.queue.stats()).toEqual({ visible: 0, invisible: 6 })
+    // A search holds its want for the root, not an export and an upload: only the found DAG was uploaded.
+    expect(h.uploadsStarted()).toBe(1)
   })
 
   it('lets many jobs that find their content at once wait for a transfer slot without stalling or losing it', async () => {
