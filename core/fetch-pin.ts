@@ -325,9 +325,12 @@ export async function fetchPin(
   try {
     const origins = progress.dialled ?? []
     log.info({ origins: origins.length }, 'fetch started: searching')
-    await ctx.ipfs.connect(origins, {
-      signal: AbortSignal.any([controller.signal, AbortSignal.timeout(limits.dialTimeoutMs)]),
-    })
+    // No origins, no dial deadline: a timer and its signal held for each of thousands of searches.
+    if (origins.length > 0) {
+      await ctx.ipfs.connect(origins, {
+        signal: AbortSignal.any([controller.signal, AbortSignal.timeout(limits.dialTimeoutMs)]),
+      })
+    }
 
     const root = CID.parse(job.cid)
     // A search holds only its want for the root (and its timers): the export, its queues and the upload are
