@@ -95,7 +95,14 @@ export interface Stores {
   /** The collection jobs' dead-letter queue as operators read it (`pickup dlq --collections`). */
   collectionDeadLetterQueue(): DeadLetterQueue
   /** Message counts of one queue. */
-  queueCounter(queue: 'pinQueueUrl' | 'deadLetterQueueUrl' | 'failedJobsQueueUrl'): QueueCounter
+  queueCounter(
+    queue:
+      | 'pinQueueUrl'
+      | 'deadLetterQueueUrl'
+      | 'failedJobsQueueUrl'
+      | 'collectionJobsQueueUrl'
+      | 'collectionDeadLetterQueueUrl',
+  ): QueueCounter
   temp(): ObjectStore
   destination(): ObjectStore
   events(): EventSink

@@ -146,6 +146,8 @@ export interface Backend {
   readonly s3: S3Client
   /** The name (or URL) of one of the resources the command declared. */
   resource(name: ResourceName): string
+  /** Whether a resource the command declared is configured: always for a need, maybe for an optional one. */
+  has(name: ResourceName): boolean
   /** Local mode's HTTP API, for hints. */
   api?: string
   /** The metric lines local mode keeps (`pickup stats` reads the last hour from them). */
@@ -186,13 +188,14 @@ export async function resolveBackend(
   opts: BackendOptions,
   env: Record<string, string | undefined>,
   needs: readonly ResourceName[],
+  optional: readonly ResourceName[] = [],
 ): Promise<Backend> {
   const dataDirGiven = opts.dataDir ?? env.PICKUP_DATA_DIR
   const awsConfigured = Object.values(RESOURCES).some((r) => env[r.env])
   if (opts.aws || opts.outputs || (dataDirGiven === undefined && awsConfigured)) {
-    return awsBackend(env, opts.outputs, needs)
+    return awsBackend(env, opts.outputs, needs, optional)
   }
-  return localBackend(resolve(dataDirGiven ?? DEFAULT_DATA_DIR), needs)
+  return localBackend(resolve(dataDirGiven ?? DEFAULT_DATA_DIR), needs, optional)
 }
 
 // ---------------------------------------------------------------- errors by service
@@ -317,7 +320,11 @@ interface EndpointsFile {
   chains?: unknown
 }
 
-async function localBackend(dataDir: string, needs: readonly ResourceName[]): Promise<Backend> {
+async function localBackend(
+  dataDir: string,
+  needs: readonly ResourceName[],
+  optional: readonly ResourceName[],
+): Promise<Backend> {
   const file = join(dataDir, 'endpoints.json')
   let text: string
   try {
@@ -356,6 +363,10 @@ async function localBackend(dataDir: string, needs: readonly ResourceName[]): Pr
     const service = RESOURCES[name].service
     if (!endpoints[service] && !lacking.includes(`aws.${service}`)) lacking.push(`aws.${service}`)
   }
+  for (const name of optional) {
+    const value = str(info.resources?.[name])
+    if (value && endpoints[RESOURCES[name].service]) names[name] = value
+  }
   if (lacking.length > 0) {
     throw new CliError(
       `${file} lacks ${lacking.join(', ')} (written by an older pickup?); restart local mode (\`npm start\`) to rewrite it`,
@@ -386,6 +397,7 @@ async function localBackend(dataDir: string, needs: readonly ResourceName[]): Pr
       return clients.s3
     },
     resource: (name) => declared(names, name),
+    has: (name) => names[name] !== undefined,
     ...(typeof info.api === 'string' ? { api: info.api } : {}),
     ...(typeof info.metricsFile === 'string' ? { metricsFile: resolve(dataDir, info.metricsFile) } : {}),
     chains: new Set(
@@ -441,6 +453,7 @@ async function awsBackend(
   env: Record<string, string | undefined>,
   outputsFile: string | undefined,
   needs: readonly ResourceName[],
+  optional: readonly ResourceName[],
 ): Promise<Backend> {
   const outputs = outputsFile ? await readOutputs(outputsFile) : {}
   const setting = (spec: ResourceSpec) => env[spec.env] || outputs[spec.output]
@@ -451,6 +464,10 @@ async function awsBackend(
     const value = setting(spec)
     if (value) names[name] = value
     else missing.push(`${spec.env} (${spec.what}, e.g. ${spec.example})`)
+  }
+  for (const name of optional) {
+    const value = setting(RESOURCES[name])
+    if (value) names[name] = value
   }
   const region =
     env.AWS_REGION ||
@@ -485,6 +502,7 @@ async function awsBackend(
       return clients.s3
     },
     resource: (name) => declared(names, name),
+    has: (name) => names[name] !== undefined,
     run: (work) =>
       explain(work, (err) => {
         const t = tagOf(err)

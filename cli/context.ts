@@ -14,7 +14,15 @@ export interface CliContext {
   prompt?: (question: string) => Promise<string>
   binaryOut?: NodeJS.WritableStream
   /** Resolves the backend with the resources the work uses (all missing settings are reported at once). */
-  withBackend<T>(needs: readonly ResourceName[], work: (backend: Backend) => Promise<T>): Promise<T>
+  /**
+   * Runs work against the backend, which must have `needs`; `optional` resources are there when configured
+   * (Backend.has tells).
+   */
+  withBackend<T>(
+    needs: readonly ResourceName[],
+    work: (backend: Backend) => Promise<T>,
+    opts?: { optional?: readonly ResourceName[] },
+  ): Promise<T>
   /** Runs long work with a signal aborted on Ctrl-C. */
   interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T>
   setExitCode(code: number): void

@@ -80,8 +80,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     tty: io.tty ?? { stdin: false, stdout: false, stderr: false },
     ...(io.prompt ? { prompt: io.prompt } : {}),
     ...(io.binaryOut ? { binaryOut: io.binaryOut } : {}),
-    async withBackend(needs, work) {
-      const backend = await resolveBackend(program.opts<BackendOptions>(), io.env, needs)
+    async withBackend(needs, work, opts) {
+      const backend = await resolveBackend(program.opts<BackendOptions>(), io.env, needs, opts?.optional)
       try {
         return await work(backend)
       } finally {

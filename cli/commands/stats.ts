@@ -3,7 +3,9 @@
  * transferring), the depth of the pin queue, of the dead-letter queue (jobs its consumer is
  * about to handle) and of the failed-jobs queue (jobs waiting for an operator), and how long the oldest queued
  * pin has waited, and the live workers: how many take jobs, and why the others do not (their IPFS node does not
- * answer). Reads no message (queue counts are the queues' own approximate attributes).
+ * answer), and where collections are configured the depth of the collection jobs' queue and of its dead-letter
+ * queue (`pickup dlq --collections`). Reads no message (queue counts are the queues' own approximate
+ * attributes).
  * In local mode also the last hour's figures from the metric lines it keeps (core/metrics-summary.ts): pins
  * and bytes stored, time to pinned, attempts failed by reason, search and transfer times, invalid CARs,
  * requests and 4xx answers; in AWS those are on the CloudWatch dashboard.
@@ -60,7 +62,7 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
   program
     .command('stats')
     .description(
-      'pins per status, jobs searching and transferring, depth of the pin, dead-letter and failed-jobs queues, age of the oldest queued pin, workers ready',
+      'pins per status, jobs searching and transferring, depth of the pin, dead-letter, failed-jobs and collection jobs queues, age of the oldest queued pin, workers ready',
     )
     .option(
       '--count-limit <n>',
@@ -77,53 +79,75 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
         'failedJobsQueueUrl',
         'workersTable',
       ] as const
-      await cli.withBackend(needs, async (backend) => {
-        const stats = await backend.run(() =>
-          collectStats(
-            { countLimit: opts.countLimit },
-            {
-              pins: storesOf(backend).pins(),
-              queue: storesOf(backend).queueCounter('pinQueueUrl'),
-              deadLetters: storesOf(backend).queueCounter('deadLetterQueueUrl'),
-              failedJobs: storesOf(backend).queueCounter('failedJobsQueueUrl'),
-              workers: storesOf(backend).workers(),
-              clock: cli.clock,
-            },
-          ),
-        )
-        // The last hour's figures: local mode keeps its metric lines; in AWS they are CloudWatch's.
-        const since = cli.clock.now() - HOUR_MS
-        const lastHour = backend.metricsFile
-          ? summarizeMetrics(readMetricsFile(backend.metricsFile, since), since)
-          : undefined
-        if (opts.json) {
-          cli.out(toJson({ ...stats, ...(lastHour ? { lastHour } : {}) }))
-          return
-        }
-        const count = (n: number) => (n >= stats.countLimit ? `>= ${n}` : String(n))
-        const lines = [
-          'Pins',
-          ...PIN_STATUSES.map((s) => `  ${s.padEnd(8)} ${count(stats.pins[s])}`),
-          `Jobs               ${stats.jobs.searching} searching, ${stats.jobs.waiting} waiting for a transfer slot, ${stats.jobs.transferring} transferring`,
-          `Pin queue          ${queueLine(stats.queue)}`,
-          `Dead-letter queue  ${queueLine(stats.deadLetters)}`,
-          `Failed jobs        ${queueLine(stats.failedJobs)} (pickup dlq list)`,
-          `Oldest queued pin  ${
-            stats.oldestQueued
-              ? `${formatAge(stats.oldestQueued.ageMs)} (${stats.oldestQueued.cid}; since its last update)`
-              : '(none queued)'
-          }`,
-          `Workers            ${workersLine(stats.workers)}`,
-          ...stats.workers.notReady.map((w) => `  ${w.id} not ready: ${w.problem ?? '(no reason given)'}`),
-          ...(lastHour
-            ? lastHourLines(lastHour)
-            : [
-                backend.kind === 'aws'
-                  ? 'Last hour          on the CloudWatch dashboard <stage>-pickup (time to pinned, failures by reason, bytes stored)'
-                  : 'Last hour          (no metric lines: this local mode predates them; restart it with `npm start`)',
-              ]),
-        ]
-        cli.out(`${lines.join('\n')}\n`)
-      })
+      // Collections are optional: an operator may not have set COLLECTION_* for the CLI.
+      const collectionQueues = ['collectionJobsQueueUrl', 'collectionDeadLetterQueueUrl'] as const
+      await cli.withBackend(
+        needs,
+        async (backend) => {
+          const counter = storesOf(backend).queueCounter
+          const collections = collectionQueues.every((q) => backend.has(q))
+            ? await backend.run(async () => ({
+                jobs: await counter('collectionJobsQueueUrl').counts(),
+                deadLetters: await counter('collectionDeadLetterQueueUrl').counts(),
+              }))
+            : undefined
+          const stats = await backend.run(() =>
+            collectStats(
+              { countLimit: opts.countLimit },
+              {
+                pins: storesOf(backend).pins(),
+                queue: storesOf(backend).queueCounter('pinQueueUrl'),
+                deadLetters: storesOf(backend).queueCounter('deadLetterQueueUrl'),
+                failedJobs: storesOf(backend).queueCounter('failedJobsQueueUrl'),
+                workers: storesOf(backend).workers(),
+                clock: cli.clock,
+              },
+            ),
+          )
+          // The last hour's figures: local mode keeps its metric lines; in AWS they are CloudWatch's.
+          const since = cli.clock.now() - HOUR_MS
+          const lastHour = backend.metricsFile
+            ? summarizeMetrics(readMetricsFile(backend.metricsFile, since), since)
+            : undefined
+          if (opts.json) {
+            cli.out(
+              toJson({
+                ...stats,
+                ...(collections ? { collections } : {}),
+                ...(lastHour ? { lastHour } : {}),
+              }),
+            )
+            return
+          }
+          const count = (n: number) => (n >= stats.countLimit ? `>= ${n}` : String(n))
+          const lines = [
+            'Pins',
+            ...PIN_STATUSES.map((s) => `  ${s.padEnd(8)} ${count(stats.pins[s])}`),
+            `Jobs               ${stats.jobs.searching} searching, ${stats.jobs.waiting} waiting for a transfer slot, ${stats.jobs.transferring} transferring`,
+            `Pin queue          ${queueLine(stats.queue)}`,
+            `Dead-letter queue  ${queueLine(stats.deadLetters)}`,
+            `Failed jobs        ${queueLine(stats.failedJobs)} (pickup dlq list)`,
+            collections
+              ? `Collection jobs    ${queueLine(collections.jobs)}; dead-lettered: ${queueLine(collections.deadLetters)} (pickup dlq list --collections)`
+              : `Collection jobs    (not configured here: ${backend.kind === 'aws' ? 'set COLLECTION_JOBS_QUEUE_URL and COLLECTION_DEAD_LETTER_QUEUE_URL, or pass --outputs' : "local mode's endpoints.json names no collection queues; restart local mode"})`,
+            `Oldest queued pin  ${
+              stats.oldestQueued
+                ? `${formatAge(stats.oldestQueued.ageMs)} (${stats.oldestQueued.cid}; since its last update)`
+                : '(none queued)'
+            }`,
+            `Workers            ${workersLine(stats.workers)}`,
+            ...stats.workers.notReady.map((w) => `  ${w.id} not ready: ${w.problem ?? '(no reason given)'}`),
+            ...(lastHour
+              ? lastHourLines(lastHour)
+              : [
+                  backend.kind === 'aws'
+                    ? 'Last hour          on the CloudWatch dashboard <stage>-pickup (time to pinned, failures by reason, bytes stored)'
+                    : 'Last hour          (no metric lines: this local mode predates them; restart it with `npm start`)',
+                ]),
+          ]
+          cli.out(`${lines.join('\n')}\n`)
+        },
+        { optional: collectionQueues },
+      )
     })
 }

@@ -4,7 +4,7 @@
  * 30 s to 240 s of backoff apart); the redriven job goes to the real collection jobs queue, where local mode's
  * real consumer runs it: the collection it advances reaches `done`.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -40,6 +40,28 @@ interface ListedJob {
   errorRecorded: boolean
   collection?: { owner: string; status: string; updatedAt: string }
 }
+
+describe('pickup stats without the collection queues', () => {
+  it('still answers, and says the collection queues are not configured', async () => {
+    const old = await mkdtemp(join(tmpdir(), 'pickup-cli-stats-no-collections-'))
+    try {
+      await writeEndpointsFile(t.system, old)
+      const file = join(old, 'endpoints.json')
+      const info = JSON.parse(await readFile(file, 'utf8'))
+      delete info.resources.collectionJobsQueueUrl
+      delete info.resources.collectionDeadLetterQueueUrl
+      await writeFile(file, JSON.stringify(info))
+      const json = await pickup(old, ['stats', '--json'])
+      expect(json.code, json.stderr).toBe(0)
+      expect(JSON.parse(json.stdout)).not.toHaveProperty('collections')
+      expect((await pickup(old, ['stats'])).stdout).toMatch(
+        /^Collection jobs +\(not configured here: local mode's endpoints.json names no collection queues; restart local mode\)$/m,
+      )
+    } finally {
+      await rm(old, { recursive: true, force: true })
+    }
+  })
+})
 
 describe('pickup dlq --collections', () => {
   it('lists, shows and redrives dead collection jobs; the redriven job runs; purge empties the queue', async () => {
@@ -113,6 +135,17 @@ describe('pickup dlq --collections', () => {
       visible: 3,
       inFlight: 0,
     })
+
+    // pickup stats counts them too, beside the collection jobs queue.
+    const stats = await pickup(dir, ['stats', '--json'])
+    expect(stats.code, stats.stderr).toBe(0)
+    expect(JSON.parse(stats.stdout).collections).toEqual({
+      jobs: { visible: 0, inFlight: 0, delayed: 0 },
+      deadLetters: { visible: 3, inFlight: 0, delayed: 0 },
+    })
+    expect((await pickup(dir, ['stats'])).stdout).toMatch(
+      /^Collection jobs +0 waiting, 0 in flight, 0 delayed; dead-lettered: 3 waiting, 0 in flight, 0 delayed \(pickup dlq list --collections\)$/m,
+    )
 
     const one = await pickup(dir, ['dlq', 'redrive', live.id, '--collections'])
     expect(one.code, one.stderr).toBe(0)
