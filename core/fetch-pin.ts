@@ -353,6 +353,8 @@ export async function fetchPin(
         resetStall()
       },
     })
+    // The export holds the root until it has written it; this frame stays for the whole transfer.
+    rootBytes = undefined
     const car = isInline(root) ? thenClaimed(walk) : walk
     const { bytes } = await ctx.temp.put(key, car, {
       signal: controller.signal,
