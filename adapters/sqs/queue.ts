@@ -5,8 +5,10 @@
  * warning instead of handing them to the worker (or letting them cycle into the dead-letter queue).
  */
 import {
+  type BatchResultErrorEntry,
   ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   type Message,
   ReceiveMessageCommand,
@@ -22,6 +24,8 @@ const MAX_MESSAGES_PER_RECEIVE = 10
 const MAX_BATCH_ENTRIES = 10
 /** Batch requests of one `extendMany` in flight at once: thousands of receipts do not take the whole pool. */
 const EXTEND_BATCHES_AT_ONCE = 4
+/** Batch requests of coalesced releases, or of deletes, in flight at once. */
+const SETTLE_BATCHES_AT_ONCE = 8
 const MAX_WAIT_SECONDS = 20
 const MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 const MAX_DELAY_SECONDS = 15 * 60
@@ -126,6 +130,31 @@ export function createSqsJobQueue({ client, queueUrl, log }: SqsJobQueueOptions)
     await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receipt }))
   }
 
+  // Jobs settle in bursts: searches received together stall together, and a stopping worker gives back every
+  // message it holds. Releases and deletes asked for in one turn of the event loop go out as batch requests.
+  const release = coalesced<{ receipt: string; seconds: number }>(async (entries) => {
+    const res = await client.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: entries.map((e, i) => ({
+          Id: String(i),
+          ReceiptHandle: e.receipt,
+          VisibilityTimeout: clamp(e.seconds, 0, MAX_VISIBILITY_SECONDS),
+        })),
+      }),
+    )
+    return res.Failed ?? []
+  })
+  const settleDelete = coalesced<string>(async (receipts) => {
+    const res = await client.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: receipts.map((receipt, i) => ({ Id: String(i), ReceiptHandle: receipt })),
+      }),
+    )
+    return res.Failed ?? []
+  })
+
   async function accept(message: Message): Promise<ReceivedJob | undefined> {
     const { MessageId: id, ReceiptHandle: receipt, Body: body } = message
     if (id === undefined || receipt === undefined) return undefined
@@ -172,7 +201,78 @@ export function createSqsJobQueue({ client, queueUrl, log }: SqsJobQueueOptions)
 
     extend: changeVisibility,
     extendMany,
-    release: changeVisibility,
-    delete: deleteMessage,
+    release: (receipt, delaySeconds) => release({ receipt, seconds: delaySeconds }),
+    delete: settleDelete,
   }
+}
+
+/**
+ * An entry a batch request refused, as an error: its caller's alone. Named by SQS's code for the entry
+ * (`ReceiptHandleIsInvalid` for a delivery no longer in flight), as the SDK names a single call's errors.
+ */
+export class SqsBatchEntryError extends Error {
+  readonly code: string | undefined
+  constructor(failed: BatchResultErrorEntry) {
+    super(`${failed.Code ?? 'refused'}: ${failed.Message ?? 'no message'}`)
+    this.name = failed.Code ?? 'SqsBatchEntryError'
+    this.code = failed.Code
+  }
+}
+
+/**
+ * One call per entry to the caller; batch requests of up to ten to SQS. Entries asked for in the same turn of
+ * the event loop share requests, at most SETTLE_BATCHES_AT_ONCE in flight; each caller's promise settles with
+ * its own entry's result (a request that fails rejects all of its entries).
+ */
+function coalesced<E>(
+  sendBatch: (entries: E[]) => Promise<BatchResultErrorEntry[]>,
+): (entry: E) => Promise<void> {
+  interface Waiting {
+    entry: E
+    resolve: () => void
+    reject: (err: unknown) => void
+  }
+  let queued: Waiting[] = []
+  let head = 0
+  let lanes = 0
+  let scheduled = false
+
+  const lane = async (): Promise<void> => {
+    while (head < queued.length) {
+      const batch = queued.slice(head, head + MAX_BATCH_ENTRIES)
+      head += batch.length
+      if (head === queued.length) {
+        queued = []
+        head = 0
+      }
+      try {
+        const failed = await sendBatch(batch.map((w) => w.entry))
+        const byId = new Map(failed.map((f) => [f.Id, f]))
+        batch.forEach((w, i) => {
+          const f = byId.get(String(i))
+          if (f) w.reject(new SqsBatchEntryError(f))
+          else w.resolve()
+        })
+      } catch (err) {
+        for (const w of batch) w.reject(err)
+      }
+    }
+  }
+  const start = () => {
+    scheduled = false
+    while (lanes < SETTLE_BATCHES_AT_ONCE && head < queued.length) {
+      lanes++
+      void lane().finally(() => {
+        lanes--
+      })
+    }
+  }
+  return (entry) =>
+    new Promise<void>((resolve, reject) => {
+      queued.push({ entry, resolve, reject })
+      if (!scheduled) {
+        scheduled = true
+        setImmediate(start)
+      }
+    })
 }

@@ -4,7 +4,12 @@ import { join } from 'node:path'
 import { SendMessageCommand } from '@aws-sdk/client-sqs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMemoryJobQueue } from '../../adapters/memory/queue.ts'
-import { createSqsJobQueue, createSqsPinQueue, encodeJob } from '../../adapters/sqs/queue.ts'
+import {
+  createSqsJobQueue,
+  createSqsPinQueue,
+  encodeJob,
+  SqsBatchEntryError,
+} from '../../adapters/sqs/queue.ts'
 import { parsePinJob } from '../../core/pin.ts'
 import { type Services, startServices } from '../../local/services.ts'
 import { createTestLogger } from '../helpers/log.ts'
@@ -83,5 +88,50 @@ describe('SQS pin queue messages', () => {
     expect(lines.filter((l) => l.level === 'warn')).toHaveLength(2)
     // Deleted, not hidden: nothing comes back after the visibility timeout.
     expect(await queue.receive({ max: 10, waitSeconds: 2 })).toEqual([])
+  })
+
+  it('settles a burst of releases and deletes in batch requests, each caller hearing of its own entry', async () => {
+    const { url } = await createRandomQueue(services, { visibilityTimeoutSeconds: 30, maxReceiveCount: 3 })
+    const producer = createSqsPinQueue({ client: services.clients.sqs, queueUrl: url })
+    const jobs = Array.from({ length: 25 }, (_, i) => ({ cid: `bafyburst${i}`, origins: [] }))
+    for (const job of jobs) await producer.send(job)
+    // A client of its own, recording the requests the queue sends.
+    const client = services.newClients().sqs
+    const sent: string[] = []
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push(String(context.commandName))
+        return next(args)
+      },
+      { step: 'initialize' },
+    )
+    const queue = createSqsJobQueue({ client, queueUrl: url })
+    const got = []
+    while (got.length < jobs.length) got.push(...(await queue.receive({ max: 10, waitSeconds: 1 })))
+    sent.length = 0
+
+    const [released, deleted] = [got.slice(0, 12), got.slice(12)]
+    const results = await Promise.allSettled([
+      ...released.map((m) => queue.release(m.receipt, 0)),
+      queue.release('not-a-receipt', 0),
+      ...deleted.map((m) => queue.delete(m.receipt)),
+    ])
+    // Only the made-up receipt is refused, and only its caller hears of it.
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1)
+    expect((results[12] as PromiseRejectedResult).reason).toBeInstanceOf(SqsBatchEntryError)
+    // 13 releases and 13 deletes: two batch requests each, no single ones.
+    expect(sent.sort()).toEqual([
+      'ChangeMessageVisibilityBatchCommand',
+      'ChangeMessageVisibilityBatchCommand',
+      'DeleteMessageBatchCommand',
+      'DeleteMessageBatchCommand',
+    ])
+    // The released come back at once; the deleted never.
+    const again: string[] = []
+    while (again.length < released.length) {
+      for (const m of await queue.receive({ max: 10, waitSeconds: 1 })) again.push(m.job.cid)
+    }
+    expect(again.sort()).toEqual(released.map((m) => m.job.cid).sort())
+    expect(await queue.receive({ max: 10, waitSeconds: 1 })).toEqual([])
   })
 })

@@ -546,7 +546,7 @@ describe('each component is granted every AWS call it makes', () => {
       expect.arrayContaining([
         'ReceiveMessageCommand',
         'ChangeMessageVisibilityBatchCommand',
-        'DeleteMessageCommand',
+        'DeleteMessageBatchCommand',
         'CreateMultipartUploadCommand',
         'UploadPartCommand',
         'CompleteMultipartUploadCommand',
