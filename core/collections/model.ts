@@ -218,6 +218,9 @@ export function collectionRecordJson(r: CollectionRecord) {
     ...(r.standard !== undefined ? { standard: r.standard } : {}),
     status: r.status,
     ...(r.error !== undefined ? { error: r.error } : {}),
+    ...(r.lastJobFailure !== undefined
+      ? { lastJobFailure: { ...r.lastJobFailure, at: new Date(r.lastJobFailure.at).toISOString() } }
+      : {}),
     created: new Date(r.created).toISOString(),
     updated: new Date(r.updated).toISOString(),
   }
