@@ -20,6 +20,7 @@ import {
   runCollectionJob,
 } from '../core/collections/jobs.ts'
 import { collectionWebSchema } from '../core/collections/web-config.ts'
+import { describeError } from '../core/errors.ts'
 
 /** The consumer's settings (local mode's configuration and the deploy configuration add them). */
 export const collectionJobSettingsSchema = collectionWebSchema.extend({
@@ -63,6 +64,18 @@ function collectionJobRetryDelaySeconds(receiveCount: number): number {
   return Math.min(900, 30 * 2 ** Math.max(0, receiveCount - 1))
 }
 
+/** The longest failure message recorded on a collection. */
+export const JOB_FAILURE_MAX_CHARS = 500
+
+/** `CODE: message` of a job's failure (the error's own code where it has one), no stack, at most 500 chars. */
+export function jobFailureMessage(err: unknown): string {
+  let { code, message } = describeError(err)
+  const own = (err as { code?: unknown } | null)?.code
+  if (code === 'INTERNAL' && typeof own === 'string' && own) code = own
+  const text = `${code}: ${message.replace(/\s+/g, ' ').trim()}`
+  return text.length > JOB_FAILURE_MAX_CHARS ? `${text.slice(0, JOB_FAILURE_MAX_CHARS - 1)}…` : text
+}
+
 export function createCollectionJobHandler(
   opts: CollectionJobOptions,
   ctx: CollectionJobContext & { retries: CollectionJobRetries },
@@ -103,6 +116,18 @@ export function createCollectionJobHandler(
           { err, ...job, ...(signal.aborted ? { deadline: 'reached' } : {}) },
           'collection job failed; it will be retried',
         )
+        // Recorded on the collection for its API and the operator (kept after later jobs succeed: the last
+        // failure there was, with its time). Best effort: the retry goes ahead whatever becomes of it.
+        try {
+          await ctx.collections.putJobFailure(job.collectionId, {
+            step: job.step,
+            error: jobFailureMessage(err),
+            at: ctx.clock.now(),
+            receives: Number(record.attributes?.ApproximateReceiveCount) || 1,
+          })
+        } catch (recordErr) {
+          ctx.log.warn({ err: recordErr, ...job }, 'collection job failure not recorded on the collection')
+        }
         await retryLater(record)
       }
     }

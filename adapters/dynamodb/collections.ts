@@ -5,7 +5,7 @@
  * `owner-created` index is sparse: one owner's collections, newest first.
  *
  * Attributes of the collection: id S, owner S, chainId N, address S, name S?, follow BOOL, standard S?,
- * status S, error S?, checkpoint S? (JSON), followChecked N?, deleting N?, jobId S?, summary S? (JSON) with summaryAsOf N
+ * status S, error S?, checkpoint S? (JSON), followChecked N?, deleting N?, jobId S?, summary S? (JSON) with summaryAsOf N, lastJobFailure S? (JSON)
  * (for the condition that keeps the latest count), created N, updated N; a following collection also has
  * `following` S ('1') and `followDue` N (followChecked, 0 before the first check), the keys of the sparse
  * `following-due` index. Of a token: tokenId S, tokenURI S?,
@@ -73,6 +73,12 @@ const checkpointSchema = z.union([
 ])
 
 const count = z.number().int().min(0)
+const jobFailureSchema = z.object({
+  step: z.string(),
+  error: z.string(),
+  at: z.number(),
+  receives: z.number(),
+})
 const summarySchema = z.object({
   asOf: z.number(),
   tokens: z.object({ total: count, archived: count, incomplete: count, failed: count }),
@@ -130,6 +136,7 @@ export function encodeCollection(r: CollectionRecord): Item {
   if (r.followChecked !== undefined) item.followChecked = n(r.followChecked)
   if (r.deleting !== undefined) item.deleting = n(r.deleting)
   if (r.jobId !== undefined) item.jobId = S(r.jobId)
+  if (r.lastJobFailure !== undefined) item.lastJobFailure = S(JSON.stringify(r.lastJobFailure))
   if (r.summary !== undefined) {
     item.summary = S(JSON.stringify(r.summary))
     item.summaryAsOf = n(r.summary.asOf)
@@ -172,6 +179,9 @@ export function decodeCollection(item: Item): CollectionRecord {
   if (item.deleting !== undefined) r.deleting = num(item, 'deleting')
   if (item.jobId !== undefined) r.jobId = str(item, 'jobId')
   if (item.summary !== undefined) r.summary = parseJson(summarySchema, str(item, 'summary'), 'summary', fail)
+  if (item.lastJobFailure !== undefined) {
+    r.lastJobFailure = parseJson(jobFailureSchema, str(item, 'lastJobFailure'), 'lastJobFailure', fail)
+  }
   return r
 }
 
@@ -340,6 +350,25 @@ export function createDynamoCollectionStore({
             ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#asOf) OR #asOf <= :asOf)',
             ExpressionAttributeNames: { '#pk': 'pk', '#summary': 'summary', '#asOf': 'summaryAsOf' },
             ExpressionAttributeValues: { ':summary': S(JSON.stringify(summary)), ':asOf': n(summary.asOf) },
+          }),
+        )
+        return true
+      } catch (err) {
+        if (isConditionFailed(err)) return false
+        throw err
+      }
+    },
+
+    async putJobFailure(id, failure) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { pk: pk(id), sk: META },
+            UpdateExpression: 'SET #failure = :failure',
+            ConditionExpression: 'attribute_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': 'pk', '#failure': 'lastJobFailure' },
+            ExpressionAttributeValues: { ':failure': S(JSON.stringify(failure)) },
           }),
         )
         return true

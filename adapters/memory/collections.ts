@@ -58,6 +58,12 @@ export function createMemoryCollectionStore(): CollectionStore {
       records.set(id, { ...r, summary: copy(summary) })
       return true
     },
+    async putJobFailure(id, failure) {
+      const r = records.get(id)
+      if (!r) return false
+      records.set(id, { ...r, lastJobFailure: { ...failure } })
+      return true
+    },
     async listFollowing(opts) {
       checkLimit(opts.limit)
       const due = (r: CollectionRecord) => r.followChecked ?? 0

@@ -25,6 +25,7 @@ import type { CliContext } from '../context.ts'
 import { formatTable, isoTime, toJson, truncate } from '../format.ts'
 import { createProgress } from '../progress.ts'
 import { positiveInt } from './dlq.ts'
+import { formatJobFailure } from './dlq-collections.ts'
 
 /** The largest stored CAR `export` reads into memory to unpack files from it. */
 const DEFAULT_READ_CAR_BYTES = 256 * 1024 * 1024
@@ -127,6 +128,9 @@ export function registerCollectionCommands(program: Command, cli: CliContext): v
           ['Standard', record.standard ?? '(not detected yet)'],
           ['Status', record.status],
           ...(record.error ? [['Error', record.error] as [string, string]] : []),
+          ...(record.lastJobFailure
+            ? [['Last job failure', formatJobFailure(record.lastJobFailure)] as [string, string]]
+            : []),
           ['Tokens', `${t.total}: ${t.archived} archived, ${t.incomplete} incomplete, ${t.failed} failed`],
           [
             'CIDs',

@@ -9,6 +9,7 @@ import {
   listDeadCollectionJobs,
   redriveDeadCollectionJobs,
 } from '../../core/collections/dead-jobs.ts'
+import type { JobFailure } from '../../core/collections/model.ts'
 import { type Backend, CliError, storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
@@ -16,10 +17,19 @@ import { cliLogger, type RedriveAsked, runRedrive } from './dlq.ts'
 
 export const COLLECTION_DLQ = "the collection jobs' dead-letter queue"
 
-/** Said wherever a job's failure would be shown: nothing records it but the consumer's logs. */
+/** Said where a job's failure would be shown but its collection records none (or no longer exists). */
 export const ERROR_NOT_RECORDED =
   "not recorded: SQS moved the job after 5 failed deliveries without noting why; the consumer's logs have " +
   'each failure ("collection job failed; it will be retried", with the collectionId and step)'
+
+/** The collection's last job failure, as recorded by the consumer. */
+export function formatJobFailure(f: JobFailure): string {
+  return `${f.error} (step ${f.step}, delivery ${f.receives}, at ${isoTime(f.at)})`
+}
+
+function jobFailureJson(f: JobFailure) {
+  return { step: f.step, error: f.error, at: isoTime(f.at), receives: f.receives }
+}
 
 function readContext(backend: Backend, cli: CliContext) {
   return {
@@ -33,7 +43,17 @@ function viewJson(v: DeadCollectionJobView) {
   return {
     ...v,
     sent: isoTime(v.sentAt),
-    ...(v.collection ? { collection: { ...v.collection, updatedAt: isoTime(v.collection.updated) } } : {}),
+    ...(v.collection
+      ? {
+          collection: {
+            ...v.collection,
+            ...(v.collection.lastJobFailure
+              ? { lastJobFailure: jobFailureJson(v.collection.lastJobFailure) }
+              : {}),
+            updatedAt: isoTime(v.collection.updated),
+          },
+        }
+      : {}),
   }
 }
 
@@ -66,7 +86,7 @@ export async function listCollectionDlq(
     const now = cli.clock.now()
     cli.out(
       formatTable(
-        ['ID', 'COLLECTION', 'STEP', 'OWNER', 'STATUS', 'RECEIVES', 'SENT'],
+        ['ID', 'COLLECTION', 'STEP', 'OWNER', 'STATUS', 'RECEIVES', 'SENT', 'LAST FAILURE'],
         views.map((v) => [
           v.id,
           v.job?.collectionId ?? truncate(v.body ?? '', 40),
@@ -75,10 +95,16 @@ export async function listCollectionDlq(
           collectionState(v),
           String(v.receiveCount),
           `${formatAge(now - v.sentAt)} ago`,
+          v.collection?.lastJobFailure ? truncate(v.collection.lastJobFailure.error, 60) : '-',
         ]),
       ),
     )
-    cli.out(`Why each job failed: ${ERROR_NOT_RECORDED}.\n`)
+    cli.out(
+      'LAST FAILURE: the last failed delivery of a job of the collection, as recorded on it (`dlq show` has it ' +
+        'whole)',
+    )
+    if (views.some((v) => !v.errorRecorded)) cli.out(`; where "-": ${ERROR_NOT_RECORDED}`)
+    cli.out('.\n')
     if (views.length === opts.limit) cli.err(`(showing the first ${opts.limit}; --limit for more)\n`)
   })
 }
@@ -109,7 +135,10 @@ export async function showCollectionDlq(
     rows.push(
       ['Sent', `${isoTime(v.sentAt)} (${formatAge(v.ageMs)} ago)`],
       ['Receives', `${v.receiveCount} (deliveries on the jobs queue, and reads of this queue since)`],
-      ['Error', ERROR_NOT_RECORDED],
+      [
+        'Error',
+        v.collection?.lastJobFailure ? formatJobFailure(v.collection.lastJobFailure) : ERROR_NOT_RECORDED,
+      ],
     )
     const c = v.collection
     if (c) {

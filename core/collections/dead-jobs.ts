@@ -3,11 +3,11 @@
  * collection jobs SQS moved there after `maxReceiveCount` (5) failed deliveries, shown beside their
  * collections as they are now, sent back to the collection jobs queue, purged.
  *
- * Unlike a pin job, a dead collection job carries no record of why it failed: SQS moves it by its redrive
- * policy, with no consumer in between to note the reason, and the consumer records only permanent failures
- * (on the collection: status `failed`, `error`). Each transient failure is in the consumer's logs
- * ("collection job failed; it will be retried", with the collection id and step). A view says so rather than
- * guess (`errorRecorded: false`); the collection's own `error` is shown as what it is.
+ * A dead collection job carries no record of why it failed: SQS moves it by its redrive policy, with no
+ * consumer in between. The consumer records each failed delivery on the collection instead (`lastJobFailure`:
+ * step, `CODE: message`, when, receive count), so a view shows its collection's last job failure where the
+ * collection still exists and has one (`errorRecorded: true`); otherwise it says so rather than guess, and the
+ * consumer's logs have each failure. The collection's own `error` (status `failed`) is shown as what it is.
  *
  * Reading is receiving, as for the failed-jobs queue (core/dead-letters.ts, `scanDeadLetters`), and SQS keeps
  * a moved message's receive count: the receives shown are the deliveries on the jobs queue plus every read of
@@ -30,7 +30,7 @@ import {
 } from '../dead-letters.ts'
 import type { Clock, DeadLetter, DeadLetterQueue, Logger } from '../ports.ts'
 import { type CollectionJob, type CollectionJobs, parseCollectionJob } from './archive.ts'
-import type { CollectionStatus } from './model.ts'
+import type { CollectionStatus, JobFailure } from './model.ts'
 import type { CollectionStore } from './ports.ts'
 
 /** A dead collection job as shown to operators: the message, and its collection as it is now. */
@@ -45,8 +45,8 @@ export interface DeadCollectionJobView {
   /** Epoch ms the job was sent to the collection jobs queue (SQS keeps it when it moves the message). */
   sentAt: number
   ageMs: number
-  /** Always false: nothing records why a collection job failed, only the consumer's logs (see above). */
-  errorRecorded: false
+  /** Whether the collection holds a job failure (`collection.lastJobFailure`); else only the logs have it. */
+  errorRecorded: boolean
   /** Undefined when there is no collection record (deleted). */
   collection?: {
     owner: string
@@ -56,6 +56,8 @@ export interface DeadCollectionJobView {
     status: CollectionStatus
     /** The collection's own failure (status `failed`), not the job's. */
     error?: string
+    /** The last failed delivery of one of its jobs, recorded by the consumer. */
+    lastJobFailure?: JobFailure
     updated: number
   }
 }
@@ -88,7 +90,7 @@ function view(
     receiveCount: m.receiveCount,
     sentAt: m.sentAt,
     ageMs: Math.max(0, now - m.sentAt),
-    errorRecorded: false,
+    errorRecorded: !!c?.lastJobFailure,
     ...(c
       ? {
           collection: {
@@ -98,6 +100,7 @@ function view(
             ...(c.name === undefined ? {} : { name: c.name }),
             status: c.status,
             ...(c.error === undefined ? {} : { error: c.error }),
+            ...(c.lastJobFailure === undefined ? {} : { lastJobFailure: c.lastJobFailure }),
             updated: c.updated,
           },
         }

@@ -11,6 +11,15 @@ import type { EnumerationCheckpoint, Standard } from './enumeration.ts'
 export const COLLECTION_STATUSES = ['enumerating', 'archiving', 'done', 'failed'] as const
 export type CollectionStatus = (typeof COLLECTION_STATUSES)[number]
 
+/** A failed delivery of a collection job: its step, `CODE: message` (at most 500 chars), when and its receive count. */
+export interface JobFailure {
+  step: string
+  error: string
+  /** Epoch ms. */
+  at: number
+  receives: number
+}
+
 export interface CollectionRecord {
   id: string
   owner: string
@@ -44,6 +53,11 @@ export interface CollectionRecord {
   jobId?: string
   /** The counts a `GET` answers, recounted by the archiving steps (see `CollectionSummary`). */
   summary?: StoredSummary
+  /**
+   * The last failure of a job of the collection's chain (kept, with its time, after later jobs succeed: the
+   * operator sees the last one there was). Written alone, never changing `updated`.
+   */
+  lastJobFailure?: JobFailure
   /** Epoch ms. */
   created: number
   updated: number
@@ -204,6 +218,9 @@ export function collectionRecordJson(r: CollectionRecord) {
     ...(r.standard !== undefined ? { standard: r.standard } : {}),
     status: r.status,
     ...(r.error !== undefined ? { error: r.error } : {}),
+    ...(r.lastJobFailure !== undefined
+      ? { lastJobFailure: { ...r.lastJobFailure, at: new Date(r.lastJobFailure.at).toISOString() } }
+      : {}),
     created: new Date(r.created).toISOString(),
     updated: new Date(r.updated).toISOString(),
   }

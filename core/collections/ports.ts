@@ -7,6 +7,7 @@ import type {
   CollectionRoot,
   CollectionStatus,
   CollectionToken,
+  JobFailure,
   StoredSummary,
   TokenStatus,
 } from './model.ts'
@@ -49,6 +50,11 @@ export interface CollectionStore {
    * the one that began last stays. Does not change `updated`. False when there is no record or it kept its own.
    */
   putSummary(id: string, summary: StoredSummary): Promise<boolean>
+  /**
+   * Records the last failure of one of the collection's jobs, only that attribute, whatever else the record
+   * holds; creates nothing. Does not change `updated`. False when there is no record.
+   */
+  putJobFailure(id: string, failure: JobFailure): Promise<boolean>
   /**
    * Collections that follow their contract (`follow: true`), never checked first, then the longest unchecked
    * (`followChecked`), at most `limit`.

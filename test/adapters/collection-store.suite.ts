@@ -115,6 +115,23 @@ export function collectionStoreSuite(name: string, factory: CollectionStoreFacto
       expect(await store.get(r.id)).toEqual(deleting)
     })
 
+    it('records the last job failure alone, without changing updated, and only on a record that exists', async () => {
+      const r = record({ status: 'enumerating', jobId: 'job-1' })
+      await store.create(r)
+      const failure = { step: 'enumerate', error: 'RPC_ERROR: rate limited', at: 900, receives: 2 }
+      expect(await store.putJobFailure(r.id, failure)).toBe(true)
+      expect(await store.get(r.id)).toEqual({ ...r, lastJobFailure: failure })
+      const later = { step: 'advance', error: 'E: again', at: 950, receives: 3 }
+      expect(await store.putJobFailure(r.id, later)).toBe(true)
+      // The job chain's conditional writes are untouched by it.
+      const advanced = await store.update(r.id, { status: 'archiving' }, 1_000, { ifJobId: 'job-1' })
+      expect(advanced).toMatchObject({ status: 'archiving', updated: 1_000, lastJobFailure: later })
+      expect(await store.get(r.id)).toEqual(advanced)
+      const gone = id()
+      expect(await store.putJobFailure(gone, failure)).toBe(false)
+      expect(await store.get(gone)).toBeUndefined()
+    })
+
     it('lists the collections that follow their contract, never checked first, then the longest unchecked', async () => {
       const checkedLong = record({ follow: true, followChecked: 1_000 })
       const never = record({ follow: true })

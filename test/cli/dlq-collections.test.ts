@@ -38,7 +38,12 @@ interface ListedJob {
   receiveCount: number
   sent: string
   errorRecorded: boolean
-  collection?: { owner: string; status: string; updatedAt: string }
+  collection?: {
+    owner: string
+    status: string
+    updatedAt: string
+    lastJobFailure?: { step: string; error: string; at: string; receives: number }
+  }
 }
 
 describe('pickup stats without the collection queues', () => {
@@ -79,6 +84,16 @@ describe('pickup dlq --collections', () => {
       created: now,
       updated: now,
     })
+    // As the consumer records it on each failed delivery.
+    const failedAt = Date.UTC(2026, 0, 2, 3, 4, 5)
+    expect(
+      await collections.putJobFailure('c0llect10n0000000000000001', {
+        step: 'advance',
+        error: 'RPC_RATE_LIMITED: the provider answered 429',
+        at: failedAt,
+        receives: 5,
+      }),
+    ).toBe(true)
     await sendBodies(clients.sqs, names.collectionDeadLetterQueueUrl, [
       JSON.stringify({ collectionId: 'c0llect10n0000000000000001', step: 'advance' }),
       JSON.stringify({ collectionId: 'deleted0000000000000000000', step: 'enumerate' }),
@@ -96,28 +111,37 @@ describe('pickup dlq --collections', () => {
     const live = jobs.find((j) => j.job?.collectionId === 'c0llect10n0000000000000001')!
     expect(live).toMatchObject({
       job: { step: 'advance' },
-      errorRecorded: false,
-      collection: { owner: 'psa:alice', status: 'archiving' },
+      errorRecorded: true,
+      collection: {
+        owner: 'psa:alice',
+        status: 'archiving',
+        lastJobFailure: {
+          step: 'advance',
+          error: 'RPC_RATE_LIMITED: the provider answered 429',
+          at: '2026-01-02T03:04:05.000Z',
+          receives: 5,
+        },
+      },
       receiveCount: 1,
     })
     expect(Date.parse(live.sent)).toBeLessThanOrEqual(Date.now())
-    expect(jobs.find((j) => j.job?.collectionId === 'deleted0000000000000000000')).not.toHaveProperty(
-      'collection',
-    )
+    const deleted = jobs.find((j) => j.job?.collectionId === 'deleted0000000000000000000')!
+    expect(deleted).not.toHaveProperty('collection')
+    expect(deleted.errorRecorded).toBe(false)
     expect(jobs.find((j) => j.body === 'not a job')).not.toHaveProperty('job')
 
     const table = await pickup(dir, ['dlq', 'list', '--collections'])
     const lines = table.stdout.split('\n')
-    expect(lines[0]).toMatch(/^ID\s+COLLECTION\s+STEP\s+OWNER\s+STATUS\s+RECEIVES\s+SENT$/)
+    expect(lines[0]).toMatch(/^ID\s+COLLECTION\s+STEP\s+OWNER\s+STATUS\s+RECEIVES\s+SENT\s+LAST FAILURE$/)
     expect(table.stdout).toMatch(
       new RegExp(
-        `^${live.id}\\s+c0llect10n0000000000000001\\s+advance\\s+psa:alice\\s+archiving\\s+2\\s+\\S+ ago$`,
+        `^${live.id}\\s+c0llect10n0000000000000001\\s+advance\\s+psa:alice\\s+archiving\\s+2\\s+\\S+ ago\\s+RPC_RATE_LIMITED: the provider answered 429$`,
         'm',
       ),
     )
-    expect(table.stdout).toMatch(/\s+enumerate\s+-\s+no collection\s+2\s/)
+    expect(table.stdout).toMatch(/\s+enumerate\s+-\s+no collection\s+2\s+\S+ ago\s+-$/m)
     expect(table.stdout).toMatch(
-      /^Why each job failed: not recorded: .*"collection job failed; it will be retried"/m,
+      /^LAST FAILURE: .*; where "-": not recorded: .*"collection job failed; it will be retried"/m,
     )
 
     const shown = await pickup(dir, ['dlq', 'show', live.id, '--collections'])
@@ -125,7 +149,11 @@ describe('pickup dlq --collections', () => {
     expect(shown.stdout).toMatch(/^Collection c0llect10n0000000000000001$/m)
     expect(shown.stdout).toMatch(/^Owner +psa:alice$/m)
     expect(shown.stdout).toMatch(/^Contract +1:0xabab.* \(Stuck\)$/m)
-    expect(shown.stdout).toMatch(/^Error +not recorded: /m)
+    expect(shown.stdout).toMatch(
+      /^Error +RPC_RATE_LIMITED: the provider answered 429 \(step advance, delivery 5, at 2026-01-02T03:04:05.000Z\)$/m,
+    )
+    const gone = await pickup(dir, ['dlq', 'show', deleted.id, '--collections'])
+    expect(gone.stdout).toMatch(/^Error +not recorded: /m)
     expect(await pickup(dir, ['dlq', 'show', 'no-such-id', '--collections'])).toMatchObject({
       code: 1,
       stderr: expect.stringMatching(/no message no-such-id in the collection jobs' dead-letter queue/),

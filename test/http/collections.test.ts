@@ -128,8 +128,24 @@ describe('the Collections API', () => {
         },
       },
     )
+    // No job has failed: no lastJobFailure. Once one has (the consumer records it), GET shows it.
+    expect(await (await call(`/collections/${created.id}`, alice)).json()).not.toHaveProperty(
+      'lastJobFailure',
+    )
+    await ctx.collections.putJobFailure(created.id, {
+      step: 'enumerate',
+      error: 'RPC_RATE_LIMITED: the provider answered 429',
+      at: Date.UTC(2026, 0, 2, 3, 4, 5),
+      receives: 2,
+    })
     const shown = await (await call(`/collections/${created.id}`, alice)).json()
     expect(shown).toMatchObject({
+      lastJobFailure: {
+        step: 'enumerate',
+        error: 'RPC_RATE_LIMITED: the provider answered 429',
+        at: '2026-01-02T03:04:05.000Z',
+        receives: 2,
+      },
       status: 'archiving',
       standard: 'erc721',
       tokens: { total: 3, archived: 0, incomplete: 2, failed: 1 },

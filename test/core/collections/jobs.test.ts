@@ -36,12 +36,23 @@ const pages: EnumerationPage[] = [1, 2, 3].map((n) => ({
   checkpoint: { standard: 'erc721', method: 'index', total: '3', next: String(n) },
 }))
 
-class ProviderDownError extends Error {}
+class ProviderDownError extends Error {
+  readonly code = 'PROVIDER_DOWN'
+}
 
 describe('collection jobs', () => {
   it('chain enumerate → enumerate → advance, survive a failed delivery from the checkpoint, and stop once done', async () => {
     const pins = createMemoryPinStore()
-    const collections = createMemoryCollectionStore()
+    const store = createMemoryCollectionStore()
+    // The embedded store, whose write of a job's failure can be made to fail.
+    let recordingFails = false
+    const collections: typeof store = {
+      ...store,
+      putJobFailure: async (id, failure) => {
+        if (recordingFails) throw new Error('the table is unavailable')
+        return store.putJobFailure(id, failure)
+      },
+    }
     const sent: Array<{ job: CollectionJob; delaySeconds?: number }> = []
     const jobs: CollectionJobs = {
       send: async (job, opts) =>
@@ -128,16 +139,32 @@ describe('collection jobs', () => {
     expect(retried).toEqual([{ receipt: `r${delivery}`, seconds: 30 }])
     // It took the first's place on its first delivery; its redeliveries are the job the collection names.
     expect((await collections.get(record.id))?.jobId).toBe(second.id)
+    // The failure is recorded on the collection: its step, `CODE: message`, when and the delivery's count.
+    const failure = {
+      step: 'enumerate',
+      error: 'PROVIDER_DOWN: the provider answered 503 through every retry',
+      at: now,
+      receives: 1,
+    }
+    expect((await collections.get(record.id))?.lastJobFailure).toEqual(failure)
+    await deliver(second, 2)
+    expect((await collections.get(record.id))?.lastJobFailure).toEqual({ ...failure, receives: 2 })
+    // A failure to record it changes nothing of the retry.
+    recordingFails = true
     expect(await deliver(second, 3)).toEqual([`m${delivery}`])
     expect(retried.at(-1)).toEqual({ receipt: `r${delivery}`, seconds: 120 })
     expect(sent).toEqual([])
+    expect((await collections.get(record.id))?.lastJobFailure).toEqual({ ...failure, receives: 2 })
+    recordingFails = false
     // ...and the redelivery continues from the checkpoint, not from the start.
     failAfterPages = undefined
     expect(await deliver(second)).toEqual([])
     const third = next().job
     expect(third).toMatchObject({ step: 'enumerate', prev: second.id })
     expect(await deliver(third)).toEqual([])
-    expect(starts).toEqual([undefined, '1', '1', '1', '2'])
+    expect(starts).toEqual([undefined, '1', '1', '1', '1', '2'])
+    // Kept after the job succeeds: the last failure there was, with its time.
+    expect((await collections.get(record.id))?.lastJobFailure).toEqual({ ...failure, receives: 2 })
     expect((await collections.listTokens(record.id, { limit: 10 })).tokens.map((t) => t.tokenId)).toEqual([
       '1',
       '2',
