@@ -5,12 +5,12 @@
  * `owner-created` index is sparse: one owner's collections, newest first.
  *
  * Attributes of the collection: id S, owner S, chainId N, address S, name S?, follow BOOL, standard S?,
- * status S, error S?, checkpoint S? (JSON), followChecked N?, deleting N?, jobId S?, summary S? (JSON) with summaryAsOf N, lastJobFailure S? (JSON)
- * (for the condition that keeps the latest count), created N, updated N; a following collection also has
- * `following` S ('1') and `followDue` N (followChecked, 0 before the first check), the keys of the sparse
- * `following-due` index. Of a token: tokenId S, tokenURI S?,
- * metadata S and media S (JSON, checked against a schema as they are read), tokenStatus S (for the status
- * filter), updated N. Of a root: cid S, requestid S.
+ * status S, error S?, checkpoint S? (JSON), followChecked N?, deleting N?, jobId S?, summary S? (JSON) with
+ * summaryAsOf N (for the condition that keeps the latest count), lastJobFailure S? (JSON), created N, updated N;
+ * a following collection also has `following` S ('1') and `followDue` N (followChecked, 0 before the first
+ * check), the keys of the sparse `following-due` index. Of a token: tokenId S, tokenURI S?, metadata S and
+ * media S (JSON, checked against a schema as they are read), tokenStatus S (for the status filter), updated N.
+ * Of a root: cid S, requestid S.
  */
 import {
   type AttributeValue,
