@@ -11,8 +11,8 @@
  */
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { z } from 'zod'
-import { decodeCollectionJob } from '../adapters/sqs/collection-jobs.ts'
 import { COLLECTION_JOB_TIMEOUT_SECONDS } from '../adapters/sqs/queues.ts'
+import { parseCollectionJob } from '../core/collections/archive.ts'
 import {
   type CollectionJobContext,
   type CollectionJobOptions,
@@ -99,7 +99,7 @@ export function createCollectionJobHandler(
       }
     }
     for (const record of event.Records) {
-      const job = decodeCollectionJob(record.body)
+      const job = parseCollectionJob(record.body)
       if (!job) {
         ctx.log.error({ messageId: record.messageId }, 'not a collection job; dropped')
         continue

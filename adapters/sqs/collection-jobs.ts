@@ -3,11 +3,7 @@
  * sending the next), the consumer's retries, and the decoding of a received body.
  */
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
-import {
-  type CollectionJobs,
-  encodeCollectionJob,
-  parseCollectionJob,
-} from '../../core/collections/archive.ts'
+import { type CollectionJobs, encodeCollectionJob } from '../../core/collections/archive.ts'
 import type { CollectionJobRetries } from '../../core/collections/jobs.ts'
 
 /** SQS's longest message delay. */
@@ -45,6 +41,3 @@ export function createSqsCollectionJobRetries(opts: {
     },
   }
 }
-
-/** The job in a message body; undefined when the body is not one (it is dropped, not retried). */
-export const decodeCollectionJob = parseCollectionJob

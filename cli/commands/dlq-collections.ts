@@ -9,7 +9,7 @@ import {
   listDeadCollectionJobs,
   redriveDeadCollectionJobs,
 } from '../../core/collections/dead-jobs.ts'
-import type { JobFailure } from '../../core/collections/model.ts'
+import { type JobFailure, jobFailureJson } from '../../core/collections/model.ts'
 import { type Backend, CliError, storesOf } from '../backend.ts'
 import type { CliContext } from '../context.ts'
 import { formatAge, formatTable, isoTime, toJson, truncate } from '../format.ts'
@@ -25,10 +25,6 @@ export const ERROR_NOT_RECORDED =
 /** The collection's last job failure, as recorded by the consumer. */
 export function formatJobFailure(f: JobFailure): string {
   return `${f.error} (step ${f.step}, delivery ${f.receives}, at ${isoTime(f.at)})`
-}
-
-function jobFailureJson(f: JobFailure) {
-  return { step: f.step, error: f.error, at: isoTime(f.at), receives: f.receives }
 }
 
 function readContext(backend: Backend, cli: CliContext) {

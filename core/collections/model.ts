@@ -11,7 +11,7 @@ import type { EnumerationCheckpoint, Standard } from './enumeration.ts'
 export const COLLECTION_STATUSES = ['enumerating', 'archiving', 'done', 'failed'] as const
 export type CollectionStatus = (typeof COLLECTION_STATUSES)[number]
 
-/** A failed delivery of a collection job: its step, `CODE: message` (at most 500 chars), when and its receive count. */
+/** A failed delivery of a collection job: step, `CODE: message` (at most 500 chars), when, receive count. */
 export interface JobFailure {
   step: string
   error: string
@@ -207,6 +207,11 @@ export function tokenSortKey(tokenId: string): string {
   return tokenId.padStart(MAX_TOKEN_ID_DIGITS, '0')
 }
 
+/** A job failure as the APIs and `pickup` print it in JSON: `at` in ISO 8601. */
+export function jobFailureJson(f: JobFailure) {
+  return { step: f.step, error: f.error, at: new Date(f.at).toISOString(), receives: f.receives }
+}
+
 /** A collection record as both the Collections API and `pickup collection --json` show it: times in ISO 8601. */
 export function collectionRecordJson(r: CollectionRecord) {
   return {
@@ -218,9 +223,7 @@ export function collectionRecordJson(r: CollectionRecord) {
     ...(r.standard !== undefined ? { standard: r.standard } : {}),
     status: r.status,
     ...(r.error !== undefined ? { error: r.error } : {}),
-    ...(r.lastJobFailure !== undefined
-      ? { lastJobFailure: { ...r.lastJobFailure, at: new Date(r.lastJobFailure.at).toISOString() } }
-      : {}),
+    ...(r.lastJobFailure !== undefined ? { lastJobFailure: jobFailureJson(r.lastJobFailure) } : {}),
     created: new Date(r.created).toISOString(),
     updated: new Date(r.updated).toISOString(),
   }

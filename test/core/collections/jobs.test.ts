@@ -11,13 +11,13 @@ import { createMemoryCollectionStore } from '../../../adapters/memory/collection
 import { createMemoryPinStore } from '../../../adapters/memory/pins.ts'
 import { createMemoryJobQueue } from '../../../adapters/memory/queue.ts'
 import { createMemoryRequestStore } from '../../../adapters/memory/requests.ts'
-import { decodeCollectionJob } from '../../../adapters/sqs/collection-jobs.ts'
 import { createCollectionJobHandler } from '../../../api/collection-jobs.ts'
 import {
   addCollection,
   type CollectionJob,
   type CollectionJobs,
   encodeCollectionJob,
+  parseCollectionJob,
   type StoredContentReader,
 } from '../../../core/collections/archive.ts'
 import type { CollectionEnumerator, EnumerationPage } from '../../../core/collections/enumeration.ts'
@@ -44,7 +44,7 @@ describe('collection jobs', () => {
   it('chain enumerate → enumerate → advance, survive a failed delivery from the checkpoint, and stop once done', async () => {
     const pins = createMemoryPinStore()
     const store = createMemoryCollectionStore()
-    // The embedded store, whose write of a job's failure can be made to fail.
+    // The in-memory store, whose write of a job's failure can be made to fail.
     let recordingFails = false
     const collections: typeof store = {
       ...store,
@@ -328,7 +328,7 @@ describe('collection jobs', () => {
       { collectionId: 'x', step: 'enumerate', id: 'a', follow: true },
       { collectionId: 'x', step: 'advance', id: 'b', prev: 'a' },
     ]
-    for (const job of jobs) expect(decodeCollectionJob(encodeCollectionJob(job))).toEqual(job)
+    for (const job of jobs) expect(parseCollectionJob(encodeCollectionJob(job))).toEqual(job)
     // A follow job, or one taking another's place, has an id of its own; ids are strings.
     for (const bad of [
       { collectionId: 'x', step: 'enumerate', follow: true },
@@ -336,6 +336,6 @@ describe('collection jobs', () => {
       { collectionId: 'x', step: 'advance', id: 7 },
       { collectionId: 'x', step: 'advance', id: 'b', follow: 'yes' },
     ])
-      expect(decodeCollectionJob(JSON.stringify(bad))).toBeUndefined()
+      expect(parseCollectionJob(JSON.stringify(bad))).toBeUndefined()
   })
 })
