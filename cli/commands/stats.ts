@@ -84,25 +84,28 @@ export function registerStatsCommand(program: Command, cli: CliContext): void {
       await cli.withBackend(
         needs,
         async (backend) => {
-          const counter = storesOf(backend).queueCounter
-          const collections = collectionQueues.every((q) => backend.has(q))
-            ? await backend.run(async () => ({
-                jobs: await counter('collectionJobsQueueUrl').counts(),
-                deadLetters: await counter('collectionDeadLetterQueueUrl').counts(),
-              }))
-            : undefined
-          const stats = await backend.run(() =>
-            collectStats(
-              { countLimit: opts.countLimit },
-              {
-                pins: storesOf(backend).pins(),
-                queue: storesOf(backend).queueCounter('pinQueueUrl'),
-                deadLetters: storesOf(backend).queueCounter('deadLetterQueueUrl'),
-                failedJobs: storesOf(backend).queueCounter('failedJobsQueueUrl'),
-                workers: storesOf(backend).workers(),
-                clock: cli.clock,
-              },
-            ),
+          const stores = storesOf(backend)
+          const counts = (q: Parameters<typeof stores.queueCounter>[0]) => stores.queueCounter(q).counts()
+          const [stats, collections] = await backend.run(() =>
+            Promise.all([
+              collectStats(
+                { countLimit: opts.countLimit },
+                {
+                  pins: stores.pins(),
+                  queue: stores.queueCounter('pinQueueUrl'),
+                  deadLetters: stores.queueCounter('deadLetterQueueUrl'),
+                  failedJobs: stores.queueCounter('failedJobsQueueUrl'),
+                  workers: stores.workers(),
+                  clock: cli.clock,
+                },
+              ),
+              collectionQueues.every((q) => backend.has(q))
+                ? Promise.all([
+                    counts('collectionJobsQueueUrl'),
+                    counts('collectionDeadLetterQueueUrl'),
+                  ]).then(([jobs, deadLetters]) => ({ jobs, deadLetters }))
+                : undefined,
+            ]),
           )
           // The last hour's figures: local mode keeps its metric lines; in AWS they are CloudWatch's.
           const since = cli.clock.now() - HOUR_MS
