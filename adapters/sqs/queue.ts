@@ -232,19 +232,13 @@ function coalesced<E>(
     resolve: () => void
     reject: (err: unknown) => void
   }
-  let queued: Waiting[] = []
-  let head = 0
+  const queued: Waiting[] = []
   let lanes = 0
   let scheduled = false
 
   const lane = async (): Promise<void> => {
-    while (head < queued.length) {
-      const batch = queued.slice(head, head + MAX_BATCH_ENTRIES)
-      head += batch.length
-      if (head === queued.length) {
-        queued = []
-        head = 0
-      }
+    while (queued.length > 0) {
+      const batch = queued.splice(0, MAX_BATCH_ENTRIES)
       try {
         const failed = await sendBatch(batch.map((w) => w.entry))
         const byId = new Map(failed.map((f) => [f.Id, f]))
@@ -260,7 +254,7 @@ function coalesced<E>(
   }
   const start = () => {
     scheduled = false
-    while (lanes < SETTLE_BATCHES_AT_ONCE && head < queued.length) {
+    while (lanes < SETTLE_BATCHES_AT_ONCE && queued.length > 0) {
       lanes++
       void lane().finally(() => {
         lanes--
